@@ -1,0 +1,1 @@
+//! Allowed-IPs: a native-endian, path-compressed binary trie mapping prefixes to peers.

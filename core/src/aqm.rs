@@ -1,0 +1,1 @@
+//! Bufferbloat control: CoDel (RFC 8289) and DQL-style byte limits.

@@ -1,0 +1,1 @@
+//! Typed configuration, wg-quick INI and the UAPI text protocol.

@@ -1,0 +1,1 @@
+//! AEAD backends: ring on the data path (default feature), RustCrypto as fallback.

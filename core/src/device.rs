@@ -1,0 +1,1 @@
+//! The engine: threads, workers and batching over the traits in [crate::io].

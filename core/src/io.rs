@@ -1,0 +1,99 @@
+//! The engine's only view of the operating system: the virtual NIC, the UDP transport
+//! and the clock.
+//!
+//! `ferrowg-platform` implements [`Tun`] and [`Transport`] per OS (wintun, utun,
+//! /dev/net/tun, an adopted fd, UDP sockets with recvmmsg/sendmmsg); the FFI implements
+//! [`Tun`] for host packet I/O; tests implement both over in-memory channels.
+//! Interfaces are batched from the start: one call moves up to N packets, because
+//! batching is where userspace tunnels win or lose.
+
+use std::io;
+use std::net::SocketAddr;
+use std::time::{Duration, Instant, SystemTime};
+
+/// A virtual network interface carrying whole IP packets (no link-layer header, no
+/// packet-information prefix: implementations strip and add those themselves).
+pub trait Tun: Send + Sync + 'static {
+    /// Reads up to `bufs.len()` packets. Waits at most `timeout` for the first one and
+    /// does not wait for more after that. On return `sizes[i]` is the length of the
+    /// packet in `bufs[i]`. Returns the number of packets read; `Ok(0)` means the
+    /// timeout passed with nothing to read. `sizes.len() >= bufs.len()`.
+    fn recv_batch(
+        &self,
+        bufs: &mut [&mut [u8]],
+        sizes: &mut [usize],
+        timeout: Duration,
+    ) -> io::Result<usize>;
+
+    /// Writes the packets to the OS, in order. Returns how many were written.
+    fn send_batch(&self, packets: &[&[u8]]) -> io::Result<usize>;
+
+    /// The interface MTU (largest inner IP packet).
+    fn mtu(&self) -> usize;
+}
+
+/// Where a received datagram came from.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct RecvMeta {
+    /// Length of the datagram in its buffer.
+    pub len: usize,
+    /// The sender's address (IPv4 addresses are never given as IPv4-mapped IPv6).
+    pub src: SocketAddr,
+}
+
+impl Default for RecvMeta {
+    fn default() -> Self {
+        Self { len: 0, src: SocketAddr::from(([0, 0, 0, 0], 0)) }
+    }
+}
+
+/// One datagram to send.
+#[derive(Debug, Clone, Copy)]
+pub struct Transmit<'a> {
+    /// Destination address.
+    pub dst: SocketAddr,
+    /// The whole UDP payload.
+    pub data: &'a [u8],
+}
+
+/// The UDP side: sends and receives WireGuard datagrams (IPv4 and IPv6).
+pub trait Transport: Send + Sync + 'static {
+    /// Receives up to `bufs.len()` datagrams, waiting at most `timeout` for the first.
+    /// Fills `meta[i]` for each. Returns how many; `Ok(0)` on timeout.
+    fn recv_batch(
+        &self,
+        bufs: &mut [&mut [u8]],
+        meta: &mut [RecvMeta],
+        timeout: Duration,
+    ) -> io::Result<usize>;
+
+    /// Sends the datagrams, in order. Returns how many were sent.
+    fn send_batch(&self, datagrams: &[Transmit<'_>]) -> io::Result<usize>;
+
+    /// The local UDP port (the configured listen port, or the one the OS picked).
+    fn local_port(&self) -> u16;
+}
+
+/// Monotonic and wall-clock time for the engine. Production uses [`SystemClock`];
+/// tests can drive a virtual clock.
+pub trait Clock: Send + Sync + 'static {
+    /// Monotonic time, for timers.
+    fn now(&self) -> Instant;
+    /// Wall-clock time, for TAI64N handshake timestamps and `last_handshake_time`.
+    fn wall(&self) -> SystemTime;
+}
+
+/// The OS clock. The only place in core that reads time by itself.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct SystemClock;
+
+impl Clock for SystemClock {
+    #[allow(clippy::disallowed_methods)]
+    fn now(&self) -> Instant {
+        Instant::now()
+    }
+    #[allow(clippy::disallowed_methods)]
+    fn wall(&self) -> SystemTime {
+        SystemTime::now()
+    }
+}

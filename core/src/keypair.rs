@@ -1,0 +1,1 @@
+//! Transport keypairs: keys, send counters, receive replay window.

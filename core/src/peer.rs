@@ -1,0 +1,1 @@
+//! One peer's protocol state: handshake, keypairs, timers, staged packets, endpoint.

@@ -1,0 +1,1 @@
+//! SipHash-keyed resizable tables: public key to peer, receiver index to keypair.

@@ -1,0 +1,1 @@
+//! Bounded MPMC rings (locked and lock-free) and ordered parallel crypto.

@@ -1,0 +1,1 @@
+//! Per-source token buckets for handshake initiations under load.

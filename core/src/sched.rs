@@ -1,0 +1,46 @@
+//! Worker count and placement from a [`CpuTopology`] value that `ferrowg-platform` fills
+//! in (Linux /sys, macOS sysctl hw.perflevel*, Windows GetLogicalProcessorInformationEx).
+
+/// The kind of a core on a hybrid CPU.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default)]
+pub enum CoreKind {
+    /// A performance core (or any core on a non-hybrid CPU).
+    #[default]
+    Performance,
+    /// An efficiency core (Apple "perflevel1", Intel E-core, Windows lower efficiency class).
+    Efficiency,
+}
+
+/// One logical CPU (a hardware thread) as the OS numbers it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default)]
+pub struct LogicalCpu {
+    /// OS CPU number (Linux cpuN; on Windows the index within all groups).
+    pub id: usize,
+    /// Physical core this thread belongs to (SMT siblings share it).
+    pub core: usize,
+    /// NUMA node.
+    pub numa_node: usize,
+    /// Last-level cache domain (L3 group).
+    pub l3: usize,
+    /// Performance or efficiency core.
+    pub kind: CoreKind,
+    /// Windows processor group (0 elsewhere).
+    pub group: u16,
+}
+
+/// The machine's CPUs as the scheduler sees them. `cpus` only lists CPUs the process may
+/// run on.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct CpuTopology {
+    /// Every usable logical CPU.
+    pub cpus: Vec<LogicalCpu>,
+}
+
+impl CpuTopology {
+    /// A flat topology of `n` independent cores: one NUMA node, one L3, all performance.
+    pub fn uniform(n: usize) -> Self {
+        Self {
+            cpus: (0..n).map(|i| LogicalCpu { id: i, core: i, ..LogicalCpu::default() }).collect(),
+        }
+    }
+}

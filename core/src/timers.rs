@@ -1,0 +1,1 @@
+//! The whitepaper timers as a pure state machine of events and `now`.
