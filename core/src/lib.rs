@@ -13,6 +13,7 @@ pub mod config;
 pub mod cookie;
 pub mod crypto;
 pub mod device;
+pub mod error;
 pub mod io;
 pub mod keypair;
 pub mod keys;

@@ -1,0 +1,1 @@
+//! Error and drop-reason types shared across the protocol and the engine.
