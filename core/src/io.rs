@@ -74,6 +74,14 @@ pub trait Transport: Send + Sync + 'static {
     fn local_port(&self) -> u16;
 }
 
+/// Opens [`Transport`]s: the engine calls it at start, when the listen port changes, and
+/// when the host says the network changed (rebind). Platform code implements it over real
+/// sockets; tests over loopback or in-memory channels.
+pub trait Bind: Send + Sync + 'static {
+    /// Opens a transport listening on `port` (0 lets the OS pick).
+    fn bind(&self, port: u16) -> io::Result<std::sync::Arc<dyn Transport>>;
+}
+
 /// Monotonic and wall-clock time for the engine. Production uses [`SystemClock`];
 /// tests can drive a virtual clock.
 pub trait Clock: Send + Sync + 'static {
