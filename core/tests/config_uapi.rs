@@ -402,10 +402,8 @@ fn get_response_errors() {
 
 #[test]
 fn wg_quick_to_uapi_and_back() {
-    let text = format!(
-        "[Interface]\nPrivateKey = AQIDBAUGBwgJCgsMDQ4PEBESExQVFhcYGRobHB0eHyA=\nListenPort = 51820\nAddress = 10.0.0.2/24\n\n[Peer]\nPublicKey = ZGVmZ2hpamtsbW5vcHFyc3R1dnd4eXp7fH1+f4CBgoM=\nAllowedIPs = 10.0.0.0/24\nEndpoint = 127.0.0.1:51821\nPersistentKeepalive = 25\n"
-    );
-    let wq = WgQuickConfig::parse(&text).unwrap();
+    let text = "[Interface]\nPrivateKey = AQIDBAUGBwgJCgsMDQ4PEBESExQVFhcYGRobHB0eHyA=\nListenPort = 51820\nAddress = 10.0.0.2/24\n\n[Peer]\nPublicKey = ZGVmZ2hpamtsbW5vcHFyc3R1dnd4eXp7fH1+f4CBgoM=\nAllowedIPs = 10.0.0.0/24\nEndpoint = 127.0.0.1:51821\nPersistentKeepalive = 25\n";
+    let wq = WgQuickConfig::parse(text).unwrap();
     let set_text = uapi::set_text(&wq.device).unwrap();
     assert_eq!(
         set_text,
