@@ -1,11 +1,12 @@
 //! UAPI: broken requests with exact errors and errnos, apply semantics (wireguard-go's),
 //! exact get output, and conversions from wg-quick.
 
+use std::io::Cursor;
 use std::time::Duration;
 
 use ferrowg_core::config::uapi::{
-    self, apply, format_get, format_set, parse_get_response, parse_request, parse_set, Request,
-    UapiErrorKind, UapiOp, EINVAL, EPROTO,
+    self, apply, format_get, format_set, parse_get_response, parse_request, parse_set,
+    read_request, status_line, Request, UapiErrorKind, UapiOp, EINVAL, EPROTO,
 };
 use ferrowg_core::config::{
     AllowedIp, DeviceConfig, Endpoint, PeerConfig, PeerStats, WgQuickConfig,
@@ -437,4 +438,25 @@ fn ten_thousand_allowed_ips_through_uapi() {
     assert_eq!(applied, cfg);
     let back = parse_get_response(&format_get(&applied, |_| PeerStats::default())).unwrap();
     assert_eq!(back.config, cfg);
+}
+
+#[test]
+fn requests_are_framed_from_a_stream() {
+    let mut stream = Cursor::new("get=1\n\nset=1\nlisten_port=1\n\nset=1\nfwmark=2\n");
+    assert_eq!(read_request(&mut stream, 1024).unwrap().as_deref(), Some("get=1\n\n"));
+    let set = read_request(&mut stream, 1024).unwrap().unwrap();
+    assert_eq!(set, "set=1\nlisten_port=1\n\n");
+    assert_eq!(parse_request(&set).unwrap(), Request::Set(vec![UapiOp::ListenPort(1)]));
+    // A stream that ends mid-request yields what was read; the next read sees the end.
+    assert_eq!(read_request(&mut stream, 1024).unwrap().as_deref(), Some("set=1\nfwmark=2\n"));
+    assert_eq!(read_request(&mut stream, 1024).unwrap(), None);
+
+    let long = format!("set=1\n{}\n", "allowed_ip=10.0.0.0/8\n".repeat(100));
+    let err = read_request(&mut Cursor::new(long.as_str()), 1000).unwrap_err();
+    assert_eq!(err.kind(), std::io::ErrorKind::InvalidData);
+    let mut no_newline = Cursor::new("x".repeat(5000));
+    assert!(read_request(&mut no_newline, 1000).is_err());
+    assert_eq!(read_request(&mut Cursor::new(long.as_str()), long.len()).unwrap(), Some(long));
+    assert_eq!(status_line(0), "errno=0\n\n");
+    assert_eq!(status_line(EINVAL), "errno=-22\n\n");
 }

@@ -5,7 +5,7 @@
 #![cfg(target_os = "linux")]
 
 use std::fs;
-use std::io::{BufRead, BufReader, Write};
+use std::io::{BufReader, Write};
 use std::os::unix::net::{UnixListener, UnixStream};
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
@@ -15,7 +15,7 @@ use std::thread::JoinHandle;
 use std::time::Duration;
 
 use ferrowg_core::config::uapi::{
-    apply, format_get, parse_request, Request, UapiError, UapiErrorKind,
+    apply, format_get, parse_request, read_request, Request, UapiError, UapiErrorKind,
 };
 use ferrowg_core::config::{DeviceConfig, PeerStats, WgQuickConfig};
 use ferrowg_core::keys::PublicKey;
@@ -117,19 +117,7 @@ fn handle(stream: UnixStream, state: &Mutex<DeviceConfig>, reject: &AtomicBool) 
     let mut reader = BufReader::new(stream.try_clone().unwrap());
     let mut writer = stream;
     for _ in 0..100 {
-        let mut request = String::new();
-        loop {
-            let mut line = String::new();
-            match reader.read_line(&mut line) {
-                Ok(0) | Err(_) => return,
-                Ok(_) => {}
-            }
-            let end = line == "\n";
-            request.push_str(&line);
-            if end {
-                break;
-            }
-        }
+        let Ok(Some(request)) = read_request(&mut reader, 1 << 20) else { return };
         let reply = match parse_request(&request) {
             Ok(Request::Get) => {
                 let cfg = state.lock().unwrap().clone();
