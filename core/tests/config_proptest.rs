@@ -104,7 +104,12 @@ fn device(endpoints: BoxedStrategy<Endpoint>) -> impl Strategy<Value = DeviceCon
             for p in &mut peers {
                 p.allowed_ips.retain(|ip| ips.insert(*ip));
             }
-            let private_key = sk.map(PrivateKey::from_bytes);
+            // Clamped, as a device stores it (apply clamps).
+            let private_key = sk.map(|mut k| {
+                k[0] &= 248;
+                k[31] = (k[31] & 127) | 64;
+                PrivateKey::from_bytes(k)
+            });
             // The device ignores a peer with its own public key.
             if let Some(own) = private_key.as_ref().map(PrivateKey::public_key) {
                 peers.retain(|p| p.public_key != own);

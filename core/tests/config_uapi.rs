@@ -13,7 +13,8 @@ use ferrowg_core::config::{
 };
 use ferrowg_core::keys::{PresharedKey, PrivateKey, PublicKey};
 
-const PRIV_HEX: &str = "0102030405060708090a0b0c0d0e0f101112131415161718191a1b1c1d1e1f20";
+// Clamped, as a device stores private keys (see `apply_clamps_the_private_key`).
+const PRIV_HEX: &str = "0002030405060708090a0b0c0d0e0f101112131415161718191a1b1c1d1e1f60";
 const P1_HEX: &str = "6465666768696a6b6c6d6e6f707172737475767778797a7b7c7d7e7f80818283";
 const P2_HEX: &str = "32333435363738393a3b3c3d3e3f404142434445464748494a4b4c4d4e4f5051";
 const PSK_HEX: &str = "c8c9cacbcccdcecfd0d1d2d3d4d5d6d7d8d9dadbdcdddedfe0e1e2e3e4e5e6e7";
@@ -403,7 +404,7 @@ fn get_response_errors() {
 
 #[test]
 fn wg_quick_to_uapi_and_back() {
-    let text = "[Interface]\nPrivateKey = AQIDBAUGBwgJCgsMDQ4PEBESExQVFhcYGRobHB0eHyA=\nListenPort = 51820\nAddress = 10.0.0.2/24\n\n[Peer]\nPublicKey = ZGVmZ2hpamtsbW5vcHFyc3R1dnd4eXp7fH1+f4CBgoM=\nAllowedIPs = 10.0.0.0/24\nEndpoint = 127.0.0.1:51821\nPersistentKeepalive = 25\n";
+    let text = "[Interface]\nPrivateKey = AAIDBAUGBwgJCgsMDQ4PEBESExQVFhcYGRobHB0eH2A=\nListenPort = 51820\nAddress = 10.0.0.2/24\n\n[Peer]\nPublicKey = ZGVmZ2hpamtsbW5vcHFyc3R1dnd4eXp7fH1+f4CBgoM=\nAllowedIPs = 10.0.0.0/24\nEndpoint = 127.0.0.1:51821\nPersistentKeepalive = 25\n";
     let wq = WgQuickConfig::parse(text).unwrap();
     let set_text = uapi::set_text(&wq.device).unwrap();
     assert_eq!(
@@ -459,4 +460,16 @@ fn requests_are_framed_from_a_stream() {
     assert_eq!(read_request(&mut Cursor::new(long.as_str()), long.len()).unwrap(), Some(long));
     assert_eq!(status_line(0), "errno=0\n\n");
     assert_eq!(status_line(EINVAL), "errno=-22\n\n");
+}
+
+#[test]
+fn apply_clamps_the_private_key() {
+    let raw = "ff".repeat(32);
+    let cfg = run(&DeviceConfig::default(), &format!("private_key={raw}"));
+    let stored = cfg.private_key.unwrap();
+    let mut want = "f8".to_owned();
+    want.push_str(&"ff".repeat(30));
+    want.push_str("7f");
+    assert_eq!(stored.to_hex(), want);
+    assert_eq!(stored.public_key(), PrivateKey::from_hex(&raw).unwrap().public_key());
 }

@@ -21,7 +21,8 @@ use ferrowg_core::config::{DeviceConfig, PeerStats, WgQuickConfig};
 use ferrowg_core::keys::PublicKey;
 
 const SOCK_DIR: &str = "/var/run/wireguard";
-const PRIV: &str = "AQIDBAUGBwgJCgsMDQ4PEBESExQVFhcYGRobHB0eHyA=";
+// Clamped, as the device reports it.
+const PRIV: &str = "AAIDBAUGBwgJCgsMDQ4PEBESExQVFhcYGRobHB0eH2A=";
 const P1: &str = "ZGVmZ2hpamtsbW5vcHFyc3R1dnd4eXp7fH1+f4CBgoM=";
 const P2: &str = "MjM0NTY3ODk6Ozw9Pj9AQUJDREVGR0hJSktMTU5PUFE=";
 const PSK: &str = "yMnKy8zNzs/Q0dLT1NXW19jZ2tvc3d7f4OHi4+Tl5uc=";
