@@ -12,6 +12,31 @@
 //! Zero means "unset" throughout, as in WireGuard itself: a zero listen port, fwmark or
 //! keepalive and an all-zero private or preshared key are parsed as `None`, so the two
 //! spellings of "off" compare equal.
+//!
+//! ```
+//! use ferrowg_core::config::{uapi, DeviceConfig, WgQuickConfig};
+//!
+//! let text = "[Interface]\n\
+//!     PrivateKey = AAIDBAUGBwgJCgsMDQ4PEBESExQVFhcYGRobHB0eH2A=\n\
+//!     Address = 10.0.0.2/24\n\
+//!     [Peer]\n\
+//!     PublicKey = ZGVmZ2hpamtsbW5vcHFyc3R1dnd4eXp7fH1+f4CBgoM=\n\
+//!     AllowedIPs = 10.0.0.0/24\n\
+//!     Endpoint = 127.0.0.1:51820\n";
+//! let wq = WgQuickConfig::parse(text)?;
+//! assert_eq!(wq.interface.addresses[0].to_string(), "10.0.0.2/24");
+//!
+//! // What `wg setconf` would send over the UAPI socket, and what a device makes of it.
+//! let request = wq.device.resolve_endpoints()?.to_uapi_set()?;
+//! let uapi::Request::Set(ops) = uapi::parse_request(&request)? else { unreachable!() };
+//! let running = uapi::apply(&ops, &DeviceConfig::default())?;
+//! assert_eq!(running, wq.device);
+//!
+//! // A bad line names itself.
+//! let err = WgQuickConfig::parse("[Interface]\nListenPort = 70000\n").unwrap_err();
+//! assert_eq!(err.to_string(), "line 2: ListenPort: `70000` is not a port number (0-65535)");
+//! # Ok::<(), Box<dyn std::error::Error>>(())
+//! ```
 
 mod values;
 mod wgquick;
