@@ -8,6 +8,7 @@
 //!   WireGuard app imports, with wg-quick's extra interface fields kept but never run.
 //! - [`uapi`]: `set=1` bodies parsed into [`uapi::UapiOp`]s, a pure [`uapi::apply`],
 //!   `get=1` responses formatted from a [`DeviceConfig`] snapshot plus [`PeerStats`].
+//! - [`ConfigDiff`]: what changed between two snapshots, for the engine to act on.
 //!
 //! Zero means "unset" throughout, as in WireGuard itself: a zero listen port, fwmark or
 //! keepalive and an all-zero private or preshared key are parsed as `None`, so the two
@@ -38,6 +39,7 @@
 //! # Ok::<(), Box<dyn std::error::Error>>(())
 //! ```
 
+mod diff;
 mod values;
 mod wgquick;
 mod wgquick_write;
@@ -49,6 +51,7 @@ use std::time::Duration;
 
 use crate::keys::{PresharedKey, PrivateKey, PublicKey};
 
+pub use diff::ConfigDiff;
 pub use values::{AllowedIp, CidrError, Endpoint, EndpointError, InterfaceAddress};
 pub use wgquick::{ConfigError, ConfigErrorKind};
 pub use wgquick_write::WriteError;
