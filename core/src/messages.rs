@@ -67,12 +67,12 @@ use crate::error::DropReason;
 
 /// Offset of MAC1 in a handshake message: everything before it is MAC1's input.
 pub const fn mac1_offset(msg_len: usize) -> usize {
-    msg_len - 32
+    msg_len.saturating_sub(32)
 }
 
 /// Offset of MAC2 in a handshake message: everything before it is MAC2's input.
 pub const fn mac2_offset(msg_len: usize) -> usize {
-    msg_len - 16
+    msg_len.saturating_sub(16)
 }
 
 /// Any WireGuard message, parsed from one UDP payload.
