@@ -1,1 +1,0 @@
-//! The whitepaper timers as a pure state machine of events and `now`.
