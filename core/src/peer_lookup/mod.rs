@@ -112,6 +112,15 @@ impl HashKey {
     }
 }
 
+/// Lets std and hashbrown maps hash with this key (the rate limiter's table does).
+impl std::hash::BuildHasher for HashKey {
+    type Hasher = SipHasher24;
+
+    fn build_hasher(&self) -> SipHasher24 {
+        SipHasher24::new_with_keys(self.k0, self.k1)
+    }
+}
+
 impl std::fmt::Debug for HashKey {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.write_str("HashKey(<redacted>)")
