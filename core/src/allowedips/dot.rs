@@ -26,7 +26,7 @@ where
 }
 
 fn dump<K: Key>(out: &mut String, family: &str, trie: &Trie<K>) {
-    for (index, node, children) in trie.walk() {
+    for (index, node) in trie.walk() {
         let addr: std::net::IpAddr = node.key.to_addr().into();
         // Writing into a String cannot fail.
         let _ = if node.peer == NONE {
@@ -38,7 +38,7 @@ fn dump<K: Key>(out: &mut String, family: &str, trie: &Trie<K>) {
                 node.cidr, node.peer
             )
         };
-        for (bit, child) in children.iter().enumerate() {
+        for (bit, child) in node.children().iter().enumerate() {
             if let Some(child) = child {
                 let _ = writeln!(out, "\t{family}_{index} -> {family}_{child} [label=\"{bit}\"];");
             }

@@ -63,6 +63,13 @@ pub(crate) struct Link {
     pub(crate) next: NodeRef,
 }
 
+impl<K> Node<K> {
+    /// The two children, if present.
+    pub(crate) fn children(&self) -> [Option<u32>; 2] {
+        self.children.map(|c| (c != NONE).then_some(c))
+    }
+}
+
 const EMPTY_LINK: Link = Link { parent: NONE, prev: NodeRef::NONE, next: NodeRef::NONE };
 
 /// Where an insert put its prefix.
@@ -216,14 +223,13 @@ impl<K: Key> Trie<K> {
         self.nodes.get(index as usize)
     }
 
-    /// Live nodes in depth-first order, each with its children (for the Graphviz dump).
-    pub(crate) fn walk(&self) -> Vec<(u32, &Node<K>, [Option<u32>; 2])> {
+    /// Live nodes in depth-first order (for the Graphviz dump).
+    pub(crate) fn walk(&self) -> Vec<(u32, Node<K>)> {
         let mut out = Vec::new();
         let mut stack = vec![self.root];
         while let Some(index) = stack.pop() {
-            let Some(node) = self.nodes.get(index as usize) else { continue };
-            let kids = node.children.map(|c| (c != NONE).then_some(c));
-            out.push((index, node, kids));
+            let Some(&node) = self.nodes.get(index as usize) else { continue };
+            out.push((index, node));
             stack.extend(node.children.iter().rev().filter(|&&c| c != NONE));
         }
         out
