@@ -1,1 +1,0 @@
-//! Typed configuration, wg-quick INI and the UAPI text protocol.
