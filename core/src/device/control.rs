@@ -15,8 +15,8 @@ use crate::cookie::MacState;
 use crate::error::DropReason;
 use crate::io::Transmit;
 use crate::messages::{
-    CookieReply, Initiation, Message, Response, COOKIE_REPLY_LEN, DATA_HEADER_LEN,
-    INITIATION_LEN, MAX_STAGED_PACKETS, RESPONSE_LEN,
+    CookieReply, Initiation, Message, Response, COOKIE_REPLY_LEN, DATA_HEADER_LEN, INITIATION_LEN,
+    MAX_STAGED_PACKETS, RESPONSE_LEN,
 };
 use crate::queue::Ring;
 use crate::timers::{random_jitter, TimerAction};
@@ -170,8 +170,7 @@ fn send_initiation(inner: &Inner, peer: &Arc<Peer>, st: &mut PeerState, now: Ins
     let Ok(index) = inner.indices.insert_new(&mut *rng, entry) else { return };
     let mut msg = [0u8; INITIATION_LEN];
     let wall = inner.clock.wall();
-    match crate::noise::create_initiation(&local.noise, remote, index, wall, &mut *rng, &mut msg)
-    {
+    match crate::noise::create_initiation(&local.noise, remote, index, wall, &mut *rng, &mut msg) {
         Ok(sent) => st.pending = Some(sent),
         Err(reason) => {
             inner.indices.remove(index);
@@ -279,7 +278,9 @@ fn handle_initiation(
     };
     drop(rng);
     let session = Arc::new(Session::new(&keys, now));
-    let _ = inner.indices.replace(index, IndexEntry { peer: peer.clone(), session: Some(session.clone()) });
+    let _ = inner
+        .indices
+        .replace(index, IndexEntry { peer: peer.clone(), session: Some(session.clone()) });
     if let Some(old) = st.next.replace(session) {
         inner.indices.remove(old.local_index);
     }
@@ -366,7 +367,11 @@ fn handle_response(
     Ok(())
 }
 
-fn handle_cookie_reply(inner: &Inner, msg: &CookieReply<'_>, now: Instant) -> Result<(), DropReason> {
+fn handle_cookie_reply(
+    inner: &Inner,
+    msg: &CookieReply<'_>,
+    now: Instant,
+) -> Result<(), DropReason> {
     let entry = inner.indices.get(msg.receiver_index).ok_or(DropReason::UnknownIndex)?;
     let mut st = entry.peer.state.lock();
     st.cookie.consume_reply(msg, now)
@@ -413,7 +418,12 @@ fn seal_and_send(
 }
 
 /// Sends the staged packets under the current session, oldest first. Returns how many.
-pub(crate) fn flush_staged(inner: &Inner, peer: &Arc<Peer>, now: Instant, scratch: &mut [u8]) -> usize {
+pub(crate) fn flush_staged(
+    inner: &Inner,
+    peer: &Arc<Peer>,
+    now: Instant,
+    scratch: &mut [u8],
+) -> usize {
     let mut sent = 0;
     let mut data = false;
     {

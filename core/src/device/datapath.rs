@@ -54,7 +54,9 @@ pub(crate) fn run_tx(inner: &Inner) {
         let n = {
             let mut it = bufs.iter_mut();
             let mut slices: [&mut [u8]; MAX_BATCH] = std::array::from_fn(|_| {
-                it.next().and_then(|b| b.get_mut(DATA_HEADER_LEN..DATA_HEADER_LEN + mtu)).unwrap_or_default()
+                it.next()
+                    .and_then(|b| b.get_mut(DATA_HEADER_LEN..DATA_HEADER_LEN + mtu))
+                    .unwrap_or_default()
             });
             let (Some(s), Some(z)) = (slices.get_mut(..batch), sizes.get_mut(..batch)) else {
                 return;
@@ -197,13 +199,17 @@ fn io_error(inner: &Inner, what: &str, e: &std::io::Error) {
 fn route_by_dst<'a>(routes: &'a Table<Arc<Peer>>, pkt: &[u8]) -> Result<&'a Arc<Peer>, DropReason> {
     match pkt.first().map(|b| b >> 4) {
         Some(4) => {
-            let dst: &[u8; 4] =
-                pkt.get(16..20).and_then(|s| s.try_into().ok()).ok_or(DropReason::InvalidInnerPacket)?;
+            let dst: &[u8; 4] = pkt
+                .get(16..20)
+                .and_then(|s| s.try_into().ok())
+                .ok_or(DropReason::InvalidInnerPacket)?;
             routes.lookup_v4(dst).ok_or(DropReason::NoRoute)
         }
         Some(6) => {
-            let dst: &[u8; 16] =
-                pkt.get(24..40).and_then(|s| s.try_into().ok()).ok_or(DropReason::InvalidInnerPacket)?;
+            let dst: &[u8; 16] = pkt
+                .get(24..40)
+                .and_then(|s| s.try_into().ok())
+                .ok_or(DropReason::InvalidInnerPacket)?;
             routes.lookup_v6(dst).ok_or(DropReason::NoRoute)
         }
         _ => Err(DropReason::InvalidInnerPacket),
@@ -289,7 +295,9 @@ pub(crate) fn run_rx(inner: &Inner) {
             let Some(dgram) = buf.get_mut(..m.len) else { continue };
             match dgram.first().copied() {
                 Some(MESSAGE_TYPE_DATA) => {}
-                Some(MESSAGE_TYPE_INITIATION | MESSAGE_TYPE_RESPONSE | MESSAGE_TYPE_COOKIE_REPLY) => {
+                Some(
+                    MESSAGE_TYPE_INITIATION | MESSAGE_TYPE_RESPONSE | MESSAGE_TYPE_COOKIE_REPLY,
+                ) => {
                     queue_handshake(inner, dgram, m.src);
                     woke = true;
                     continue;
@@ -362,8 +370,10 @@ fn rx_data(
     if dgram.len() < DATA_MIN_LEN {
         return Err(Some(DropReason::WrongLength));
     }
-    let header: &[u8; DATA_HEADER_LEN] =
-        dgram.get(..DATA_HEADER_LEN).and_then(|h| h.try_into().ok()).ok_or(Some(DropReason::TooShort))?;
+    let header: &[u8; DATA_HEADER_LEN] = dgram
+        .get(..DATA_HEADER_LEN)
+        .and_then(|h| h.try_into().ok())
+        .ok_or(Some(DropReason::TooShort))?;
     if header[1..4] != [0, 0, 0] {
         return Err(Some(DropReason::ReservedNonZero));
     }
@@ -386,7 +396,9 @@ fn rx_data(
     }
     let payload = dgram.get_mut(DATA_HEADER_LEN..).unwrap_or_default();
     let plain = session.open(counter, payload).map_err(fail)?;
-    let same = run.as_ref().is_some_and(|r| Arc::ptr_eq(&r.peer, &peer) && Arc::ptr_eq(&r.session, &session));
+    let same = run
+        .as_ref()
+        .is_some_and(|r| Arc::ptr_eq(&r.peer, &peer) && Arc::ptr_eq(&r.session, &session));
     if !same {
         if let Some(r) = run.take() {
             finish_run(inner, r, now, scratch);

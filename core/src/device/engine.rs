@@ -254,9 +254,9 @@ impl Inner {
             for ip in &pc.allowed_ips {
                 let prefix = Prefix::new(ip.addr(), ip.cidr())
                     .map_err(|e| DeviceError::InvalidConfig(e.to_string()))?;
-                routes.insert(prefix, peer.clone()).map_err(|e| {
-                    DeviceError::InvalidConfig(format!("allowed IPs: {e}"))
-                })?;
+                routes
+                    .insert(prefix, peer.clone())
+                    .map_err(|e| DeviceError::InvalidConfig(format!("allowed IPs: {e}")))?;
             }
             peers.push(peer);
         }
@@ -275,7 +275,9 @@ impl Inner {
                 p.tx.lock().staged.clear();
             }
         }
-        for (pc, peer) in config.peers.iter().filter(|pc| Some(pc.public_key) != own_key).zip(&peers) {
+        for (pc, peer) in
+            config.peers.iter().filter(|pc| Some(pc.public_key) != own_key).zip(&peers)
+        {
             let is_new = fresh.iter().any(|f| Arc::ptr_eq(f, peer));
             if is_new {
                 let _ = self.by_key.insert(peer.public_key, peer.clone());
@@ -284,9 +286,13 @@ impl Inner {
             let prev = old_cfg.get(&pc.public_key);
             let mut st = peer.state.lock();
             if key_changed {
-                st.remote = local
-                    .as_ref()
-                    .map(|l| crate::noise::RemoteStatic::new(&l.noise, pc.public_key, pc.preshared_key.as_ref()));
+                st.remote = local.as_ref().map(|l| {
+                    crate::noise::RemoteStatic::new(
+                        &l.noise,
+                        pc.public_key,
+                        pc.preshared_key.as_ref(),
+                    )
+                });
                 st.psk = pc.preshared_key.clone();
             } else if prev.map(|c| &c.preshared_key) != Some(&pc.preshared_key) {
                 if let Some(r) = st.remote.as_mut() {
@@ -359,7 +365,11 @@ impl Inner {
         }
         self.set_config_locked(&next).map_err(|e| {
             let errno = match &e {
-                DeviceError::Bind { source, .. } if source.kind() == std::io::ErrorKind::AddrInUse => 98,
+                DeviceError::Bind { source, .. }
+                    if source.kind() == std::io::ErrorKind::AddrInUse =>
+                {
+                    98
+                }
                 _ => uapi::EINVAL,
             };
             self.log(LogLevel::Warn, &format!("uapi set: {e}"));

@@ -25,10 +25,8 @@ const TUN_WRITE_WAIT: Duration = Duration::from_millis(500);
 
 /// Makes an in-memory virtual NIC with room for `capacity` packets in each direction.
 pub fn memory_tun(mtu: usize, capacity: usize) -> (Arc<MemoryTun>, TunHost) {
-    let shared = Arc::new(Channels {
-        to_engine: Channel::new(capacity),
-        to_host: Channel::new(capacity),
-    });
+    let shared =
+        Arc::new(Channels { to_engine: Channel::new(capacity), to_host: Channel::new(capacity) });
     (Arc::new(MemoryTun { shared: shared.clone(), mtu }), TunHost { shared })
 }
 

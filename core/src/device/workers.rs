@@ -29,7 +29,8 @@ struct SealJob {
 
 impl SealJob {
     fn run(&mut self) {
-        self.out_len = self.session.seal(self.counter, &mut self.buf, self.len, self.mtu).unwrap_or(0);
+        self.out_len =
+            self.session.seal(self.counter, &mut self.buf, self.len, self.mtu).unwrap_or(0);
     }
 }
 
@@ -118,7 +119,13 @@ impl Workers {
     }
 
     /// Seals every record's packet in `bufs`, inline or fanned out.
-    pub(crate) fn seal(&self, inner: &Inner, bufs: &mut [Vec<u8>], recs: &mut [SealRec], mtu: usize) {
+    pub(crate) fn seal(
+        &self,
+        inner: &Inner,
+        bufs: &mut [Vec<u8>],
+        recs: &mut [SealRec],
+        mtu: usize,
+    ) {
         let fan_out = self.count > 0 && (self.always || recs.len() >= self.threshold);
         if !fan_out {
             inner.counters.inline_batches.fetch_add(1, Ordering::Relaxed);
