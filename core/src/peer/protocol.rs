@@ -152,13 +152,25 @@ impl Peer {
         now: Instant,
         wall: SystemTime,
     ) {
+        let rekey = should_rekey_on_send(kp.is_initiator(), kp.age(now), kp.send_counter());
+        self.after_send(rekey, datagram_len, plaintext_len, now, wall);
+    }
+
+    fn after_send(
+        &mut self,
+        rekey: bool,
+        datagram_len: usize,
+        plaintext_len: usize,
+        now: Instant,
+        wall: SystemTime,
+    ) {
         self.stats.tx_bytes += datagram_len as u64;
         self.timers.on_any_authenticated_packet_traversal(now);
         self.timers.on_any_authenticated_packet_sent(now);
         if plaintext_len > 0 {
             self.timers.on_data_sent(now);
         }
-        if should_rekey_on_send(kp.is_initiator(), kp.age(now), kp.send_counter()) {
+        if rekey {
             self.send_initiation(now, wall, false);
         }
     }
@@ -174,9 +186,21 @@ impl Peer {
         now: Instant,
         wall: SystemTime,
     ) {
+        self.after_receive(kp.local_index(), src, datagram_len, plaintext_len, now, wall);
+    }
+
+    fn after_receive(
+        &mut self,
+        index: u32,
+        src: SocketAddr,
+        datagram_len: usize,
+        plaintext_len: usize,
+        now: Instant,
+        wall: SystemTime,
+    ) {
         self.last_wall = wall;
         self.stats.rx_bytes += datagram_len as u64;
-        if let Some(dropped) = self.keypairs.received_with(kp) {
+        if let Some(dropped) = self.keypairs.received_with(index) {
             if let Some(old) = dropped {
                 self.indices.release(old.local_index());
             }
@@ -185,8 +209,10 @@ impl Peer {
             self.stats.last_handshake = Some(wall);
             self.events.push_back(PeerEvent::HandshakeComplete { initiator: false });
         }
-        if let Some(cur) = self.keypairs.current.clone() {
-            if self.timers.take_lastminute_handshake(cur.is_initiator(), cur.age(now)) {
+        if let Some((initiator, age)) =
+            self.keypairs.current.as_ref().map(|k| (k.is_initiator(), k.age(now)))
+        {
+            if self.timers.take_lastminute_handshake(initiator, age) {
                 self.send_initiation(now, wall, false);
             }
         }
@@ -252,7 +278,7 @@ impl Peer {
         wall: SystemTime,
     ) -> Result<Received, DropReason> {
         let index = crate::messages::Data::parse(datagram)?.receiver_index;
-        let kp = self.keypairs.by_index(index).ok_or(DropReason::UnknownIndex)?.clone();
+        let kp = self.keypairs.by_index(index).ok_or(DropReason::UnknownIndex)?;
         if kp.is_expired(now) {
             return Err(DropReason::KeyExpired);
         }
@@ -263,7 +289,7 @@ impl Peer {
         let plain = datagram.get(range.clone()).ok_or(DropReason::TooShort)?;
         let inner = inner_packet_len(plain);
         let plaintext_len = plain.len();
-        self.on_data_received(&kp, src, datagram.len(), plaintext_len, now, wall);
+        self.after_receive(index, src, datagram.len(), plaintext_len, now, wall);
         match inner? {
             0 => Ok(Received::Keepalive),
             len => Ok(Received::Packet(range.start..range.start + len)),
@@ -278,10 +304,11 @@ impl Peer {
         now: Instant,
         wall: SystemTime,
     ) -> Result<usize, DropReason> {
-        let kp = self.sendable_keypair(now).ok_or(DropReason::KeyExpired)?.clone();
+        let kp = self.sendable_keypair(now).ok_or(DropReason::KeyExpired)?;
         let counter = kp.next_send_counter().ok_or(DropReason::CounterExhausted)?;
         let n = kp.seal(counter, buf, len)?;
-        self.on_data_sent(&kp, n, len, now, wall);
+        let rekey = should_rekey_on_send(kp.is_initiator(), kp.age(now), kp.send_counter());
+        self.after_send(rekey, n, len, now, wall);
         Ok(n)
     }
 

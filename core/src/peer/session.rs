@@ -36,10 +36,11 @@ impl Keypairs {
         dropped
     }
 
-    /// A data message authenticated under `kp`: if it is the pending `next` keypair,
-    /// promotes it to current (returns `Some(dropped previous)` in that case).
-    pub(crate) fn received_with(&mut self, kp: &Arc<Keypair>) -> Option<Option<Arc<Keypair>>> {
-        let is_next = self.next.as_ref().is_some_and(|n| Arc::ptr_eq(n, kp));
+    /// A data message authenticated under the keypair with local index `index`: if it
+    /// is the pending `next` keypair, promotes it to current (returns
+    /// `Some(dropped previous)` in that case).
+    pub(crate) fn received_with(&mut self, index: u32) -> Option<Option<Arc<Keypair>>> {
+        let is_next = self.next.as_ref().is_some_and(|n| n.local_index() == index);
         if !is_next {
             return None;
         }
