@@ -90,7 +90,7 @@ impl CookieChecker {
     }
 
     /// Checks MAC1 and, if it is valid, MAC2 against the cookie for `src`.
-    pub fn check_macs<R: RngCore + CryptoRng>(
+    pub fn check_macs<R: RngCore + CryptoRng + ?Sized>(
         &self,
         msg: &[u8],
         src: SocketAddr,
@@ -113,7 +113,7 @@ impl CookieChecker {
 
     /// Writes a cookie reply to the handshake message `msg` (whose sender index is
     /// `sender_index`) that came from `src`.
-    pub fn create_reply<R: RngCore + CryptoRng>(
+    pub fn create_reply<R: RngCore + CryptoRng + ?Sized>(
         &self,
         msg: &[u8],
         sender_index: u32,
@@ -134,7 +134,7 @@ impl CookieChecker {
     }
 
     /// `MAC(secret, ip || port)`, regenerating the secret when it is 120 s old.
-    fn make_cookie<R: RngCore + CryptoRng>(
+    fn make_cookie<R: RngCore + CryptoRng + ?Sized>(
         &self,
         src: SocketAddr,
         now: Instant,

@@ -59,7 +59,7 @@ pub fn tai64n(wall: SystemTime) -> [u8; TIMESTAMP_LEN] {
 }
 
 /// A random 32-bit sender index.
-pub fn random_index<R: RngCore>(rng: &mut R) -> u32 {
+pub fn random_index<R: RngCore + ?Sized>(rng: &mut R) -> u32 {
     rng.next_u32()
 }
 
@@ -195,7 +195,7 @@ impl Symmetric {
 
 /// Writes a handshake initiation (all but MAC1/MAC2) to `out` and returns the state
 /// that awaits the response. `sender_index` is our index for the new session.
-pub fn create_initiation<R: RngCore + CryptoRng>(
+pub fn create_initiation<R: RngCore + CryptoRng + ?Sized>(
     local: &LocalStatic,
     remote: &RemoteStatic,
     sender_index: u32,
@@ -370,7 +370,7 @@ impl InitiationConsumed {
     }
 
     /// Writes the response (all but MAC1/MAC2) to `out` and derives the session keys.
-    pub fn create_response<R: RngCore + CryptoRng>(
+    pub fn create_response<R: RngCore + CryptoRng + ?Sized>(
         mut self,
         remote: &RemoteStatic,
         sender_index: u32,

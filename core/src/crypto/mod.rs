@@ -108,7 +108,7 @@ impl DhPrivate {
         Self(x25519_dalek::StaticSecret::from(bytes))
     }
     /// A fresh random key from `rng`.
-    pub fn generate<R: rand_core::RngCore + rand_core::CryptoRng>(rng: &mut R) -> Self {
+    pub fn generate<R: rand_core::RngCore + rand_core::CryptoRng + ?Sized>(rng: &mut R) -> Self {
         let mut b = Zeroizing::new([0u8; 32]);
         rng.fill_bytes(&mut b[..]);
         Self::from_bytes(*b)
