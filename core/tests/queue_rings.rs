@@ -63,7 +63,11 @@ fn stress<R: Ring<Item> + 'static>(
                         let pushed = ring.push_batch(&mut batch);
                         assert_eq!(batch.len() as u64, want - pushed as u64, "batch not drained");
                         if let Some(&first_left) = batch.first() {
-                            assert_eq!(first_left, (p, next + pushed as u64), "leftover not the tail");
+                            assert_eq!(
+                                first_left,
+                                (p, next + pushed as u64),
+                                "leftover not the tail"
+                            );
                         }
                         next += pushed as u64;
                         batch.clear();
@@ -127,8 +131,7 @@ fn stress<R: Ring<Item> + 'static>(
         h.join().unwrap();
     }
     producers_done.store(true, Ordering::Release);
-    let mut all: Vec<Item> =
-        consumer_handles.into_iter().flat_map(|h| h.join().unwrap()).collect();
+    let mut all: Vec<Item> = consumer_handles.into_iter().flat_map(|h| h.join().unwrap()).collect();
     all.sort_unstable();
     let expected: Vec<Item> =
         (0..producers).flat_map(|p| (0..per_producer).map(move |s| (p, s))).collect();

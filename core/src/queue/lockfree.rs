@@ -52,7 +52,10 @@ impl<T> LockFreeRing<T> {
     pub fn with_capacity(capacity: usize) -> Self {
         let capacity = capacity.max(2).next_power_of_two();
         let slots = (0..capacity)
-            .map(|i| Slot { seq: AtomicUsize::new(i), value: UnsafeCell::new(MaybeUninit::uninit()) })
+            .map(|i| Slot {
+                seq: AtomicUsize::new(i),
+                value: UnsafeCell::new(MaybeUninit::uninit()),
+            })
             .collect();
         Self {
             head: CachePadded(AtomicUsize::new(0)),
@@ -68,7 +71,12 @@ impl<T> LockFreeRing<T> {
 
     /// Claims up to `want` consecutive positions whose slots are in state `ready(pos)`,
     /// moving `cursor` past them. Returns the first claimed position and the count.
-    fn claim(&self, cursor: &AtomicUsize, want: usize, ready: impl Fn(usize) -> usize) -> (usize, usize) {
+    fn claim(
+        &self,
+        cursor: &AtomicUsize,
+        want: usize,
+        ready: impl Fn(usize) -> usize,
+    ) -> (usize, usize) {
         if want == 0 {
             return (0, 0);
         }
@@ -86,10 +94,18 @@ impl<T> LockFreeRing<T> {
                 continue;
             }
             let mut n = 1;
-            while n < want && self.slot(pos.wrapping_add(n)).seq.load(Ordering::Acquire) == ready(pos.wrapping_add(n)) {
+            while n < want
+                && self.slot(pos.wrapping_add(n)).seq.load(Ordering::Acquire)
+                    == ready(pos.wrapping_add(n))
+            {
                 n += 1;
             }
-            match cursor.compare_exchange_weak(pos, pos.wrapping_add(n), Ordering::Relaxed, Ordering::Relaxed) {
+            match cursor.compare_exchange_weak(
+                pos,
+                pos.wrapping_add(n),
+                Ordering::Relaxed,
+                Ordering::Relaxed,
+            ) {
                 Ok(_) => return (pos, n),
                 Err(now) => pos = now,
             }

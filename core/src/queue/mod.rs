@@ -16,7 +16,7 @@ mod locked;
 #[allow(unsafe_code)]
 mod lockfree;
 #[cfg(all(test, loom))]
-mod loom_tests;
+mod loom;
 mod ordered;
 mod sync;
 

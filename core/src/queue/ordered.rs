@@ -72,7 +72,12 @@ impl<J: Send, F: Fn(&mut J) + Send + Sync> Ordered<J, F> {
     /// [`Dispatch::Inline`] (or a full parallel ring) the job is processed before this
     /// returns; it is still released only after the flow's earlier jobs.
     /// `process` must not submit to the same flow (it runs under the flow's producer lock).
-    pub fn submit(&self, flow: &Arc<Flow<J>>, job: J, dispatch: Dispatch) -> Result<u64, FlowFull<J>> {
+    pub fn submit(
+        &self,
+        flow: &Arc<Flow<J>>,
+        job: J,
+        dispatch: Dispatch,
+    ) -> Result<u64, FlowFull<J>> {
         let mut tail = flow.tail.lock();
         let seq = *tail;
         if seq.wrapping_sub(flow.released.load(Ordering::Acquire)) >= flow.slots.len() as u64 {
