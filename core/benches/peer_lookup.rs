@@ -63,8 +63,8 @@ fn pubkey_lookup(c: &mut Criterion) {
         let mut std_map = HashMap::new();
         let mut brown = Brown::default();
         for (i, k) in ks.iter().enumerate() {
-            sharded.insert(*k, i as u64).unwrap();
-            single.insert(*k, i as u64).unwrap();
+            sharded.insert(*k, i as u64);
+            single.insert(*k, i as u64);
             std_map.insert(*k, i as u64);
             brown.insert(*k, i as u64);
         }
@@ -130,7 +130,7 @@ fn pubkey_insert(c: &mut Criterion) {
         let mut std_map = HashMap::new();
         let mut brown = Brown::default();
         for (i, k) in ks.iter().enumerate() {
-            sharded.insert(*k, i as u64).unwrap();
+            sharded.insert(*k, i as u64);
             std_map.insert(*k, i as u64);
             brown.insert(*k, i as u64);
         }
@@ -142,7 +142,7 @@ fn pubkey_insert(c: &mut Criterion) {
         g.bench_function(BenchmarkId::new("ferrowg_16_shards", n), |b| {
             b.iter(|| {
                 let k = next();
-                sharded.insert(k, 1).unwrap();
+                sharded.insert(k, 1);
                 sharded.remove(&k)
             })
         });
@@ -176,7 +176,7 @@ impl Shared for PubkeyTable<u64> {
         self.with(k, |v| *v)
     }
     fn insert(&self, k: PublicKey, v: u64) {
-        let _ = PubkeyTable::insert(self, k, v);
+        PubkeyTable::insert(self, k, v);
     }
     fn remove(&self, k: &PublicKey) {
         PubkeyTable::remove(self, k);
