@@ -30,6 +30,11 @@ use rand::{Rng, RngCore, SeedableRng};
 use rand_chacha::ChaCha8Rng;
 use siphasher::sip::SipHasher24;
 
+#[path = "peer_lookup_alt/chained.rs"]
+mod chained;
+
+use chained::ChainedTable;
+
 type FixedSip = BuildHasherDefault<SipHasher24>;
 type Brown<K> = hashbrown::HashMap<K, u64, FixedSip>;
 
@@ -60,11 +65,13 @@ fn pubkey_lookup(c: &mut Criterion) {
         let probes = probe_order(&mut rng, &ks);
         let sharded = PubkeyTable::new(&mut rng);
         let single = PubkeyTable::with_key(HashKey::random(&mut rng), 1);
+        let chained = ChainedTable::new(HashKey::random(&mut rng));
         let mut std_map = HashMap::new();
         let mut brown = Brown::default();
         for (i, k) in ks.iter().enumerate() {
             sharded.insert(*k, i as u64);
             single.insert(*k, i as u64);
+            chained.insert(*k, i as u64);
             std_map.insert(*k, i as u64);
             brown.insert(*k, i as u64);
         }
@@ -78,6 +85,9 @@ fn pubkey_lookup(c: &mut Criterion) {
         });
         g.bench_function(BenchmarkId::new("ferrowg_1_shard", n), |b| {
             b.iter(|| single.with(next(), |v| *v))
+        });
+        g.bench_function(BenchmarkId::new("chained_16_shards", n), |b| {
+            b.iter(|| chained.with(next(), |v| *v))
         });
         g.bench_function(BenchmarkId::new("std_hashmap", n), |b| {
             b.iter(|| std_map.get(next()).copied())
@@ -99,6 +109,10 @@ fn index_lookup(c: &mut Criterion) {
             idx.push(table.insert_new(&mut rng, v).unwrap());
         }
         let probes = probe_order(&mut rng, &idx);
+        let chained = ChainedTable::new(HashKey::random(&mut rng));
+        for &i in &idx {
+            chained.insert(i, 0u64);
+        }
         let std_map: HashMap<u32, u64> = idx.iter().map(|&i| (i, 0)).collect();
         let brown: Brown<u32> = idx.iter().map(|&i| (i, 0)).collect();
         let mut j = 0usize;
@@ -108,6 +122,9 @@ fn index_lookup(c: &mut Criterion) {
         };
         g.bench_function(BenchmarkId::new("ferrowg_16_shards", n), |b| {
             b.iter(|| table.with(next(), |v| *v))
+        });
+        g.bench_function(BenchmarkId::new("chained_16_shards", n), |b| {
+            b.iter(|| chained.with(&next(), |v| *v))
         });
         g.bench_function(BenchmarkId::new("std_hashmap", n), |b| {
             b.iter(|| std_map.get(&next()).copied())
@@ -127,10 +144,12 @@ fn pubkey_insert(c: &mut Criterion) {
         let ks = keys(&mut rng, n);
         let fresh = keys(&mut rng, 4096);
         let sharded = PubkeyTable::new(&mut rng);
+        let chained = ChainedTable::new(HashKey::random(&mut rng));
         let mut std_map = HashMap::new();
         let mut brown = Brown::default();
         for (i, k) in ks.iter().enumerate() {
             sharded.insert(*k, i as u64);
+            chained.insert(*k, i as u64);
             std_map.insert(*k, i as u64);
             brown.insert(*k, i as u64);
         }
@@ -144,6 +163,13 @@ fn pubkey_insert(c: &mut Criterion) {
                 let k = next();
                 sharded.insert(k, 1);
                 sharded.remove(&k)
+            })
+        });
+        g.bench_function(BenchmarkId::new("chained_16_shards", n), |b| {
+            b.iter(|| {
+                let k = next();
+                chained.insert(k, 1);
+                chained.remove(&k)
             })
         });
         g.bench_function(BenchmarkId::new("std_hashmap", n), |b| {
