@@ -8,6 +8,8 @@
 //! inserts and removes, for the sharded table vs one lock.
 //!
 //! Run: `cargo bench -p ferrowg-core --bench peer_lookup -- --warm-up-time 1 --measurement-time 3`
+//! Interleaved (robust ratios on a noisy machine):
+//! `FERROWG_BENCH_INTERLEAVED=1 cargo bench -p ferrowg-core --bench peer_lookup`
 #![allow(missing_docs)]
 // A benchmark measures wall time; the sans-IO rule is for the library.
 #![allow(clippy::disallowed_methods)]
@@ -20,7 +22,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use criterion::{criterion_group, criterion_main, BenchmarkId, Criterion};
+use criterion::{criterion_group, BenchmarkId, Criterion};
 use ferrowg_core::keys::PublicKey;
 use ferrowg_core::peer_lookup::{HashKey, IndexTable, PubkeyTable};
 use ferrowg_core::ratelimiter::RateLimiter;
@@ -32,6 +34,9 @@ use siphasher::sip::SipHasher24;
 
 #[path = "peer_lookup_alt/chained.rs"]
 mod chained;
+
+#[path = "peer_lookup_alt/interleaved.rs"]
+mod interleaved;
 
 use chained::ChainedTable;
 
@@ -318,4 +323,12 @@ criterion_group! {
     config = Criterion::default().sample_size(20);
     targets = pubkey_lookup, index_lookup, pubkey_insert, concurrent, ratelimiter
 }
-criterion_main!(benches);
+
+fn main() {
+    if std::env::var_os("FERROWG_BENCH_INTERLEAVED").is_some() {
+        interleaved::run();
+        return;
+    }
+    benches();
+    Criterion::default().configure_from_args().final_summary();
+}

@@ -228,23 +228,16 @@ pub(crate) struct ChainedTable<K, V> {
 
 /// How the bench hashes its keys.
 pub(crate) trait BenchKey: Eq {
-    fn bytes(&self) -> Vec<u8>;
     fn hash_with(&self, key: &HashKey) -> u64;
 }
 
 impl BenchKey for PublicKey {
-    fn bytes(&self) -> Vec<u8> {
-        self.0.to_vec()
-    }
     fn hash_with(&self, key: &HashKey) -> u64 {
         key.hash(&self.0)
     }
 }
 
 impl BenchKey for u32 {
-    fn bytes(&self) -> Vec<u8> {
-        self.to_le_bytes().to_vec()
-    }
     fn hash_with(&self, key: &HashKey) -> u64 {
         key.hash(&self.to_le_bytes())
     }
