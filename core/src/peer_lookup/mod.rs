@@ -4,20 +4,20 @@
 //! [`IndexTable`] finds the session (handshake or keypair) from the receiver index in every
 //! handshake response, cookie reply and transport packet. Both hash with SipHash-2-4 under
 //! a 128-bit key drawn from the injected RNG, so nobody outside can predict which keys
-//! share a bucket (the kernel's defence against hashtable poisoning). Receiver indices are
+//! share a probe sequence (the kernel's defence against hashtable poisoning). Receiver indices are
 //! drawn at random by [`IndexTable::insert_new`], retried on collision.
 //!
 //! # Layout and sizing
 //! A table is [`DEFAULT_SHARDS`] shards, each behind its own `parking_lot::RwLock` on its own
-//! cache line; the top bits of the hash pick the shard, the low bits the bucket. A shard
-//! chains its entries through a dense vector, and resizes with the number of entries:
-//! - grows (doubles its buckets) before an insert would push the load factor above 1;
-//! - shrinks (halves its buckets) when fewer than 1/4 of its buckets' worth of entries
-//!   remain, and shrinks the entry vector when it is less than 1/4 full; an emptied shard
-//!   frees everything.
+//! cache lines; the top bits of the hash pick the shard, the low bits the home slot. A
+//! shard is an open-addressing table with Robin Hood linear probing, entries stored inline
+//! with their hash, sized by its number of entries:
+//! - grows (doubles its slots) before an insert would make it more than 3/4 full;
+//! - shrinks (halves its slots) when a removal leaves it less than 1/4 full, down to 8
+//!   slots; an emptied shard frees its array.
 //!
-//! So a nearly empty table costs a few hundred bytes per shard and a full one keeps chains
-//! short. Resizing rehashes the shard under its write lock from the stored hashes (no
+//! So an empty table costs only its shard array (2 KiB) and a full one keeps probes short.
+//! Resizing moves the shard's entries under its write lock using the stored hashes (no
 //! SipHash recomputation); readers of the other shards are not blocked.
 //!
 //! # Concurrency
@@ -49,9 +49,6 @@ pub const MAX_INDEX_DRAWS: usize = 64;
 #[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
 #[non_exhaustive]
 pub enum TableError {
-    /// The shard the key hashes to already holds the most entries its links can address.
-    #[error("table shard is full")]
-    Full,
     /// Every random receiver index drawn was already in use.
     #[error("no free receiver index after {MAX_INDEX_DRAWS} draws")]
     NoFreeIndex,
@@ -69,12 +66,12 @@ pub struct HashKey {
 pub struct TableStats {
     /// Entries stored.
     pub entries: usize,
-    /// Buckets over all shards.
-    pub buckets: usize,
+    /// Slots over all shards.
+    pub slots: usize,
     /// Number of shards.
     pub shards: usize,
-    /// Entries in the longest chain of any bucket.
-    pub max_chain: usize,
+    /// Slots examined by the longest successful lookup (1 = every entry in its home slot).
+    pub max_probe: usize,
     /// Bytes held: the shard array plus every shard's allocated capacity.
     pub heap_bytes: usize,
 }
@@ -139,7 +136,7 @@ impl<V> PubkeyTable<V> {
     }
 
     /// Inserts or replaces the value for `key`; returns the previous value.
-    pub fn insert(&self, key: PublicKey, value: V) -> Result<Option<V>, TableError> {
+    pub fn insert(&self, key: PublicKey, value: V) -> Option<V> {
         self.table.insert(key, value)
     }
 
@@ -186,7 +183,7 @@ impl<V> PubkeyTable<V> {
         self.len() == 0
     }
 
-    /// Size and chain statistics; walks every bucket, so not for the data path.
+    /// Size and probe statistics; walks every slot, so not for the data path.
     pub fn stats(&self) -> TableStats {
         self.table.stats()
     }
@@ -226,7 +223,7 @@ impl<V> IndexTable<V> {
             if shard.get(hash, &index).is_some() {
                 continue;
             }
-            shard.insert_unique(hash, index, make(index)).map_err(|_| TableError::Full)?;
+            shard.insert_unique(hash, index, make(index));
             return Ok(index);
         }
         Err(TableError::NoFreeIndex)
@@ -286,7 +283,7 @@ impl<V> IndexTable<V> {
         self.len() == 0
     }
 
-    /// Size and chain statistics; walks every bucket, so not for the data path.
+    /// Size and probe statistics; walks every slot, so not for the data path.
     pub fn stats(&self) -> TableStats {
         self.table.stats()
     }
@@ -348,14 +345,14 @@ impl<K: TableKey, V> Table<K, V> {
     }
 
     fn shard(&self, hash: u64) -> &RwLock<RawTable<K, V>> {
-        // Top bits pick the shard, low bits the bucket, so the two never overlap.
+        // Top bits pick the shard, low bits the slot, so the two never overlap.
         let i = hash.checked_shr(self.shard_shift).unwrap_or(0) as usize & self.shard_mask;
         &self.shards[i].0
     }
 
-    fn insert(&self, k: K, v: V) -> Result<Option<V>, TableError> {
+    fn insert(&self, k: K, v: V) -> Option<V> {
         let hash = self.hash(&k);
-        self.shard(hash).write().insert(hash, k, v).map_err(|_| TableError::Full)
+        self.shard(hash).write().insert(hash, k, v)
     }
 
     fn with<R>(&self, k: &K, f: impl FnOnce(&V) -> R) -> Option<R> {
@@ -389,16 +386,16 @@ impl<K: TableKey, V> Table<K, V> {
     fn stats(&self) -> TableStats {
         let mut st = TableStats {
             entries: 0,
-            buckets: 0,
+            slots: 0,
             shards: self.shards.len(),
-            max_chain: 0,
+            max_probe: 0,
             heap_bytes: self.shards.len() * std::mem::size_of::<Shard<K, V>>(),
         };
         for s in self.shards.iter() {
             let s = s.0.read();
             st.entries += s.len();
-            st.buckets += s.bucket_count();
-            st.max_chain = st.max_chain.max(s.max_chain());
+            st.slots += s.slot_count();
+            st.max_probe = st.max_probe.max(s.max_probe());
             st.heap_bytes += s.heap_bytes();
         }
         st

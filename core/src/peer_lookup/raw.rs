@@ -1,210 +1,198 @@
-//! One shard: a separately chained hash table over a dense entry vector.
+//! One shard: an open-addressing hash table with Robin Hood linear probing.
 //!
-//! Buckets hold the index of the first entry of their chain; entries sit in one `Vec` and
-//! link to the next entry of the same bucket. Removal swaps the last entry into the hole,
-//! so the vector stays dense and memory follows the number of entries. The caller supplies
-//! the 64-bit hash; this type never hashes.
+//! Entries sit inline in the slot array with their 64-bit hash, so a lookup usually costs
+//! one cache miss. Robin Hood insertion (an entry further from its home slot takes the
+//! place of one nearer to its own) keeps probe lengths even, lets a lookup for a missing
+//! key stop early, and removal shifts the following entries back instead of leaving
+//! tombstones. The caller supplies the hash; this type never hashes.
 
 use std::mem::size_of;
 
-/// End of a chain.
-const NIL: u32 = u32::MAX;
+/// Smallest non-empty slot array.
+pub(super) const MIN_SLOTS: usize = 8;
 
-/// Smallest non-empty bucket array.
-pub(super) const MIN_BUCKETS: usize = 4;
-
-/// Most entries one shard holds (links are `u32`, `NIL` is reserved).
-pub(super) const MAX_SHARD_ENTRIES: usize = (u32::MAX - 1) as usize;
-
-struct Entry<K, V> {
+struct Slot<K, V> {
     hash: u64,
-    next: u32,
     key: K,
     value: V,
 }
 
-/// A chained hash table that grows at load factor 1 and shrinks below 1/4.
+/// Grows above 3/4 full, halves below 1/4 full, frees everything when empty.
 pub(super) struct RawTable<K, V> {
-    heads: Vec<u32>,
-    entries: Vec<Entry<K, V>>,
+    slots: Vec<Option<Slot<K, V>>>,
+    len: usize,
 }
-
-/// Why an insert into a shard failed.
-pub(super) struct Full;
 
 impl<K: Eq, V> RawTable<K, V> {
     pub(super) const fn new() -> Self {
-        Self { heads: Vec::new(), entries: Vec::new() }
+        Self { slots: Vec::new(), len: 0 }
     }
 
     pub(super) fn len(&self) -> usize {
-        self.entries.len()
+        self.len
     }
 
-    pub(super) fn bucket_count(&self) -> usize {
-        self.heads.len()
+    pub(super) fn slot_count(&self) -> usize {
+        self.slots.len()
     }
 
     pub(super) fn get(&self, hash: u64, key: &K) -> Option<&V> {
-        let i = self.find(hash, key)?.1;
-        self.entries.get(i as usize).map(|e| &e.value)
+        let pos = self.find(hash, key)?;
+        self.slots.get(pos)?.as_ref().map(|s| &s.value)
     }
 
     pub(super) fn get_mut(&mut self, hash: u64, key: &K) -> Option<&mut V> {
-        let i = self.find(hash, key)?.1;
-        self.entries.get_mut(i as usize).map(|e| &mut e.value)
+        let pos = self.find(hash, key)?;
+        self.slots.get_mut(pos)?.as_mut().map(|s| &mut s.value)
     }
 
     /// Inserts or replaces; returns the previous value.
-    pub(super) fn insert(&mut self, hash: u64, key: K, value: V) -> Result<Option<V>, Full> {
+    pub(super) fn insert(&mut self, hash: u64, key: K, value: V) -> Option<V> {
         if let Some(old) = self.get_mut(hash, &key) {
-            return Ok(Some(std::mem::replace(old, value)));
+            return Some(std::mem::replace(old, value));
         }
-        self.insert_unique(hash, key, value)?;
-        Ok(None)
+        self.insert_unique(hash, key, value);
+        None
     }
 
     /// Inserts a key the caller knows is absent.
-    pub(super) fn insert_unique(&mut self, hash: u64, key: K, value: V) -> Result<(), Full> {
-        if self.entries.len() >= MAX_SHARD_ENTRIES {
-            return Err(Full);
+    pub(super) fn insert_unique(&mut self, hash: u64, key: K, value: V) {
+        if 4 * (self.len + 1) > 3 * self.slots.len() {
+            self.resize((2 * self.slots.len()).max(MIN_SLOTS));
         }
-        if self.entries.len() >= self.heads.len() {
-            self.resize((self.heads.len() * 2).max(MIN_BUCKETS));
-        }
-        let i = self.entries.len() as u32;
-        let b = self.bucket(hash);
-        let Some(head) = self.heads.get_mut(b) else { return Err(Full) };
-        let next = std::mem::replace(head, i);
-        self.entries.push(Entry { hash, next, key, value });
-        Ok(())
+        self.place(Slot { hash, key, value });
+        self.len += 1;
     }
 
     pub(super) fn remove(&mut self, hash: u64, key: &K) -> Option<V> {
-        let (prev, i) = self.find(hash, key)?;
-        let next = self.entries.get(i as usize)?.next;
-        self.set_link(prev, next);
-        let last = (self.entries.len() - 1) as u32;
-        if i != last {
-            // The last entry moves into slot `i`: repoint whoever links to it.
-            let last_hash = self.entries.get(last as usize)?.hash;
-            let link = self.find_link(last_hash, last);
-            self.set_link(link, i);
+        let mut pos = self.find(hash, key)?;
+        let removed = self.slots.get_mut(pos)?.take()?;
+        self.len -= 1;
+        // Backward shift: pull each following displaced entry one slot nearer home.
+        let mask = self.mask();
+        loop {
+            let next = (pos + 1) & mask;
+            let displaced = match self.slots.get(next) {
+                Some(Some(s)) => self.distance(s.hash, next) > 0,
+                _ => false,
+            };
+            if !displaced {
+                break;
+            }
+            self.slots.swap(pos, next);
+            pos = next;
         }
-        let removed = self.entries.swap_remove(i as usize);
         self.maybe_shrink();
         Some(removed.value)
     }
 
     /// Keeps only the entries for which `keep` returns true.
     pub(super) fn retain(&mut self, mut keep: impl FnMut(&K, &mut V) -> bool) {
-        let before = self.entries.len();
-        self.entries.retain_mut(|e| keep(&e.key, &mut e.value));
-        if self.entries.len() != before {
-            let buckets = self.heads.len();
-            self.resize(buckets);
-            self.maybe_shrink();
+        let old = std::mem::take(&mut self.slots);
+        let kept: Vec<Slot<K, V>> = old
+            .into_iter()
+            .flatten()
+            .filter_map(|mut s| keep(&s.key, &mut s.value).then_some(s))
+            .collect();
+        self.len = 0;
+        if !kept.is_empty() {
+            self.resize(Self::slots_for(kept.len()));
+        }
+        for s in kept {
+            self.place(s);
+            self.len += 1;
         }
     }
 
-    /// Longest chain, in entries. O(buckets + entries); for diagnostics and tests.
-    pub(super) fn max_chain(&self) -> usize {
-        let mut longest = 0;
-        for &head in &self.heads {
-            let mut n = 0;
-            let mut i = head;
-            while let Some(e) = self.entries.get(i as usize) {
-                n += 1;
-                i = e.next;
-            }
-            longest = longest.max(n);
-        }
-        longest
+    /// Slots examined by the longest successful lookup. O(slots); for diagnostics and tests.
+    pub(super) fn max_probe(&self) -> usize {
+        self.slots
+            .iter()
+            .enumerate()
+            .filter_map(|(pos, s)| s.as_ref().map(|s| self.distance(s.hash, pos) + 1))
+            .max()
+            .unwrap_or(0)
     }
 
     /// Heap bytes held by this shard (allocated capacity, not just what is in use).
     pub(super) fn heap_bytes(&self) -> usize {
-        self.heads.capacity() * size_of::<u32>()
-            + self.entries.capacity() * size_of::<Entry<K, V>>()
+        self.slots.capacity() * size_of::<Option<Slot<K, V>>>()
     }
 
     pub(super) fn iter(&self) -> impl Iterator<Item = (&K, &V)> {
-        self.entries.iter().map(|e| (&e.key, &e.value))
+        self.slots.iter().flatten().map(|s| (&s.key, &s.value))
     }
 
-    fn bucket(&self, hash: u64) -> usize {
-        (hash as usize) & self.heads.len().wrapping_sub(1)
+    fn mask(&self) -> usize {
+        self.slots.len().wrapping_sub(1)
     }
 
-    /// Finds `key`: returns (the link that points at it, its index).
-    fn find(&self, hash: u64, key: &K) -> Option<(Link, u32)> {
-        let b = self.bucket(hash);
-        let mut link = Link::Head(b);
-        let mut i = *self.heads.get(b)?;
-        while let Some(e) = self.entries.get(i as usize) {
-            if e.hash == hash && e.key == *key {
-                return Some((link, i));
+    /// How far the entry with `hash` sitting at `pos` is from its home slot.
+    fn distance(&self, hash: u64, pos: usize) -> usize {
+        pos.wrapping_sub(hash as usize) & self.mask()
+    }
+
+    fn find(&self, hash: u64, key: &K) -> Option<usize> {
+        let mask = self.mask();
+        let mut pos = (hash as usize) & mask;
+        for dist in 0..self.slots.len() {
+            let s = self.slots.get(pos)?.as_ref()?;
+            if s.hash == hash && s.key == *key {
+                return Some(pos);
             }
-            link = Link::Entry(i);
-            i = e.next;
+            // Robin Hood invariant: our key would have displaced this richer entry.
+            if self.distance(s.hash, pos) < dist {
+                return None;
+            }
+            pos = (pos + 1) & mask;
         }
         None
     }
 
-    /// The link that points at entry `target`, which must be in the chain of `hash`.
-    fn find_link(&self, hash: u64, target: u32) -> Link {
-        let b = self.bucket(hash);
-        let mut link = Link::Head(b);
-        let mut i = self.heads.get(b).copied().unwrap_or(NIL);
-        while i != target {
-            let Some(e) = self.entries.get(i as usize) else { break };
-            link = Link::Entry(i);
-            i = e.next;
-        }
-        link
-    }
-
-    fn set_link(&mut self, link: Link, to: u32) {
-        let slot = match link {
-            Link::Head(b) => self.heads.get_mut(b),
-            Link::Entry(i) => self.entries.get_mut(i as usize).map(|e| &mut e.next),
-        };
-        if let Some(slot) = slot {
-            *slot = to;
+    /// Puts an entry known to be absent into a table with at least one free slot.
+    fn place(&mut self, mut cur: Slot<K, V>) {
+        let mask = self.mask();
+        let mut pos = (cur.hash as usize) & mask;
+        let mut dist = 0;
+        for _ in 0..self.slots.len() {
+            let their = match self.slots.get(pos) {
+                Some(Some(s)) => self.distance(s.hash, pos),
+                Some(None) => {
+                    self.slots[pos] = Some(cur);
+                    return;
+                }
+                None => return,
+            };
+            if their < dist {
+                if let Some(Some(s)) = self.slots.get_mut(pos) {
+                    std::mem::swap(s, &mut cur);
+                }
+                dist = their;
+            }
+            pos = (pos + 1) & mask;
+            dist += 1;
         }
     }
 
     fn maybe_shrink(&mut self) {
-        let n = self.entries.len();
-        if n == 0 {
-            self.heads = Vec::new();
-            self.entries = Vec::new();
-            return;
-        }
-        if n < self.heads.len() / 4 && self.heads.len() > MIN_BUCKETS {
-            self.resize((self.heads.len() / 2).max(MIN_BUCKETS));
-        }
-        if n < self.entries.capacity() / 4 {
-            self.entries.shrink_to(n * 2);
+        if self.len == 0 {
+            self.slots = Vec::new();
+        } else if 4 * self.len < self.slots.len() && self.slots.len() > MIN_SLOTS {
+            self.resize(self.slots.len() / 2);
         }
     }
 
-    /// Rebuilds every chain for `buckets` buckets (a power of two) from the stored hashes.
-    fn resize(&mut self, buckets: usize) {
-        self.heads.clear();
-        self.heads.shrink_to(buckets);
-        self.heads.resize(buckets, NIL);
-        let mask = buckets.wrapping_sub(1);
-        for (i, e) in self.entries.iter_mut().enumerate() {
-            if let Some(head) = self.heads.get_mut((e.hash as usize) & mask) {
-                e.next = std::mem::replace(head, i as u32);
-            }
+    /// The power-of-two slot count that holds `n` entries at most 3/4 full.
+    fn slots_for(n: usize) -> usize {
+        (n * 4 / 3 + 1).next_power_of_two().max(MIN_SLOTS)
+    }
+
+    /// Moves every entry into a fresh array of `slots` slots (a power of two).
+    fn resize(&mut self, slots: usize) {
+        let old = std::mem::replace(&mut self.slots, Vec::with_capacity(slots));
+        self.slots.resize_with(slots, || None);
+        for s in old.into_iter().flatten() {
+            self.place(s);
         }
     }
-}
-
-#[derive(Clone, Copy)]
-enum Link {
-    Head(usize),
-    Entry(u32),
 }

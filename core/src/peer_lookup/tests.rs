@@ -5,7 +5,7 @@ use std::sync::Arc;
 use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
 
-use super::raw::MIN_BUCKETS;
+use super::raw::MIN_SLOTS;
 use super::*;
 
 fn pk(n: u64) -> PublicKey {
@@ -14,15 +14,20 @@ fn pk(n: u64) -> PublicKey {
     PublicKey(k)
 }
 
-/// Checks the sizing rules on every shard: load factor at most 1, and no shard keeps more
-/// than 4x the buckets its entries need.
+/// Checks the sizing rules on every shard: at most 3/4 full, at least 1/4 full (or at the
+/// minimum size), nothing allocated when empty.
 fn assert_shape<K: TableKey, V>(t: &Table<K, V>) {
     for s in t.shards.iter() {
         let s = s.0.read();
-        let (n, b) = (s.len(), s.bucket_count());
-        assert!(n <= b || (n == 0 && b == 0), "load factor above 1: {n} entries, {b} buckets");
-        assert!(b == 0 || b.is_power_of_two());
-        assert!(b <= MIN_BUCKETS.max(4 * n), "not shrunk: {n} entries, {b} buckets");
+        let (n, slots) = (s.len(), s.slot_count());
+        assert_eq!(s.iter().count(), n);
+        if n == 0 {
+            assert_eq!(slots, 0, "empty shard keeps {slots} slots");
+            continue;
+        }
+        assert!(slots.is_power_of_two());
+        assert!(4 * n <= 3 * slots, "over 3/4 full: {n} entries, {slots} slots");
+        assert!(slots == MIN_SLOTS || 4 * n >= slots, "not shrunk: {n} entries, {slots} slots");
     }
 }
 
@@ -35,7 +40,7 @@ fn pubkey_table_matches_hashmap_model() {
         // A key space a bit larger than the peak size, so inserts replace and removes miss.
         let k = pk(rng.gen_range(0..3000));
         match rng.gen_range(0..10) {
-            0..=3 => assert_eq!(table.insert(k, step).unwrap(), model.insert(k, step)),
+            0..=3 => assert_eq!(table.insert(k, step), model.insert(k, step)),
             4..=6 => assert_eq!(table.remove(&k), model.remove(&k)),
             _ => assert_eq!(table.get(&k), model.get(&k).copied()),
         }
@@ -51,7 +56,7 @@ fn pubkey_table_matches_hashmap_model() {
         assert!(table.remove(k).is_some());
     }
     assert!(table.is_empty());
-    assert_eq!(table.stats().buckets, 0);
+    assert_eq!(table.stats().slots, 0);
 }
 
 #[test]
@@ -98,7 +103,7 @@ fn retain_drops_exactly_the_rejected_entries() {
     let mut rng = ChaCha8Rng::seed_from_u64(3);
     let table = PubkeyTable::new(&mut rng);
     for n in 0..5000 {
-        table.insert(pk(n), n).unwrap();
+        table.insert(pk(n), n);
     }
     table.retain(|_, v| *v % 3 == 0);
     assert_eq!(table.len(), (0..5000).filter(|n| n % 3 == 0).count());
@@ -170,29 +175,32 @@ fn colliding_keys(key: &HashKey, bits: u32, count: usize) -> Vec<PublicKey> {
 
 #[test]
 fn secret_key_defeats_hashtable_poisoning() {
-    // One shard, so 1024 entries sit in 1024 buckets: a 10-bit mask. With more shards the
+    // One shard, so 1024 entries sit in 2048 slots: an 11-bit mask. With more shards the
     // attacker needs the shard bits too, which only costs them a constant factor.
     const N: usize = 1024;
     let known = HashKey::from_bytes(*b"everyone-knows!!");
-    let keys = colliding_keys(&known, 10, N);
+    let keys = colliding_keys(&known, 11, N);
 
     let poisoned = PubkeyTable::with_key(known.clone(), 1);
     let mut rng = ChaCha8Rng::seed_from_u64(0x5ec);
     let defended = PubkeyTable::with_key(HashKey::random(&mut rng), 1);
     for (i, k) in keys.iter().enumerate() {
-        poisoned.insert(*k, i).unwrap();
-        defended.insert(*k, i).unwrap();
+        poisoned.insert(*k, i);
+        defended.insert(*k, i);
     }
     let (p, d) = (poisoned.stats(), defended.stats());
-    println!("known key:  {N} entries, {} buckets, longest chain {}", p.buckets, p.max_chain);
-    println!("secret key: {N} entries, {} buckets, longest chain {}", d.buckets, d.max_chain);
-    assert_eq!(p.buckets, 1024);
-    assert!(p.max_chain >= 1000, "known-key table did not degrade: {}", p.max_chain);
-    assert!(d.max_chain <= 16, "secret-key table has a chain of {}", d.max_chain);
+    println!("known key:  {N} entries, {} slots, longest probe {}", p.slots, p.max_probe);
+    println!("secret key: {N} entries, {} slots, longest probe {}", d.slots, d.max_probe);
+    assert_eq!(p.slots, 2048);
+    assert!(p.max_probe >= 1000, "known-key table did not degrade: {}", p.max_probe);
+    assert!(d.max_probe <= 16, "secret-key table has a probe of {}", d.max_probe);
     for (i, k) in keys.iter().enumerate() {
         assert_eq!(poisoned.get(k), Some(i));
         assert_eq!(defended.get(k), Some(i));
     }
+    // A miss is short too, since Robin Hood stops once it passes where the key would be.
+    let absent = pk(u64::MAX);
+    assert_eq!(defended.get(&absent), None);
 }
 
 #[test]
@@ -215,10 +223,10 @@ fn memory_shrinks_after_mass_removal() {
     }
     let none = table.stats();
     println!(
-        "empty {empty} B; {} entries: {} B, {} buckets",
-        full.entries, full.heap_bytes, full.buckets
+        "empty {empty} B; {} entries: {} B, {} slots",
+        full.entries, full.heap_bytes, full.slots
     );
-    println!("after removing all but 100: {} B, {} buckets", few.heap_bytes, few.buckets);
+    println!("after removing all but 100: {} B, {} slots", few.heap_bytes, few.slots);
     println!("after removing all: {} B", none.heap_bytes);
     assert!(full.heap_bytes >= N as usize * std::mem::size_of::<(u32, [u32; 4])>());
     assert!(few.heap_bytes * 100 < full.heap_bytes, "100 entries still hold {} B", few.heap_bytes);
@@ -231,7 +239,7 @@ fn lookups_run_while_the_control_path_writes() {
     let mut rng = ChaCha8Rng::seed_from_u64(0xc0c);
     let table = Arc::new(PubkeyTable::new(&mut rng));
     for n in 0..1000 {
-        table.insert(pk(n), n).unwrap();
+        table.insert(pk(n), n);
     }
     let stop = Arc::new(AtomicBool::new(false));
     let readers: Vec<_> = (0..2)
@@ -252,7 +260,7 @@ fn lookups_run_while_the_control_path_writes() {
     // Churn forces repeated grow/shrink of every shard.
     for round in 0..20u64 {
         for n in 0..5000 {
-            table.insert(pk(10_000 + n), round).unwrap();
+            table.insert(pk(10_000 + n), round);
         }
         for n in 0..5000 {
             assert_eq!(table.remove(&pk(10_000 + n)), Some(round));
