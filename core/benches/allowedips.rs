@@ -81,6 +81,45 @@ fn queries(routes: &[(Prefix, u32)], v6: bool, seed: u64) -> Vec<IpAddr> {
         .collect()
 }
 
+/// Nanoseconds per lookup of one pass over `passes` x the query set.
+#[allow(clippy::disallowed_methods)] // a benchmark reads the clock; core code never does
+fn time_pass(passes: usize, queries: usize, mut pass: impl FnMut() -> u64) -> f64 {
+    let start = std::time::Instant::now();
+    let mut sum = 0u64;
+    for _ in 0..passes {
+        sum = sum.wrapping_add(pass());
+    }
+    black_box(sum);
+    start.elapsed().as_nanos() as f64 / (passes * queries) as f64
+}
+
+/// Runs the contenders in alternation, round after round, and prints each one's best and
+/// median ns per lookup and its ratio to the first, so machine noise hits all alike.
+fn interleaved(label: &str, contenders: &mut [(&str, &mut dyn FnMut() -> u64)]) {
+    const ROUNDS: usize = 31;
+    let mut samples = vec![Vec::with_capacity(ROUNDS); contenders.len()];
+    for _ in 0..ROUNDS {
+        for (n, (_, pass)) in contenders.iter_mut().enumerate() {
+            samples[n].push(time_pass(4, QUERIES, &mut **pass));
+        }
+    }
+    let stats: Vec<(f64, f64)> = samples
+        .iter_mut()
+        .map(|s| {
+            s.sort_by(f64::total_cmp);
+            (s[0], s[ROUNDS / 2])
+        })
+        .collect();
+    let mut line = format!("interleaved {label}:");
+    for ((name, _), &(best, median)) in contenders.iter().zip(&stats) {
+        line += &format!(
+            " {name} {best:.1}/{median:.1} ns (x{:.2})",
+            median / stats[0].1
+        );
+    }
+    println!("{line}  [best/median, ratio of medians to first]");
+}
+
 fn octets4(a: &IpAddr) -> [u8; 4] {
     match a {
         IpAddr::V4(a) => a.octets(),
@@ -124,6 +163,54 @@ fn lookups(c: &mut Criterion) {
                 assert_eq!(native.lookup(*q), network_table.longest_match(*q).map(|(_, p)| p));
             }
 
+            #[cfg(feature = "bench-big-endian-trie")]
+            let be = {
+                let mut be = ferrowg_core::allowedips::big_endian::BigEndianTable::new();
+                for &(p, peer) in &rs {
+                    be.insert(p, peer).unwrap();
+                }
+                let be = be.clone();
+                for q in &qs {
+                    assert_eq!(be.lookup(*q), native.lookup(*q));
+                }
+                be
+            };
+
+            let sum = |found: Option<&u32>| u64::from(found.copied().unwrap_or(0));
+            let mut native_pass = || -> u64 {
+                if v6 {
+                    q6.iter().map(|q| sum(native.lookup_v6(black_box(q)))).sum()
+                } else {
+                    q4.iter().map(|q| sum(native.lookup_v4(black_box(q)))).sum()
+                }
+            };
+            #[cfg(feature = "bench-big-endian-trie")]
+            let mut be_pass = || -> u64 {
+                if v6 {
+                    q6.iter().map(|q| sum(be.lookup_v6(black_box(q)))).sum()
+                } else {
+                    q4.iter().map(|q| sum(be.lookup_v4(black_box(q)))).sum()
+                }
+            };
+            let mut table_pass = || -> u64 {
+                if v6 {
+                    let m = |q: &[u8; 16]| network_table.longest_match(IpAddr::from(*q));
+                    q6.iter().map(|q| sum(m(black_box(q)).map(|(_, p)| p))).sum()
+                } else {
+                    let m = |q: &[u8; 4]| network_table.longest_match(IpAddr::from(*q));
+                    q4.iter().map(|q| sum(m(black_box(q)).map(|(_, p)| p))).sum()
+                }
+            };
+            interleaved(
+                &format!("{family} {}", s.name),
+                &mut [
+                    ("native", &mut native_pass),
+                    #[cfg(feature = "bench-big-endian-trie")]
+                    ("big_endian", &mut be_pass),
+                    ("ip_network_table", &mut table_pass),
+                ],
+            );
+
             let mut g = c.benchmark_group(format!("allowedips_lookup/{family}/{}", s.name));
             let mut i = 0usize;
             if v6 {
@@ -143,15 +230,6 @@ fn lookups(c: &mut Criterion) {
             }
             #[cfg(feature = "bench-big-endian-trie")]
             {
-                use ferrowg_core::allowedips::big_endian::BigEndianTable;
-                let mut be = BigEndianTable::new();
-                for &(p, peer) in &rs {
-                    be.insert(p, peer).unwrap();
-                }
-                let be = be.clone();
-                for q in &qs {
-                    assert_eq!(be.lookup(*q), native.lookup(*q));
-                }
                 if v6 {
                     g.bench_function("big_endian", |b| {
                         b.iter(|| {
