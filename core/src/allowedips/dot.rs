@@ -29,13 +29,14 @@ fn dump<K: Key>(out: &mut String, family: &str, trie: &Trie<K>) {
     for (index, node) in trie.walk() {
         let addr: std::net::IpAddr = node.key.to_addr().into();
         // Writing into a String cannot fail.
-        let _ = if node.peer == NONE {
-            writeln!(out, "\t{family}_{index} [label=\"{addr}/{}\", style=dashed];", node.cidr)
+        let _ = if node.peer() == NONE {
+            writeln!(out, "\t{family}_{index} [label=\"{addr}/{}\", style=dashed];", node.cidr())
         } else {
             writeln!(
                 out,
                 "\t{family}_{index} [label=\"{addr}/{}\\npeer {}\"];",
-                node.cidr, node.peer
+                node.cidr(),
+                node.peer()
             )
         };
         for (bit, child) in node.children().iter().enumerate() {

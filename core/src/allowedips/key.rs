@@ -66,7 +66,7 @@ impl Key for u32 {
     }
     #[inline(always)]
     fn bit(self, at: u8) -> usize {
-        (self.wrapping_shr(31u32.wrapping_sub(u32::from(at))) & 1) as usize
+        (self.wrapping_shl(u32::from(at)) >> 31) as usize
     }
 }
 
@@ -97,7 +97,7 @@ impl Key for u128 {
     }
     #[inline(always)]
     fn bit(self, at: u8) -> usize {
-        (self.wrapping_shr(127u32.wrapping_sub(u32::from(at))) & 1) as usize
+        (self.wrapping_shl(u32::from(at)) >> 127) as usize
     }
 }
 

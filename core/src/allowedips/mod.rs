@@ -97,7 +97,7 @@ pub enum AllowedIpsError {
     /// The text is not `address/length` or a bare address.
     #[error("invalid prefix {0:?}")]
     Parse(String),
-    /// One family's trie reached 2^31 nodes.
+    /// One family's trie reached 2^31 nodes, or the table 2^24 - 1 peers.
     #[error("allowed-IPs table is full")]
     Full,
 }

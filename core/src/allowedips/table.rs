@@ -7,7 +7,7 @@ use std::collections::BTreeMap;
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 
 use super::key::Key;
-use super::trie::{Full, Link, NodeRef, Trie, NONE};
+use super::trie::{Full, Link, NodeRef, Trie, MAX_PEERS, NONE};
 use super::{AllowedIpsError, PeerHandle, Prefix};
 
 /// One peer known to the table, with the ends of its prefix list (insertion order).
@@ -45,7 +45,7 @@ where
     }
 
     pub(crate) fn insert(&mut self, prefix: Prefix, peer: T) -> Result<(), AllowedIpsError> {
-        let slot = self.slot_for(peer);
+        let Some(slot) = self.slot_for(peer) else { return Err(AllowedIpsError::Full) };
         let cidr = prefix.cidr();
         let placed = match prefix.addr() {
             IpAddr::V4(a) => {
@@ -206,18 +206,18 @@ where
     fn prefix_at(&self, node: NodeRef) -> Option<Prefix> {
         if node.is_v6() {
             let n = self.v6.node(node.index())?;
-            Some(Prefix::v6(n.key.to_addr(), n.cidr))
+            Some(Prefix::v6(n.key.to_addr(), n.cidr()))
         } else {
             let n = self.v4.node(node.index())?;
-            Some(Prefix::v4(n.key.to_addr(), n.cidr))
+            Some(Prefix::v4(n.key.to_addr(), n.cidr()))
         }
     }
 
     fn peer_slot_of(&self, node: NodeRef) -> u32 {
         let peer = if node.is_v6() {
-            self.v6.node(node.index()).map(|n| n.peer)
+            self.v6.node(node.index()).map(|n| n.peer())
         } else {
-            self.v4.node(node.index()).map(|n| n.peer)
+            self.v4.node(node.index()).map(|n| n.peer())
         };
         peer.unwrap_or(NONE)
     }
@@ -250,10 +250,13 @@ where
         }
     }
 
-    fn slot_for(&mut self, peer: T) -> u32 {
+    fn slot_for(&mut self, peer: T) -> Option<u32> {
         let id = peer.id();
         if let Some(&slot) = self.ids.get(&id) {
-            return slot;
+            return Some(slot);
+        }
+        if self.free_slots.is_empty() && self.slots.len() >= MAX_PEERS as usize {
+            return None;
         }
         let entry = Slot { peer: Some(peer), head: NodeRef::NONE, tail: NodeRef::NONE, len: 0 };
         let slot = match self.free_slots.pop() {
@@ -269,7 +272,7 @@ where
             }
         };
         self.ids.insert(id, slot);
-        slot
+        Some(slot)
     }
 
     fn release_if_empty(&mut self, slot: u32) {

@@ -40,17 +40,49 @@ impl NodeRef {
     }
 }
 
-/// The part of a node a lookup reads.
+/// Peer slots stay below this: the slot shares a `u32` with the prefix length.
+pub(crate) const MAX_PEERS: u32 = (1 << 24) - 1;
+
+/// The part of a node a lookup reads: 16 bytes for IPv4, 32 for IPv6, so a node never
+/// straddles a cache line and an index becomes an address with one shift.
 #[derive(Clone, Copy)]
 pub(crate) struct Node<K> {
     /// The prefix, masked to `cidr` bits.
     pub(crate) key: K,
     /// Child indices by the bit at position `cidr`.
     children: [u32; 2],
-    /// Peer slot, or [`NONE`] for a branching node.
-    pub(crate) peer: u32,
+    /// Peer slot in the high 24 bits (all ones for a branching node), prefix length low.
+    meta: u32,
+}
+
+impl<K> Node<K> {
+    fn new(key: K, cidr: u8, peer: u32) -> Self {
+        Node { key, children: [NONE; 2], meta: (peer << 8) | u32::from(cidr) }
+    }
+
     /// Prefix length.
-    pub(crate) cidr: u8,
+    #[inline(always)]
+    pub(crate) fn cidr(&self) -> u8 {
+        self.meta as u8
+    }
+
+    /// Peer slot, or [`NONE`] for a branching node.
+    #[inline(always)]
+    pub(crate) fn peer(&self) -> u32 {
+        match self.meta >> 8 {
+            MAX_PEERS => NONE,
+            slot => slot,
+        }
+    }
+
+    fn set_peer(&mut self, peer: u32) {
+        self.meta = (peer << 8) | (self.meta & 0xff);
+    }
+
+    /// The two children, if present.
+    pub(crate) fn children(&self) -> [Option<u32>; 2] {
+        self.children.map(|c| (c != NONE).then_some(c))
+    }
 }
 
 /// The part of a node only updates read.
@@ -61,13 +93,6 @@ pub(crate) struct Link {
     pub(crate) prev: NodeRef,
     /// Next entry in the owning peer's list.
     pub(crate) next: NodeRef,
-}
-
-impl<K> Node<K> {
-    /// The two children, if present.
-    pub(crate) fn children(&self) -> [Option<u32>; 2] {
-        self.children.map(|c| (c != NONE).then_some(c))
-    }
 }
 
 const EMPTY_LINK: Link = Link { parent: NONE, prev: NodeRef::NONE, next: NodeRef::NONE };
@@ -109,14 +134,14 @@ impl<K: Key> Trie<K> {
         let mut found = NONE;
         let mut index = self.root;
         while let Some(node) = self.nodes.get(index as usize) {
-            if !node.key.prefix_matches(key, node.cidr) {
+            if !node.key.prefix_matches(key, node.cidr()) {
                 break;
             }
-            if node.peer != NONE {
-                found = node.peer;
+            if node.peer() != NONE {
+                found = node.peer();
             }
             // A full-length node has no children, so the arbitrary bit ends the walk.
-            index = node.children[key.bit(node.cidr) & 1];
+            index = node.children[key.bit(node.cidr()) & 1];
         }
         found
     }
@@ -125,13 +150,13 @@ impl<K: Key> Trie<K> {
     pub(crate) fn find_exact(&self, key: K, cidr: u8) -> Option<u32> {
         let mut index = self.root;
         while let Some(node) = self.nodes.get(index as usize) {
-            if node.cidr > cidr || !node.key.prefix_matches(key, node.cidr) {
+            if node.cidr() > cidr || !node.key.prefix_matches(key, node.cidr()) {
                 return None;
             }
-            if node.cidr == cidr {
-                return (node.peer != NONE).then_some(index);
+            if node.cidr() == cidr {
+                return (node.peer() != NONE).then_some(index);
             }
-            index = node.children[key.bit(node.cidr) & 1];
+            index = node.children[key.bit(node.cidr()) & 1];
         }
         None
     }
@@ -141,24 +166,24 @@ impl<K: Key> Trie<K> {
         let mut parent = NONE;
         let mut index = self.root;
         while let Some(node) = self.nodes.get_mut(index as usize) {
-            if node.cidr > cidr || !node.key.prefix_matches(key, node.cidr) {
+            if node.cidr() > cidr || !node.key.prefix_matches(key, node.cidr()) {
                 break;
             }
-            if node.cidr == cidr {
-                let old_peer = node.peer;
-                node.peer = peer;
+            if node.cidr() == cidr {
+                let old_peer = node.peer();
+                node.set_peer(peer);
                 if old_peer == NONE {
                     self.prefixes += 1;
                 }
                 return Ok(Placed { node: index, old_peer });
             }
             parent = index;
-            index = node.children[key.bit(node.cidr) & 1];
+            index = node.children[key.bit(node.cidr()) & 1];
         }
         if self.free.len() + MAX_NODES.saturating_sub(self.nodes.len()) < 2 {
             return Err(Full);
         }
-        let new = self.alloc(Node { key, cidr, children: [NONE; 2], peer });
+        let new = self.alloc(Node::new(key, cidr, peer));
         self.prefixes += 1;
         // `index` is the subtree now occupying the new node's place, if any.
         let Some(down) = self.nodes.get(index as usize).map(|n| n.key) else {
@@ -171,8 +196,7 @@ impl<K: Key> Trie<K> {
             self.attach(parent, new, key);
         } else {
             let branch = key.masked(common);
-            let fork =
-                self.alloc(Node { key: branch, cidr: common, children: [NONE; 2], peer: NONE });
+            let fork = self.alloc(Node::new(branch, common, NONE));
             self.attach(fork, index, down);
             self.attach(fork, new, key);
             self.attach(parent, fork, branch);
@@ -184,10 +208,10 @@ impl<K: Key> Trie<K> {
     /// The caller has already unlinked it from its peer's list.
     pub(crate) fn remove(&mut self, index: u32) {
         let Some(node) = self.nodes.get_mut(index as usize) else { return };
-        if node.peer == NONE {
+        if node.peer() == NONE {
             return;
         }
-        node.peer = NONE;
+        node.set_peer(NONE);
         self.prefixes -= 1;
         let [left, right] = node.children;
         if left != NONE && right != NONE {
@@ -199,7 +223,7 @@ impl<K: Key> Trie<K> {
         self.release(index);
         // A peerless parent had two children; if this was a leaf it now has one.
         let Some(up) = self.nodes.get(parent as usize) else { return };
-        if child != NONE || up.peer != NONE {
+        if child != NONE || up.peer() != NONE {
             return;
         }
         let sibling = if up.children[0] != NONE { up.children[0] } else { up.children[1] };
@@ -260,10 +284,10 @@ impl<K: Key> Trie<K> {
             if seen > self.nodes.len() {
                 return Err("cycle".into());
             }
-            if node.cidr > K::BITS || node.key != node.key.masked(node.cidr) {
+            if node.cidr() > K::BITS || node.key != node.key.masked(node.cidr()) {
                 return Err(format!("node {index}: bad cidr or unmasked key"));
             }
-            if node.peer != NONE {
+            if node.peer() != NONE {
                 with_peer += 1;
             } else if node.children.contains(&NONE) {
                 return Err(format!("node {index}: peerless with fewer than two children"));
@@ -271,9 +295,9 @@ impl<K: Key> Trie<K> {
             for (bit, &child) in node.children.iter().enumerate() {
                 let Some(c) = self.nodes.get(child as usize) else { continue };
                 let ok = self.parent(child) == index
-                    && c.cidr > node.cidr
-                    && node.key.prefix_matches(c.key, node.cidr)
-                    && c.key.bit(node.cidr) == bit;
+                    && c.cidr() > node.cidr()
+                    && node.key.prefix_matches(c.key, node.cidr())
+                    && c.key.bit(node.cidr()) == bit;
                 if !ok {
                     return Err(format!("node {index}: bad child {child} at bit {bit}"));
                 }
@@ -309,7 +333,7 @@ impl<K: Key> Trie<K> {
     fn release(&mut self, index: u32) {
         if let Some(node) = self.nodes.get_mut(index as usize) {
             node.children = [NONE; 2];
-            node.peer = NONE;
+            node.set_peer(NONE);
         }
         if let Some(link) = self.links.get_mut(index as usize) {
             *link = EMPTY_LINK;
@@ -330,7 +354,7 @@ impl<K: Key> Trie<K> {
     fn attach(&mut self, parent: u32, child: u32, child_key: K) {
         match self.nodes.get_mut(parent as usize) {
             Some(up) => {
-                let bit = child_key.bit(up.cidr) & 1;
+                let bit = child_key.bit(up.cidr()) & 1;
                 up.children[bit] = child;
             }
             None => self.root = child,
