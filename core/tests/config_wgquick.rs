@@ -123,6 +123,14 @@ fn good_files_round_trip() {
 }
 
 #[test]
+fn a_leading_byte_order_mark_is_ignored() {
+    let text = format!("[Interface]\nPrivateKey = {PRIV}\n");
+    let with_bom = format!("\u{feff}{text}");
+    assert_eq!(WgQuickConfig::parse(&with_bom).unwrap(), WgQuickConfig::parse(&text).unwrap());
+    assert!(WgQuickConfig::parse(&format!("[Interface]\n\u{feff}PrivateKey = {PRIV}\n")).is_err());
+}
+
+#[test]
 fn crlf_and_lf_files_are_equal() {
     let crlf = fs::read_to_string(data("good").iter().find(|p| p.ends_with("crlf.conf")).unwrap())
         .unwrap();

@@ -133,6 +133,12 @@ impl DeviceConfig {
         self.peers.iter().find(|p| p.public_key == *public_key)
     }
 
+    /// The `set=1` request that makes a device equal to this config, as `wg setconf`
+    /// would send it (see [`uapi::replace_ops`]). Resolve hostname endpoints first.
+    pub fn to_uapi_set(&self) -> Result<String, uapi::UnresolvedEndpoint> {
+        uapi::set_text(self)
+    }
+
     /// A copy with every hostname endpoint resolved to a socket address (may block on
     /// DNS). Fails with the first endpoint that does not resolve.
     pub fn resolve_endpoints(&self) -> Result<Self, ResolveError> {

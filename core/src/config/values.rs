@@ -189,7 +189,7 @@ impl Endpoint {
         let port = parse_decimal(port, u16::MAX.into())
             .map(|p| p as u16)
             .ok_or_else(|| EndpointError::Port(clip(s)))?;
-        if let Some(ip) = parse_ip_literal(host, bracketed) {
+        if let Some(ip) = parse_ip_literal(host) {
             return Ok(Self::Addr(SocketAddr::new(ip, port)));
         }
         if bracketed {
@@ -240,7 +240,7 @@ impl fmt::Display for Endpoint {
                 write!(f, "[{}%{}]:{}", a.ip(), a.scope_id(), a.port())
             }
             Self::Addr(SocketAddr::V6(a)) => write!(f, "[{}]:{}", a.ip(), a.port()),
-            Self::Host { host, port } if host.contains(':') => write!(f, "[{host}]:{port}"),
+            Self::Host { host, port } if host.contains([':', '%']) => write!(f, "[{host}]:{port}"),
             Self::Host { host, port } => write!(f, "{host}:{port}"),
         }
     }
@@ -293,10 +293,7 @@ fn parse_cidr(s: &str, prefix_required: bool) -> Result<(IpAddr, u8), CidrError>
     }
 }
 
-fn parse_ip_literal(host: &str, bracketed: bool) -> Option<IpAddr> {
-    if bracketed {
-        return host.parse::<Ipv6Addr>().ok().map(IpAddr::V6);
-    }
+fn parse_ip_literal(host: &str) -> Option<IpAddr> {
     if let Ok(v4) = host.parse::<Ipv4Addr>() {
         return Some(IpAddr::V4(v4));
     }

@@ -123,6 +123,8 @@ pub(super) fn parse(text: &str) -> Result<WgQuickConfig, ConfigError> {
     let mut peers: Vec<PeerDraft> = Vec::new();
     let mut section = Section::None;
 
+    // Editors on Windows may prepend a byte-order mark; it is not part of the first key.
+    let text = text.strip_prefix('\u{feff}').unwrap_or(text);
     for (idx, raw) in text.lines().enumerate() {
         let line = idx + 1;
         let content = raw.split('#').next().unwrap_or_default();

@@ -10,7 +10,7 @@ use super::{Endpoint, PeerConfig, Table, WgQuickConfig};
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum WriteError {
     /// A hook command contains `#` or a line break, or has surrounding whitespace.
-    #[error("{key} command `{value}` cannot be written: it contains `#` or a line break, or starts or ends with whitespace")]
+    #[error("{key} command `{value}` cannot be written: it contains `#` or a newline, or starts or ends with whitespace")]
     Hook {
         /// PreUp, PostUp, PreDown or PostDown.
         key: &'static str,
@@ -127,7 +127,7 @@ fn join<T: std::fmt::Display>(items: impl Iterator<Item = T>) -> String {
 }
 
 fn check_hook(key: &'static str, cmd: &str) -> Result<(), WriteError> {
-    if cmd.contains(['#', '\n', '\r']) || cmd.trim() != cmd {
+    if cmd.contains(['#', '\n']) || cmd.trim() != cmd {
         return Err(WriteError::Hook { key, value: cmd.to_owned() });
     }
     Ok(())

@@ -4,7 +4,7 @@ use std::collections::HashMap;
 
 use super::{UapiError, UapiErrorKind, UapiOp};
 use crate::config::{AllowedIp, DeviceConfig, Endpoint, PeerConfig};
-use crate::keys::PublicKey;
+use crate::keys::{PrivateKey, PublicKey};
 
 /// Applies `ops` to `base` and returns the resulting config; `base` is untouched and
 /// nothing is applied if any op is invalid in its position.
@@ -12,7 +12,8 @@ use crate::keys::PublicKey;
 /// Semantics follow wireguard-go's `IpcSetOperation`: `public_key` selects or creates a
 /// peer (a peer with the device's own public key is ignored, as is everything after
 /// `remove` or after `update_only` on a peer that did not exist); setting the private
-/// key drops a peer with the matching public key; an allowed IP belongs to one peer, so
+/// key stores it clamped (as the device reports it) and drops a peer with the matching
+/// public key; an allowed IP belongs to one peer, so
 /// adding it to one removes it from any other; zero values mean "unset".
 /// Runs in time linear in the ops plus the size of `base`.
 pub fn apply(ops: &[UapiOp], base: &DeviceConfig) -> Result<DeviceConfig, UapiError> {
@@ -92,11 +93,12 @@ impl State {
     fn device_op(&mut self, op: &UapiOp) {
         match op {
             UapiOp::PrivateKey(key) => {
+                let key = key.as_ref().map(clamp);
                 self.own_public = key.as_ref().map(|k| k.public_key());
                 if let Some(&slot) = self.own_public.as_ref().and_then(|pk| self.by_key.get(pk)) {
                     self.remove(slot);
                 }
-                self.cfg.private_key = key.clone();
+                self.cfg.private_key = key;
             }
             UapiOp::ListenPort(p) => self.cfg.listen_port = Some(*p).filter(|p| *p != 0),
             UapiOp::FwMark(m) => self.cfg.fwmark = Some(*m).filter(|m| *m != 0),
@@ -179,6 +181,15 @@ impl State {
         self.cfg.peers = peers;
         self.cfg
     }
+}
+
+/// The key as the kernel and wireguard-go store (and report) it: clamped for X25519.
+/// The public key, and so the handshake, is the same either way.
+fn clamp(key: &PrivateKey) -> PrivateKey {
+    let mut bytes = zeroize::Zeroizing::new(*key.as_bytes());
+    bytes[0] &= 248;
+    bytes[31] = (bytes[31] & 127) | 64;
+    PrivateKey::from_bytes(*bytes)
 }
 
 fn is_device_op(op: &UapiOp) -> bool {

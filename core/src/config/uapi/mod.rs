@@ -17,6 +17,7 @@ mod get;
 
 use std::fmt;
 use std::fmt::Write as _;
+use std::io::{self, BufRead};
 use std::net::SocketAddr;
 
 use super::values::{clip, parse_decimal};
@@ -30,6 +31,10 @@ pub use get::{format_get, parse_get_response, GetResponse};
 pub const EINVAL: i32 = 22;
 /// Linux `EPROTO`: a line that is not `key=value`, or a malformed response.
 pub const EPROTO: i32 = 71;
+/// Linux `EIO`: reading or writing the socket failed.
+pub const EIO: i32 = 5;
+/// Linux `EADDRINUSE`: the new listen port (or fwmark) could not be bound.
+pub const EADDRINUSE: i32 = 98;
 
 /// One line of a `set=1` request, in request order. Peer operations apply to the peer
 /// selected by the latest [`UapiOp::PublicKey`].
@@ -158,7 +163,7 @@ impl UapiError {
     /// The status that ends the response, as wireguard-go writes it: the errno
     /// negated (`errno=-22\n\n`), which `wg` turns back into a positive errno.
     pub fn response(&self) -> String {
-        format!("errno={}\n\n", -self.errno())
+        status_line(self.errno())
     }
 }
 
@@ -178,6 +183,35 @@ pub struct UnresolvedEndpoint {
     pub peer: PublicKey,
     /// The endpoint as written.
     pub endpoint: String,
+}
+
+/// Reads one request from a socket stream: lines up to and including the empty line
+/// that ends it (`get=1\n\n`, or `set=1\n...\n\n`), as wireguard-go frames them.
+/// Returns `None` at end of stream before any byte, the text read if the stream ends
+/// mid-request, and an `InvalidData` error past `max_len` bytes (a misbehaving client).
+pub fn read_request(reader: &mut impl BufRead, max_len: usize) -> io::Result<Option<String>> {
+    let mut request = String::new();
+    loop {
+        let before = request.len();
+        let budget = (max_len + 1).saturating_sub(before) as u64;
+        let n = io::Read::take(&mut *reader, budget).read_line(&mut request)?;
+        if n == 0 {
+            return Ok((!request.is_empty()).then_some(request));
+        }
+        if request.len() > max_len {
+            return Err(io::Error::new(io::ErrorKind::InvalidData, "UAPI request too long"));
+        }
+        let line = &request[before..];
+        if line == "\n" || line == "\r\n" {
+            return Ok(Some(request));
+        }
+    }
+}
+
+/// The status line that ends every response: `errno=0` on success, otherwise the errno
+/// negated as wireguard-go writes it (`wg` turns it back into a positive errno).
+pub fn status_line(errno: i32) -> String {
+    format!("errno={}\n\n", -errno)
 }
 
 /// Parses a whole request: `get=1` + empty line, or `set=1` + body. Line numbers count

@@ -1,0 +1,245 @@
+//! Interop with the real `wg` tool (wireguard-tools): this test serves the UAPI socket
+//! `/var/run/wireguard/IFNAME.sock` with the config module's parse/apply/format (no
+//! device, no network traffic), then drives it with `wg setconf`, `wg set`, `wg showconf`
+//! and `wg show`, exactly as a user would drive wireguard-go. Needs root and `wg`.
+#![cfg(target_os = "linux")]
+
+use std::fs;
+use std::io::{BufReader, Write};
+use std::os::unix::net::{UnixListener, UnixStream};
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex};
+use std::thread::JoinHandle;
+use std::time::Duration;
+
+use ferrowg_core::config::uapi::{
+    apply, format_get, parse_request, read_request, Request, UapiError, UapiErrorKind,
+};
+use ferrowg_core::config::{DeviceConfig, PeerStats, WgQuickConfig};
+use ferrowg_core::keys::PublicKey;
+
+const SOCK_DIR: &str = "/var/run/wireguard";
+// Clamped, as the device reports it.
+const PRIV: &str = "AAIDBAUGBwgJCgsMDQ4PEBESExQVFhcYGRobHB0eH2A=";
+const P1: &str = "ZGVmZ2hpamtsbW5vcHFyc3R1dnd4eXp7fH1+f4CBgoM=";
+const P2: &str = "MjM0NTY3ODk6Ozw9Pj9AQUJDREVGR0hJSktMTU5PUFE=";
+const PSK: &str = "yMnKy8zNzs/Q0dLT1NXW19jZ2tvc3d7f4OHi4+Tl5uc=";
+
+/// A UAPI server on a unique socket, removed (with the directory, if it created it) on drop.
+struct FakeDevice {
+    name: String,
+    path: PathBuf,
+    created_dir: bool,
+    state: Arc<Mutex<DeviceConfig>>,
+    reject_sets: Arc<AtomicBool>,
+    stop: Arc<AtomicBool>,
+    thread: Option<JoinHandle<()>>,
+}
+
+impl FakeDevice {
+    fn start(tag: &str) -> Self {
+        static NEXT: AtomicUsize = AtomicUsize::new(0);
+        let n = NEXT.fetch_add(1, Ordering::Relaxed);
+        let name = format!("fwg{}{tag}{n}", std::process::id() % 100_000);
+        assert!(name.len() <= 15, "interface name too long: {name}");
+        let created_dir = !Path::new(SOCK_DIR).exists();
+        fs::create_dir_all(SOCK_DIR).expect("create /var/run/wireguard (run as root)");
+        let path = Path::new(SOCK_DIR).join(format!("{name}.sock"));
+        let listener = UnixListener::bind(&path).unwrap();
+        listener.set_nonblocking(true).unwrap();
+        let state = Arc::new(Mutex::new(DeviceConfig::default()));
+        let reject_sets = Arc::new(AtomicBool::new(false));
+        let stop = Arc::new(AtomicBool::new(false));
+        let thread = {
+            let (state, reject, stop) = (state.clone(), reject_sets.clone(), stop.clone());
+            std::thread::spawn(move || serve(listener, &state, &reject, &stop))
+        };
+        Self { name, path, created_dir, state, reject_sets, stop, thread: Some(thread) }
+    }
+
+    fn wg(&self, args: &[&str]) -> Output {
+        let mut cmd = Command::new("wg");
+        for a in args {
+            cmd.arg(if *a == "IF" { self.name.as_str() } else { a });
+        }
+        cmd.output().expect("`wg` (wireguard-tools) must be installed")
+    }
+
+    fn wg_ok(&self, args: &[&str]) -> String {
+        let out = self.wg(args);
+        assert!(out.status.success(), "wg {args:?}: {}", String::from_utf8_lossy(&out.stderr));
+        String::from_utf8(out.stdout).unwrap()
+    }
+
+    fn config(&self) -> DeviceConfig {
+        self.state.lock().unwrap().clone()
+    }
+}
+
+impl Drop for FakeDevice {
+    fn drop(&mut self) {
+        self.stop.store(true, Ordering::Relaxed);
+        if let Some(t) = self.thread.take() {
+            let _ = t.join();
+        }
+        let _ = fs::remove_file(&self.path);
+        if self.created_dir {
+            let _ = fs::remove_dir(SOCK_DIR);
+        }
+    }
+}
+
+/// Accepts connections until told to stop (at most 60 s, at most 1000 connections).
+fn serve(
+    listener: UnixListener,
+    state: &Mutex<DeviceConfig>,
+    reject: &AtomicBool,
+    stop: &AtomicBool,
+) {
+    for _ in 0..60_000 {
+        if stop.load(Ordering::Relaxed) {
+            return;
+        }
+        match listener.accept() {
+            Ok((stream, _)) => {
+                stream.set_nonblocking(false).unwrap();
+                stream.set_read_timeout(Some(Duration::from_secs(5))).unwrap();
+                handle(stream, state, reject);
+            }
+            Err(_) => std::thread::sleep(Duration::from_millis(1)),
+        }
+    }
+}
+
+/// One connection: requests until EOF, like wireguard-go's IpcHandle.
+fn handle(stream: UnixStream, state: &Mutex<DeviceConfig>, reject: &AtomicBool) {
+    let mut reader = BufReader::new(stream.try_clone().unwrap());
+    let mut writer = stream;
+    for _ in 0..100 {
+        let Ok(Some(request)) = read_request(&mut reader, 1 << 20) else { return };
+        let reply = match parse_request(&request) {
+            Ok(Request::Get) => {
+                let cfg = state.lock().unwrap().clone();
+                format_get(&cfg, |p| PeerStats {
+                    last_handshake: Some(Duration::new(
+                        1_700_000_000 + u64::from(p.public_key.0[0]),
+                        5,
+                    )),
+                    rx_bytes: 1000 + u64::from(p.public_key.0[0]),
+                    tx_bytes: 2000 + u64::from(p.public_key.0[0]),
+                })
+            }
+            Ok(Request::Set(_)) if reject.load(Ordering::Relaxed) => {
+                UapiError { line: 1, key: "set".into(), kind: UapiErrorKind::NoPeer }.response()
+            }
+            Ok(Request::Set(ops)) => {
+                let mut cfg = state.lock().unwrap();
+                match apply(&ops, &cfg) {
+                    Ok(new) => {
+                        *cfg = new;
+                        "errno=0\n\n".to_owned()
+                    }
+                    Err(e) => e.response(),
+                }
+            }
+            Err(e) => e.response(),
+        };
+        if writer.write_all(reply.as_bytes()).is_err() {
+            return;
+        }
+    }
+}
+
+fn conf_file(dev: &FakeDevice, text: &str) -> PathBuf {
+    let path = std::env::temp_dir().join(format!("{}.conf", dev.name));
+    fs::write(&path, text).unwrap();
+    path
+}
+
+fn wg_conf() -> String {
+    let mut ips: Vec<String> =
+        (0..10_000u32).map(|i| format!("10.{}.{}.0/24", i / 256, i % 256)).collect();
+    ips.push("fd00:1::/64".into());
+    format!(
+        "[Interface]\nPrivateKey = {PRIV}\nListenPort = 51820\nFwMark = 0x42\n\n\
+         [Peer]\nPublicKey = {P1}\nPresharedKey = {PSK}\nAllowedIPs = {}\nEndpoint = 127.0.0.1:51821\nPersistentKeepalive = 25\n\n\
+         [Peer]\nPublicKey = {P2}\nAllowedIPs = 198.19.0.0/24, fd19::/64\nEndpoint = [::1]:51822\n",
+        ips.join(", ")
+    )
+}
+
+#[test]
+fn wg_setconf_then_showconf_reads_back_equal() {
+    let dev = FakeDevice::start("s");
+    let text = wg_conf();
+    let file = conf_file(&dev, &text);
+    dev.wg_ok(&["setconf", "IF", file.to_str().unwrap()]);
+    let _ = fs::remove_file(&file);
+
+    let want = WgQuickConfig::parse(&text).unwrap().device;
+    assert_eq!(dev.config(), want, "state after wg setconf");
+
+    let shown = dev.wg_ok(&["showconf", "IF"]);
+    let back = WgQuickConfig::parse(&shown).unwrap();
+    assert_eq!(back.device.peers.len(), 2);
+    // wg sorts peers by handshake time and prints allowed IPs in our order.
+    let mut got = back.device.clone();
+    got.peers.sort_by_key(|p| p.public_key);
+    let mut want_sorted = want.clone();
+    want_sorted.peers.sort_by_key(|p| p.public_key);
+    assert_eq!(got, want_sorted, "wg showconf output:\n{}", &shown[..shown.len().min(2000)]);
+}
+
+#[test]
+fn wg_set_edits_and_wg_show_reports_counters() {
+    let dev = FakeDevice::start("e");
+    let file = conf_file(&dev, &wg_conf());
+    dev.wg_ok(&["setconf", "IF", file.to_str().unwrap()]);
+    let _ = fs::remove_file(&file);
+
+    dev.wg_ok(&[
+        "set",
+        "IF",
+        "listen-port",
+        "51999",
+        "peer",
+        P2,
+        "allowed-ips",
+        "198.19.1.0/24",
+        "persistent-keepalive",
+        "7",
+    ]);
+    dev.wg_ok(&["set", "IF", "peer", P1, "remove"]);
+    let cfg = dev.config();
+    assert_eq!(cfg.listen_port, Some(51999));
+    assert_eq!(cfg.peers.len(), 1);
+    let p2 = PublicKey::from_base64(P2).unwrap();
+    assert_eq!(cfg.peers[0].public_key, p2);
+    assert_eq!(cfg.peers[0].allowed_ips.len(), 1);
+    assert_eq!(cfg.peers[0].allowed_ips[0].to_string(), "198.19.1.0/24");
+    assert_eq!(cfg.peers[0].persistent_keepalive, Some(7));
+
+    let first = u64::from(p2.0[0]);
+    assert_eq!(
+        dev.wg_ok(&["show", "IF", "transfer"]),
+        format!("{P2}\t{}\t{}\n", 1000 + first, 2000 + first)
+    );
+    assert_eq!(
+        dev.wg_ok(&["show", "IF", "latest-handshakes"]),
+        format!("{P2}\t{}\n", 1_700_000_000 + first)
+    );
+    assert_eq!(dev.wg_ok(&["show", "IF", "listen-port"]), "51999\n");
+}
+
+#[test]
+fn wg_reports_our_errno_as_invalid_argument() {
+    let dev = FakeDevice::start("r");
+    dev.reject_sets.store(true, Ordering::Relaxed);
+    let out = dev.wg(&["set", "IF", "listen-port", "1"]);
+    assert!(!out.status.success());
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(stderr.contains("Invalid argument"), "{stderr}");
+    assert_eq!(dev.config(), DeviceConfig::default());
+}
