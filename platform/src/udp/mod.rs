@@ -14,7 +14,7 @@
 use std::io;
 use std::net::{Ipv4Addr, Ipv6Addr, SocketAddr, UdpSocket};
 use std::sync::atomic::{AtomicUsize, Ordering};
-use std::sync::Arc;
+use std::sync::{Arc, Mutex, PoisonError};
 use std::time::Duration;
 
 use arc_swap::ArcSwap;
@@ -101,7 +101,7 @@ impl Sockets {
 /// Dual-stack UDP sockets implementing [`Transport`].
 pub struct UdpTransport {
     sockets: ArcSwap<Sockets>,
-    options: UdpOptions,
+    options: Mutex<UdpOptions>,
     /// Alternates which socket is read first, so a busy IPv4 side cannot starve IPv6.
     turn: AtomicUsize,
 }
@@ -121,7 +121,11 @@ impl UdpTransport {
     /// Opens the sockets as `options` say.
     pub fn with_options(options: UdpOptions) -> Result<Self, Error> {
         let sockets = open_sockets(options.port, &options)?;
-        Ok(Self { sockets: ArcSwap::from_pointee(sockets), options, turn: AtomicUsize::new(0) })
+        Ok(Self {
+            sockets: ArcSwap::from_pointee(sockets),
+            options: Mutex::new(options),
+            turn: AtomicUsize::new(0),
+        })
     }
 
     /// Reopens the sockets on the current port (after a network change). Blocks until
@@ -140,11 +144,32 @@ impl UdpTransport {
         self.replace(port)
     }
 
+    /// Sets (or with `None` clears) the Linux `SO_MARK` on the open sockets and on every
+    /// later one, like `wg set fwmark`. A no-op elsewhere.
+    pub fn set_fwmark(&self, mark: Option<u32>) -> Result<(), Error> {
+        let mut options = self.options.lock().unwrap_or_else(PoisonError::into_inner);
+        #[cfg(target_os = "linux")]
+        for s in self.sockets.load().iter() {
+            socket2::SockRef::from(s).set_mark(mark.unwrap_or(0)).map_err(Error::os("SO_MARK"))?;
+        }
+        options.fwmark = mark;
+        Ok(())
+    }
+
+    /// Runs `f` on the open sockets (IPv4 first), e.g. to read or set socket options.
+    pub fn with_sockets<R>(&self, f: impl FnOnce(&[&UdpSocket]) -> R) -> R {
+        let sockets = self.sockets.load();
+        let list: Vec<&UdpSocket> = sockets.iter().collect();
+        f(&list)
+    }
+
     fn replace(&self, port: u16) -> Result<(), Error> {
+        // Held throughout, so concurrent rebinds and option changes serialize.
+        let options = self.options.lock().unwrap_or_else(PoisonError::into_inner);
         let old_port = self.local_port();
         if port != old_port && port != 0 {
             // A different fixed port can be bound before the old sockets close.
-            let fresh = open_sockets(port, &self.options)?;
+            let fresh = open_sockets(port, &options)?;
             self.sockets.store(Arc::new(fresh));
             return Ok(());
         }
@@ -152,7 +177,7 @@ impl UdpTransport {
         let mut waited = Duration::ZERO;
         let step = Duration::from_millis(5);
         loop {
-            match open_sockets(port, &self.options) {
+            match open_sockets(port, &options) {
                 Ok(fresh) => {
                     self.sockets.store(Arc::new(fresh));
                     return Ok(());
