@@ -112,6 +112,33 @@ fn from_storage(ss: &libc::sockaddr_storage) -> Option<SocketAddr> {
     }
 }
 
+/// Writes `addr` into `ss` as the kernel expects it; returns the length used.
+fn to_storage(addr: SocketAddr, ss: &mut libc::sockaddr_storage) -> libc::socklen_t {
+    match addr {
+        SocketAddr::V4(a) => {
+            // SAFETY: sockaddr_storage is large and aligned enough for a sockaddr_in, and
+            // we hold it exclusively.
+            let sin =
+                unsafe { &mut *(ss as *mut libc::sockaddr_storage).cast::<libc::sockaddr_in>() };
+            sin.sin_family = libc::AF_INET as libc::sa_family_t;
+            sin.sin_port = a.port().to_be();
+            sin.sin_addr = libc::in_addr { s_addr: u32::from(*a.ip()).to_be() };
+            mem::size_of::<libc::sockaddr_in>() as libc::socklen_t
+        }
+        SocketAddr::V6(a) => {
+            // SAFETY: as above, for sockaddr_in6.
+            let sin6 =
+                unsafe { &mut *(ss as *mut libc::sockaddr_storage).cast::<libc::sockaddr_in6>() };
+            sin6.sin6_family = libc::AF_INET6 as libc::sa_family_t;
+            sin6.sin6_port = a.port().to_be();
+            sin6.sin6_flowinfo = a.flowinfo();
+            sin6.sin6_addr = libc::in6_addr { s6_addr: a.ip().octets() };
+            sin6.sin6_scope_id = a.scope_id();
+            mem::size_of::<libc::sockaddr_in6>() as libc::socklen_t
+        }
+    }
+}
+
 /// Receives up to `min(bufs.len(), meta.len(), MMSG_BATCH)` datagrams without waiting.
 /// `Err(WouldBlock)` when none is queued.
 pub(crate) fn recvmmsg(
@@ -171,9 +198,9 @@ pub(crate) fn sendmmsg(fd: BorrowedFd<'_>, datagrams: &[Transmit<'_>]) -> io::Re
     if n == 0 {
         return Ok(0);
     }
-    let addrs: Vec<socket2::SockAddr> =
-        datagrams[..n].iter().map(|d| socket2::SockAddr::from(d.dst)).collect();
     // SAFETY: plain C structs for which all-zero bytes are valid values.
+    let mut addrs: [libc::sockaddr_storage; MMSG_BATCH] = unsafe { mem::zeroed() };
+    // SAFETY: as above.
     let mut iovs: [libc::iovec; MMSG_BATCH] = unsafe { mem::zeroed() };
     // SAFETY: as above.
     let mut hdrs: [libc::mmsghdr; MMSG_BATCH] = unsafe { mem::zeroed() };
@@ -182,8 +209,8 @@ pub(crate) fn sendmmsg(fd: BorrowedFd<'_>, datagrams: &[Transmit<'_>]) -> io::Re
             iov_base: datagrams[i].data.as_ptr() as *mut libc::c_void,
             iov_len: datagrams[i].data.len(),
         };
-        hdrs[i].msg_hdr.msg_name = addrs[i].as_ptr() as *mut libc::c_void;
-        hdrs[i].msg_hdr.msg_namelen = addrs[i].len();
+        hdrs[i].msg_hdr.msg_namelen = to_storage(datagrams[i].dst, &mut addrs[i]);
+        hdrs[i].msg_hdr.msg_name = (&mut addrs[i] as *mut libc::sockaddr_storage).cast();
         hdrs[i].msg_hdr.msg_iov = &mut iovs[i];
         hdrs[i].msg_hdr.msg_iovlen = 1;
     }

@@ -225,20 +225,24 @@ impl Transport for UdpTransport {
             return Ok(0);
         }
         let sockets = self.sockets.load();
-        let mut order: Vec<&UdpSocket> = sockets.iter().collect();
+        let (mut order, count) = match (sockets.v4.as_ref(), sockets.v6.as_ref()) {
+            (Some(a), Some(b)) => ([a, b], 2),
+            (Some(a), None) | (None, Some(a)) => ([a, a], 1),
+            (None, None) => {
+                // Mid-rebind: nothing to read yet.
+                std::thread::sleep(timeout.min(Duration::from_millis(5)));
+                return Ok(0);
+            }
+        };
         if self.turn.fetch_add(1, Ordering::Relaxed) % 2 == 1 {
-            order.reverse();
+            order.swap(0, 1);
         }
-        if order.is_empty() {
-            // Mid-rebind: nothing to read yet.
-            std::thread::sleep(timeout.min(Duration::from_millis(5)));
-            return Ok(0);
-        }
-        let n = recv_from_any(&order, &mut bufs[..want], &mut meta[..want])?;
-        if n > 0 || !wait::readable(&order, timeout)? {
+        let order = &order[..count];
+        let n = recv_from_any(order, &mut bufs[..want], &mut meta[..want])?;
+        if n > 0 || !wait::readable(order, timeout)? {
             return Ok(n);
         }
-        recv_from_any(&order, &mut bufs[..want], &mut meta[..want])
+        recv_from_any(order, &mut bufs[..want], &mut meta[..want])
     }
 
     fn send_batch(&self, datagrams: &[Transmit<'_>]) -> io::Result<usize> {

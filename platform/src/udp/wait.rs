@@ -8,8 +8,13 @@ use std::time::Duration;
 #[cfg(unix)]
 pub(super) fn readable(sockets: &[&UdpSocket], timeout: Duration) -> io::Result<bool> {
     use std::os::fd::AsFd;
-    let fds: Vec<_> = sockets.iter().map(|s| s.as_fd()).collect();
-    crate::sys::unix::poll(&fds, crate::sys::unix::Readiness::Read, timeout)
+    let Some(first) = sockets.first() else { return Ok(false) };
+    let mut fds = [first.as_fd(); 2];
+    for (slot, s) in fds.iter_mut().zip(sockets) {
+        *slot = s.as_fd();
+    }
+    let n = sockets.len().min(fds.len());
+    crate::sys::unix::poll(&fds[..n], crate::sys::unix::Readiness::Read, timeout)
 }
 
 /// Waits until `socket` has room to send or `timeout` passes.
