@@ -8,7 +8,8 @@
 # For outer IPv4 and outer IPv6 (a fresh pair each): handshake with PSK, ping
 # both ways over inner IPv4 and IPv6, iperf3 TCP (-t 3), `wg show` handshake
 # time and transfer counters, and `wg setconf` -> `wg showconf` read-back with
-# a 10,000-allowed-IP peer (then traffic still flows). One PASS/FAIL line per
+# a 10,000-allowed-IP peer (then traffic still flows), and a negative control
+# (peer removed -> ping fails). One PASS/FAIL line per
 # check, a summary line, exit 1 if anything failed (2 if the harness broke).
 
 set -u
@@ -107,6 +108,9 @@ iperf_check() {
 		[ $((a_tx - a_tx0)) -ge "${sent%.*}" ]
 	check "[$tag] wg show rx on b ($((b_rx - b_rx0)) B) >= iperf3 received payload ($recvd B)" \
 		[ $((b_rx - b_rx0)) -ge "${recvd%.*}" ]
+	# b cannot have received more than a sent (4 KiB slack for a keepalive
+	# or handshake landing between the two reads).
+	check "[$tag] wg show rx on b <= tx on a + 4 KiB" [ $((b_rx - b_rx0)) -le $((a_tx - a_tx0 + 4096)) ]
 }
 
 # normalize_conf FILE: canonical form of a wg config for comparison: no
@@ -214,7 +218,15 @@ run_outer() {
 	read -r rx tx < <(transfer "$nsb" "$ifb")
 	check "[$tag] wg show transfer on b nonzero (rx=$rx tx=$tx)" both_positive "$rx" "$tx"
 	showconf_check "$tag"
+	# Negative control: the pings above must have gone through WireGuard, so
+	# once b forgets a's key they stop.
+	fwg_wg "$nsb" set "$ifb" peer "$(cat "$FWG_WORKDIR/$ifa.pub")" remove
+	check "[$tag] negative control: after b removes a's peer, ping a->b fails" \
+		not ip netns exec "$nsa" timeout 10 ping -n -q -c 2 -i 0.2 -W 1 "$FWG_TUN4_B"
 }
+
+# not CMD...: succeed iff CMD fails.
+not() { ! "$@" >/dev/null 2>&1; }
 
 main() {
 	fwg_init
