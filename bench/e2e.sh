@@ -11,6 +11,7 @@
 # outer IPv4), tunnel MTU 1420, PSK. Then REPS rounds; every round visits every
 # implementation (start rotated each round) and measures
 #   - one TCP stream, iperf3 -t DURATION, a -> b (receiver's rate),
+#   - TCP retransmits iperf3 reports (drops inside the tunnel path),
 #   - CPU time both daemons used during that stream (in cores),
 #   - ping RTT idle (PING_COUNT pings, 0.1 s apart),
 #   - ping RTT while an iperf3 stream saturates the tunnel.
@@ -95,14 +96,20 @@ measure() {
 
 	printf '%s\n' "$gbps" >>"$FWG_WORKDIR/$idx.gbps"
 	printf '%s\n' "$cpu" >>"$FWG_WORKDIR/$idx.cpu"
+	printf '%s\n' "$retr" >>"$FWG_WORKDIR/$idx.retr"
 	printf '%s\n' "$rtt_idle" >>"$FWG_WORKDIR/$idx.rtt_idle"
 	printf '%s\n' "$rtt_load" >>"$FWG_WORKDIR/$idx.rtt_load"
 	printf '%-14s round %d: %6s Gbit/s  retr %-5s cpu %5s cores  rtt idle %6s ms  loaded %7s ms\n' \
 		"$impl" "$round" "$gbps" "$retr" "$cpu" "$rtt_idle" "$rtt_load"
 }
 
-# med FILE: median of the numeric lines of FILE (nan lines dropped).
-med() { grep -v nan "$1" 2>/dev/null | fwg_median; }
+# med FILE [PRINTF-FORMAT]: median of the numeric lines of FILE (nan lines
+# dropped), formatted (default %.3f).
+med() {
+	local m
+	m=$(grep -v nan "$1" 2>/dev/null | fwg_median)
+	awk -v m="$m" -v f="${2:-%.3f}" 'BEGIN{ if (m == "nan") print m; else printf f "\n", m }'
+}
 
 main() {
 	fwg_init
@@ -150,14 +157,15 @@ main() {
 
 	local table="$FWG_WORKDIR/table.md"
 	{
-		printf '| implementation (X <-> X) | TCP Gbit/s median | min-max | daemon CPU (cores) | RTT idle ms | RTT saturated ms | vs best non-ferrowg |\n'
-		printf '|---|---|---|---|---|---|---|\n'
+		printf '| implementation (X <-> X) | TCP Gbit/s median | min-max | TCP retransmits | daemons CPU (cores) | RTT idle ms | RTT saturated ms | vs best non-ferrowg |\n'
+		printf '|---|---|---|---|---|---|---|---|\n'
 		for i in $(seq 0 $((n - 1))); do
 			local f="$FWG_WORKDIR/$i.gbps"
 			m=$(med "$f")
-			printf '| %s (%s) | %s | %s-%s | %s | %s | %s | %s |\n' "${impls[$i]}" "$(impl_version "${impls[$i]}")" \
+			printf '| %s (%s) | %s | %s-%s | %s | %s | %s | %s | %s |\n' "${impls[$i]}" "$(impl_version "${impls[$i]}")" \
 				"$m" "$(grep -v nan "$f" | sort -g | head -1)" "$(grep -v nan "$f" | sort -g | tail -1)" \
-				"$(med "$FWG_WORKDIR/$i.cpu")" "$(med "$FWG_WORKDIR/$i.rtt_idle")" "$(med "$FWG_WORKDIR/$i.rtt_load")" \
+				"$(med "$FWG_WORKDIR/$i.retr" %.0f)" "$(med "$FWG_WORKDIR/$i.cpu" %.2f)" \
+				"$(med "$FWG_WORKDIR/$i.rtt_idle" %.2f)" "$(med "$FWG_WORKDIR/$i.rtt_load" %.2f)" \
 				"$(awk -v a="$m" -v b="$best" 'BEGIN{ if (b + 0 > 0 && a != "nan") printf "%.2fx", a / b; else print "-" }')"
 		done
 	} >"$table"
