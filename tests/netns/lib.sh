@@ -138,6 +138,13 @@ fwg_kill_pid() {
 	return 0
 }
 
+# fwg_pid_alive PID: the process exists and is not a zombie.
+fwg_pid_alive() {
+	local st
+	st=$(sed 's/^.*) //' "/proc/$1/stat" 2>/dev/null | cut -d' ' -f1)
+	[ -n "$st" ] && [ "$st" != Z ]
+}
+
 # fwg_cleanup: kill what we started, delete our namespaces (which deletes the
 # veth and TUN devices inside them), remove our UAPI sockets and temp files.
 # Installed as the EXIT trap by fwg_init; safe to call more than once.
@@ -156,7 +163,6 @@ fwg_cleanup() {
 	done
 	if [ -n "$FWG_WATCHDOG_PID" ]; then
 		kill -TERM "$FWG_WATCHDOG_PID" 2>/dev/null
-		wait "$FWG_WATCHDOG_PID" 2>/dev/null
 	fi
 	if [ -n "$FWG_WORKDIR" ] && [ -d "$FWG_WORKDIR" ]; then
 		if [ -n "${FWG_KEEP_LOGS:-}" ]; then
@@ -175,12 +181,14 @@ fwg_init() {
 	trap fwg_cleanup EXIT
 	trap 'fwg_log "interrupted"; exit 130' INT
 	trap 'fwg_log "terminated (watchdog after ${FWG_MAX_SECONDS}s or signal)"; exit 143' TERM
-	# The watchdog sleeps in a child so that killing it is quick and exact.
+	# The watchdog polls once a second and gives up as soon as the script is
+	# gone, so it never signals a reused PID.
 	(
-		sleep "$FWG_MAX_SECONDS" &
-		spid=$!
-		trap 'kill $spid 2>/dev/null; exit 0' TERM
-		wait "$spid" && kill -TERM $$ 2>/dev/null
+		for _ in $(seq 1 "$FWG_MAX_SECONDS"); do
+			sleep 1
+			fwg_pid_alive $$ || exit 0
+		done
+		kill -TERM $$ 2>/dev/null
 	) &
 	FWG_WATCHDOG_PID=$!
 	mkdir -p "$FWG_UAPI_DIR"
@@ -367,4 +375,34 @@ fwg_iperf_server() {
 fwg_median() {
 	sort -g | awk '{v[NR]=$1} END { if (NR==0) {print "nan"; exit}
 		if (NR%2) print v[(NR+1)/2]; else printf "%.6g\n", (v[NR/2]+v[NR/2+1])/2 }'
+}
+
+# fwg_cleanup_stale: remove namespaces and UAPI sockets left by an earlier run
+# of this harness that was killed with SIGKILL (so its trap never ran). Only
+# names this file makes (fwg-a-PID-TAG / fwg-b-PID-TAG namespaces, fwa*_PID /
+# fwb*_PID sockets, /tmp/fwg-PID-XXXXXX) and only when PID is no longer alive.
+fwg_cleanup_stale() {
+	local ns pid p sock d
+	for ns in $(ip netns list 2>/dev/null | awk '{print $1}'); do
+		[[ $ns =~ ^fwg-[ab]-([0-9]+)-[A-Za-z0-9]+$ ]] || continue
+		pid=${BASH_REMATCH[1]}
+		fwg_pid_alive "$pid" && continue
+		fwg_log "removing stale namespace $ns (run $pid is gone)"
+		for p in $(ip netns pids "$ns" 2>/dev/null); do fwg_kill_pid "$p"; done
+		ip netns del "$ns" 2>/dev/null
+	done
+	for sock in "$FWG_UAPI_DIR"/fw[ab]*_*.sock; do
+		[ -e "$sock" ] || continue
+		[[ $sock =~ _([0-9]+)\.sock$ ]] || continue
+		fwg_pid_alive "${BASH_REMATCH[1]}" && continue
+		fwg_log "removing stale socket $sock"
+		rm -f "$sock"
+	done
+	for d in /tmp/fwg-*-??????; do
+		[ -d "$d" ] || continue
+		[[ $d =~ ^/tmp/fwg-([0-9]+)-[A-Za-z0-9]{6}$ ]] || continue
+		fwg_pid_alive "${BASH_REMATCH[1]}" && continue
+		fwg_log "removing stale work dir $d"
+		rm -rf "$d"
+	done
 }
