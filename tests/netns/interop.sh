@@ -22,24 +22,6 @@ OUTERS=${OUTERS:-"4 6"}
 IPERF_SECONDS=${IPERF_SECONDS:-3}
 BIG_PEER_IPS=${BIG_PEER_IPS:-10000}
 
-PASSED=0
-FAILED=0
-
-pass() {
-	PASSED=$((PASSED + 1))
-	printf 'PASS: %s\n' "$*"
-}
-fail() {
-	FAILED=$((FAILED + 1))
-	printf 'FAIL: %s\n' "$*"
-}
-# check NAME CMD...: run CMD, PASS/FAIL by its exit status.
-check() {
-	local name=$1
-	shift
-	if "$@"; then pass "$name"; else fail "$name"; fi
-}
-
 # ping_ok NS DEST: 3 pings, 0.2 s apart, each waiting at most 2 s; all must answer.
 ping_ok() {
 	ip netns exec "$1" timeout 15 ping -n -q -c 3 -i 0.2 -W 2 "$2" >/dev/null 2>&1
@@ -80,7 +62,7 @@ iperf_check() {
 	ifb=$(fwg_if_b "$tag")
 	label="[$tag] iperf3 TCP a->b -t $IPERF_SECONDS"
 	if ! fwg_iperf_server "$nsb" "$FWG_TUN4_B"; then
-		fail "$label (server did not start)"
+		fwg_fail "$label (server did not start)"
 		return
 	fi
 	read -r _ a_tx0 < <(transfer "$nsa" "$ifa")
@@ -88,29 +70,29 @@ iperf_check() {
 	json="$FWG_WORKDIR/iperf-$tag.json"
 	if ! ip netns exec "$nsa" timeout $((IPERF_SECONDS + 20)) \
 		iperf3 -c "$FWG_TUN4_B" -p 5201 -t "$IPERF_SECONDS" -J >"$json" 2>&1; then
-		fail "$label (iperf3 failed: $(jq -r '.error // empty' "$json" 2>/dev/null | head -c 200))"
+		fwg_fail "$label (iperf3 failed: $(jq -r '.error // empty' "$json" 2>/dev/null | head -c 200))"
 		return
 	fi
 	sent=$(jq -r '.end.sum_sent.bytes' "$json")
 	recvd=$(jq -r '.end.sum_received.bytes' "$json")
 	bps=$(jq -r '.end.sum_received.bits_per_second' "$json")
 	if [ "${recvd%.*}" -gt 0 ] 2>/dev/null; then
-		pass "$label completed: $(awk -v b="$bps" 'BEGIN{printf "%.3f Gbit/s", b/1e9}'), $recvd bytes received"
+		fwg_pass "$label completed: $(awk -v b="$bps" 'BEGIN{printf "%.3f Gbit/s", b/1e9}'), $recvd bytes received"
 	else
-		fail "$label received nothing"
+		fwg_fail "$label received nothing"
 		return
 	fi
 	read -r _ a_tx < <(transfer "$nsa" "$ifa")
 	read -r b_rx _ < <(transfer "$nsb" "$ifb")
 	# WireGuard counters include IP/TCP headers and WG framing, so they must
 	# be at least the TCP payload iperf3 moved in the same interval.
-	check "[$tag] wg show tx on a ($((a_tx - a_tx0)) B) >= iperf3 sent payload ($sent B)" \
+	fwg_check "[$tag] wg show tx on a ($((a_tx - a_tx0)) B) >= iperf3 sent payload ($sent B)" \
 		[ $((a_tx - a_tx0)) -ge "${sent%.*}" ]
-	check "[$tag] wg show rx on b ($((b_rx - b_rx0)) B) >= iperf3 received payload ($recvd B)" \
+	fwg_check "[$tag] wg show rx on b ($((b_rx - b_rx0)) B) >= iperf3 received payload ($recvd B)" \
 		[ $((b_rx - b_rx0)) -ge "${recvd%.*}" ]
 	# b cannot have received more than a sent (4 KiB slack for a keepalive
 	# or handshake landing between the two reads).
-	check "[$tag] wg show rx on b <= tx on a + 4 KiB" [ $((b_rx - b_rx0)) -le $((a_tx - a_tx0 + 4096)) ]
+	fwg_check "[$tag] wg show rx on b <= tx on a + 4 KiB" [ $((b_rx - b_rx0)) -le $((a_tx - a_tx0 + 4096)) ]
 }
 
 # normalize_conf FILE: canonical form of a wg config for comparison: no
@@ -167,25 +149,25 @@ showconf_check() {
 	conf="$FWG_WORKDIR/setconf-$tag.conf"
 	got="$FWG_WORKDIR/showconf-$tag.conf"
 	write_conf "$tag" "$conf" || {
-		fail "[$tag] write config"
+		fwg_fail "[$tag] write config"
 		return
 	}
 	if ! fwg_wg "$nsa" setconf "$ifa" "$conf"; then
-		fail "[$tag] wg setconf ($BIG_PEER_IPS allowed IPs on a second peer)"
+		fwg_fail "[$tag] wg setconf ($BIG_PEER_IPS allowed IPs on a second peer)"
 		return
 	fi
-	pass "[$tag] wg setconf ($BIG_PEER_IPS allowed IPs on a second peer)"
+	fwg_pass "[$tag] wg setconf ($BIG_PEER_IPS allowed IPs on a second peer)"
 	if ! fwg_wg "$nsa" showconf "$ifa" >"$got"; then
-		fail "[$tag] wg showconf"
+		fwg_fail "[$tag] wg showconf"
 		return
 	fi
 	if diff <(normalize_conf "$conf") <(normalize_conf "$got") >"$FWG_WORKDIR/showconf-$tag.diff"; then
-		pass "[$tag] wg showconf equals the setconf input (normalized, $(grep -c . "$got") lines)"
+		fwg_pass "[$tag] wg showconf equals the setconf input (normalized, $(grep -c . "$got") lines)"
 	else
-		fail "[$tag] wg showconf differs from the setconf input:"
+		fwg_fail "[$tag] wg showconf differs from the setconf input:"
 		head -20 "$FWG_WORKDIR/showconf-$tag.diff"
 	fi
-	check "[$tag] ping a->b IPv4 inner after setconf" ping_ok "$nsa" "$FWG_TUN4_B"
+	fwg_check "[$tag] ping a->b IPv4 inner after setconf" ping_ok "$nsa" "$FWG_TUN4_B"
 }
 
 # run_outer OUTER: one fresh pair, every check over that outer family.
@@ -198,35 +180,34 @@ run_outer() {
 	ifb=$(fwg_if_b "$tag")
 	fwg_log "=== $IMPL_A (a) <-> $IMPL_B (b), outer IPv$OUTER, PSK ==="
 	if ! fwg_pair_up "$tag" "$IMPL_A" "$IMPL_B" "$OUTER" 1; then
-		fail "[$tag] set up pair $IMPL_A <-> $IMPL_B"
+		fwg_fail "[$tag] set up pair $IMPL_A <-> $IMPL_B"
 		return
 	fi
-	pass "[$tag] set up pair, $IMPL_A and $IMPL_B serve UAPI, configured with wg set (PSK)"
-	check "[$tag] ping a->b IPv4 inner (first packet triggers handshake)" ping_ok "$nsa" "$FWG_TUN4_B"
-	check "[$tag] handshake: wg show latest-handshakes on a is recent" handshake_ok "$nsa" "$ifa"
-	check "[$tag] handshake: wg show latest-handshakes on b is recent" handshake_ok "$nsb" "$ifb"
-	check "[$tag] ping b->a IPv4 inner" ping_ok "$nsb" "$FWG_TUN4_A"
-	check "[$tag] ping a->b IPv6 inner" ping_ok "$nsa" "$FWG_TUN6_B"
-	check "[$tag] ping b->a IPv6 inner" ping_ok "$nsb" "$FWG_TUN6_A"
+	fwg_pass "[$tag] set up pair, $IMPL_A and $IMPL_B serve UAPI, configured with wg set (PSK)"
+	fwg_check "[$tag] ping a->b IPv4 inner (first packet triggers handshake)" ping_ok "$nsa" "$FWG_TUN4_B"
+	fwg_check "[$tag] handshake: wg show latest-handshakes on a is recent" handshake_ok "$nsa" "$ifa"
+	fwg_check "[$tag] handshake: wg show latest-handshakes on b is recent" handshake_ok "$nsb" "$ifb"
+	fwg_check "[$tag] ping b->a IPv4 inner" ping_ok "$nsb" "$FWG_TUN4_A"
+	fwg_check "[$tag] ping a->b IPv6 inner" ping_ok "$nsa" "$FWG_TUN6_B"
+	fwg_check "[$tag] ping b->a IPv6 inner" ping_ok "$nsb" "$FWG_TUN6_A"
 	if [ "$OUTER" = 6 ]; then ep='\[fd18::?]:*'; else ep='198.18.0.?:*'; fi
-	check "[$tag] a's endpoint for b is on outer IPv$OUTER" endpoint_is "$nsa" "$ifa" "$ep"
-	check "[$tag] b's endpoint for a is on outer IPv$OUTER" endpoint_is "$nsb" "$ifb" "$ep"
+	fwg_check "[$tag] a's endpoint for b is on outer IPv$OUTER" endpoint_is "$nsa" "$ifa" "$ep"
+	fwg_check "[$tag] b's endpoint for a is on outer IPv$OUTER" endpoint_is "$nsb" "$ifb" "$ep"
 	iperf_check "$tag"
 	local rx tx
 	read -r rx tx < <(transfer "$nsa" "$ifa")
-	check "[$tag] wg show transfer on a nonzero (rx=$rx tx=$tx)" both_positive "$rx" "$tx"
+	fwg_check "[$tag] wg show transfer on a nonzero (rx=$rx tx=$tx)" both_positive "$rx" "$tx"
 	read -r rx tx < <(transfer "$nsb" "$ifb")
-	check "[$tag] wg show transfer on b nonzero (rx=$rx tx=$tx)" both_positive "$rx" "$tx"
+	fwg_check "[$tag] wg show transfer on b nonzero (rx=$rx tx=$tx)" both_positive "$rx" "$tx"
 	showconf_check "$tag"
 	# Negative control: the pings above must have gone through WireGuard, so
 	# once b forgets a's key they stop.
 	fwg_wg "$nsb" set "$ifb" peer "$(cat "$FWG_WORKDIR/$ifa.pub")" remove
-	check "[$tag] negative control: after b removes a's peer, ping a->b fails" \
-		not ip netns exec "$nsa" timeout 10 ping -n -q -c 2 -i 0.2 -W 1 "$FWG_TUN4_B"
+	fwg_check "[$tag] negative control: after b removes a's peer, ping a->b fails" \
+		fwg_not ip netns exec "$nsa" timeout 10 ping -n -q -c 2 -i 0.2 -W 1 "$FWG_TUN4_B"
 }
 
-# not CMD...: succeed iff CMD fails.
-not() { ! "$@" >/dev/null 2>&1; }
+
 
 main() {
 	fwg_init
@@ -238,8 +219,7 @@ main() {
 	local o
 	for o in $OUTERS; do run_outer "$o"; done
 	printf 'interop %s <-> %s, outer IPv%s:\n' "$IMPL_A" "$IMPL_B" "${OUTERS// /+IPv}"
-	printf 'interop: %d passed, %d failed\n' "$PASSED" "$FAILED"
-	[ "$FAILED" -eq 0 ]
+	fwg_summary interop
 }
 
 main "$@"

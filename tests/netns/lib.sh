@@ -371,6 +371,31 @@ fwg_iperf_server() {
 	fwg_wait_tcp_listen "$ns" 5201 5
 }
 
+# Check reporting: one "PASS: ..." / "FAIL: ..." line per check, then
+# fwg_summary prints "WORD: N passed, N failed" and returns 1 on any failure.
+FWG_PASSED=0
+FWG_FAILED=0
+fwg_pass() {
+	FWG_PASSED=$((FWG_PASSED + 1))
+	printf 'PASS: %s\n' "$*"
+}
+fwg_fail() {
+	FWG_FAILED=$((FWG_FAILED + 1))
+	printf 'FAIL: %s\n' "$*"
+}
+# fwg_check NAME CMD...: run CMD, PASS/FAIL by its exit status.
+fwg_check() {
+	local name=$1
+	shift
+	if "$@"; then fwg_pass "$name"; else fwg_fail "$name"; fi
+}
+# fwg_not CMD...: succeed iff CMD fails (output dropped).
+fwg_not() { ! "$@" >/dev/null 2>&1; }
+fwg_summary() {
+	printf '%s: %d passed, %d failed\n' "$1" "$FWG_PASSED" "$FWG_FAILED"
+	[ "$FWG_FAILED" -eq 0 ]
+}
+
 # fwg_median: median of the numbers on stdin (one per line); empty -> "nan".
 fwg_median() {
 	sort -g | awk '{v[NR]=$1} END { if (NR==0) {print "nan"; exit}
