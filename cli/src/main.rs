@@ -1,6 +1,45 @@
-//! The `ferrowg` binary.
+//! The `ferrowg` binary: a drop-in for `wireguard-go` (`ferrowg [-f] IFNAME`), plus
+//! `up`, `show`, `demo` and `bench`.
 
-fn main() {
-    eprintln!("ferrowg: not built yet");
-    std::process::exit(1);
+mod bind;
+mod demo;
+mod packet;
+
+use std::process::ExitCode;
+
+const USAGE: &str = "\
+usage:
+  ferrowg [-f|--foreground] IFNAME   create the TUN device IFNAME and serve the UAPI
+                                     on /var/run/wireguard/IFNAME.sock (like wireguard-go)
+  ferrowg up CONFIG.conf             bring a wg-quick config up in the foreground
+  ferrowg show [IFNAME]              show interfaces (like `wg show`)
+  ferrowg demo                       two tunnels in this process over 127.0.0.1 (no root)
+  ferrowg bench                      in-process benchmarks, one table
+  ferrowg --version";
+
+fn main() -> ExitCode {
+    let args: Vec<String> = std::env::args().skip(1).collect();
+    let argv: Vec<&str> = args.iter().map(String::as_str).collect();
+    let result = match argv.as_slice() {
+        ["demo"] => demo::run(),
+        ["--version" | "-v" | "version"] => {
+            println!("ferrowg v{}", env!("CARGO_PKG_VERSION"));
+            Ok(())
+        }
+        ["--help" | "-h" | "help"] => {
+            println!("{USAGE}");
+            Ok(())
+        }
+        _ => {
+            eprintln!("{USAGE}");
+            return ExitCode::from(2);
+        }
+    };
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("ferrowg: {e}");
+            ExitCode::FAILURE
+        }
+    }
 }
