@@ -4,6 +4,8 @@
 mod bind;
 mod demo;
 mod packet;
+#[cfg(unix)]
+mod uapi_server;
 
 use std::process::ExitCode;
 
