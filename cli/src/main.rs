@@ -2,6 +2,8 @@
 //! `up`, `show`, `demo` and `bench`.
 
 mod bind;
+#[cfg(target_os = "linux")]
+mod daemon;
 mod demo;
 mod packet;
 #[cfg(unix)]
@@ -32,6 +34,14 @@ fn main() -> ExitCode {
             println!("{USAGE}");
             Ok(())
         }
+        #[cfg(target_os = "linux")]
+        ["-f" | "--foreground", ifname] | [ifname, "-f" | "--foreground"]
+            if !ifname.starts_with('-') =>
+        {
+            daemon::run(ifname, true)
+        }
+        #[cfg(target_os = "linux")]
+        [ifname] if !ifname.starts_with('-') => daemon::run(ifname, false),
         _ => {
             eprintln!("{USAGE}");
             return ExitCode::from(2);

@@ -1,0 +1,222 @@
+//! `ferrowg [-f] IFNAME`: the wireguard-go drop-in.
+//!
+//! Foreground: SIGINT/SIGTERM are blocked in the main thread before any thread starts
+//! (so every thread inherits the mask) and taken by one thread with `sigwait`; then the
+//! TUN device is created, the engine started with an empty config, and the UAPI served
+//! on `/var/run/wireguard/IFNAME.sock`. It runs until a signal, until the interface is
+//! deleted (`ip link del`, `wg-quick down`), or until the socket file is removed; then
+//! it removes the socket and closes the TUN (which deletes the interface).
+//!
+//! Without `-f` (and without `WG_PROCESS_FOREGROUND=1`) the process re-executes itself
+//! in the foreground mode in a new process group, before any thread exists, and returns
+//! once the child serves the socket, like wireguard-go does; so
+//! `WG_QUICK_USERSPACE_IMPLEMENTATION=ferrowg wg-quick up wg0` works.
+
+use std::os::unix::process::CommandExt;
+use std::path::Path;
+use std::process::{Command, Stdio};
+use std::sync::mpsc;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use ferrowg_core::config::DeviceConfig;
+use ferrowg_core::device::{Device, DeviceEvent, DeviceObserver, DeviceOptions, LogLevel};
+use ferrowg_core::io::{SystemClock, Tun};
+use nix::sys::signal::{SigSet, Signal};
+
+use crate::bind::PlatformBind;
+use crate::packet::os_random32;
+use crate::uapi_server::{UapiSocket, UapiTarget, SOCKET_DIR};
+
+/// wireguard-go's default MTU.
+const DEFAULT_MTU: usize = 1420;
+/// How long the daemonizing parent waits for the child to serve the socket.
+const DAEMON_WAIT: Duration = Duration::from_secs(15);
+/// How often the foreground process checks that its interface and socket still exist.
+const HEALTH_POLL: Duration = Duration::from_millis(500);
+
+/// Why the foreground process ends.
+#[derive(Debug)]
+enum Shutdown {
+    Signal(Signal),
+    InterfaceGone,
+    SocketGone,
+}
+
+/// Runs `ferrowg [-f] IFNAME`.
+pub fn run(ifname: &str, foreground: bool) -> Result<(), String> {
+    let foreground = foreground || std::env::var("WG_PROCESS_FOREGROUND").is_ok_and(|v| v == "1");
+    if foreground {
+        run_foreground(ifname)
+    } else {
+        daemonize(ifname)
+    }
+}
+
+/// Starts `ferrowg -f IFNAME` as a detached child and waits until it serves the socket.
+fn daemonize(ifname: &str) -> Result<(), String> {
+    let exe = std::env::current_exe().map_err(|e| format!("cannot find own executable: {e}"))?;
+    let mut child = Command::new(exe)
+        .arg("-f")
+        .arg(ifname)
+        .env("WG_PROCESS_FOREGROUND", "1")
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .process_group(0)
+        .spawn()
+        .map_err(|e| format!("cannot start the daemon: {e}"))?;
+    let sock = Path::new(SOCKET_DIR).join(format!("{ifname}.sock"));
+    let start = Instant::now();
+    while start.elapsed() < DAEMON_WAIT {
+        if let Ok(Some(status)) = child.try_wait() {
+            return Err(format!("daemon exited during start: {status}"));
+        }
+        if std::os::unix::net::UnixStream::connect(&sock).is_ok() {
+            return Ok(());
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    Err(format!("daemon did not serve {} within {DAEMON_WAIT:?}", sock.display()))
+}
+
+fn run_foreground(ifname: &str) -> Result<(), String> {
+    let signals = {
+        let mut set = SigSet::empty();
+        set.add(Signal::SIGINT);
+        set.add(Signal::SIGTERM);
+        set.add(Signal::SIGHUP);
+        set
+    };
+    // Before any thread is spawned, so every thread inherits the blocked mask.
+    signals.thread_block().map_err(|e| format!("cannot block signals: {e}"))?;
+
+    let log: Arc<dyn Fn(&str) + Send + Sync> = {
+        let name = ifname.to_owned();
+        Arc::new(move |msg: &str| eprintln!("ferrowg ({name}): {msg}"))
+    };
+    let tun = ferrowg_platform::tun::linux::create(ifname, DEFAULT_MTU)
+        .map_err(|e| format!("cannot create TUN device {ifname}: {e}"))?;
+    let actual = tun.name().unwrap_or(ifname).to_owned();
+    log(&format!("TUN device {actual} created, MTU {}", tun.mtu()));
+    let tun: Arc<dyn Tun> = Arc::new(tun);
+
+    let topology = ferrowg_platform::cpu::topology()
+        .unwrap_or_else(|_| ferrowg_core::sched::CpuTopology::uniform(num_cpus()));
+    let opts = DeviceOptions { rng_seed: Some(os_random32()), topology, ..Default::default() };
+    let device = Arc::new(
+        Device::start(
+            DeviceConfig::default(),
+            tun,
+            Arc::new(PlatformBind::default()),
+            Arc::new(SystemClock),
+            opts,
+        )
+        .map_err(|e| format!("cannot start the engine: {e}"))?,
+    );
+    let (tx, rx) = mpsc::channel::<Shutdown>();
+    device.set_observer(Some(Arc::new(LogObserver { log: log.clone(), level: log_level() })));
+    log(&format!("engine started, UDP port {}", device.listen_port()));
+
+    let socket = UapiSocket::bind(
+        Path::new(SOCKET_DIR),
+        &actual,
+        device.clone() as Arc<dyn UapiTarget>,
+        log.clone(),
+    )
+    .map_err(|e| format!("cannot serve UAPI: {e}"))?;
+    log(&format!("UAPI listening on {}", socket.path().display()));
+
+    {
+        let tx = tx.clone();
+        std::thread::Builder::new()
+            .name("signals".into())
+            .spawn(move || {
+                if let Ok(sig) = signals.wait() {
+                    let _ = tx.send(Shutdown::Signal(sig));
+                }
+            })
+            .map_err(|e| format!("cannot spawn the signal thread: {e}"))?;
+    }
+
+    let sys_path = Path::new("/sys/class/net").join(&actual);
+    let check_sys = sys_path.exists();
+    let reason = loop {
+        match rx.recv_timeout(HEALTH_POLL) {
+            Ok(reason) => break reason,
+            Err(mpsc::RecvTimeoutError::Disconnected) => break Shutdown::Signal(Signal::SIGTERM),
+            Err(mpsc::RecvTimeoutError::Timeout) => {}
+        }
+        if check_sys && !sys_path.exists() {
+            break Shutdown::InterfaceGone;
+        }
+        if !socket.path().exists() {
+            break Shutdown::SocketGone;
+        }
+    };
+    let why = match reason {
+        Shutdown::Signal(sig) => format!("received {}", sig.as_str()),
+        Shutdown::InterfaceGone => format!("interface {actual} was deleted"),
+        Shutdown::SocketGone => "the UAPI socket was removed".to_owned(),
+    };
+    log(&format!("shutting down: {why}"));
+    drop(socket);
+    device.set_observer(None);
+    match Arc::try_unwrap(device) {
+        Ok(d) => d.stop(),
+        Err(d) => drop(d),
+    }
+    log("stopped");
+    Ok(())
+}
+
+fn num_cpus() -> usize {
+    std::thread::available_parallelism().map_or(1, |n| n.get())
+}
+
+/// `LOG_LEVEL` as wireguard-go reads it: `verbose`/`debug`, `error`, `silent`; default
+/// here is informational.
+fn log_level() -> Option<LogLevel> {
+    match std::env::var("LOG_LEVEL").unwrap_or_default().as_str() {
+        "verbose" | "debug" => Some(LogLevel::Debug),
+        "error" => Some(LogLevel::Error),
+        "silent" => None,
+        _ => Some(LogLevel::Info),
+    }
+}
+
+/// Writes the engine's events and logs to stderr.
+struct LogObserver {
+    log: Arc<dyn Fn(&str) + Send + Sync>,
+    level: Option<LogLevel>,
+}
+
+impl DeviceObserver for LogObserver {
+    fn on_event(&self, event: &DeviceEvent) {
+        let Some(max) = self.level else { return };
+        let (level, msg) = match event {
+            DeviceEvent::HandshakeComplete { peer } => {
+                (LogLevel::Debug, format!("peer {peer}: handshake complete"))
+            }
+            DeviceEvent::SessionExpired { peer } => {
+                (LogLevel::Info, format!("peer {peer}: session expired"))
+            }
+            DeviceEvent::EndpointChanged { peer, endpoint } => {
+                (LogLevel::Info, format!("peer {peer}: endpoint now {endpoint}"))
+            }
+            DeviceEvent::PeerUnreachable { peer } => {
+                (LogLevel::Info, format!("peer {peer}: handshake did not complete"))
+            }
+            DeviceEvent::Error { message } => (LogLevel::Error, format!("error: {message}")),
+            other => (LogLevel::Debug, format!("{other:?}")),
+        };
+        if level <= max {
+            (self.log)(&msg);
+        }
+    }
+
+    fn on_log(&self, level: LogLevel, msg: &str) {
+        if self.level.is_some_and(|max| level <= max) {
+            (self.log)(msg);
+        }
+    }
+}
