@@ -15,7 +15,7 @@ use std::sync::Arc;
 use std::thread::{self, JoinHandle};
 use std::time::Duration;
 
-use ferrowg_core::config::uapi::{status_line, UapiError, EPROTO};
+use ferrowg_core::config::uapi::{status_line, UapiError, EINVAL};
 use ferrowg_core::device::Device;
 
 /// Where wireguard-go and `wg` keep the sockets.
@@ -61,8 +61,9 @@ pub fn handle_request(device: &dyn UapiTarget, request: &str) -> Response {
             if rest.trim_end_matches(['\r', '\n']).is_empty() {
                 Response { reply: Some(device.uapi_get()), error: None }
             } else {
+                // wireguard-go: "trailing character in UAPI get" is EINVAL.
                 let error = "get=1 must be followed by an empty line".to_owned();
-                Response { reply: Some(status_line(EPROTO)), error: Some(error) }
+                Response { reply: Some(status_line(EINVAL)), error: Some(error) }
             }
         }
         "set=1" => match device.uapi_set(rest) {
@@ -283,7 +284,7 @@ mod tests {
     fn get_with_trailing_lines_is_refused() {
         let dev = Fake::default();
         let r = handle_request(&dev, "get=1\nlisten_port=1\n\n");
-        assert_eq!(r.reply.as_deref(), Some("errno=-71\n\n"));
+        assert_eq!(r.reply.as_deref(), Some("errno=-22\n\n"));
     }
 
     /// Several requests on one connection, then an unknown one closes it; the socket file
