@@ -15,6 +15,7 @@
 use std::os::unix::process::CommandExt;
 use std::path::Path;
 use std::process::{Command, Stdio};
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::mpsc;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -114,7 +115,12 @@ fn run_foreground(ifname: &str) -> Result<(), String> {
         .map_err(|e| format!("cannot start the engine: {e}"))?,
     );
     let (tx, rx) = mpsc::channel::<Shutdown>();
-    device.set_observer(Some(Arc::new(LogObserver { log: log.clone(), level: log_level() })));
+    device.set_observer(Some(Arc::new(LogObserver {
+        log: log.clone(),
+        level: log_level(),
+        nic_failed: tx.clone(),
+        nic_errors: AtomicU64::new(0),
+    })));
     log(&format!("engine started, UDP port {}", device.listen_port()));
 
     let socket = UapiSocket::bind(
@@ -184,10 +190,13 @@ fn log_level() -> Option<LogLevel> {
     }
 }
 
-/// Writes the engine's events and logs to stderr.
+/// Writes the engine's events and logs to stderr; a failing NIC (the interface was
+/// deleted) ends the process.
 struct LogObserver {
     log: Arc<dyn Fn(&str) + Send + Sync>,
     level: Option<LogLevel>,
+    nic_failed: mpsc::Sender<Shutdown>,
+    nic_errors: AtomicU64,
 }
 
 impl DeviceObserver for LogObserver {
@@ -205,6 +214,15 @@ impl DeviceObserver for LogObserver {
             }
             DeviceEvent::PeerUnreachable { peer } => {
                 (LogLevel::Info, format!("peer {peer}: handshake did not complete"))
+            }
+            DeviceEvent::Error { message } if message.starts_with("NIC read") => {
+                // Like wireguard-go, a failed TUN read (the interface was deleted) ends
+                // the device; report the first one only.
+                if self.nic_errors.fetch_add(1, Ordering::Relaxed) > 0 {
+                    return;
+                }
+                let _ = self.nic_failed.send(Shutdown::InterfaceGone);
+                (LogLevel::Error, format!("error: {message}"))
             }
             DeviceEvent::Error { message } => (LogLevel::Error, format!("error: {message}")),
             other => (LogLevel::Debug, format!("{other:?}")),
