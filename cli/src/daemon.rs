@@ -81,59 +81,97 @@ fn daemonize(ifname: &str) -> Result<(), String> {
 }
 
 fn run_foreground(ifname: &str) -> Result<(), String> {
-    let signals = {
-        let mut set = SigSet::empty();
-        set.add(Signal::SIGINT);
-        set.add(Signal::SIGTERM);
-        set.add(Signal::SIGHUP);
-        set
-    };
-    // Before any thread is spawned, so every thread inherits the blocked mask.
-    signals.thread_block().map_err(|e| format!("cannot block signals: {e}"))?;
+    let signals = block_signals()?;
+    let tunnel = Tunnel::start(ifname, DEFAULT_MTU, DeviceConfig::default(), None)?;
+    let why = tunnel.wait(signals)?;
+    tunnel.log(&format!("shutting down: {why}"));
+    tunnel.stop();
+    Ok(())
+}
 
-    let log: Arc<dyn Fn(&str) + Send + Sync> = {
-        let name = ifname.to_owned();
-        Arc::new(move |msg: &str| eprintln!("ferrowg ({name}): {msg}"))
-    };
-    let tun = ferrowg_platform::tun::linux::create(ifname, DEFAULT_MTU)
-        .map_err(|e| format!("cannot create TUN device {ifname}: {e}"))?;
-    let actual = tun.name().unwrap_or(ifname).to_owned();
-    log(&format!("TUN device {actual} created, MTU {}", tun.mtu()));
-    let tun: Arc<dyn Tun> = Arc::new(tun);
+/// Blocks SIGINT, SIGTERM and SIGHUP in the calling thread. Call it before any thread
+/// is spawned, so every thread inherits the mask and [`Tunnel::wait`] takes them.
+pub fn block_signals() -> Result<SigSet, String> {
+    let mut set = SigSet::empty();
+    set.add(Signal::SIGINT);
+    set.add(Signal::SIGTERM);
+    set.add(Signal::SIGHUP);
+    set.thread_block().map_err(|e| format!("cannot block signals: {e}"))?;
+    Ok(set)
+}
 
-    let topology = ferrowg_platform::cpu::topology()
-        .unwrap_or_else(|_| ferrowg_core::sched::CpuTopology::uniform(num_cpus()));
-    let opts = DeviceOptions { rng_seed: Some(os_random32()), topology, ..Default::default() };
-    let device = Arc::new(
-        Device::start(
-            DeviceConfig::default(),
-            tun,
-            Arc::new(PlatformBind::default()),
-            Arc::new(SystemClock),
-            opts,
+/// A running TUN device + engine + UAPI socket.
+pub struct Tunnel {
+    /// The interface name the kernel gave.
+    pub ifname: String,
+    device: Arc<Device>,
+    socket: UapiSocket,
+    log: Arc<dyn Fn(&str) + Send + Sync>,
+    tx: mpsc::Sender<Shutdown>,
+    rx: mpsc::Receiver<Shutdown>,
+}
+
+impl Tunnel {
+    /// Creates the TUN device `ifname` with `mtu`, starts the engine with `config`
+    /// (UDP sockets marked with `fwmark`) and serves the UAPI socket.
+    pub fn start(
+        ifname: &str,
+        mtu: usize,
+        config: DeviceConfig,
+        fwmark: Option<u32>,
+    ) -> Result<Tunnel, String> {
+        let log: Arc<dyn Fn(&str) + Send + Sync> = {
+            let name = ifname.to_owned();
+            Arc::new(move |msg: &str| eprintln!("ferrowg ({name}): {msg}"))
+        };
+        let tun = ferrowg_platform::tun::linux::create(ifname, mtu)
+            .map_err(|e| format!("cannot create TUN device {ifname}: {e}"))?;
+        let actual = tun.name().unwrap_or(ifname).to_owned();
+        log(&format!("TUN device {actual} created, MTU {}", tun.mtu()));
+        let tun: Arc<dyn Tun> = Arc::new(tun);
+
+        let topology = ferrowg_platform::cpu::topology()
+            .unwrap_or_else(|_| ferrowg_core::sched::CpuTopology::uniform(num_cpus()));
+        let opts = DeviceOptions { rng_seed: Some(os_random32()), topology, ..Default::default() };
+        let device = Arc::new(
+            Device::start(
+                config,
+                tun,
+                Arc::new(PlatformBind { fwmark }),
+                Arc::new(SystemClock),
+                opts,
+            )
+            .map_err(|e| format!("cannot start the engine: {e}"))?,
+        );
+        let (tx, rx) = mpsc::channel::<Shutdown>();
+        device.set_observer(Some(Arc::new(LogObserver {
+            log: log.clone(),
+            level: log_level(),
+            nic_failed: tx.clone(),
+            nic_errors: AtomicU64::new(0),
+        })));
+        log(&format!("engine started, UDP port {}", device.listen_port()));
+
+        let socket = UapiSocket::bind(
+            Path::new(SOCKET_DIR),
+            &actual,
+            device.clone() as Arc<dyn UapiTarget>,
+            log.clone(),
         )
-        .map_err(|e| format!("cannot start the engine: {e}"))?,
-    );
-    let (tx, rx) = mpsc::channel::<Shutdown>();
-    device.set_observer(Some(Arc::new(LogObserver {
-        log: log.clone(),
-        level: log_level(),
-        nic_failed: tx.clone(),
-        nic_errors: AtomicU64::new(0),
-    })));
-    log(&format!("engine started, UDP port {}", device.listen_port()));
+        .map_err(|e| format!("cannot serve UAPI: {e}"))?;
+        log(&format!("UAPI listening on {}", socket.path().display()));
+        Ok(Tunnel { ifname: actual, device, socket, log, tx, rx })
+    }
 
-    let socket = UapiSocket::bind(
-        Path::new(SOCKET_DIR),
-        &actual,
-        device.clone() as Arc<dyn UapiTarget>,
-        log.clone(),
-    )
-    .map_err(|e| format!("cannot serve UAPI: {e}"))?;
-    log(&format!("UAPI listening on {}", socket.path().display()));
+    /// Writes a line to the log (stderr).
+    pub fn log(&self, msg: &str) {
+        (self.log)(msg)
+    }
 
-    {
-        let tx = tx.clone();
+    /// Waits for one of `signals`, the interface being deleted or the socket file
+    /// being removed; says which.
+    pub fn wait(&self, signals: SigSet) -> Result<String, String> {
+        let tx = self.tx.clone();
         std::thread::Builder::new()
             .name("signals".into())
             .spawn(move || {
@@ -142,37 +180,41 @@ fn run_foreground(ifname: &str) -> Result<(), String> {
                 }
             })
             .map_err(|e| format!("cannot spawn the signal thread: {e}"))?;
+        let sys_path = Path::new("/sys/class/net").join(&self.ifname);
+        let check_sys = sys_path.exists();
+        let reason = loop {
+            match self.rx.recv_timeout(HEALTH_POLL) {
+                Ok(reason) => break reason,
+                Err(mpsc::RecvTimeoutError::Disconnected) => {
+                    break Shutdown::Signal(Signal::SIGTERM)
+                }
+                Err(mpsc::RecvTimeoutError::Timeout) => {}
+            }
+            if check_sys && !sys_path.exists() {
+                break Shutdown::InterfaceGone;
+            }
+            if !self.socket.path().exists() {
+                break Shutdown::SocketGone;
+            }
+        };
+        Ok(match reason {
+            Shutdown::Signal(sig) => format!("received {}", sig.as_str()),
+            Shutdown::InterfaceGone => format!("interface {} was deleted", self.ifname),
+            Shutdown::SocketGone => "the UAPI socket was removed".to_owned(),
+        })
     }
 
-    let sys_path = Path::new("/sys/class/net").join(&actual);
-    let check_sys = sys_path.exists();
-    let reason = loop {
-        match rx.recv_timeout(HEALTH_POLL) {
-            Ok(reason) => break reason,
-            Err(mpsc::RecvTimeoutError::Disconnected) => break Shutdown::Signal(Signal::SIGTERM),
-            Err(mpsc::RecvTimeoutError::Timeout) => {}
+    /// Removes the socket, stops the engine and closes the TUN (deleting the interface).
+    pub fn stop(self) {
+        let Tunnel { device, socket, log, .. } = self;
+        drop(socket);
+        device.set_observer(None);
+        match Arc::try_unwrap(device) {
+            Ok(d) => d.stop(),
+            Err(d) => drop(d),
         }
-        if check_sys && !sys_path.exists() {
-            break Shutdown::InterfaceGone;
-        }
-        if !socket.path().exists() {
-            break Shutdown::SocketGone;
-        }
-    };
-    let why = match reason {
-        Shutdown::Signal(sig) => format!("received {}", sig.as_str()),
-        Shutdown::InterfaceGone => format!("interface {actual} was deleted"),
-        Shutdown::SocketGone => "the UAPI socket was removed".to_owned(),
-    };
-    log(&format!("shutting down: {why}"));
-    drop(socket);
-    device.set_observer(None);
-    match Arc::try_unwrap(device) {
-        Ok(d) => d.stop(),
-        Err(d) => drop(d),
+        log("stopped");
     }
-    log("stopped");
-    Ok(())
 }
 
 fn num_cpus() -> usize {

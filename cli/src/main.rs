@@ -1,13 +1,18 @@
 //! The `ferrowg` binary: a drop-in for `wireguard-go` (`ferrowg [-f] IFNAME`), plus
 //! `up`, `show`, `demo` and `bench`.
 
+#[cfg(target_os = "linux")]
 mod bind;
 #[cfg(target_os = "linux")]
 mod daemon;
 mod demo;
 mod packet;
-#[cfg(unix)]
+#[cfg(target_os = "linux")]
+mod show;
+#[cfg(target_os = "linux")]
 mod uapi_server;
+#[cfg(target_os = "linux")]
+mod up;
 
 use std::process::ExitCode;
 
@@ -26,6 +31,12 @@ fn main() -> ExitCode {
     let argv: Vec<&str> = args.iter().map(String::as_str).collect();
     let result = match argv.as_slice() {
         ["demo"] => demo::run(),
+        #[cfg(target_os = "linux")]
+        ["up", path] => up::run(std::path::Path::new(path)),
+        #[cfg(target_os = "linux")]
+        ["show"] => show::run(None),
+        #[cfg(target_os = "linux")]
+        ["show", ifname] => show::run(Some(ifname)),
         ["--version" | "-v" | "version"] => {
             println!("ferrowg v{}", env!("CARGO_PKG_VERSION"));
             Ok(())

@@ -112,3 +112,8 @@ fn bad_config_keeps_the_tunnel() {
 fn wg_quick_with_the_daemon() {
     run_script("ferrowg_wgquick.sh", &[]);
 }
+
+#[test]
+fn up_full_tunnel_and_show() {
+    run_script("ferrowg_up.sh", &[]);
+}
