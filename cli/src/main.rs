@@ -1,6 +1,7 @@
 //! The `ferrowg` binary: a drop-in for `wireguard-go` (`ferrowg [-f] IFNAME`), plus
 //! `up`, `show`, `demo` and `bench`.
 
+mod bench;
 #[cfg(target_os = "linux")]
 mod bind;
 #[cfg(target_os = "linux")]
@@ -31,6 +32,7 @@ fn main() -> ExitCode {
     let argv: Vec<&str> = args.iter().map(String::as_str).collect();
     let result = match argv.as_slice() {
         ["demo"] => demo::run(),
+        ["bench"] => bench::run(),
         #[cfg(target_os = "linux")]
         ["up", path] => up::run(std::path::Path::new(path)),
         #[cfg(target_os = "linux")]
@@ -46,13 +48,11 @@ fn main() -> ExitCode {
             Ok(())
         }
         #[cfg(target_os = "linux")]
-        ["-f" | "--foreground", ifname] | [ifname, "-f" | "--foreground"]
-            if !ifname.starts_with('-') =>
-        {
+        ["-f" | "--foreground", ifname] | [ifname, "-f" | "--foreground"] if is_ifname(ifname) => {
             daemon::run(ifname, true)
         }
         #[cfg(target_os = "linux")]
-        [ifname] if !ifname.starts_with('-') => daemon::run(ifname, false),
+        [ifname] if is_ifname(ifname) => daemon::run(ifname, false),
         _ => {
             eprintln!("{USAGE}");
             return ExitCode::from(2);
@@ -65,4 +65,11 @@ fn main() -> ExitCode {
             ExitCode::FAILURE
         }
     }
+}
+
+/// An interface name (not an option, not a subcommand word).
+#[cfg(target_os = "linux")]
+fn is_ifname(s: &str) -> bool {
+    const WORDS: [&str; 6] = ["up", "show", "demo", "bench", "help", "version"];
+    !s.is_empty() && !s.starts_with('-') && !WORDS.contains(&s)
 }
