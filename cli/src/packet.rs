@@ -73,7 +73,7 @@ pub fn os_random32() -> [u8; 32] {
     use std::hash::{BuildHasher, Hasher};
     for chunk in out.chunks_mut(8) {
         let mut h = std::collections::hash_map::RandomState::new().build_hasher();
-        h.write_u64(0x6665_7272_6f77_67);
+        h.write_u64(0x0066_6572_726f_7767);
         chunk.copy_from_slice(&h.finish().to_le_bytes());
     }
     out
