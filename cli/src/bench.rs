@@ -53,16 +53,14 @@ pub fn run() -> Result<(), String> {
     );
     let mut rows = Vec::new();
 
-    let mut aead: Vec<Bench> =
-        vec![("AEAD seal+open 1420 B, RustCrypto", Box::new(aead_round::<RustCryptoAead>))];
-    #[cfg(feature = "ring")]
-    aead.insert(
-        0,
+    let aead: Vec<Bench> = vec![
+        #[cfg(feature = "ring")]
         (
             "AEAD seal+open 1420 B, ring",
             Box::new(aead_round::<ferrowg_core::crypto::aead::RingAead>),
         ),
-    );
+        ("AEAD seal+open 1420 B, RustCrypto", Box::new(aead_round::<RustCryptoAead>)),
+    ];
     rows.extend(alternate(aead, "Gbit/s"));
 
     let mut encap = peer_pair();
