@@ -9,20 +9,37 @@ use std::sync::atomic::Ordering;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use super::control::{flush_staged, request_handshake, stage, HandshakeJob};
+use super::control::{flush, with_peer, HandshakeJob};
 use super::engine::{Inner, Snapshot, MAX_BATCH, POLL_INTERVAL};
 use super::peer::Peer;
-use super::session::{padded_len, Session};
 use super::DeviceEvent;
 use crate::allowedips::Table;
 use crate::error::DropReason;
 use crate::io::{RecvMeta, Transmit};
+use crate::keypair::{Keypair, DATA_OVERHEAD};
 use crate::messages::{
-    AEAD_TAG_LEN, DATA_HEADER_LEN, DATA_MIN_LEN, INITIATION_LEN, MESSAGE_TYPE_COOKIE_REPLY,
-    MESSAGE_TYPE_DATA, MESSAGE_TYPE_INITIATION, MESSAGE_TYPE_RESPONSE, REJECT_AFTER_TIME,
+    AEAD_TAG_LEN, DATA_HEADER_LEN, DATA_MIN_LEN, INITIATION_LEN, MESSAGE_PADDING_MULTIPLE,
+    MESSAGE_TYPE_COOKIE_REPLY, MESSAGE_TYPE_DATA, MESSAGE_TYPE_INITIATION, MESSAGE_TYPE_RESPONSE,
 };
+use crate::peer::inner_packet_len;
 use crate::queue::Ring;
-use crate::timers::should_rekey_on_send;
+
+/// Plaintext length after zero padding to a multiple of 16, never beyond the MTU
+/// (whitepaper section 5.4.6).
+pub(crate) fn padded_len(len: usize, mtu: usize) -> usize {
+    let padded = len.next_multiple_of(MESSAGE_PADDING_MULTIPLE);
+    if len <= mtu {
+        padded.min(mtu)
+    } else {
+        padded
+    }
+}
+
+/// Seals `len` bytes at `buf[DATA_HEADER_LEN..]` in place; returns the datagram length.
+pub(crate) fn seal(kp: &Keypair, counter: u64, buf: &mut [u8], len: usize, mtu: usize) -> usize {
+    let total = DATA_OVERHEAD + padded_len(len, mtu);
+    buf.get_mut(..total).and_then(|b| kp.seal(counter, b, len).ok()).unwrap_or(0)
+}
 
 /// Bytes per TX buffer: header, the largest packet, padding and tag, rounded to 64.
 pub(crate) fn tx_stride(mtu: usize) -> usize {
@@ -35,7 +52,7 @@ pub(crate) struct SealRec {
     pub(crate) len: usize,
     pub(crate) counter: u64,
     pub(crate) dst: SocketAddr,
-    pub(crate) session: Arc<Session>,
+    pub(crate) keypair: Arc<Keypair>,
     /// Datagram length once sealed (0: dropped).
     pub(crate) out_len: usize,
 }
@@ -120,47 +137,52 @@ fn tx_run(
     recs: &mut Vec<SealRec>,
     scratch: &mut [u8],
 ) {
-    let mut tx = peer.tx.lock();
-    let session = peer.send_session.load_full().filter(|s| s.can_send(now));
-    let dst = peer.endpoint();
     let packets = range.clone().filter_map(|k| {
         let len = *sizes.get(k)?;
         Some((k, len, bufs.get(k)?.get(DATA_HEADER_LEN..DATA_HEADER_LEN + len)?))
     });
-    let (Some(session), Some(dst), true) = (session.clone(), dst, tx.staged.is_empty()) else {
-        for (_, _, pkt) in packets {
-            stage(peer, &mut tx.staged, pkt);
-        }
-        drop(tx);
-        if session.is_some() && dst.is_some() {
-            flush_staged(inner, peer, now, scratch);
-        } else {
-            request_handshake(inner, peer);
-        }
-        return;
-    };
-    let mut bytes = 0;
-    let mut count = 0;
-    for (slot, len, _) in packets {
-        let Some(counter) = session.next_counter() else {
-            peer.counters.drop(DropReason::CounterExhausted);
-            continue;
+    let mut events = Vec::new();
+    {
+        let mut guard = peer.proto.lock();
+        let Some(p) = guard.as_mut() else {
+            for _ in range {
+                peer.counters.drop(DropReason::NoEndpoint);
+            }
+            return;
         };
-        bytes += (DATA_HEADER_LEN + padded_len(len, mtu) + AEAD_TAG_LEN) as u64;
-        count += 1;
-        recs.push(SealRec { slot, len, counter, dst, session: session.clone(), out_len: 0 });
+        let ready = p.sendable_keypair(now).cloned().zip(p.endpoint());
+        match ready {
+            Some((kp, dst)) if p.staged_len() == 0 => {
+                let (mut bytes, mut plain, mut count) = (0, 0, 0);
+                for (slot, len, _) in packets {
+                    let Some(counter) = kp.next_send_counter() else {
+                        peer.counters.drop(DropReason::CounterExhausted);
+                        continue;
+                    };
+                    bytes += DATA_HEADER_LEN + padded_len(len, mtu) + AEAD_TAG_LEN;
+                    plain += len.max(1);
+                    count += 1;
+                    recs.push(SealRec { slot, len, counter, dst, keypair: kp.clone(), out_len: 0 });
+                }
+                peer.counters.tx_packets.fetch_add(count, Ordering::Relaxed);
+                // Timers and counters for the whole run at once; a rekey initiation it
+                // asks for is flushed below.
+                if count > 0 {
+                    p.on_data_sent(&kp, bytes, plain, now, inner.clock.wall());
+                }
+            }
+            _ => {
+                let wall = inner.clock.wall();
+                for (_, _, pkt) in packets {
+                    p.stage_packet(pkt, now, wall);
+                }
+            }
+        }
+        flush(inner, peer, p, now, scratch, &mut events);
+        peer.publish_deadline(Some(p), inner.base);
     }
-    drop(tx);
-    peer.counters.tx_bytes.fetch_add(bytes, Ordering::Relaxed);
-    peer.counters.tx_packets.fetch_add(count, Ordering::Relaxed);
-    let mut st = peer.state.lock();
-    st.timers.on_any_authenticated_packet_traversal(now);
-    st.timers.on_any_authenticated_packet_sent(now);
-    st.timers.on_data_sent(now);
-    peer.publish_deadline(&st, inner.base);
-    drop(st);
-    if should_rekey_on_send(session.is_initiator, session.age(now), session.sent()) {
-        request_handshake(inner, peer);
+    for e in events {
+        inner.emit(e);
     }
 }
 
@@ -216,28 +238,15 @@ fn route_by_dst<'a>(routes: &'a Table<Arc<Peer>>, pkt: &[u8]) -> Result<&'a Arc<
     }
 }
 
-/// The length of the IP packet at the start of a decrypted payload (padding excluded),
-/// and whether its source address belongs to `peer`.
-fn check_inner(routes: &Table<Arc<Peer>>, peer: &Arc<Peer>, p: &[u8]) -> Result<usize, DropReason> {
-    let bad = DropReason::InvalidInnerPacket;
-    let (len, owner) = match p.first().map(|b| b >> 4) {
-        Some(4) if p.len() >= 20 => {
-            let total = usize::from(u16::from_be_bytes([p[2], p[3]]));
-            let src: &[u8; 4] = p.get(12..16).and_then(|s| s.try_into().ok()).ok_or(bad)?;
-            (total, routes.lookup_v4(src))
-        }
-        Some(6) if p.len() >= 40 => {
-            let total = 40 + usize::from(u16::from_be_bytes([p[4], p[5]]));
-            let src: &[u8; 16] = p.get(8..24).and_then(|s| s.try_into().ok()).ok_or(bad)?;
-            (total, routes.lookup_v6(src))
-        }
-        _ => return Err(bad),
+/// Checks that the packet's source address belongs to `peer`.
+fn check_source(routes: &Table<Arc<Peer>>, peer: &Arc<Peer>, p: &[u8]) -> Result<(), DropReason> {
+    let owner = match p.first().map(|b| b >> 4) {
+        Some(4) => p.get(12..16).and_then(|s| s.try_into().ok()).and_then(|a| routes.lookup_v4(a)),
+        Some(6) => p.get(8..24).and_then(|s| s.try_into().ok()).and_then(|a| routes.lookup_v6(a)),
+        _ => return Err(DropReason::InvalidInnerPacket),
     };
-    if len > p.len() || len < 20 {
-        return Err(bad);
-    }
     match owner {
-        Some(o) if Arc::ptr_eq(o, peer) => Ok(len),
+        Some(o) if Arc::ptr_eq(o, peer) => Ok(()),
         _ => Err(DropReason::DisallowedSource),
     }
 }
@@ -245,11 +254,11 @@ fn check_inner(routes: &Table<Arc<Peer>>, peer: &Arc<Peer>, p: &[u8]) -> Result<
 /// Per-peer bookkeeping of consecutive RX packets, applied once per run.
 struct RxRun {
     peer: Arc<Peer>,
-    session: Arc<Session>,
+    keypair: Arc<Keypair>,
     src: SocketAddr,
-    bytes: u64,
+    bytes: usize,
+    plain: usize,
     packets: u64,
-    data: bool,
 }
 
 /// The RX thread's loop.
@@ -378,12 +387,8 @@ fn rx_data(
         return Err(Some(DropReason::ReservedNonZero));
     }
     let index = u32::from_le_bytes([header[4], header[5], header[6], header[7]]);
-    let counter = u64::from_le_bytes([
-        header[8], header[9], header[10], header[11], header[12], header[13], header[14],
-        header[15],
-    ]);
     let entry = inner.indices.get(index).ok_or(Some(DropReason::UnknownIndex))?;
-    let Some(session) = entry.session else {
+    let Some(keypair) = entry.keypair else {
         return Err(Some(DropReason::UnknownIndex));
     };
     let peer = entry.peer;
@@ -391,81 +396,51 @@ fn rx_data(
         peer.counters.drop(reason);
         None
     };
-    if session.age(now) >= REJECT_AFTER_TIME {
+    if keypair.is_expired(now) {
         return Err(fail(DropReason::KeyExpired));
     }
-    let payload = dgram.get_mut(DATA_HEADER_LEN..).unwrap_or_default();
-    let plain = session.open(counter, payload).map_err(fail)?;
+    let (counter, range) = keypair.open(dgram).map_err(fail)?;
+    if !keypair.accept_counter(counter) {
+        return Err(fail(DropReason::Replay));
+    }
     let same = run
         .as_ref()
-        .is_some_and(|r| Arc::ptr_eq(&r.peer, &peer) && Arc::ptr_eq(&r.session, &session));
+        .is_some_and(|r| Arc::ptr_eq(&r.peer, &peer) && Arc::ptr_eq(&r.keypair, &keypair));
     if !same {
         if let Some(r) = run.take() {
             finish_run(inner, r, now, scratch);
         }
         *run = Some(RxRun {
             peer: peer.clone(),
-            session: session.clone(),
+            keypair: keypair.clone(),
             src,
             bytes: 0,
+            plain: 0,
             packets: 0,
-            data: false,
         });
     }
+    let plain = dgram.get(range).unwrap_or_default();
     if let Some(r) = run.as_mut() {
         r.src = src;
-        r.bytes += dgram.len() as u64;
+        r.bytes += dgram.len();
+        r.plain += plain.len();
         r.packets += 1;
-        r.data |= plain > 0;
     }
-    if plain == 0 {
+    let len = inner_packet_len(plain).map_err(fail)?;
+    if len == 0 {
         return Ok(0);
     }
-    let inner_pkt = dgram.get(DATA_HEADER_LEN..DATA_HEADER_LEN + plain).unwrap_or_default();
-    check_inner(&snap.routes, &peer, inner_pkt).map_err(fail)
+    let pkt = plain.get(..len).unwrap_or_default();
+    check_source(&snap.routes, &peer, pkt).map_err(fail)?;
+    Ok(len)
 }
 
 /// Applies a run's counters, timers, roaming and session confirmation.
 fn finish_run(inner: &Inner, r: RxRun, now: Instant, scratch: &mut [u8]) {
-    let RxRun { peer, session, src, bytes, packets, data } = r;
-    peer.counters.rx_bytes.fetch_add(bytes, Ordering::Relaxed);
+    let RxRun { peer, keypair, src, bytes, plain, packets } = r;
     peer.counters.rx_packets.fetch_add(packets, Ordering::Relaxed);
-    let first = !session.received_any.swap(true, Ordering::Relaxed);
-    let mut confirmed = false;
-    let mut rekey = false;
-    {
-        let mut st = peer.state.lock();
-        if first && st.next.as_ref().is_some_and(|n| Arc::ptr_eq(n, &session)) {
-            if let Some(p) = st.previous.take() {
-                inner.indices.remove(p.local_index);
-            }
-            st.previous = st.current.take();
-            st.current = st.next.take();
-            peer.send_session.store(st.current.clone());
-            st.last_handshake = Some(inner.clock.wall());
-            st.timers.on_handshake_complete(now);
-            peer.counters.handshakes.fetch_add(1, Ordering::Relaxed);
-            confirmed = true;
-        }
-        st.timers.on_any_authenticated_packet_traversal(now);
-        st.timers.on_any_authenticated_packet_received(now);
-        if data {
-            st.timers.on_data_received(now);
-        }
-        if st.current.as_ref().is_some_and(|c| Arc::ptr_eq(c, &session)) {
-            rekey = st.timers.take_lastminute_handshake(session.is_initiator, session.age(now));
-        }
-        peer.publish_deadline(&st, inner.base);
-    }
-    let moved = super::control::set_endpoint(&peer, src);
-    if confirmed {
-        flush_staged(inner, &peer, now, scratch);
-        inner.emit(DeviceEvent::HandshakeComplete { peer: peer.public_key });
-    }
-    if moved {
-        inner.emit(DeviceEvent::EndpointChanged { peer: peer.public_key, endpoint: src });
-    }
-    if rekey {
-        request_handshake(inner, &peer);
-    }
+    let wall = inner.clock.wall();
+    with_peer(inner, &peer, now, scratch, |p| {
+        p.on_data_received(&keypair, src, bytes, plain, now, wall);
+    });
 }

@@ -27,7 +27,6 @@ mod datapath;
 mod engine;
 pub mod memory;
 mod peer;
-mod session;
 mod workers;
 
 use std::fmt;

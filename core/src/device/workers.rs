@@ -10,10 +10,10 @@ use std::thread::{JoinHandle, Thread};
 
 use parking_lot::Mutex;
 
-use super::datapath::SealRec;
+use super::datapath::{seal, SealRec};
 use super::engine::{Inner, MAX_BATCH, POLL_INTERVAL};
-use super::session::Session;
 use super::{DeviceOptions, RingKind, WorkerMode};
+use crate::keypair::Keypair;
 use crate::queue::{LockFreeRing, LockedRing, Ring};
 
 /// One packet handed to a worker, owning its buffer while away.
@@ -23,14 +23,13 @@ struct SealJob {
     len: usize,
     counter: u64,
     mtu: usize,
-    session: Arc<Session>,
+    keypair: Arc<Keypair>,
     out_len: usize,
 }
 
 impl SealJob {
     fn run(&mut self) {
-        self.out_len =
-            self.session.seal(self.counter, &mut self.buf, self.len, self.mtu).unwrap_or(0);
+        self.out_len = seal(&self.keypair, self.counter, &mut self.buf, self.len, self.mtu);
     }
 }
 
@@ -131,7 +130,7 @@ impl Workers {
             inner.counters.inline_batches.fetch_add(1, Ordering::Relaxed);
             for r in recs.iter_mut() {
                 if let Some(buf) = bufs.get_mut(r.slot) {
-                    r.out_len = r.session.seal(r.counter, buf, r.len, mtu).unwrap_or(0);
+                    r.out_len = seal(&r.keypair, r.counter, buf, r.len, mtu);
                 }
             }
             return;
@@ -146,7 +145,7 @@ impl Workers {
                 len: r.len,
                 counter: r.counter,
                 mtu,
-                session: r.session.clone(),
+                keypair: r.keypair.clone(),
                 out_len: 0,
             };
             match self.jobs.push(job) {
