@@ -101,27 +101,43 @@ pub(crate) fn run_tx(inner: &Inner) {
             }
             targets.push(peer.ok().cloned());
         }
-        recs.clear();
-        let mut i = 0;
-        while i < n {
-            let Some(peer) = targets.get(i).cloned().flatten() else {
-                i += 1;
-                continue;
-            };
-            let mut j = i + 1;
-            while targets.get(j).is_some_and(|t| t.as_ref().is_some_and(|p| Arc::ptr_eq(p, &peer)))
-            {
-                j += 1;
-            }
-            tx_run(inner, &peer, &bufs, &sizes, i..j, now, mtu, &mut recs, &mut scratch);
-            i = j;
-        }
-        if recs.is_empty() {
-            continue;
-        }
-        inner.workers.seal(inner, &mut bufs, &mut recs, mtu);
-        send_sealed(inner, &bufs, &recs);
+        send_runs(inner, &mut bufs, &sizes, n, &targets, &mut recs, &mut scratch, now, mtu);
     }
+}
+
+/// Groups the first `n` packets into runs of the same peer, stages or seals them, and
+/// sends the sealed ones as one UDP batch (in their original order).
+#[allow(clippy::too_many_arguments)]
+pub(crate) fn send_runs(
+    inner: &Inner,
+    bufs: &mut [Vec<u8>],
+    sizes: &[usize],
+    n: usize,
+    targets: &[Option<Arc<Peer>>],
+    recs: &mut Vec<SealRec>,
+    scratch: &mut [u8],
+    now: Instant,
+    mtu: usize,
+) {
+    recs.clear();
+    let mut i = 0;
+    while i < n {
+        let Some(peer) = targets.get(i).cloned().flatten() else {
+            i += 1;
+            continue;
+        };
+        let mut j = i + 1;
+        while targets.get(j).is_some_and(|t| t.as_ref().is_some_and(|p| Arc::ptr_eq(p, &peer))) {
+            j += 1;
+        }
+        tx_run(inner, &peer, bufs, sizes, i..j, now, mtu, recs, scratch);
+        i = j;
+    }
+    if recs.is_empty() {
+        return;
+    }
+    inner.workers.seal(inner, bufs, recs, mtu);
+    send_sealed(inner, bufs, recs);
 }
 
 /// Handles consecutive packets for one peer: stage them or take their counters.
@@ -210,7 +226,7 @@ fn send_sealed(inner: &Inner, bufs: &[Vec<u8>], recs: &[SealRec]) {
     }
 }
 
-fn io_error(inner: &Inner, what: &str, e: &std::io::Error) {
+pub(crate) fn io_error(inner: &Inner, what: &str, e: &std::io::Error) {
     if inner.running.load(Ordering::Relaxed) {
         inner.emit(DeviceEvent::Error { message: format!("{what}: {e}") });
         std::thread::sleep(Duration::from_millis(10));
@@ -218,7 +234,10 @@ fn io_error(inner: &Inner, what: &str, e: &std::io::Error) {
 }
 
 /// The peer an outgoing IP packet goes to.
-fn route_by_dst<'a>(routes: &'a Table<Arc<Peer>>, pkt: &[u8]) -> Result<&'a Arc<Peer>, DropReason> {
+pub(crate) fn route_by_dst<'a>(
+    routes: &'a Table<Arc<Peer>>,
+    pkt: &[u8],
+) -> Result<&'a Arc<Peer>, DropReason> {
     match pkt.first().map(|b| b >> 4) {
         Some(4) => {
             let dst: &[u8; 4] = pkt

@@ -58,6 +58,8 @@ pub(crate) struct DeviceCounters {
     pub(crate) cookie_replies: AtomicU64,
     pub(crate) fanout_batches: AtomicU64,
     pub(crate) inline_batches: AtomicU64,
+    pub(crate) codel_drops: AtomicU64,
+    pub(crate) tx_queued: AtomicU64,
 }
 
 impl DeviceCounters {
@@ -489,6 +491,8 @@ impl Inner {
             under_load: self.under_load_until.load(Ordering::Relaxed) > self.ticks(now),
             fanout_batches: self.counters.fanout_batches.load(Ordering::Relaxed),
             inline_batches: self.counters.inline_batches.load(Ordering::Relaxed),
+            codel_drops: self.counters.codel_drops.load(Ordering::Relaxed),
+            tx_queued_packets: self.counters.tx_queued.load(Ordering::Relaxed),
             peers,
         }
     }
@@ -549,11 +553,13 @@ pub(crate) fn spawn_threads(inner: &Arc<Inner>) -> std::io::Result<Vec<JoinHandl
         *inner.control_thread.lock() = Some(control.thread().clone());
         handles.push(control);
         let i = inner.clone();
-        handles.push(
-            std::thread::Builder::new()
-                .name("ferrowg-tx".into())
-                .spawn(move || super::datapath::run_tx(&i))?,
-        );
+        handles.push(std::thread::Builder::new().name("ferrowg-tx".into()).spawn(move || {
+            if i.opts.codel || i.opts.tx_queue {
+                super::txqueue::run_tx_queued(&i)
+            } else {
+                super::datapath::run_tx(&i)
+            }
+        })?);
         let i = inner.clone();
         handles.push(
             std::thread::Builder::new()

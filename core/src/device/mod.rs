@@ -27,6 +27,7 @@ mod datapath;
 mod engine;
 pub mod memory;
 mod peer;
+mod txqueue;
 mod workers;
 
 use std::fmt;
@@ -83,8 +84,13 @@ pub struct DeviceOptions {
     pub topology: CpuTopology,
     /// Packets per NIC or UDP batch (capped at 128).
     pub batch_size: usize,
-    /// CoDel (RFC 8289) on the per-peer staging queues.
+    /// Queue outgoing packets per peer inside the engine (draining the NIC eagerly, byte
+    /// limit from DQL) and run CoDel (RFC 8289: 5 ms target, 100 ms interval) on those
+    /// queues. Implies `tx_queue`.
     pub codel: bool,
+    /// Queue outgoing packets per peer inside the engine (as with `codel`) but never drop
+    /// from the queues: the CoDel-off baseline for comparisons.
+    pub tx_queue: bool,
     /// The ring between the TX thread and the crypto workers.
     pub ring: RingKind,
     /// In [`WorkerMode::Auto`], batches at least this long go to the workers.
@@ -102,6 +108,7 @@ impl Default for DeviceOptions {
             topology: CpuTopology::uniform(1),
             batch_size: 64,
             codel: false,
+            tx_queue: false,
             ring: RingKind::LockFree,
             fanout_threshold: 16,
             handshake_queue: 4096,
@@ -261,6 +268,10 @@ pub struct DeviceStats {
     pub fanout_batches: u64,
     /// TX batches encrypted inline.
     pub inline_batches: u64,
+    /// Packets CoDel dropped from the per-peer queues.
+    pub codel_drops: u64,
+    /// Packets waiting in the per-peer TX queues (queued TX path only).
+    pub tx_queued_packets: u64,
     /// Per-peer counters, in configuration order.
     pub peers: Vec<PeerStatus>,
 }
