@@ -48,9 +48,11 @@ struct Channels {
     to_host: Channel,
 }
 
-/// A bounded FIFO of packets with blocking push and pop.
+/// A bounded FIFO of packets with blocking push and pop. Packet buffers are recycled
+/// through a free list, so steady traffic allocates nothing.
 struct Channel {
     queue: Mutex<VecDeque<Vec<u8>>>,
+    free: Mutex<Vec<Vec<u8>>>,
     capacity: usize,
     not_empty: Condvar,
     not_full: Condvar,
@@ -60,6 +62,7 @@ impl Channel {
     fn new(capacity: usize) -> Self {
         Self {
             queue: Mutex::new(VecDeque::with_capacity(capacity.max(1))),
+            free: Mutex::new(Vec::with_capacity(capacity.max(1))),
             capacity: capacity.max(1),
             not_empty: Condvar::new(),
             not_full: Condvar::new(),
@@ -83,7 +86,10 @@ impl Channel {
                 continue;
             }
             if let Some(p) = packets.get(pushed) {
-                q.push_back(p.as_ref().to_vec());
+                let mut buf = self.free.lock().pop().unwrap_or_default();
+                buf.clear();
+                buf.extend_from_slice(p.as_ref());
+                q.push_back(buf);
             }
             pushed += 1;
         }
@@ -114,6 +120,17 @@ impl Channel {
     fn len(&self) -> usize {
         self.queue.lock().len()
     }
+
+    /// Keeps buffers for reuse (up to the channel's capacity).
+    fn recycle(&self, bufs: impl Iterator<Item = Vec<u8>>) {
+        let mut free = self.free.lock();
+        for b in bufs {
+            if free.len() >= self.capacity {
+                break;
+            }
+            free.push(b);
+        }
+    }
 }
 
 impl Tun for MemoryTun {
@@ -124,13 +141,15 @@ impl Tun for MemoryTun {
         timeout: Duration,
     ) -> io::Result<usize> {
         let mut i = 0;
-        self.shared.to_engine.pop_with(bufs.len().min(sizes.len()), timeout, |p| {
+        let ch = &self.shared.to_engine;
+        ch.pop_with(bufs.len().min(sizes.len()), timeout, |p| {
             if let (Some(buf), Some(size)) = (bufs.get_mut(i), sizes.get_mut(i)) {
                 let n = p.len().min(buf.len());
                 buf[..n].copy_from_slice(&p[..n]);
                 *size = n;
                 i += 1;
             }
+            ch.recycle(std::iter::once(p));
         });
         Ok(i)
     }
@@ -155,6 +174,12 @@ impl TunHost {
     /// first. Appends them to `out`; returns how many.
     pub fn recv(&self, out: &mut Vec<Vec<u8>>, max: usize, timeout: Duration) -> usize {
         self.shared.to_host.pop_with(max, timeout, |p| out.push(p))
+    }
+
+    /// Hands received packet buffers back for reuse (optional; saves an allocation per
+    /// packet). Empties `bufs`.
+    pub fn recycle(&self, bufs: &mut Vec<Vec<u8>>) {
+        self.shared.to_host.recycle(bufs.drain(..));
     }
 
     /// Packets injected but not yet read by the engine.
