@@ -221,9 +221,18 @@ fn rig_with(
     Rig { a, a_host, rx }
 }
 
-/// Saturates A → receivers with `size`-byte packets for `secs`; returns delivered
-/// (packets, bytes, seconds, allocations during the window).
-fn saturate(r: &Rig, size: usize, secs: f64) -> (u64, u64, f64, u64) {
+/// What one saturation window measured.
+struct Sat {
+    pkts: u64,
+    bytes: u64,
+    secs: f64,
+    allocs: u64,
+    /// CPU time of the engine threads (both sides) during the window.
+    cpu_ns: u64,
+}
+
+/// Saturates A → receivers with `size`-byte packets for `secs`.
+fn saturate(r: &Rig, size: usize, secs: f64) -> Sat {
     let stop = AtomicBool::new(false);
     let delivered = AtomicU64::new(0);
     let n = r.rx.len();
@@ -262,27 +271,41 @@ fn saturate(r: &Rig, size: usize, secs: f64) -> (u64, u64, f64, u64) {
             }
         });
         std::thread::sleep(Duration::from_millis(300));
-        let (d0, a0, t0) =
-            (delivered.load(Ordering::Relaxed), ALLOCS.load(Ordering::Relaxed), Instant::now());
+        let (d0, a0, c0, t0) = (
+            delivered.load(Ordering::Relaxed),
+            ALLOCS.load(Ordering::Relaxed),
+            cpu_ns(),
+            Instant::now(),
+        );
         std::thread::sleep(Duration::from_secs_f64(secs));
-        let (d1, a1, t1) =
-            (delivered.load(Ordering::Relaxed), ALLOCS.load(Ordering::Relaxed), Instant::now());
+        let (d1, a1, c1, t1) = (
+            delivered.load(Ordering::Relaxed),
+            ALLOCS.load(Ordering::Relaxed),
+            cpu_ns(),
+            Instant::now(),
+        );
         stop.store(true, Ordering::Relaxed);
         let pkts = d1 - d0;
-        (pkts, pkts * size as u64, (t1 - t0).as_secs_f64(), a1 - a0)
+        Sat {
+            pkts,
+            bytes: pkts * size as u64,
+            secs: (t1 - t0).as_secs_f64(),
+            allocs: a1 - a0,
+            cpu_ns: c1.saturating_sub(c0),
+        }
     })
 }
 
-fn report(label: &str, (pkts, bytes, secs, allocs): (u64, u64, f64, u64)) -> f64 {
-    let gbps = bytes as f64 * 8.0 / secs / 1e9;
+/// Prints one window; returns (Gb/s, engine CPU microseconds per packet).
+fn report(label: &str, m: Sat) -> (f64, f64) {
+    let gbps = m.bytes as f64 * 8.0 / m.secs / 1e9;
+    let us = m.cpu_ns as f64 / 1e3 / m.pkts.max(1) as f64;
     println!(
-        "{label:<44} {:>8.3} Gb/s {:>10.0} pkt/s  ({} allocs in window, {:.3}/pkt)",
-        gbps,
-        pkts as f64 / secs,
-        allocs,
-        allocs as f64 / pkts.max(1) as f64
+        "{label:<40} {gbps:>7.3} Gb/s {:>9.0} pkt/s {us:>6.2} us engine CPU/pkt  {:.3} allocs/pkt",
+        m.pkts as f64 / m.secs,
+        m.allocs as f64 / m.pkts.max(1) as f64
     );
-    gbps
+    (gbps, us)
 }
 
 fn opts(workers: WorkerMode, ring: RingKind) -> DeviceOptions {
@@ -312,17 +335,26 @@ fn throughput() {
 
 fn rings() {
     println!("== ring inside the engine (fan-out to 2 workers on every batch), 1 peer, 1420 B");
-    let mut sums = [0.0f64; 2];
-    for round in 0..3 {
+    let mut gb: [Vec<f64>; 2] = [Vec::new(), Vec::new()];
+    let mut us: [Vec<f64>; 2] = [Vec::new(), Vec::new()];
+    for round in 0..4 {
         for (i, (label, kind)) in [("locked", RingKind::Locked), ("lock-free", RingKind::LockFree)]
             .into_iter()
             .enumerate()
         {
             let r = rig(1, 0, &opts(WorkerMode::Fixed(2), kind), 1024);
-            sums[i] += report(&format!("round {round}: {label}"), saturate(&r, 1420, 2.0));
+            let (g, u) = report(&format!("round {round}: {label}"), saturate(&r, 1420, 1.5));
+            gb[i].push(g);
+            us[i].push(u);
         }
     }
-    println!("lock-free / locked throughput ratio: {:.3}", sums[1] / sums[0]);
+    println!(
+        "medians: locked {:.3} Gb/s {:.2} us/pkt; lock-free {:.3} Gb/s {:.2} us/pkt",
+        median(&mut gb[0]),
+        median(&mut us[0]),
+        median(&mut gb[1]),
+        median(&mut us[1])
+    );
 }
 
 /// CPU nanoseconds of the engine threads (both devices) of this process (Linux
@@ -575,18 +607,27 @@ fn median(v: &mut [f64]) -> f64 {
 
 fn manypeers() {
     println!("== single-peer throughput, 10k peers configured vs 1 (1420 B, inline, 4 rounds)");
-    let mut res: [Vec<f64>; 2] = [Vec::new(), Vec::new()];
+    let mut gb: [Vec<f64>; 2] = [Vec::new(), Vec::new()];
+    let mut us: [Vec<f64>; 2] = [Vec::new(), Vec::new()];
     for round in 0..4 {
         for (i, extra) in [0u32, 9_999].into_iter().enumerate() {
             let r = rig(1, extra, &opts(WorkerMode::Inline, RingKind::LockFree), 1024);
-            res[i].push(report(
+            let (g, u) = report(
                 &format!("round {round}: {} peers configured", extra + 1),
                 saturate(&r, 1420, 1.5),
-            ));
+            );
+            gb[i].push(g);
+            us[i].push(u);
         }
     }
-    let (one, many) = (median(&mut res[0]), median(&mut res[1]));
-    println!("medians: 1 peer {one:.3} Gb/s, 10k peers {many:.3} Gb/s, ratio {:.3}", many / one);
+    let (g1, g10k) = (median(&mut gb[0]), median(&mut gb[1]));
+    let (u1, u10k) = (median(&mut us[0]), median(&mut us[1]));
+    println!(
+        "medians: 1 peer {g1:.3} Gb/s {u1:.2} us/pkt; 10k peers {g10k:.3} Gb/s {u10k:.2} us/pkt; \
+         throughput ratio {:.3}, CPU/pkt ratio {:.3}",
+        g10k / g1,
+        u10k / u1
+    );
 }
 
 fn main() {
