@@ -7,12 +7,15 @@
 use std::hint::black_box;
 use std::time::{Duration, Instant, SystemTime};
 
-use criterion::{criterion_group, criterion_main, Criterion};
+use criterion::{criterion_group, Criterion};
 use ferrowg_core::keys::{PresharedKey, PrivateKey};
 use ferrowg_core::messages::{Initiation, Response, INITIATION_LEN, RESPONSE_LEN};
 use ferrowg_core::noise::{consume_initiation, create_initiation, LocalStatic, RemoteStatic};
 use rand_chacha::rand_core::SeedableRng;
 use rand_chacha::ChaCha20Rng;
+
+/// One benchmarked operation per call.
+type Step = Box<dyn FnMut()>;
 
 #[allow(clippy::disallowed_methods)] // a base for the virtual clock
 fn base() -> Instant {
@@ -20,6 +23,12 @@ fn base() -> Instant {
 }
 
 fn ferrowg(c: &mut Criterion) {
+    let mut step = ferrowg_step();
+    c.bench_function("handshake/ferrowg", |bench| bench.iter(&mut step));
+}
+
+/// One complete ferrowg handshake (both sides) per call.
+fn ferrowg_step() -> Step {
     let psk = PresharedKey::from_bytes([9; 32]);
     let a = LocalStatic::new(&PrivateKey::from_bytes([1; 32]));
     let b = LocalStatic::new(&PrivateKey::from_bytes([2; 32]));
@@ -27,30 +36,35 @@ fn ferrowg(c: &mut Criterion) {
     let mut b_sees_a = RemoteStatic::new(&b, *a.public_key(), Some(&psk));
     let mut rng = ChaCha20Rng::seed_from_u64(1);
     let (mut now, mut wall) = (base(), SystemTime::UNIX_EPOCH + Duration::from_secs(1 << 30));
-    c.bench_function("handshake/ferrowg", |bench| {
-        bench.iter(|| {
-            // Virtual time moves on so the timestamp and flood checks pass every time.
-            now += Duration::from_millis(21);
-            wall += Duration::from_millis(100);
-            let mut init = [0u8; INITIATION_LEN];
-            let sent = create_initiation(&a, &a_sees_b, 1, wall, &mut rng, &mut init).unwrap();
-            let consumed = consume_initiation(&b, &Initiation::parse(&init).unwrap())
-                .unwrap()
-                .finish(&mut b_sees_a, now)
-                .unwrap();
-            let mut resp = [0u8; RESPONSE_LEN];
-            let kb = consumed.create_response(&b_sees_a, 2, &mut rng, &mut resp).unwrap();
-            let ka = sent
-                .consume_response(&a, &a_sees_b, &Response::parse(&resp).unwrap())
-                .map_err(|(_, r)| r)
-                .unwrap();
-            black_box((ka, kb))
-        })
-    });
+    Box::new(move || {
+        // Virtual time moves on so the timestamp and flood checks pass every time.
+        now += Duration::from_millis(21);
+        wall += Duration::from_millis(100);
+        let mut init = [0u8; INITIATION_LEN];
+        let sent = create_initiation(&a, &a_sees_b, 1, wall, &mut rng, &mut init).unwrap();
+        let consumed = consume_initiation(&b, &Initiation::parse(&init).unwrap())
+            .unwrap()
+            .finish(&mut b_sees_a, now)
+            .unwrap();
+        let mut resp = [0u8; RESPONSE_LEN];
+        let kb = consumed.create_response(&b_sees_a, 2, &mut rng, &mut resp).unwrap();
+        let ka = sent
+            .consume_response(&a, &a_sees_b, &Response::parse(&resp).unwrap())
+            .map_err(|(_, r)| r)
+            .unwrap();
+        black_box((ka, kb));
+    })
 }
 
 #[cfg(target_os = "linux")]
 fn boringtun(c: &mut Criterion) {
+    let mut step = boringtun_step();
+    c.bench_function("handshake/boringtun", |bench| bench.iter(&mut step));
+}
+
+/// One complete boringtun handshake (both sides) per call.
+#[cfg(target_os = "linux")]
+fn boringtun_step() -> Step {
     use boringtun::noise::rate_limiter::RateLimiter;
     use boringtun::noise::{Tunn, TunnResult};
     use boringtun::x25519::{PublicKey, StaticSecret};
@@ -64,30 +78,65 @@ fn boringtun(c: &mut Criterion) {
     let mut a = Tunn::new(sa, pb, Some([9; 32]), None, 1, Some(la));
     let mut b = Tunn::new(sb, pa, Some([9; 32]), None, 2, Some(lb));
     let (mut b1, mut b2, mut b3) = (vec![0u8; 256], vec![0u8; 256], vec![0u8; 256]);
-    c.bench_function("handshake/boringtun", |bench| {
-        bench.iter(|| {
-            let TunnResult::WriteToNetwork(init) = a.format_handshake_initiation(&mut b1, true)
-            else {
-                panic!("no initiation")
-            };
-            let TunnResult::WriteToNetwork(resp) = b.decapsulate(None, init, &mut b2) else {
-                panic!("no response")
-            };
-            // Consuming the response makes boringtun emit its confirming keepalive.
-            let TunnResult::WriteToNetwork(ka) = a.decapsulate(None, resp, &mut b3) else {
-                panic!("response not consumed")
-            };
-            black_box(ka.len())
-        })
-    });
+    Box::new(move || {
+        let TunnResult::WriteToNetwork(init) = a.format_handshake_initiation(&mut b1, true) else {
+            panic!("no initiation")
+        };
+        let TunnResult::WriteToNetwork(resp) = b.decapsulate(None, init, &mut b2) else {
+            panic!("no response")
+        };
+        // Consuming the response makes boringtun emit its confirming keepalive.
+        let TunnResult::WriteToNetwork(ka) = a.decapsulate(None, resp, &mut b3) else {
+            panic!("response not consumed")
+        };
+        black_box(ka.len());
+    })
 }
 
 #[cfg(not(target_os = "linux"))]
 fn boringtun(_: &mut Criterion) {}
+
+/// Interleaved side-by-side timing (rounds in rotating order; best and median round).
+#[allow(clippy::disallowed_methods)] // a benchmark has to read the clock
+fn interleaved_report() {
+    const ROUNDS: usize = 30;
+    const BATCH: usize = 20;
+    let mut variants: Vec<(&str, Step)> = vec![("ferrowg", ferrowg_step())];
+    #[cfg(target_os = "linux")]
+    variants.push(("boringtun", boringtun_step()));
+    let mut samples = vec![Vec::new(); variants.len()];
+    for round in 0..ROUNDS {
+        for k in 0..variants.len() {
+            let i = (round + k) % variants.len();
+            let f = &mut variants[i].1;
+            let t = Instant::now();
+            for _ in 0..BATCH {
+                f();
+            }
+            samples[i].push(t.elapsed().as_nanos() as f64 / BATCH as f64);
+        }
+    }
+    for ((name, _), s) in variants.iter().zip(samples.iter_mut()) {
+        s.sort_by(f64::total_cmp);
+        let (best, median) = (s[0], s[s.len() / 2]);
+        println!(
+            "interleaved handshake {name:<10} best {:>7.1} us ({:>5.0}/s)  median {:>7.1} us ({:>5.0}/s)",
+            best / 1e3,
+            1e9 / best,
+            median / 1e3,
+            1e9 / median
+        );
+    }
+}
 
 criterion_group! {
     name = benches;
     config = Criterion::default().sample_size(20);
     targets = ferrowg, boringtun
 }
-criterion_main!(benches);
+
+fn main() {
+    interleaved_report();
+    benches();
+    Criterion::default().configure_from_args().final_summary();
+}
