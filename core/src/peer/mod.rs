@@ -221,6 +221,16 @@ impl std::fmt::Debug for Peer {
     }
 }
 
+impl Drop for Peer {
+    /// Returns every index the peer still holds to its [`IndexAllocator`].
+    fn drop(&mut self) {
+        let held: Vec<u32> = self.local_indices().collect();
+        for index in held {
+            self.indices.release(index);
+        }
+    }
+}
+
 impl Peer {
     /// A peer of the interface `identity`. `rng` supplies ephemeral keys, indices,
     /// jitter and cookie nonces (seed it from the OS in production, fixed in tests).

@@ -338,3 +338,59 @@ fn inner_packet_len_checks_headers() {
     assert_eq!(inner_packet_len(&v6), Ok(48));
     assert_eq!(inner_packet_len(&[0x50; 32]), Err(DropReason::InvalidInnerPacket));
 }
+
+/// Records allocations and releases, like an engine's index table would.
+#[derive(Default)]
+struct Ledger(std::sync::Mutex<(Vec<u32>, Vec<u32>)>);
+
+impl IndexAllocator for Ledger {
+    fn allocate(&self, rng: &mut dyn CryptoRngCore) -> u32 {
+        let i = rng.next_u32();
+        self.0.lock().unwrap().0.push(i);
+        i
+    }
+    fn release(&self, index: u32) {
+        self.0.lock().unwrap().1.push(index);
+    }
+}
+
+#[test]
+fn indices_are_allocated_and_all_released() {
+    let ledger = Arc::new(Ledger::default());
+    let mut p = Pair::new(None, 11);
+    let id = Arc::new(Identity::new(&PrivateKey::from_bytes([0x10 + 11; 32])));
+    let mut cfg = PeerConfig::new(*p.b.peer.identity.public_key());
+    cfg.endpoint = Some(p.b.addr);
+    p.a.peer = Peer::new(id, cfg, ledger.clone(), Box::new(ChaCha20Rng::seed_from_u64(11)));
+    p.send_a(&ipv4_packet(60, 1));
+    for _ in 0..3 {
+        p.advance(REKEY_AFTER_TIME + Duration::from_secs(1), Duration::from_secs(5));
+        p.send_a(&ipv4_packet(60, 2));
+    }
+    let live: Vec<u32> = p.a.peer.local_indices().collect();
+    {
+        let (allocated, released) = &*ledger.0.lock().unwrap();
+        assert!(allocated.len() >= 4, "one index per handshake: {allocated:?}");
+        // Exactly the indices still held are unreleased.
+        let mut unreleased: Vec<u32> =
+            allocated.iter().copied().filter(|i| !released.contains(i)).collect();
+        let mut live_sorted = live.clone();
+        unreleased.sort_unstable();
+        live_sorted.sort_unstable();
+        assert_eq!(unreleased, live_sorted);
+    }
+    drop(p);
+    let (allocated, released) = &*ledger.0.lock().unwrap();
+    let mut a = allocated.clone();
+    let mut r = released.clone();
+    a.sort_unstable();
+    r.sort_unstable();
+    assert_eq!(a, r, "dropping the peer releases the rest");
+}
+
+#[test]
+fn peer_and_identity_are_send_and_sync() {
+    fn check<T: Send + Sync>() {}
+    check::<Peer>();
+    check::<Identity>();
+}
