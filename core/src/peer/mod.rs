@@ -276,6 +276,17 @@ impl Peer {
     pub fn set_endpoint(&mut self, endpoint: Option<SocketAddr>) {
         self.endpoint = endpoint;
     }
+    /// The interface's private key changed: rebinds the handshake to the new identity,
+    /// abandons the pending handshake and drops every session (the kernel expires them
+    /// too); the next packet starts a new handshake.
+    pub fn set_identity(&mut self, identity: Arc<Identity>) {
+        self.remote.rebind(&identity.local);
+        self.identity = identity;
+        self.clear_handshake();
+        for kp in self.keypairs.clear() {
+            self.indices.release(kp.local_index());
+        }
+    }
     /// Replaces the pre-shared key (takes effect at the next handshake).
     pub fn set_preshared_key(&mut self, psk: Option<&PresharedKey>) {
         self.remote.set_preshared_key(psk);

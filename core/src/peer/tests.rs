@@ -394,3 +394,21 @@ fn peer_and_identity_are_send_and_sync() {
     check::<Peer>();
     check::<Identity>();
 }
+
+#[test]
+fn changing_the_private_key_drops_sessions_and_rehandshakes() {
+    let mut p = Pair::new(None, 12);
+    p.send_a(&ipv4_packet(60, 1));
+    // b gets a new private key; a learns b's new public key (as a config change would).
+    let new_b = Arc::new(Identity::new(&PrivateKey::from_bytes([0x99; 32])));
+    p.b.peer.set_identity(new_b.clone());
+    assert!(p.b.peer.current_keypair().is_none());
+    let id_a = p.a.peer.identity.clone();
+    let mut cfg = PeerConfig::new(*new_b.public_key());
+    cfg.endpoint = Some(p.b.addr);
+    p.a.peer =
+        Peer::new(id_a, cfg, Arc::new(RandomIndices), Box::new(ChaCha20Rng::seed_from_u64(5)));
+    p.now += Duration::from_secs(6);
+    p.send_a(&ipv4_packet(60, 2));
+    assert_eq!(p.b.nic.last().unwrap()[20], 2);
+}
