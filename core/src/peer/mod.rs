@@ -19,11 +19,13 @@
 //!
 //! The engine keeps each peer behind a lock and does the per-packet crypto outside it:
 //!
-//! - **Send**: under the lock, `peer.sendable_keypair(now)` gives an `Arc<Keypair>` (if
-//!   `None`: `peer.stage_packet(packet, now, wall)` and flush `poll_transmit`). Outside
-//!   the lock, `kp.next_send_counter()` + `kp.seal(counter, buf, len)` on any worker;
-//!   then, under the lock, `peer.on_data_sent(&kp, len, now, wall)` (batched is fine:
-//!   once per batch with the batch's total plaintext length and `len > 0`).
+//! - **Send**: under the lock, `peer.sendable_keypair(now)` gives the `Arc<Keypair>` to
+//!   clone (if `None`, or while `peer.staged_len() > 0` to keep order:
+//!   `peer.stage_packet(packet, now, wall)` and flush `poll_transmit`). Outside the lock,
+//!   `kp.next_send_counter()` + `kp.seal(counter, buf, len)` on any worker; then, under
+//!   the lock, `peer.on_data_sent(&kp, datagram_len, plaintext_len, now, wall)` (batching
+//!   is fine: once per batch with the batch's totals; `plaintext_len == 0` only for a
+//!   keepalive). It may queue a rekey initiation: flush `poll_transmit`.
 //! - **Receive data**: the index table maps the receiver index to `(peer, Arc<Keypair>)`
 //!   (the engine learns indices through its [`IndexAllocator`]). Outside the lock:
 //!   check `!kp.is_expired(now)`, `kp.open(buf)`, `kp.accept_counter(counter)`, then
