@@ -18,6 +18,9 @@ struct State {
     ids: (Arc<Identity>, Arc<Identity>),
     established: Peer,
     now: Instant,
+    /// Valid datagrams captured while establishing the session (initiation, response,
+    /// data), used as templates so mutations get past MAC1 and into the handshake.
+    samples: Vec<Vec<u8>>,
 }
 
 fn wall() -> SystemTime {
@@ -27,7 +30,12 @@ fn wall() -> SystemTime {
 fn peer(local: &Arc<Identity>, remote: &Identity, endpoint: Option<SocketAddr>, seed: u64) -> Peer {
     let mut cfg = PeerConfig::new(*remote.public_key());
     cfg.endpoint = endpoint;
-    Peer::new(local.clone(), cfg, Arc::new(RandomIndices), Box::new(ChaCha20Rng::seed_from_u64(seed)))
+    Peer::new(
+        local.clone(),
+        cfg,
+        Arc::new(RandomIndices),
+        Box::new(ChaCha20Rng::seed_from_u64(seed)),
+    )
 }
 
 #[allow(clippy::disallowed_methods)] // the fuzz harness needs a base instant
@@ -42,16 +50,24 @@ fn state() -> &'static Mutex<State> {
         let mut b = peer(&b_id, &a_id, None, 2);
         let now = Instant::now();
         let mut buf = vec![0u8; 2048];
-        let _ = a.encapsulate(&[0x45, 0, 0, 20, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0], &mut buf, now, wall());
+        let mut samples = Vec::new();
+        let _ = a.encapsulate(
+            &[0x45, 0, 0, 20, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0],
+            &mut buf,
+            now,
+            wall(),
+        );
         for _ in 0..4 {
             while let Some(t) = a.poll_transmit(now, &mut buf) {
+                samples.push(buf[..t.len].to_vec());
                 let _ = b.handle_datagram(&mut buf[..t.len], addr_a, now, wall());
             }
             while let Some(t) = b.poll_transmit(now, &mut buf) {
+                samples.push(buf[..t.len].to_vec());
                 let _ = a.handle_datagram(&mut buf[..t.len], addr_b, now, wall());
             }
         }
-        Mutex::new(State { ids: (a_id, b_id), established: b, now })
+        Mutex::new(State { ids: (a_id, b_id), established: b, now, samples })
     })
 }
 
@@ -77,11 +93,24 @@ fuzz_target!(|data: &[u8]| {
     let _ = Data::parse(data);
     let mut st = state().lock().unwrap();
     let now = st.now;
-    if data.first().is_some_and(|b| b & 1 == 1) {
+    let Some((&mode, rest)) = data.split_first() else {
+        return;
+    };
+    // Bit 1: XOR the rest into a captured valid message instead of using it raw.
+    let input = if mode & 2 == 2 && !st.samples.is_empty() {
+        let mut m = st.samples[usize::from(mode >> 2) % st.samples.len()].clone();
+        for (b, x) in m.iter_mut().zip(rest) {
+            *b ^= x;
+        }
+        m
+    } else {
+        rest.to_vec()
+    };
+    if mode & 1 == 1 {
         let mut fresh = peer(&st.ids.1, &st.ids.0, None, 3);
         fresh.set_under_load(data.len() % 3 == 0);
-        feed(&mut fresh, data, now);
+        feed(&mut fresh, &input, now);
     } else {
-        feed(&mut st.established, data, now);
+        feed(&mut st.established, &input, now);
     }
 });
