@@ -158,6 +158,12 @@ impl Keypair {
         Ok((counter, DATA_HEADER_LEN..end))
     }
 
+    /// Test hook: jumps the send counter (to reach the message-count limits quickly).
+    #[cfg(test)]
+    pub(crate) fn force_send_counter(&self, counter: u64) {
+        self.send_counter.store(counter, Ordering::Relaxed);
+    }
+
     /// Replay check after [`Keypair::open`]: true if `counter` is fresh (and records it).
     pub fn accept_counter(&self, counter: u64) -> bool {
         self.replay.lock().check_and_update(counter)

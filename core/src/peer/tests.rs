@@ -412,3 +412,48 @@ fn changing_the_private_key_drops_sessions_and_rehandshakes() {
     p.send_a(&ipv4_packet(60, 2));
     assert_eq!(p.b.nic.last().unwrap()[20], 2);
 }
+
+#[test]
+fn rekey_after_messages_and_reject_after_messages() {
+    use crate::messages::{REJECT_AFTER_MESSAGES, REKEY_AFTER_MESSAGES};
+    let mut p = Pair::new(None, 13);
+    p.send_a(&ipv4_packet(60, 1));
+    let first = p.a.peer.current_keypair().unwrap().clone();
+    // Past REKEY_AFTER_MESSAGES the key still sends, and a new handshake starts.
+    first.force_send_counter(REKEY_AFTER_MESSAGES + 1);
+    p.now += Duration::from_secs(6); // past the initiation rate limit (REKEY_TIMEOUT)
+    p.send_a(&ipv4_packet(60, 2));
+    assert_eq!(p.b.nic.last().unwrap()[20], 2);
+    let second = p.a.peer.current_keypair().unwrap().clone();
+    assert_ne!(first.local_index(), second.local_index(), "rekeyed on message count");
+    // At REJECT_AFTER_MESSAGES the key is unusable: the packet waits for a new session.
+    second.force_send_counter(REJECT_AFTER_MESSAGES);
+    assert!(p.a.peer.sendable_keypair(p.now).is_none());
+    p.now += Duration::from_secs(6); // past the initiation rate limit
+    p.send_a(&ipv4_packet(60, 3));
+    assert_eq!(p.b.nic.last().unwrap()[20], 3);
+    assert_ne!(p.a.peer.current_keypair().unwrap().local_index(), second.local_index());
+}
+
+#[test]
+fn in_flight_packets_under_the_previous_key_are_accepted_after_rotation() {
+    let mut p = Pair::new(None, 14);
+    p.send_a(&ipv4_packet(60, 1));
+    let (now, wall) = (p.now, p.wall());
+    // A packet sealed under the old key, held back by the network.
+    let mut late = vec![0u8; 2048];
+    let t = p.a.peer.encapsulate(&ipv4_packet(60, 7), &mut late, now, wall).unwrap().unwrap();
+    late.truncate(t.len);
+    p.advance(REKEY_AFTER_TIME + Duration::from_secs(1), Duration::from_secs(10));
+    p.send_a(&ipv4_packet(60, 2)); // old key + starts the rekey
+    p.send_a(&ipv4_packet(60, 3)); // new key: b rotates next -> current
+    assert_ne!(
+        p.b.peer.current_keypair().unwrap().local_index(),
+        u32::from_le_bytes(late[4..8].try_into().unwrap())
+    );
+    let (now, wall) = (p.now, p.wall());
+    let a_addr = p.a.addr;
+    deliver(&mut p.b, &mut late, a_addr, now, wall);
+    assert_eq!(p.b.nic.last().unwrap()[20], 7, "previous keypair still decrypts");
+    assert!(p.b.drops.is_empty(), "{:?}", p.b.drops);
+}
