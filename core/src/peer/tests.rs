@@ -457,3 +457,22 @@ fn in_flight_packets_under_the_previous_key_are_accepted_after_rotation() {
     assert_eq!(p.b.nic.last().unwrap()[20], 7, "previous keypair still decrypts");
     assert!(p.b.drops.is_empty(), "{:?}", p.b.drops);
 }
+
+#[test]
+fn initiator_under_load_gets_mac2_on_the_next_response() {
+    let mut p = Pair::new(None, 15);
+    p.a.peer.set_under_load(true);
+    let (now, wall) = (p.now, p.wall());
+    let mut out = vec![0u8; 2048];
+    assert!(p.a.peer.encapsulate(&ipv4_packet(60, 1), &mut out, now, wall).unwrap().is_none());
+    // One exchange at a time: initiation -> response -> cookie reply -> consumed by b.
+    p.pump();
+    assert_eq!(p.a.drops, vec![DropReason::CookieRequired], "response lacked mac2");
+    assert!(p.b.drops.is_empty(), "b consumed the cookie reply: {:?}", p.b.drops);
+    assert!(p.a.peer.current_keypair().is_none());
+    // a retries after REKEY_TIMEOUT; b's response now carries mac2 and is accepted.
+    p.advance(Duration::from_secs(6), Duration::from_millis(500));
+    assert!(p.a.peer.current_keypair().is_some());
+    assert_eq!(p.b.nic.len(), 1);
+    assert_eq!(p.a.drops.len(), 1);
+}
