@@ -22,29 +22,21 @@ const CAPACITY: usize = 1024;
 const BATCH: usize = 32;
 
 /// crossbeam's ArrayQueue behind the same trait (batches are loops: it has no batch API).
-struct Crossbeam<T>(ArrayQueue<T>);
+struct Crossbeam(ArrayQueue<u64>);
 
-impl<T: Send> Ring<T> for Crossbeam<T> {
-    fn push(&self, item: T) -> Result<(), T> {
+impl Ring<u64> for Crossbeam {
+    fn push(&self, item: u64) -> Result<(), u64> {
         self.0.push(item)
     }
-    fn pop(&self) -> Option<T> {
+    fn pop(&self) -> Option<u64> {
         self.0.pop()
     }
-    fn push_batch(&self, items: &mut Vec<T>) -> usize {
-        let mut n = 0;
-        let mut rest = items.drain(..);
-        for item in rest.by_ref() {
-            if let Err(item) = self.0.push(item) {
-                let left: Vec<T> = std::iter::once(item).chain(rest).collect();
-                *items = left;
-                return n;
-            }
-            n += 1;
-        }
+    fn push_batch(&self, items: &mut Vec<u64>) -> usize {
+        let n = items.iter().take_while(|&&item| self.0.push(item).is_ok()).count();
+        items.drain(..n);
         n
     }
-    fn pop_batch(&self, out: &mut Vec<T>, max: usize) -> usize {
+    fn pop_batch(&self, out: &mut Vec<u64>, max: usize) -> usize {
         let mut n = 0;
         while n < max {
             let Some(item) = self.0.pop() else { break };
