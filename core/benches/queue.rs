@@ -157,8 +157,10 @@ fn fake_seal(job: &mut u64) {
 
 const JOBS: u64 = 20_000;
 
-/// One flow, `JOBS` jobs: submit, let `workers` threads process, release in order.
-fn pipeline(workers: usize) {
+/// One flow, `JOBS` jobs: submit, let `workers` threads process, release in order. With
+/// `help`, the submitting thread processes queued jobs itself instead of yielding while
+/// the flow's head is not done.
+fn pipeline(workers: usize, help: bool) {
     let ordered = Arc::new(Ordered::new(CAPACITY, fake_seal));
     let flow = Flow::new(0, CAPACITY);
     let stop = Arc::new(AtomicBool::new(false));
@@ -185,7 +187,7 @@ fn pipeline(workers: usize) {
         out.clear();
         released += flow.drain_ready(&mut out, CAPACITY) as u64;
         black_box(&out);
-        if out.is_empty() {
+        if out.is_empty() && !(help && ordered.work().is_some()) {
             thread::yield_now();
         }
     }
@@ -200,8 +202,14 @@ fn ordered(c: &mut Criterion) {
     group.sample_size(10);
     group.throughput(Throughput::Elements(JOBS));
     for workers in [0usize, 1, 2] {
-        group
-            .bench_function(BenchmarkId::new("workers", workers), |b| b.iter(|| pipeline(workers)));
+        group.bench_function(BenchmarkId::new("workers", workers), |b| {
+            b.iter(|| pipeline(workers, false))
+        });
+    }
+    for workers in [1usize, 2] {
+        group.bench_function(BenchmarkId::new("workers+help", workers), |b| {
+            b.iter(|| pipeline(workers, true))
+        });
     }
     group.finish();
 }
