@@ -146,8 +146,9 @@ fn insert_remove(n: usize) {
     race(&format!("pubkey insert+remove, {n} entries"), ops_for(n.min(10_000)), &mut variants);
 }
 
-/// Lookups on two threads while a third thread inserts and removes every 20 µs.
-fn concurrent() {
+/// Lookups on two threads while a third thread inserts and removes, pausing `pause`
+/// between updates (a control path) or never (a worst case for one big lock).
+fn concurrent(pause: Duration) {
     const N: usize = 10_000;
     let mut rng = ChaCha8Rng::seed_from_u64(77);
     let ks = keys(&mut rng, N);
@@ -165,9 +166,13 @@ fn concurrent() {
             t.insert(*k, i as u64);
         }
         let (fresh, probes) = (fresh.clone(), probes.clone());
-        variants.push((name, Box::new(move |ops| contended_round(&t, &fresh, &probes, ops))));
+        variants
+            .push((name, Box::new(move |ops| contended_round(&t, &fresh, &probes, ops, pause))));
     }
-    race("pubkey lookup, 10000 entries, 2 reader threads + 1 writer", 100_000, &mut variants);
+    let title = format!(
+        "pubkey lookup, 10000 entries, 2 reader threads + 1 writer pausing {pause:?} per update"
+    );
+    race(&title, 100_000, &mut variants);
 }
 
 fn contended_round(
@@ -175,6 +180,7 @@ fn contended_round(
     fresh: &Arc<Vec<PublicKey>>,
     probes: &Arc<Vec<PublicKey>>,
     ops: usize,
+    pause: Duration,
 ) {
     let stop = Arc::new(AtomicBool::new(false));
     let writer = {
@@ -186,7 +192,9 @@ fn contended_round(
                 t.insert(k, 1);
                 t.remove(&k);
                 i += 1;
-                std::thread::sleep(Duration::from_micros(20));
+                if !pause.is_zero() {
+                    std::thread::sleep(pause);
+                }
             }
         })
     };
@@ -227,12 +235,14 @@ fn cycle<'a, K>(keys: &'a [K], mut f: impl FnMut(&K) + 'a) -> Op<'a> {
     })
 }
 
-/// Runs every interleaved comparison and prints the table.
-pub(crate) fn run() {
-    for n in SIZES {
+/// Runs every interleaved comparison and prints the tables. `FERROWG_BENCH_INTERLEAVED=threads`
+/// runs only the concurrent ones.
+pub(crate) fn run(threads_only: bool) {
+    for n in SIZES.into_iter().filter(|_| !threads_only) {
         pubkey_lookup(n);
         index_lookup(n);
         insert_remove(n);
     }
-    concurrent();
+    concurrent(Duration::from_micros(20));
+    concurrent(Duration::ZERO);
 }
