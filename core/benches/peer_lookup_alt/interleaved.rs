@@ -4,14 +4,16 @@
 //! one function after another). Run with `FERROWG_BENCH_INTERLEAVED=1`.
 
 use std::hint::black_box;
+use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use ferrowg_core::keys::PublicKey;
 use ferrowg_core::peer_lookup::{HashKey, IndexTable, PubkeyTable};
+use ferrowg_core::ratelimiter::RateLimiter;
 use parking_lot::{Mutex, RwLock};
-use rand::SeedableRng;
+use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
 
 use super::chained::ChainedTable;
@@ -235,6 +237,45 @@ fn cycle<'a, K>(keys: &'a [K], mut f: impl FnMut(&K) + 'a) -> Op<'a> {
     })
 }
 
+/// `RateLimiter::allow` for 10k IPv4 sources and 10k IPv6 /64s, each revisited every
+/// 50 ms of virtual time (so mostly allowed), next to a bare mutex-guarded map lookup.
+fn ratelimiter() {
+    let mut rng = ChaCha8Rng::seed_from_u64(5);
+    let rl4 = RateLimiter::new(&mut rng);
+    let rl6 = RateLimiter::new(&mut rng);
+    let v4: Vec<IpAddr> =
+        (0..10_000).map(|_| IpAddr::V4(Ipv4Addr::from(rng.gen::<u32>()))).collect();
+    let v6: Vec<IpAddr> =
+        (0..10_000).map(|_| IpAddr::V6(Ipv6Addr::from(rng.gen::<u128>()))).collect();
+    let floor: Mutex<std::collections::HashMap<IpAddr, u64>> =
+        Mutex::new(v4.iter().map(|&a| (a, 0)).collect());
+    let t0 = Instant::now();
+    let (mut now4, mut now6) = (t0, t0);
+    let mut variants: Vec<(&str, Op<'_>)> = vec![
+        (
+            "ratelimiter_allow_v4",
+            cycle(&v4, move |a| {
+                now4 += Duration::from_micros(5);
+                let _ = black_box(rl4.allow(*a, now4));
+            }),
+        ),
+        (
+            "ratelimiter_allow_v6",
+            cycle(&v6, move |a| {
+                now6 += Duration::from_micros(5);
+                let _ = black_box(rl6.allow(*a, now6));
+            }),
+        ),
+        (
+            "mutex_std_hashmap_get",
+            cycle(&v4, |a| {
+                black_box(floor.lock().get(a).copied());
+            }),
+        ),
+    ];
+    race("rate limiter, 10000 sources", 100_000, &mut variants);
+}
+
 /// Runs every interleaved comparison and prints the tables. `FERROWG_BENCH_INTERLEAVED=threads`
 /// runs only the concurrent ones.
 pub(crate) fn run(threads_only: bool) {
@@ -245,4 +286,5 @@ pub(crate) fn run(threads_only: bool) {
     }
     concurrent(Duration::from_micros(20));
     concurrent(Duration::ZERO);
+    ratelimiter();
 }
