@@ -19,17 +19,22 @@ use rand_chacha::ChaCha8Rng;
 /// Addresses looked up per scenario, cycled through by the measured loop.
 const QUERIES: usize = 4096;
 
-/// A scenario: `peers` peers with `per_peer` random prefixes each.
+/// A scenario: `prefixes` random prefixes spread round-robin over `peers` peers.
 struct Scenario {
     name: &'static str,
     peers: u32,
-    per_peer: u32,
+    prefixes: u32,
 }
 
-const SCENARIOS: [Scenario; 3] = [
-    Scenario { name: "10x10", peers: 10, per_peer: 10 },
-    Scenario { name: "100x1000", peers: 100, per_peer: 1000 },
-    Scenario { name: "1000x1000", peers: 1000, per_peer: 1000 },
+/// `p10_n10` and `p100_n1k` are wireguard-go's `BenchmarkTrieIPv4Peers10Addresses10` and
+/// `...Peers100Addresses1000` (addresses counted in total); `p10_n100` and `p100_n100k`
+/// read "10 × 10" and "100 × 1000" as prefixes per peer; `p1k_n1M` is the 1 M case.
+const SCENARIOS: [Scenario; 5] = [
+    Scenario { name: "p10_n10", peers: 10, prefixes: 10 },
+    Scenario { name: "p10_n100", peers: 10, prefixes: 100 },
+    Scenario { name: "p100_n1k", peers: 100, prefixes: 1_000 },
+    Scenario { name: "p100_n100k", peers: 100, prefixes: 100_000 },
+    Scenario { name: "p1k_n1M", peers: 1_000, prefixes: 1_000_000 },
 ];
 
 fn to_addr(v6: bool, bits: u128) -> IpAddr {
@@ -53,7 +58,7 @@ fn random_bits(rng: &mut ChaCha8Rng, v6: bool) -> u128 {
 fn routes(s: &Scenario, v6: bool, seed: u64) -> Vec<(Prefix, u32)> {
     let mut rng = ChaCha8Rng::seed_from_u64(seed);
     let width = if v6 { 128 } else { 32 };
-    (0..s.peers * s.per_peer)
+    (0..s.prefixes)
         .map(|i| {
             let addr = to_addr(v6, random_bits(&mut rng, v6));
             (Prefix::new(addr, rng.gen_range(1..=width)).unwrap(), i % s.peers)
@@ -149,8 +154,8 @@ fn lookups(c: &mut Criterion) {
                 native.insert(p, peer).unwrap();
                 network_table.insert(IpNetwork::new_truncate(p.addr(), p.cidr()).unwrap(), peer);
             }
-            // A published snapshot is a clone: arrays exactly as long as needed.
-            let native = native.clone();
+            let loose = native.clone();
+            native.compact();
             println!(
                 "memory {family} {}: {} prefixes, {} nodes, {:.1} bytes/prefix",
                 s.name,
@@ -169,7 +174,7 @@ fn lookups(c: &mut Criterion) {
                 for &(p, peer) in &rs {
                     be.insert(p, peer).unwrap();
                 }
-                let be = be.clone();
+                be.compact();
                 for q in &qs {
                     assert_eq!(be.lookup(*q), native.lookup(*q));
                 }
@@ -182,6 +187,13 @@ fn lookups(c: &mut Criterion) {
                     q6.iter().map(|q| sum(native.lookup_v6(black_box(q)))).sum()
                 } else {
                     q4.iter().map(|q| sum(native.lookup_v4(black_box(q)))).sum()
+                }
+            };
+            let mut loose_pass = || -> u64 {
+                if v6 {
+                    q6.iter().map(|q| sum(loose.lookup_v6(black_box(q)))).sum()
+                } else {
+                    q4.iter().map(|q| sum(loose.lookup_v4(black_box(q)))).sum()
                 }
             };
             #[cfg(feature = "bench-big-endian-trie")]
@@ -205,6 +217,7 @@ fn lookups(c: &mut Criterion) {
                 &format!("{family} {}", s.name),
                 &mut [
                     ("native", &mut native_pass),
+                    ("native_insertion_order", &mut loose_pass),
                     #[cfg(feature = "bench-big-endian-trie")]
                     ("big_endian", &mut be_pass),
                     ("ip_network_table", &mut table_pass),
@@ -272,7 +285,7 @@ fn lookups(c: &mut Criterion) {
 /// The cost of reaching the table from the data path while it is shared: a bare table
 /// (the floor), an arc-swap snapshot load (the chosen design), a parking_lot read lock.
 fn shared_access(c: &mut Criterion) {
-    let s = &SCENARIOS[1];
+    let s = &SCENARIOS[2];
     let rs = routes(s, false, 0xa110_7ed1);
     let qs: Vec<[u8; 4]> = queries(&rs, false, 0x9e7).iter().map(octets4).collect();
     let mut bare = Table::new();
@@ -285,7 +298,7 @@ fn shared_access(c: &mut Criterion) {
     });
     let locked = RwLock::new(bare.clone());
 
-    let mut g = c.benchmark_group("allowedips_shared/v4/100x1000");
+    let mut g = c.benchmark_group("allowedips_shared/v4/p100_n1k");
     let mut i = 0usize;
     g.bench_function("bare_table", |b| {
         b.iter(|| {
@@ -309,13 +322,13 @@ fn shared_access(c: &mut Criterion) {
 }
 
 /// One peer gets `n` new prefixes in one batch, then loses them in a second batch, on top
-/// of the 100x1000 table. Linear in `n` means 10,000 costs about 10x 1,000.
+/// of the p100_n100k table. Linear in `n` means 10,000 costs about 10x 1,000.
 fn batch_updates(c: &mut Criterion) {
-    let base = routes(&SCENARIOS[1], false, 0xa110_7ed1);
-    let mut g = c.benchmark_group("allowedips_update/v4/100x1000");
+    let base = routes(&SCENARIOS[3], false, 0xa110_7ed1);
+    let mut g = c.benchmark_group("allowedips_update/v4/p100_n100k");
     g.sample_size(20);
     for n in [1_000u32, 10_000] {
-        let extra = routes(&Scenario { name: "", peers: 1, per_peer: n }, false, 0x00da_7a00);
+        let extra = routes(&Scenario { name: "", peers: 1, prefixes: n }, false, 0x00da_7a00);
         let peer = 1_000_000u32;
 
         let shared = AllowedIps::new();

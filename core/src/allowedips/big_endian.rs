@@ -58,6 +58,11 @@ impl<T: PeerHandle> BigEndianTable<T> {
         self.inner.prefixes(peer)
     }
 
+    /// See [`super::Table::compact`].
+    pub fn compact(&mut self) {
+        self.inner.compact();
+    }
+
     /// See [`super::Table::len`].
     pub fn len(&self) -> usize {
         self.inner.len()

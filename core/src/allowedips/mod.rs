@@ -194,6 +194,12 @@ impl<T: PeerHandle> Table<T> {
         self.inner.memory_bytes()
     }
 
+    /// Lays the nodes out in depth-first order and drops free space (O(nodes)). Lookups
+    /// on large tables touch fewer cache lines afterwards; contents do not change.
+    pub fn compact(&mut self) {
+        self.inner.compact();
+    }
+
     /// Checks the trie and per-peer list invariants (for tests and fuzzing).
     #[doc(hidden)]
     pub fn check_invariants(&self) -> Result<(), String> {

@@ -271,6 +271,46 @@ impl<K: Key> Trie<K> {
         self.nodes.len() - self.free.len()
     }
 
+    /// Rebuilds the arena in depth-first preorder, so a lookup's next node is often on
+    /// the cache line it already loaded, and drops free slots. Returns the old-to-new
+    /// index map; per-peer list links (`prev`/`next`) are left for the caller to remap.
+    pub(crate) fn compact(&mut self) -> Vec<u32> {
+        let mut map = vec![NONE; self.nodes.len()];
+        let mut nodes = Vec::with_capacity(self.node_count());
+        let mut links = Vec::with_capacity(self.node_count());
+        let mut stack = vec![self.root];
+        while let Some(old) = stack.pop() {
+            let (Some(&node), Some(&link)) =
+                (self.nodes.get(old as usize), self.links.get(old as usize))
+            else {
+                continue;
+            };
+            if let Some(slot) = map.get_mut(old as usize) {
+                *slot = nodes.len() as u32;
+            }
+            nodes.push(node);
+            links.push(link);
+            stack.extend([node.children[1], node.children[0]]);
+        }
+        let remap = |i: u32| map.get(i as usize).copied().unwrap_or(NONE);
+        for node in &mut nodes {
+            node.children = node.children.map(remap);
+        }
+        for link in &mut links {
+            link.parent = remap(link.parent);
+        }
+        self.root = remap(self.root);
+        self.nodes = nodes;
+        self.links = links;
+        self.free = Vec::new();
+        map
+    }
+
+    /// Every live node's per-peer list links, for remapping after [`Trie::compact`].
+    pub(crate) fn links_mut(&mut self) -> impl Iterator<Item = &mut Link> {
+        self.links.iter_mut()
+    }
+
     /// Checks the structural invariants; `Err` names the first one broken.
     pub(crate) fn check(&self) -> Result<(), String> {
         if self.parent(self.root) != NONE {
