@@ -105,6 +105,7 @@ fn interleaved(label: &str, contenders: &mut [(&str, &mut dyn FnMut() -> u64)]) 
     let mut samples = vec![Vec::with_capacity(ROUNDS); contenders.len()];
     for _ in 0..ROUNDS {
         for (n, (_, pass)) in contenders.iter_mut().enumerate() {
+            black_box(pass()); // warm this contender's cache lines first
             samples[n].push(time_pass(4, QUERIES, &mut **pass));
         }
     }
@@ -117,10 +118,7 @@ fn interleaved(label: &str, contenders: &mut [(&str, &mut dyn FnMut() -> u64)]) 
         .collect();
     let mut line = format!("interleaved {label}:");
     for ((name, _), &(best, median)) in contenders.iter().zip(&stats) {
-        line += &format!(
-            " {name} {best:.1}/{median:.1} ns (x{:.2})",
-            median / stats[0].1
-        );
+        line += &format!(" {name} {best:.1}/{median:.1} ns (x{:.2})", median / stats[0].1);
     }
     println!("{line}  [best/median, ratio of medians to first]");
 }
@@ -139,6 +137,30 @@ fn octets6(a: &IpAddr) -> [u8; 16] {
     }
 }
 
+/// One lookup implementation under test, generic so each is monomorphized (no dyn call).
+fn bench_lookup<Q, F: FnMut(&Q) -> Option<u32>>(
+    g: &mut criterion::BenchmarkGroup<'_, criterion::measurement::WallTime>,
+    name: &str,
+    queries: &[Q],
+    mut lookup: F,
+) {
+    let mut i = 0usize;
+    g.bench_function(name, |b| {
+        b.iter(|| {
+            i = (i + 1) % QUERIES;
+            black_box(lookup(black_box(&queries[i])))
+        })
+    });
+}
+
+/// A whole pass over the query set, summing the peers found (for the interleaved timer).
+fn pass<'a, Q, F: FnMut(&Q) -> Option<u32> + 'a>(
+    queries: &'a [Q],
+    mut lookup: F,
+) -> impl FnMut() -> u64 + 'a {
+    move || queries.iter().map(|q| u64::from(lookup(black_box(q)).unwrap_or(0))).sum()
+}
+
 fn lookups(c: &mut Criterion) {
     for s in &SCENARIOS {
         for v6 in [false, true] {
@@ -148,134 +170,89 @@ fn lookups(c: &mut Criterion) {
             let q4: Vec<[u8; 4]> = qs.iter().map(octets4).collect();
             let q6: Vec<[u8; 16]> = qs.iter().map(octets6).collect();
 
-            let mut native = Table::new();
+            // `plain` is the kernel's trie as inserted; `native` is what gets published
+            // after compact(): depth-first layout plus the top-level index.
+            let mut plain = Table::new();
             let mut network_table = IpNetworkTable::new();
             for &(p, peer) in &rs {
-                native.insert(p, peer).unwrap();
+                plain.insert(p, peer).unwrap();
                 network_table.insert(IpNetwork::new_truncate(p.addr(), p.cidr()).unwrap(), peer);
             }
-            let loose = native.clone();
+            let mut native = plain.clone();
             native.compact();
             println!(
-                "memory {family} {}: {} prefixes, {} nodes, {:.1} bytes/prefix",
+                "memory {family} {}: {} prefixes, {} nodes, {:.1} bytes/prefix indexed, \
+                 {:.1} plain",
                 s.name,
                 native.len(),
                 native.node_count(),
-                native.memory_bytes() as f64 / native.len() as f64
+                native.memory_bytes() as f64 / native.len() as f64,
+                plain.clone().memory_bytes() as f64 / native.len() as f64,
             );
             // Every implementation must agree before its speed means anything.
             for q in &qs {
-                assert_eq!(native.lookup(*q), network_table.longest_match(*q).map(|(_, p)| p));
+                let want = network_table.longest_match(*q).map(|(_, p)| p);
+                assert_eq!(native.lookup(*q), want);
+                assert_eq!(plain.lookup(*q), want);
             }
-
             #[cfg(feature = "bench-big-endian-trie")]
-            let be = {
+            let (be_plain, be) = {
                 let mut be = ferrowg_core::allowedips::big_endian::BigEndianTable::new();
                 for &(p, peer) in &rs {
                     be.insert(p, peer).unwrap();
                 }
+                let plain = be.clone();
                 be.compact();
                 for q in &qs {
                     assert_eq!(be.lookup(*q), native.lookup(*q));
+                    assert_eq!(plain.lookup(*q), native.lookup(*q));
                 }
-                be
+                (plain, be)
             };
 
-            let sum = |found: Option<&u32>| u64::from(found.copied().unwrap_or(0));
-            let mut native_pass = || -> u64 {
-                if v6 {
-                    q6.iter().map(|q| sum(native.lookup_v6(black_box(q)))).sum()
-                } else {
-                    q4.iter().map(|q| sum(native.lookup_v4(black_box(q)))).sum()
-                }
-            };
-            let mut loose_pass = || -> u64 {
-                if v6 {
-                    q6.iter().map(|q| sum(loose.lookup_v6(black_box(q)))).sum()
-                } else {
-                    q4.iter().map(|q| sum(loose.lookup_v4(black_box(q)))).sum()
-                }
-            };
-            #[cfg(feature = "bench-big-endian-trie")]
-            let mut be_pass = || -> u64 {
-                if v6 {
-                    q6.iter().map(|q| sum(be.lookup_v6(black_box(q)))).sum()
-                } else {
-                    q4.iter().map(|q| sum(be.lookup_v4(black_box(q)))).sum()
-                }
-            };
-            let mut table_pass = || -> u64 {
-                if v6 {
-                    let m = |q: &[u8; 16]| network_table.longest_match(IpAddr::from(*q));
-                    q6.iter().map(|q| sum(m(black_box(q)).map(|(_, p)| p))).sum()
-                } else {
-                    let m = |q: &[u8; 4]| network_table.longest_match(IpAddr::from(*q));
-                    q4.iter().map(|q| sum(m(black_box(q)).map(|(_, p)| p))).sum()
-                }
-            };
-            interleaved(
-                &format!("{family} {}", s.name),
-                &mut [
-                    ("native", &mut native_pass),
-                    ("native_insertion_order", &mut loose_pass),
-                    #[cfg(feature = "bench-big-endian-trie")]
-                    ("big_endian", &mut be_pass),
-                    ("ip_network_table", &mut table_pass),
-                ],
-            );
-
+            let label = format!("{family} {}", s.name);
             let mut g = c.benchmark_group(format!("allowedips_lookup/{family}/{}", s.name));
-            let mut i = 0usize;
-            if v6 {
-                g.bench_function("native", |b| {
-                    b.iter(|| {
-                        i = (i + 1) % QUERIES;
-                        black_box(native.lookup_v6(black_box(&q6[i])))
-                    })
-                });
-            } else {
-                g.bench_function("native", |b| {
-                    b.iter(|| {
-                        i = (i + 1) % QUERIES;
-                        black_box(native.lookup_v4(black_box(&q4[i])))
-                    })
-                });
-            }
-            #[cfg(feature = "bench-big-endian-trie")]
-            {
-                if v6 {
-                    g.bench_function("big_endian", |b| {
-                        b.iter(|| {
-                            i = (i + 1) % QUERIES;
-                            black_box(be.lookup_v6(black_box(&q6[i])))
-                        })
-                    });
-                } else {
-                    g.bench_function("big_endian", |b| {
-                        b.iter(|| {
-                            i = (i + 1) % QUERIES;
-                            black_box(be.lookup_v4(black_box(&q4[i])))
-                        })
-                    });
-                }
-            }
             // boringtun builds an IpAddr from the header and calls longest_match.
+            let table_v4 =
+                |q: &[u8; 4]| network_table.longest_match(IpAddr::from(*q)).map(|(_, p)| *p);
+            let table_v6 =
+                |q: &[u8; 16]| network_table.longest_match(IpAddr::from(*q)).map(|(_, p)| *p);
             if v6 {
-                g.bench_function("ip_network_table", |b| {
-                    b.iter(|| {
-                        i = (i + 1) % QUERIES;
-                        let addr = IpAddr::from(*black_box(&q6[i]));
-                        black_box(network_table.longest_match(addr).map(|(_, p)| p))
-                    })
-                });
+                interleaved(
+                    &label,
+                    &mut [
+                        ("native", &mut pass(&q6, |q| native.lookup_v6(q).copied())),
+                        ("native_plain", &mut pass(&q6, |q| plain.lookup_v6(q).copied())),
+                        #[cfg(feature = "bench-big-endian-trie")]
+                        ("big_endian", &mut pass(&q6, |q| be.lookup_v6(q).copied())),
+                        #[cfg(feature = "bench-big-endian-trie")]
+                        ("big_endian_plain", &mut pass(&q6, |q| be_plain.lookup_v6(q).copied())),
+                        ("ip_network_table", &mut pass(&q6, table_v6)),
+                    ],
+                );
+                bench_lookup(&mut g, "native", &q6, |q| native.lookup_v6(q).copied());
+                bench_lookup(&mut g, "native_plain", &q6, |q| plain.lookup_v6(q).copied());
+                #[cfg(feature = "bench-big-endian-trie")]
+                bench_lookup(&mut g, "big_endian_plain", &q6, |q| be_plain.lookup_v6(q).copied());
+                bench_lookup(&mut g, "ip_network_table", &q6, table_v6);
             } else {
-                g.bench_function("ip_network_table", |b| {
-                    b.iter(|| {
-                        i = (i + 1) % QUERIES;
-                        let addr = IpAddr::from(*black_box(&q4[i]));
-                        black_box(network_table.longest_match(addr).map(|(_, p)| p))
-                    })
-                });
+                interleaved(
+                    &label,
+                    &mut [
+                        ("native", &mut pass(&q4, |q| native.lookup_v4(q).copied())),
+                        ("native_plain", &mut pass(&q4, |q| plain.lookup_v4(q).copied())),
+                        #[cfg(feature = "bench-big-endian-trie")]
+                        ("big_endian", &mut pass(&q4, |q| be.lookup_v4(q).copied())),
+                        #[cfg(feature = "bench-big-endian-trie")]
+                        ("big_endian_plain", &mut pass(&q4, |q| be_plain.lookup_v4(q).copied())),
+                        ("ip_network_table", &mut pass(&q4, table_v4)),
+                    ],
+                );
+                bench_lookup(&mut g, "native", &q4, |q| native.lookup_v4(q).copied());
+                bench_lookup(&mut g, "native_plain", &q4, |q| plain.lookup_v4(q).copied());
+                #[cfg(feature = "bench-big-endian-trie")]
+                bench_lookup(&mut g, "big_endian_plain", &q4, |q| be_plain.lookup_v4(q).copied());
+                bench_lookup(&mut g, "ip_network_table", &q4, table_v4);
             }
             g.finish();
         }

@@ -189,6 +189,12 @@ fn random_routes_match_naive_model_until_empty() {
 
     let mut lookups = 0usize;
     for round in 0..=NUM_PEERS as usize {
+        // Alternate the three lookup paths: from the root, through the index, compacted.
+        match round % 3 {
+            0 => {}
+            1 => t.reindex(),
+            _ => t.compact(),
+        }
         for i in 0..QUERIES_PER_ROUND {
             for v6 in [false, true] {
                 // Half random, half near a stored route so deep prefixes get hit too.
@@ -215,7 +221,7 @@ fn random_routes_match_naive_model_until_empty() {
         assert_eq!(t.prefixes(&peer).collect::<Vec<_>>(), h.prefixes(peer), "peer {peer}");
         assert_eq!(t.remove_peer(&peer), h.remove_peer(peer), "peer {peer}");
         assert_eq!(t.prefixes(&peer).count(), 0);
-        if round % 100 == 0 {
+        if round % 100 == 1 {
             t.check_invariants().unwrap();
             assert_eq!(t.len(), h.len());
         }
@@ -232,6 +238,8 @@ enum Op {
     Remove { v6: bool, bits: u128, cidr: u8, peer: u32 },
     RemovePeer(u32),
     Lookup { v6: bool, bits: u128 },
+    Reindex,
+    Compact,
 }
 
 /// Addresses from a small space (8 significant bits at the top) so operations collide.
@@ -245,6 +253,8 @@ fn op() -> impl Strategy<Value = Op> {
         4 => route.clone().prop_map(|(v6, bits, cidr, peer)| Op::Insert { v6, bits, cidr, peer }),
         2 => route.prop_map(|(v6, bits, cidr, peer)| Op::Remove { v6, bits, cidr, peer }),
         1 => (0u32..6).prop_map(Op::RemovePeer),
+        1 => Just(Op::Reindex),
+        1 => Just(Op::Compact),
         4 => (any::<bool>(), any::<u8>()).prop_map(|(v6, top)| {
             let bits = if v6 { u128::from(top) << 120 } else { u128::from(top) << 24 };
             Op::Lookup { v6, bits }
@@ -283,6 +293,8 @@ proptest! {
                 Op::Lookup { v6, bits } => {
                     prop_assert_eq!(t.lookup(addr(v6, bits)).copied(), h.lookup(v6, bits));
                 }
+                Op::Reindex => t.reindex(),
+                Op::Compact => t.compact(),
             }
             prop_assert!(t.check_invariants().is_ok(), "{:?}", t.check_invariants());
         }
@@ -320,7 +332,7 @@ proptest! {
                         Op::RemovePeer(peer) => {
                             w.remove_peer(&peer);
                         }
-                        Op::Lookup { .. } => {}
+                        Op::Lookup { .. } | Op::Reindex | Op::Compact => {}
                     }
                 }
             });
@@ -329,7 +341,7 @@ proptest! {
                     Op::Insert { v6, bits, cidr, peer } => plain.insert(prefix(v6, bits, cidr), peer).unwrap(),
                     Op::Remove { v6, bits, cidr, peer } => { plain.remove(prefix(v6, bits, cidr), &peer); }
                     Op::RemovePeer(peer) => { plain.remove_peer(&peer); }
-                    Op::Lookup { .. } => {}
+                    Op::Lookup { .. } | Op::Reindex | Op::Compact => {}
                 }
             }
             let now = shared.load();

@@ -30,6 +30,8 @@ pub(crate) trait Key: Copy + Eq {
     fn prefix_matches(self, other: Self, cidr: u8) -> bool {
         self.common_bits(other) >= cidr
     }
+    /// The first `k` bits (`1..=BITS.min(24)`) as an integer: the top-level index slot.
+    fn top(self, k: u8) -> usize;
     /// The bit at position `at` counted from the most significant end, as 0 or 1.
     /// Positions at or past `BITS` return an arbitrary bit instead of panicking.
     fn bit(self, at: u8) -> usize;
@@ -65,6 +67,10 @@ impl Key for u32 {
         (self ^ other) & mask == 0
     }
     #[inline(always)]
+    fn top(self, k: u8) -> usize {
+        self.wrapping_shr(32u32.wrapping_sub(u32::from(k))) as usize
+    }
+    #[inline(always)]
     fn bit(self, at: u8) -> usize {
         (self.wrapping_shl(u32::from(at)) >> 31) as usize
     }
@@ -94,6 +100,10 @@ impl Key for u128 {
     #[inline(always)]
     fn common_bits(self, other: Self) -> u8 {
         (self ^ other).leading_zeros() as u8
+    }
+    #[inline(always)]
+    fn top(self, k: u8) -> usize {
+        self.wrapping_shr(128u32.wrapping_sub(u32::from(k))) as usize
     }
     #[inline(always)]
     fn bit(self, at: u8) -> usize {
@@ -137,6 +147,10 @@ impl Key for Be32 {
         u32::from_be(self.0 ^ other.0).leading_zeros() as u8
     }
     #[inline(always)]
+    fn top(self, k: u8) -> usize {
+        u32::from_be(self.0).top(k)
+    }
+    #[inline(always)]
     fn bit(self, at: u8) -> usize {
         let bytes = self.0.to_ne_bytes();
         let byte = bytes[usize::from(at >> 3) & 3];
@@ -167,6 +181,10 @@ impl Key for Be128 {
     #[inline(always)]
     fn common_bits(self, other: Self) -> u8 {
         u128::from_be(self.0 ^ other.0).leading_zeros() as u8
+    }
+    #[inline(always)]
+    fn top(self, k: u8) -> usize {
+        u128::from_be(self.0).top(k)
     }
     #[inline(always)]
     fn bit(self, at: u8) -> usize {

@@ -167,6 +167,11 @@ where
             + self.ids.len() * (std::mem::size_of::<T::Id>() + std::mem::size_of::<u32>())
     }
 
+    pub(crate) fn reindex(&mut self) {
+        self.v4.reindex();
+        self.v6.reindex();
+    }
+
     pub(crate) fn compact(&mut self) {
         let map4 = self.v4.compact();
         let map6 = self.v6.compact();

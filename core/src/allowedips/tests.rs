@@ -90,8 +90,22 @@ fn kernel_selftest_lookups() {
         /* 27 */ (C, ip4(10, 1, 0, 10)),
         /* 28 */ (D, ip4(10, 1, 0, 20)),
     ];
-    for (n, &(peer, addr)) in cases.iter().enumerate() {
-        assert_eq!(t.lookup(addr), Some(&peer), "case {} ({addr})", n + 1);
+    let check = |t: &Table<u32>, how: &str| {
+        for (n, &(peer, addr)) in cases.iter().enumerate() {
+            assert_eq!(t.lookup(addr), Some(&peer), "{how}: case {} ({addr})", n + 1);
+        }
+    };
+    check(&t, "plain");
+    t.reindex();
+    t.check_invariants().unwrap();
+    check(&t, "indexed");
+    let mut compacted = t.clone();
+    compacted.compact();
+    compacted.check_invariants().unwrap();
+    check(&compacted, "compacted");
+    for peer in A..=H {
+        let before: Vec<_> = t.prefixes(&peer).collect();
+        assert_eq!(compacted.prefixes(&peer).collect::<Vec<_>>(), before, "peer {peer}");
     }
     // The raw-header entry points agree with the IpAddr one.
     assert_eq!(t.lookup_v4(&[192, 168, 4, 4]), Some(&B));

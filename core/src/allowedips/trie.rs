@@ -105,10 +105,28 @@ pub(crate) struct Placed {
     pub(crate) old_peer: u32,
 }
 
+/// One slot of the top-level index: where a lookup for addresses starting with these `k`
+/// bits resumes, and the best peer found on the way down to there.
+#[derive(Clone, Copy, PartialEq, Eq, Debug)]
+struct Jump {
+    start: u32,
+    best: u32,
+}
+
+/// Tries with fewer nodes than this get no top-level index.
+const MIN_INDEXED_NODES: usize = 16;
+/// The top-level index never exceeds 2^16 slots (512 KiB).
+const MAX_INDEX_BITS: u8 = 16;
+
 /// Returned when the arena has no index left.
 pub(crate) struct Full;
 
 /// A trie for one address family.
+///
+/// The optional top-level index (`jump`, built by [`Trie::reindex`]) is a direct table on
+/// the first `jump_bits` bits of an address, so a lookup skips the trie's top levels
+/// (LC-trie style level compression on top of the kernel's layout). Any insert or remove
+/// drops it, and lookups fall back to starting at the root until it is rebuilt.
 #[derive(Clone)]
 pub(crate) struct Trie<K> {
     nodes: Vec<Node<K>>,
@@ -116,11 +134,21 @@ pub(crate) struct Trie<K> {
     free: Vec<u32>,
     root: u32,
     prefixes: usize,
+    jump: Vec<Jump>,
+    jump_bits: u8,
 }
 
 impl<K: Key> Trie<K> {
     pub(crate) fn new() -> Self {
-        Trie { nodes: Vec::new(), links: Vec::new(), free: Vec::new(), root: NONE, prefixes: 0 }
+        Trie {
+            nodes: Vec::new(),
+            links: Vec::new(),
+            free: Vec::new(),
+            root: NONE,
+            prefixes: 0,
+            jump: Vec::new(),
+            jump_bits: 0,
+        }
     }
 
     /// Number of stored prefixes.
@@ -131,8 +159,10 @@ impl<K: Key> Trie<K> {
     /// Longest-prefix match: the peer slot of the most specific prefix holding `key`.
     #[inline]
     pub(crate) fn lookup(&self, key: K) -> u32 {
-        let mut found = NONE;
-        let mut index = self.root;
+        let (mut index, mut found) = match self.jump.get(key.top(self.jump_bits)) {
+            Some(jump) => (jump.start, jump.best),
+            None => (self.root, NONE),
+        };
         while let Some(node) = self.nodes.get(index as usize) {
             if !node.key.prefix_matches(key, node.cidr()) {
                 break;
@@ -163,6 +193,7 @@ impl<K: Key> Trie<K> {
 
     /// Stores `key/cidr` (`key` already masked) for `peer`, replacing any previous peer.
     pub(crate) fn insert(&mut self, key: K, cidr: u8, peer: u32) -> Result<Placed, Full> {
+        self.jump.clear();
         let mut parent = NONE;
         let mut index = self.root;
         while let Some(node) = self.nodes.get_mut(index as usize) {
@@ -207,6 +238,7 @@ impl<K: Key> Trie<K> {
     /// Clears the prefix at `index` and splices out nodes left without a purpose.
     /// The caller has already unlinked it from its peer's list.
     pub(crate) fn remove(&mut self, index: u32) {
+        self.jump.clear();
         let Some(node) = self.nodes.get_mut(index as usize) else { return };
         if node.peer() == NONE {
             return;
@@ -264,11 +296,89 @@ impl<K: Key> Trie<K> {
         self.nodes.capacity() * std::mem::size_of::<Node<K>>()
             + self.links.capacity() * std::mem::size_of::<Link>()
             + self.free.capacity() * std::mem::size_of::<u32>()
+            + self.jump.capacity() * std::mem::size_of::<Jump>()
+    }
+
+    /// Rebuilds the top-level index with about one slot per node (at most 2^16), in
+    /// O(slots + nodes above the index depth).
+    pub(crate) fn reindex(&mut self) {
+        let nodes = self.node_count();
+        let bits = if nodes < MIN_INDEXED_NODES { 0 } else { nodes.ilog2() as u8 };
+        let bits = bits.min(MAX_INDEX_BITS).min(K::BITS);
+        let mut jump = std::mem::take(&mut self.jump);
+        jump.clear();
+        self.jump_bits = bits;
+        if bits > 0 {
+            jump.resize(1 << bits, Jump { start: NONE, best: NONE });
+            self.fill(&mut jump, bits, self.root, 0, bits, NONE);
+        }
+        self.jump = jump;
+    }
+
+    /// Fills the index slots `lo .. lo + 2^width`, all of which reach `node`'s position in
+    /// the trie with `best` as the best peer so far.
+    fn fill(&self, jump: &mut [Jump], k: u8, node: u32, lo: usize, width: u8, best: u32) {
+        let empty = Jump { start: NONE, best };
+        let Some(range) = jump.get_mut(lo..lo + (1usize << width)) else { return };
+        let Some(n) = self.nodes.get(node as usize) else { return range.fill(empty) };
+        let top = n.key.top(k);
+        let Some(offset) = top.checked_sub(lo).filter(|&o| o < range.len()) else {
+            // The node's prefix excludes this whole range: the walk stops here.
+            return range.fill(empty);
+        };
+        if n.cidr() >= k {
+            range.fill(empty);
+            if let Some(slot) = range.get_mut(offset) {
+                *slot = Jump { start: node, best };
+            }
+            return;
+        }
+        // Only the slots inside the node's prefix continue below it.
+        let inside = 1usize << (k - n.cidr());
+        if let Some(before) = range.get_mut(..offset) {
+            before.fill(empty);
+        }
+        if let Some(after) = range.get_mut(offset + inside..) {
+            after.fill(empty);
+        }
+        let best = if n.peer() != NONE { n.peer() } else { best };
+        let half = k - n.cidr() - 1;
+        self.fill(jump, k, n.children[0], top, half, best);
+        self.fill(jump, k, n.children[1], top + (inside >> 1), half, best);
     }
 
     /// Number of live nodes (stored prefixes plus branching nodes).
     pub(crate) fn node_count(&self) -> usize {
         self.nodes.len() - self.free.len()
+    }
+
+    /// Checks every index slot against a walk from the root, bit by bit.
+    fn check_index(&self) -> Result<(), String> {
+        let k = self.jump_bits;
+        for (v, &slot) in self.jump.iter().enumerate() {
+            let (mut index, mut best) = (self.root, NONE);
+            let want = loop {
+                let Some(n) = self.nodes.get(index as usize) else {
+                    break Jump { start: NONE, best };
+                };
+                if n.cidr() >= k {
+                    let start = if n.key.top(k) == v { index } else { NONE };
+                    break Jump { start, best };
+                }
+                let shift = k - n.cidr();
+                if n.key.top(k) >> shift != v >> shift {
+                    break Jump { start: NONE, best };
+                }
+                if n.peer() != NONE {
+                    best = n.peer();
+                }
+                index = n.children[(v >> (shift - 1)) & 1];
+            };
+            if slot != want {
+                return Err(format!("index slot {v}: {slot:?}, walk gives {want:?}"));
+            }
+        }
+        Ok(())
     }
 
     /// Rebuilds the arena in depth-first preorder, so a lookup's next node is often on
@@ -303,6 +413,7 @@ impl<K: Key> Trie<K> {
         self.nodes = nodes;
         self.links = links;
         self.free = Vec::new();
+        self.reindex();
         map
     }
 
@@ -344,6 +455,7 @@ impl<K: Key> Trie<K> {
                 stack.push(child);
             }
         }
+        self.check_index()?;
         if with_peer != self.prefixes || seen != self.node_count() {
             return Err(format!(
                 "counted {with_peer} prefixes / {seen} nodes, expected {} / {}",
