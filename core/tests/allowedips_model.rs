@@ -433,3 +433,36 @@ fn memory_per_prefix() {
         );
     }
 }
+
+/// The bench-only big-endian variant answers exactly like the native trie.
+#[cfg(feature = "bench-big-endian-trie")]
+#[test]
+fn big_endian_variant_agrees() {
+    use ferrowg_core::allowedips::big_endian::BigEndianTable;
+    let mut rng = ChaCha8Rng::seed_from_u64(11);
+    let mut native = Table::new();
+    let mut be = BigEndianTable::new();
+    for i in 0..5000u32 {
+        let v6 = i % 2 == 1;
+        let p = prefix(v6, random_bits(&mut rng, v6), rng.gen_range(0..=width(v6)));
+        native.insert(p, i % 97).unwrap();
+        be.insert(p, i % 97).unwrap();
+    }
+    for round in 0..3 {
+        for _ in 0..20_000 {
+            let v6 = rng.gen();
+            let a = addr(v6, random_bits(&mut rng, v6));
+            assert_eq!(native.lookup(a), be.lookup(a), "round {round}: {a}");
+        }
+        native.reindex();
+        be.reindex();
+        if round == 1 {
+            native.compact();
+            be.compact();
+        }
+    }
+    for peer in 0..97 {
+        assert!(native.prefixes(&peer).eq(be.prefixes(&peer)));
+    }
+    assert!(native.to_dot().lines().count() == be.to_dot().lines().count());
+}

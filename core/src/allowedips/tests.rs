@@ -304,3 +304,34 @@ fn shared_table_publishes_batches_atomically() {
     assert_eq!((now.len(), now.peer_count()), (3, 3));
     now.check_invariants().unwrap();
 }
+
+#[test]
+fn index_below_a_shared_root_prefix() {
+    // Every prefix sits under 10.0.0.0/8, so the index starts after the root's 8 bits
+    // (or more) and must still refuse addresses outside the root's prefix.
+    let mut t = Table::new();
+    insert(&mut t, A, ip4(10, 0, 0, 0), 8);
+    for i in 0..200u8 {
+        insert(&mut t, u32::from(i) + 100, ip4(10, 7, i / 16, i), 32);
+    }
+    insert(&mut t, B, ip4(10, 7, 3, 0), 24);
+    let before: Vec<_> = (0..=255u8).map(|i| t.lookup(ip4(10, 7, 3, i)).copied()).collect();
+    t.reindex();
+    t.check_invariants().unwrap();
+    let after: Vec<_> = (0..=255u8).map(|i| t.lookup(ip4(10, 7, 3, i)).copied()).collect();
+    assert_eq!(before, after);
+    assert_eq!(t.lookup(ip4(10, 7, 0, 5)), Some(&105));
+    assert_eq!(t.lookup(ip4(10, 7, 3, 250)), Some(&B));
+    assert_eq!(t.lookup(ip4(10, 8, 0, 1)), Some(&A));
+    assert_eq!(t.lookup(ip4(11, 7, 0, 5)), None);
+    assert_eq!(t.lookup(ip4(138, 7, 0, 5)), None);
+    // Without the /8 the root is a branch deeper down; outside addresses find nothing.
+    assert!(t.remove(p(ip4(10, 0, 0, 0), 8), &A));
+    t.reindex();
+    t.check_invariants().unwrap();
+    assert_eq!(t.lookup(ip4(10, 8, 0, 1)), None);
+    assert_eq!(t.lookup(ip4(10, 7, 0, 5)), Some(&105));
+    // A mutation drops the index; lookups stay right without it.
+    insert(&mut t, C, ip4(10, 7, 0, 5), 32);
+    assert_eq!(t.lookup(ip4(10, 7, 0, 5)), Some(&C));
+}

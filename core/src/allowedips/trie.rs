@@ -124,9 +124,10 @@ pub(crate) struct Full;
 /// A trie for one address family.
 ///
 /// The optional top-level index (`jump`, built by [`Trie::reindex`]) is a direct table on
-/// the first `jump_bits` bits of an address, so a lookup skips the trie's top levels
-/// (LC-trie style level compression on top of the kernel's layout). Any insert or remove
-/// drops it, and lookups fall back to starting at the root until it is rebuilt.
+/// the `jump_bits` address bits that follow the root's prefix (which every stored prefix
+/// below the root shares), so a lookup skips the trie's top levels: LC-trie style level
+/// compression on top of the kernel's layout. Any insert or remove drops it, and lookups
+/// fall back to starting at the root until it is rebuilt.
 #[derive(Clone)]
 pub(crate) struct Trie<K> {
     nodes: Vec<Node<K>>,
@@ -136,6 +137,9 @@ pub(crate) struct Trie<K> {
     prefixes: usize,
     jump: Vec<Jump>,
     jump_bits: u8,
+    /// The root's prefix length and key, copied here when the index is built.
+    jump_skip: u8,
+    jump_root: K,
 }
 
 impl<K: Key> Trie<K> {
@@ -148,6 +152,8 @@ impl<K: Key> Trie<K> {
             prefixes: 0,
             jump: Vec::new(),
             jump_bits: 0,
+            jump_skip: 0,
+            jump_root: K::ZERO,
         }
     }
 
@@ -159,8 +165,13 @@ impl<K: Key> Trie<K> {
     /// Longest-prefix match: the peer slot of the most specific prefix holding `key`.
     #[inline]
     pub(crate) fn lookup(&self, key: K) -> u32 {
-        let (mut index, mut found) = match self.jump.get(key.top(self.jump_bits)) {
-            Some(jump) => (jump.start, jump.best),
+        let (mut index, mut found) = match self.jump.get(key.bits(self.jump_skip, self.jump_bits)) {
+            Some(jump) => {
+                if !self.jump_root.prefix_matches(key, self.jump_skip) {
+                    return NONE;
+                }
+                (jump.start, jump.best)
+            }
             None => (self.root, NONE),
         };
         while let Some(node) = self.nodes.get(index as usize) {
@@ -302,31 +313,37 @@ impl<K: Key> Trie<K> {
     /// Rebuilds the top-level index with about one slot per node (at most 2^16), in
     /// O(slots + nodes above the index depth).
     pub(crate) fn reindex(&mut self) {
-        let nodes = self.node_count();
-        let bits = if nodes < MIN_INDEXED_NODES { 0 } else { nodes.ilog2() as u8 };
-        let bits = bits.min(MAX_INDEX_BITS).min(K::BITS);
         let mut jump = std::mem::take(&mut self.jump);
         jump.clear();
-        self.jump_bits = bits;
-        if bits > 0 {
-            jump.resize(1 << bits, Jump { start: NONE, best: NONE });
-            self.fill(&mut jump, bits, self.root, 0, bits, NONE);
+        let nodes = self.node_count();
+        let Some(&root) = self.nodes.get(self.root as usize) else { return };
+        let room = K::BITS - root.cidr();
+        let bits = if nodes < MIN_INDEXED_NODES { 0 } else { nodes.ilog2() as u8 };
+        let bits = bits.min(MAX_INDEX_BITS).min(room);
+        if bits == 0 {
+            return;
         }
+        self.jump_bits = bits;
+        self.jump_skip = root.cidr();
+        self.jump_root = root.key;
+        jump.resize(1 << bits, Jump { start: NONE, best: NONE });
+        self.fill(&mut jump, self.root, 0, bits, NONE);
         self.jump = jump;
     }
 
     /// Fills the index slots `lo .. lo + 2^width`, all of which reach `node`'s position in
     /// the trie with `best` as the best peer so far.
-    fn fill(&self, jump: &mut [Jump], k: u8, node: u32, lo: usize, width: u8, best: u32) {
+    fn fill(&self, jump: &mut [Jump], node: u32, lo: usize, width: u8, best: u32) {
+        let (skip, k) = (self.jump_skip, self.jump_bits);
         let empty = Jump { start: NONE, best };
         let Some(range) = jump.get_mut(lo..lo + (1usize << width)) else { return };
         let Some(n) = self.nodes.get(node as usize) else { return range.fill(empty) };
-        let top = n.key.top(k);
+        let top = n.key.bits(skip, k);
         let Some(offset) = top.checked_sub(lo).filter(|&o| o < range.len()) else {
             // The node's prefix excludes this whole range: the walk stops here.
             return range.fill(empty);
         };
-        if n.cidr() >= k {
+        if n.cidr() >= skip + k {
             range.fill(empty);
             if let Some(slot) = range.get_mut(offset) {
                 *slot = Jump { start: node, best };
@@ -334,7 +351,7 @@ impl<K: Key> Trie<K> {
             return;
         }
         // Only the slots inside the node's prefix continue below it.
-        let inside = 1usize << (k - n.cidr());
+        let inside = 1usize << (skip + k - n.cidr());
         if let Some(before) = range.get_mut(..offset) {
             before.fill(empty);
         }
@@ -342,9 +359,9 @@ impl<K: Key> Trie<K> {
             after.fill(empty);
         }
         let best = if n.peer() != NONE { n.peer() } else { best };
-        let half = k - n.cidr() - 1;
-        self.fill(jump, k, n.children[0], top, half, best);
-        self.fill(jump, k, n.children[1], top + (inside >> 1), half, best);
+        let half = skip + k - n.cidr() - 1;
+        self.fill(jump, n.children[0], top, half, best);
+        self.fill(jump, n.children[1], top + (inside >> 1), half, best);
     }
 
     /// Number of live nodes (stored prefixes plus branching nodes).
@@ -354,19 +371,20 @@ impl<K: Key> Trie<K> {
 
     /// Checks every index slot against a walk from the root, bit by bit.
     fn check_index(&self) -> Result<(), String> {
-        let k = self.jump_bits;
+        let (skip, k) = (self.jump_skip, self.jump_bits);
+        let end = skip + k;
         for (v, &slot) in self.jump.iter().enumerate() {
             let (mut index, mut best) = (self.root, NONE);
             let want = loop {
                 let Some(n) = self.nodes.get(index as usize) else {
                     break Jump { start: NONE, best };
                 };
-                if n.cidr() >= k {
-                    let start = if n.key.top(k) == v { index } else { NONE };
+                if n.cidr() >= end {
+                    let start = if n.key.bits(skip, k) == v { index } else { NONE };
                     break Jump { start, best };
                 }
-                let shift = k - n.cidr();
-                if n.key.top(k) >> shift != v >> shift {
+                let shift = end - n.cidr();
+                if n.key.bits(skip, k) >> shift != v >> shift {
                     break Jump { start: NONE, best };
                 }
                 if n.peer() != NONE {
