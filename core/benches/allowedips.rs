@@ -19,23 +19,43 @@ use rand_chacha::ChaCha8Rng;
 /// Addresses looked up per scenario, cycled through by the measured loop.
 const QUERIES: usize = 4096;
 
-/// A scenario: `prefixes` random prefixes spread round-robin over `peers` peers.
+/// A scenario: `prefixes` random prefixes spread round-robin over `peers` peers. With
+/// `cluster`, every prefix is a host route inside 10.7.0.0/16 (fd19::/64), the layout of
+/// a server giving each client one tunnel address, and queries stay inside that range.
 struct Scenario {
     name: &'static str,
     peers: u32,
     prefixes: u32,
+    cluster: bool,
 }
 
 /// `p10_n10` and `p100_n1k` are wireguard-go's `BenchmarkTrieIPv4Peers10Addresses10` and
 /// `...Peers100Addresses1000` (addresses counted in total); `p10_n100` and `p100_n100k`
 /// read "10 × 10" and "100 × 1000" as prefixes per peer; `p1k_n1M` is the 1 M case.
-const SCENARIOS: [Scenario; 5] = [
-    Scenario { name: "p10_n10", peers: 10, prefixes: 10 },
-    Scenario { name: "p10_n100", peers: 10, prefixes: 100 },
-    Scenario { name: "p100_n1k", peers: 100, prefixes: 1_000 },
-    Scenario { name: "p100_n100k", peers: 100, prefixes: 100_000 },
-    Scenario { name: "p1k_n1M", peers: 1_000, prefixes: 1_000_000 },
+const SCENARIOS: [Scenario; 6] = [
+    Scenario { name: "p10_n10", peers: 10, prefixes: 10, cluster: false },
+    Scenario { name: "p10_n100", peers: 10, prefixes: 100, cluster: false },
+    Scenario { name: "p100_n1k", peers: 100, prefixes: 1_000, cluster: false },
+    Scenario { name: "hosts_p1k", peers: 1_000, prefixes: 1_000, cluster: true },
+    Scenario { name: "p100_n100k", peers: 100, prefixes: 100_000, cluster: false },
+    Scenario { name: "p1k_n1M", peers: 1_000, prefixes: 1_000_000, cluster: false },
 ];
+
+/// The cluster range of a `cluster` scenario: (base, prefix length).
+fn cluster(v6: bool) -> (u128, u8) {
+    if v6 {
+        (0xfd19_u128 << 112, 64)
+    } else {
+        (0x0a07_0000, 16)
+    }
+}
+
+/// `bits` moved inside the cluster range.
+fn in_cluster(v6: bool, bits: u128) -> u128 {
+    let (base, len) = cluster(v6);
+    let width = if v6 { 128 } else { 32 };
+    base | (bits & (u128::MAX >> (128 - width + u32::from(len))))
+}
 
 fn to_addr(v6: bool, bits: u128) -> IpAddr {
     if v6 {
@@ -60,20 +80,24 @@ fn routes(s: &Scenario, v6: bool, seed: u64) -> Vec<(Prefix, u32)> {
     let width = if v6 { 128 } else { 32 };
     (0..s.prefixes)
         .map(|i| {
-            let addr = to_addr(v6, random_bits(&mut rng, v6));
-            (Prefix::new(addr, rng.gen_range(1..=width)).unwrap(), i % s.peers)
+            let (bits, cidr) = if s.cluster {
+                (in_cluster(v6, random_bits(&mut rng, v6)), width)
+            } else {
+                (random_bits(&mut rng, v6), rng.gen_range(1..=width))
+            };
+            (Prefix::new(to_addr(v6, bits), cidr).unwrap(), i % s.peers)
         })
         .collect()
 }
 
 /// Half the queries fall inside a stored prefix (random host bits), half are random.
-fn queries(routes: &[(Prefix, u32)], v6: bool, seed: u64) -> Vec<IpAddr> {
+fn queries(s: &Scenario, routes: &[(Prefix, u32)], v6: bool, seed: u64) -> Vec<IpAddr> {
     let mut rng = ChaCha8Rng::seed_from_u64(seed);
     (0..QUERIES)
         .map(|i| {
             let random = random_bits(&mut rng, v6);
             if i % 2 == 1 {
-                return to_addr(v6, random);
+                return to_addr(v6, if s.cluster { in_cluster(v6, random) } else { random });
             }
             let (p, _) = routes[rng.gen_range(0..routes.len())];
             let (base, width) = match p.addr() {
@@ -166,7 +190,7 @@ fn lookups(c: &mut Criterion) {
         for v6 in [false, true] {
             let family = if v6 { "v6" } else { "v4" };
             let rs = routes(s, v6, 0xa110_7ed1 + u64::from(v6));
-            let qs = queries(&rs, v6, 0x9e7 + u64::from(v6));
+            let qs = queries(s, &rs, v6, 0x9e7 + u64::from(v6));
             let q4: Vec<[u8; 4]> = qs.iter().map(octets4).collect();
             let q6: Vec<[u8; 16]> = qs.iter().map(octets6).collect();
 
@@ -264,15 +288,10 @@ fn lookups(c: &mut Criterion) {
 fn shared_access(c: &mut Criterion) {
     let s = &SCENARIOS[2];
     let rs = routes(s, false, 0xa110_7ed1);
-    let qs: Vec<[u8; 4]> = queries(&rs, false, 0x9e7).iter().map(octets4).collect();
-    let mut bare = Table::new();
+    let qs: Vec<[u8; 4]> = queries(s, &rs, false, 0x9e7).iter().map(octets4).collect();
     let shared = AllowedIps::new();
-    shared.update(|w| {
-        for &(p, peer) in &rs {
-            bare.insert(p, peer).unwrap();
-            w.insert(p, peer).unwrap();
-        }
-    });
+    shared.update(|w| rs.iter().for_each(|&(p, peer)| w.insert(p, peer).unwrap()));
+    let bare = Table::clone(&shared.load());
     let locked = RwLock::new(bare.clone());
 
     let mut g = c.benchmark_group("allowedips_shared/v4/p100_n1k");
@@ -299,13 +318,15 @@ fn shared_access(c: &mut Criterion) {
 }
 
 /// One peer gets `n` new prefixes in one batch, then loses them in a second batch, on top
-/// of the p100_n100k table. Linear in `n` means 10,000 costs about 10x 1,000.
+/// of the p100_n100k table. Linear in `n` means 10,000 costs about 10x 1,000. Every
+/// variant rebuilds the top-level index after each batch, as readers need it.
 fn batch_updates(c: &mut Criterion) {
-    let base = routes(&SCENARIOS[3], false, 0xa110_7ed1);
+    let base = routes(&SCENARIOS[4], false, 0xa110_7ed1);
     let mut g = c.benchmark_group("allowedips_update/v4/p100_n100k");
     g.sample_size(20);
-    for n in [1_000u32, 10_000] {
-        let extra = routes(&Scenario { name: "", peers: 1, prefixes: n }, false, 0x00da_7a00);
+    for n in [1u32, 1_000, 10_000] {
+        let one = Scenario { name: "", peers: 1, prefixes: n, cluster: false };
+        let extra = routes(&one, false, 0x00da_7a00);
         let peer = 1_000_000u32;
 
         let shared = AllowedIps::new();
@@ -325,15 +346,16 @@ fn batch_updates(c: &mut Criterion) {
             })
         });
 
-        let mut plain = Table::new();
-        base.iter().for_each(|&(p, id)| plain.insert(p, id).unwrap());
-        let locked = RwLock::new(plain);
+        let locked = RwLock::new(Table::clone(&shared.load()));
         g.bench_function(BenchmarkId::new("rwlock_in_place", n), |b| {
             b.iter(|| {
                 let mut t = locked.write();
                 extra.iter().for_each(|&(p, _)| t.insert(p, peer).unwrap());
+                t.reindex();
                 drop(t);
-                locked.write().remove_peer(&peer);
+                let mut t = locked.write();
+                t.remove_peer(&peer);
+                t.reindex();
             })
         });
     }
