@@ -324,6 +324,10 @@ fn batch_updates(c: &mut Criterion) {
     let base = routes(&SCENARIOS[4], false, 0xa110_7ed1);
     let mut g = c.benchmark_group("allowedips_update/v4/p100_n100k");
     g.sample_size(20);
+    let mut table = Table::new();
+    base.iter().for_each(|&(p, id)| table.insert(p, id).unwrap());
+    g.bench_function("reindex_only", |b| b.iter(|| table.reindex()));
+    g.bench_function("clone_only", |b| b.iter(|| black_box(table.clone())));
     for n in [1u32, 1_000, 10_000] {
         let one = Scenario { name: "", peers: 1, prefixes: n, cluster: false };
         let extra = routes(&one, false, 0x00da_7a00);

@@ -332,7 +332,8 @@ proptest! {
                         Op::RemovePeer(peer) => {
                             w.remove_peer(&peer);
                         }
-                        Op::Lookup { .. } | Op::Reindex | Op::Compact => {}
+                        Op::Compact => w.compact(),
+                        Op::Lookup { .. } | Op::Reindex => {}
                     }
                 }
             });
@@ -341,7 +342,8 @@ proptest! {
                     Op::Insert { v6, bits, cidr, peer } => plain.insert(prefix(v6, bits, cidr), peer).unwrap(),
                     Op::Remove { v6, bits, cidr, peer } => { plain.remove(prefix(v6, bits, cidr), &peer); }
                     Op::RemovePeer(peer) => { plain.remove_peer(&peer); }
-                    Op::Lookup { .. } | Op::Reindex | Op::Compact => {}
+                    Op::Compact => plain.compact(),
+                    Op::Lookup { .. } | Op::Reindex => {}
                 }
             }
             let now = shared.load();

@@ -172,6 +172,15 @@ where
         self.v6.reindex();
     }
 
+    pub(crate) fn reindex_if_stale(&mut self) {
+        if self.v4.index_stale() {
+            self.v4.reindex();
+        }
+        if self.v6.index_stale() {
+            self.v6.reindex();
+        }
+    }
+
     pub(crate) fn compact(&mut self) {
         let map4 = self.v4.compact();
         let map6 = self.v6.compact();

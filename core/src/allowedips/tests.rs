@@ -335,3 +335,36 @@ fn index_below_a_shared_root_prefix() {
     insert(&mut t, C, ip4(10, 7, 0, 5), 32);
     assert_eq!(t.lookup(ip4(10, 7, 0, 5)), Some(&C));
 }
+
+#[test]
+fn index_is_patched_in_place_by_small_updates() {
+    use rand::{Rng, SeedableRng};
+    let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64(3);
+    let mut t = Table::new();
+    let random_prefix = |rng: &mut rand_chacha::ChaCha8Rng, cidr: u8| {
+        p(IpAddr::V4(Ipv4Addr::from(rng.gen::<u32>())), cidr)
+    };
+    for i in 0..2000u32 {
+        let cidr = rng.gen_range(1..=32);
+        t.insert(random_prefix(&mut rng, cidr), i % 50).unwrap();
+    }
+    t.reindex();
+    assert!(!t.inner.v4.index_stale());
+    let mut stored = Vec::new();
+    for step in 0..400u32 {
+        // Mostly long prefixes (one slot each), now and then a short one (many slots).
+        let cidr = if step % 25 == 0 { rng.gen_range(4..=10) } else { rng.gen_range(12..=32) };
+        if step % 3 == 2 {
+            if let Some((prefix, peer)) = stored.pop() {
+                assert!(t.remove(prefix, &peer));
+            }
+        } else {
+            let prefix = random_prefix(&mut rng, cidr);
+            t.insert(prefix, step % 60).unwrap();
+            stored.push((prefix, step % 60));
+        }
+        // check_invariants compares every index slot with a walk from the root.
+        t.check_invariants().unwrap();
+    }
+    assert!(!t.inner.v4.index_stale(), "small updates keep the index instead of dropping it");
+}

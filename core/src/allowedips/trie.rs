@@ -126,8 +126,10 @@ pub(crate) struct Full;
 /// The optional top-level index (`jump`, built by [`Trie::reindex`]) is a direct table on
 /// the `jump_bits` address bits that follow the root's prefix (which every stored prefix
 /// below the root shares), so a lookup skips the trie's top levels: LC-trie style level
-/// compression on top of the kernel's layout. Any insert or remove drops it, and lookups
-/// fall back to starting at the root until it is rebuilt.
+/// compression on top of the kernel's layout. Inserts and removes rewrite only the slots
+/// under the changed prefix; when the root moves, or rewrites since the last rebuild
+/// exceed the index's size (a bulk load), they drop it instead, and lookups start at the
+/// root until the next [`Trie::reindex`].
 #[derive(Clone)]
 pub(crate) struct Trie<K> {
     nodes: Vec<Node<K>>,
@@ -137,9 +139,12 @@ pub(crate) struct Trie<K> {
     prefixes: usize,
     jump: Vec<Jump>,
     jump_bits: u8,
-    /// The root's prefix length and key, copied here when the index is built.
+    /// The root's index, prefix length and key, copied here when the index is built.
+    jump_root_index: u32,
     jump_skip: u8,
     jump_root: K,
+    /// Slot rewrites left before an update drops the index rather than patch it.
+    jump_budget: usize,
 }
 
 impl<K: Key> Trie<K> {
@@ -152,8 +157,10 @@ impl<K: Key> Trie<K> {
             prefixes: 0,
             jump: Vec::new(),
             jump_bits: 0,
+            jump_root_index: NONE,
             jump_skip: 0,
             jump_root: K::ZERO,
+            jump_budget: 0,
         }
     }
 
@@ -204,7 +211,23 @@ impl<K: Key> Trie<K> {
 
     /// Stores `key/cidr` (`key` already masked) for `peer`, replacing any previous peer.
     pub(crate) fn insert(&mut self, key: K, cidr: u8, peer: u32) -> Result<Placed, Full> {
-        self.jump.clear();
+        let placed = self.place(key, cidr, peer)?;
+        self.refresh(key, cidr);
+        Ok(placed)
+    }
+
+    /// Clears the prefix at `index` and splices out nodes left without a purpose.
+    /// The caller has already unlinked it from its peer's list.
+    pub(crate) fn remove(&mut self, index: u32) {
+        let Some(&node) = self.nodes.get(index as usize) else { return };
+        if node.peer() == NONE {
+            return;
+        }
+        self.unplace(index);
+        self.refresh(node.key, node.cidr());
+    }
+
+    fn place(&mut self, key: K, cidr: u8, peer: u32) -> Result<Placed, Full> {
         let mut parent = NONE;
         let mut index = self.root;
         while let Some(node) = self.nodes.get_mut(index as usize) {
@@ -246,10 +269,7 @@ impl<K: Key> Trie<K> {
         Ok(Placed { node: new, old_peer: NONE })
     }
 
-    /// Clears the prefix at `index` and splices out nodes left without a purpose.
-    /// The caller has already unlinked it from its peer's list.
-    pub(crate) fn remove(&mut self, index: u32) {
-        self.jump.clear();
+    fn unplace(&mut self, index: u32) {
         let Some(node) = self.nodes.get_mut(index as usize) else { return };
         if node.peer() == NONE {
             return;
@@ -315,19 +335,74 @@ impl<K: Key> Trie<K> {
     pub(crate) fn reindex(&mut self) {
         let mut jump = std::mem::take(&mut self.jump);
         jump.clear();
-        let nodes = self.node_count();
+        let bits = self.ideal_index_bits();
         let Some(&root) = self.nodes.get(self.root as usize) else { return };
-        let room = K::BITS - root.cidr();
-        let bits = if nodes < MIN_INDEXED_NODES { 0 } else { nodes.ilog2() as u8 };
-        let bits = bits.min(MAX_INDEX_BITS).min(room);
         if bits == 0 {
             return;
         }
         self.jump_bits = bits;
+        self.jump_root_index = self.root;
         self.jump_skip = root.cidr();
         self.jump_root = root.key;
+        self.jump_budget = 1 << bits;
         jump.resize(1 << bits, Jump { start: NONE, best: NONE });
         self.fill(&mut jump, self.root, 0, bits, NONE);
+        self.jump = jump;
+    }
+
+    /// Whether [`Trie::reindex`] would build a different index: none yet (or dropped) on
+    /// a trie big enough for one, or one sized for a table 4x smaller or larger.
+    pub(crate) fn index_stale(&self) -> bool {
+        let ideal = self.ideal_index_bits();
+        match self.jump.is_empty() {
+            true => ideal > 0,
+            false => ideal.abs_diff(self.jump_bits) >= 2,
+        }
+    }
+
+    fn ideal_index_bits(&self) -> u8 {
+        let nodes = self.node_count();
+        let Some(root) = self.nodes.get(self.root as usize) else { return 0 };
+        if nodes < MIN_INDEXED_NODES {
+            return 0;
+        }
+        (nodes.ilog2() as u8).min(MAX_INDEX_BITS).min(K::BITS - root.cidr())
+    }
+
+    /// Brings the index up to date after `key/cidr` changed by refilling only the slots
+    /// under that prefix; drops it when that is not possible or not worth it.
+    fn refresh(&mut self, key: K, cidr: u8) {
+        if self.jump.is_empty() {
+            return;
+        }
+        let (skip, k) = (self.jump_skip, self.jump_bits);
+        let end = skip + k;
+        let width = end.saturating_sub(cidr);
+        let cost = 1usize << width;
+        let root_moved = self.root != self.jump_root_index
+            || !self
+                .nodes
+                .get(self.root as usize)
+                .is_some_and(|r| r.cidr() == skip && r.key == self.jump_root);
+        if root_moved || cidr < skip || cost > self.jump_budget {
+            self.jump.clear();
+            return;
+        }
+        self.jump_budget -= cost;
+        // Walk to where the slots under `key/cidr` split off, collecting the best peer.
+        let target = cidr.min(end);
+        let (mut index, mut best) = (self.root, NONE);
+        while let Some(n) = self.nodes.get(index as usize) {
+            if n.cidr() >= target || !n.key.prefix_matches(key, n.cidr()) {
+                break;
+            }
+            if n.peer() != NONE {
+                best = n.peer();
+            }
+            index = n.children[key.bit(n.cidr()) & 1];
+        }
+        let mut jump = std::mem::take(&mut self.jump);
+        self.fill(&mut jump, index, key.bits(skip, k), width, best);
         self.jump = jump;
     }
 
