@@ -8,13 +8,22 @@
 //! converts the packet's big-endian address once instead of once per edge; the seed
 //! report's experiment, measured in `docs/performance.md`.
 //!
+//! Two additions to the kernel's design, both measured there: a top-level index (a
+//! direct table on the ~log2(nodes) address bits below the root's common prefix, at most
+//! 2^16 slots) that lets a lookup skip the top of the trie, rebuilt by
+//! [`Table::reindex`]; and [`Table::compact`], which lays the nodes out depth-first.
+//! Inserts and removes patch the index (only the slots under the changed prefix); after
+//! a bulk change, or when the trie's root moves, they drop it instead, lookups walk from
+//! the root (correct, slower) until the next rebuild, and [`AllowedIps::update`] rebuilds
+//! it at the end of such a batch.
+//!
 //! [`AllowedIps`] shares a table between the data path and the control path: lookups
 //! load an immutable snapshot through `arc-swap` (no lock, no reader-side write), and
 //! [`AllowedIps::update`] applies a batch of changes to a private copy and publishes it
 //! with one pointer swap. The copy is recycled: the writer keeps the previous snapshot
 //! and, once no reader holds it any more, replays the last batch on it instead of cloning,
-//! so an update costs O(batch × depth) in the common case and O(table) when a reader
-//! still holds the old snapshot. Memory is two tables.
+//! so an update costs O(batch × (depth + patched index slots)) in the common case and
+//! O(table) when a reader still holds the old snapshot. Memory is two tables.
 //!
 //! Peers are identified through [`PeerHandle`]: a cheap clone plus an ordered identity
 //! key. It is implemented for integer peer ids and for `Arc<P>` (identity = pointer), the
@@ -121,12 +130,13 @@ impl<T: PeerHandle> Table<T> {
     }
 
     /// Maps `prefix` to `peer`, replacing the peer it had. The prefix moves to the end of
-    /// `peer`'s list, as in the kernel.
+    /// `peer`'s list, as in the kernel. Patches or drops the top-level index.
     pub fn insert(&mut self, prefix: Prefix, peer: T) -> Result<(), AllowedIpsError> {
         self.inner.insert(prefix, peer)
     }
 
-    /// Removes `prefix` if it is mapped to `peer`; returns whether it was.
+    /// Removes `prefix` if it is mapped to `peer`; returns whether it was. Patches or
+    /// drops the top-level index.
     pub fn remove(&mut self, prefix: Prefix, peer: &T) -> bool {
         self.inner.remove(prefix, peer)
     }
@@ -194,6 +204,21 @@ impl<T: PeerHandle> Table<T> {
         self.inner.memory_bytes()
     }
 
+    /// Rebuilds the top-level index (a direct table on the first ~log2(nodes) address
+    /// bits, at most 2^16 slots of 8 bytes) that lets lookups skip the trie's top levels.
+    /// A new table has none; inserts and removes keep an existing one current or drop it
+    /// after a bulk change. Lookups are correct without it, only slower on big tables.
+    /// [`AllowedIps::update`] rebuilds it when missing or sized for a 4x different table.
+    pub fn reindex(&mut self) {
+        self.inner.reindex();
+    }
+
+    /// Lays the nodes out in depth-first order, drops free space and rebuilds the index
+    /// (O(nodes)). Lookups on large tables touch fewer cache lines afterwards.
+    pub fn compact(&mut self) {
+        self.inner.compact();
+    }
+
     /// Checks the trie and per-peer list invariants (for tests and fuzzing).
     #[doc(hidden)]
     pub fn check_invariants(&self) -> Result<(), String> {
@@ -213,6 +238,7 @@ enum Op<T> {
     Remove(Prefix, T),
     RemovePeer(T),
     Clear,
+    Compact,
 }
 
 /// The write side of [`AllowedIps::update`]: changes apply to a private copy that
@@ -245,6 +271,12 @@ impl<T: PeerHandle> Batch<'_, T> {
     pub fn clear(&mut self) {
         self.log.push(Op::Clear);
         self.table.clear();
+    }
+
+    /// See [`Table::compact`]: O(table), worth it after large changes.
+    pub fn compact(&mut self) {
+        self.log.push(Op::Compact);
+        self.table.compact();
     }
 
     /// The table as modified so far in this batch.
@@ -327,6 +359,7 @@ impl<T: PeerHandle> AllowedIps<T> {
         };
         log.clear();
         let result = f(&mut Batch { table: &mut table, log });
+        table.inner.reindex_if_stale();
         *previous = Some(self.current.swap(Arc::new(table)));
         result
     }
@@ -348,6 +381,8 @@ fn replay<T: PeerHandle>(table: &mut Table<T>, log: &mut Vec<Op<T>>) {
                 table.remove_peer(&peer);
             }
             Op::Clear => table.clear(),
+            Op::Compact => table.compact(),
         }
     }
+    table.inner.reindex_if_stale();
 }
