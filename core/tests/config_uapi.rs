@@ -473,3 +473,22 @@ fn apply_clamps_the_private_key() {
     assert_eq!(stored.to_hex(), want);
     assert_eq!(stored.public_key(), PrivateKey::from_hex(&raw).unwrap().public_key());
 }
+
+#[test]
+fn apply_refuses_more_than_max_peers() {
+    let ops: Vec<UapiOp> = (0..=uapi::MAX_PEERS as u32)
+        .map(|i| {
+            let mut k = [0u8; 32];
+            k[..4].copy_from_slice(&i.to_le_bytes());
+            UapiOp::PublicKey(PublicKey(k))
+        })
+        .collect();
+    let err = apply(&ops, &DeviceConfig::default()).unwrap_err();
+    assert_eq!(err.kind, UapiErrorKind::TooManyPeers);
+    assert_eq!(err.line, uapi::MAX_PEERS + 1);
+    assert_eq!(err.errno(), EINVAL);
+    let full = apply(&ops[..uapi::MAX_PEERS], &DeviceConfig::default()).unwrap();
+    assert_eq!(full.peers.len(), uapi::MAX_PEERS);
+    // Selecting an existing peer at the limit is fine.
+    assert!(apply(&ops[..1], &full).is_ok());
+}

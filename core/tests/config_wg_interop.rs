@@ -243,3 +243,72 @@ fn wg_reports_our_errno_as_invalid_argument() {
     assert!(stderr.contains("Invalid argument"), "{stderr}");
     assert_eq!(dev.config(), DeviceConfig::default());
 }
+
+/// Runs a wg-quick file through `wg-quick strip` and `wg setconf`, as `wg-quick up`
+/// would; true if both accept it.
+fn wg_tools_accept(dev: &FakeDevice, text: &str) -> bool {
+    let dir = std::env::temp_dir().join(format!("{}-quick", dev.name));
+    fs::create_dir_all(&dir).unwrap();
+    let conf = dir.join(format!("{}.conf", dev.name));
+    fs::write(&conf, text).unwrap();
+    let strip = Command::new("wg-quick").arg("strip").arg(&conf).output().unwrap();
+    let accepted = strip.status.success() && {
+        let stripped = dir.join("stripped");
+        fs::write(&stripped, &strip.stdout).unwrap();
+        dev.wg(&["setconf", "IF", stripped.to_str().unwrap()]).status.success()
+    };
+    let _ = fs::remove_dir_all(&dir);
+    accepted
+}
+
+#[test]
+fn broken_files_are_broken_for_wg_quick_too_except_our_stricter_checks() {
+    // Checks we make up front that wg-quick leaves to `ip`/resolvconf at `up` time;
+    // duplicate peers, which `wg` silently merges; and ports above 65535, which `wg`
+    // passes to getaddrinfo, and glibc truncates to 16 bits (65536 becomes port 0).
+    const STRICTER: [&str; 8] = [
+        "10-port-too-big",
+        "16-endpoint-bad-port",
+        "21-address-prefix",
+        "22-dns-bad-ip",
+        "23-mtu-zero",
+        "24-mtu-text",
+        "25-table-bad",
+        "28-duplicate-peer",
+    ];
+    let dev = FakeDevice::start("q");
+    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/data/config");
+    let mut bad: Vec<_> =
+        fs::read_dir(dir.join("bad")).unwrap().map(|e| e.unwrap().path()).collect();
+    bad.sort();
+    let mut mismatches = Vec::new();
+    for path in bad {
+        let name = path.file_stem().unwrap().to_str().unwrap().to_owned();
+        let text = fs::read_to_string(&path).unwrap();
+        assert!(WgQuickConfig::parse(&text).is_err());
+        let accepted = wg_tools_accept(&dev, &text);
+        if accepted != STRICTER.contains(&name.as_str()) {
+            mismatches.push(format!("{name}: wg-quick+wg accept = {accepted}"));
+        }
+    }
+    assert!(mismatches.is_empty(), "{mismatches:#?}");
+    // Good files (the hostname endpoint swapped for a literal: no DNS in tests).
+    for name in ["crlf.conf", "full.conf", "minimal.conf"] {
+        let text = fs::read_to_string(dir.join("good").join(name)).unwrap();
+        let text = text.replace("vpn.example.com:443", "127.0.0.1:443");
+        let ours = WgQuickConfig::parse(&text).unwrap();
+        assert!(wg_tools_accept(&dev, &text), "{name}");
+        let mut got = dev.config();
+        got.peers.sort_by_key(|p| p.public_key);
+        let mut want = ours.device.clone();
+        want.peers.sort_by_key(|p| p.public_key);
+        // The device stores the private key clamped.
+        want.private_key = want.private_key.map(|k| {
+            let mut b = *k.as_bytes();
+            b[0] &= 248;
+            b[31] = (b[31] & 127) | 64;
+            ferrowg_core::keys::PrivateKey::from_bytes(b)
+        });
+        assert_eq!(got, want, "{name}");
+    }
+}

@@ -8,11 +8,38 @@
 //!   WireGuard app imports, with wg-quick's extra interface fields kept but never run.
 //! - [`uapi`]: `set=1` bodies parsed into [`uapi::UapiOp`]s, a pure [`uapi::apply`],
 //!   `get=1` responses formatted from a [`DeviceConfig`] snapshot plus [`PeerStats`].
+//! - [`ConfigDiff`]: what changed between two snapshots, for the engine to act on.
 //!
 //! Zero means "unset" throughout, as in WireGuard itself: a zero listen port, fwmark or
 //! keepalive and an all-zero private or preshared key are parsed as `None`, so the two
 //! spellings of "off" compare equal.
+//!
+//! ```
+//! use ferrowg_core::config::{uapi, DeviceConfig, WgQuickConfig};
+//!
+//! let text = "[Interface]\n\
+//!     PrivateKey = AAIDBAUGBwgJCgsMDQ4PEBESExQVFhcYGRobHB0eH2A=\n\
+//!     Address = 10.0.0.2/24\n\
+//!     [Peer]\n\
+//!     PublicKey = ZGVmZ2hpamtsbW5vcHFyc3R1dnd4eXp7fH1+f4CBgoM=\n\
+//!     AllowedIPs = 10.0.0.0/24\n\
+//!     Endpoint = 127.0.0.1:51820\n";
+//! let wq = WgQuickConfig::parse(text)?;
+//! assert_eq!(wq.interface.addresses[0].to_string(), "10.0.0.2/24");
+//!
+//! // What `wg setconf` would send over the UAPI socket, and what a device makes of it.
+//! let request = wq.device.resolve_endpoints()?.to_uapi_set()?;
+//! let uapi::Request::Set(ops) = uapi::parse_request(&request)? else { unreachable!() };
+//! let running = uapi::apply(&ops, &DeviceConfig::default())?;
+//! assert_eq!(running, wq.device);
+//!
+//! // A bad line names itself.
+//! let err = WgQuickConfig::parse("[Interface]\nListenPort = 70000\n").unwrap_err();
+//! assert_eq!(err.to_string(), "line 2: ListenPort: `70000` is not a port number (0-65535)");
+//! # Ok::<(), Box<dyn std::error::Error>>(())
+//! ```
 
+mod diff;
 mod values;
 mod wgquick;
 mod wgquick_write;
@@ -24,6 +51,7 @@ use std::time::Duration;
 
 use crate::keys::{PresharedKey, PrivateKey, PublicKey};
 
+pub use diff::ConfigDiff;
 pub use values::{AllowedIp, CidrError, Endpoint, EndpointError, InterfaceAddress};
 pub use wgquick::{ConfigError, ConfigErrorKind};
 pub use wgquick_write::WriteError;

@@ -22,7 +22,7 @@ pub fn apply(ops: &[UapiOp], base: &DeviceConfig) -> Result<DeviceConfig, UapiEr
     for (idx, op) in ops.iter().enumerate() {
         let fail = |kind| UapiError { line: idx + 1, key: op_key(op).to_owned(), kind };
         if let UapiOp::PublicKey(pk) = op {
-            current = st.select(*pk);
+            current = st.select(*pk).ok_or_else(|| fail(UapiErrorKind::TooManyPeers))?;
             continue;
         }
         if is_device_op(op) {
@@ -40,6 +40,9 @@ pub fn apply(ops: &[UapiOp], base: &DeviceConfig) -> Result<DeviceConfig, UapiEr
     }
     Ok(st.finish())
 }
+
+/// Most peers a device holds; creating one more is refused (wireguard-go's `MaxPeers`).
+pub const MAX_PEERS: usize = 1 << 16;
 
 #[derive(Clone, Copy)]
 enum Current {
@@ -77,17 +80,21 @@ impl State {
         st
     }
 
-    fn select(&mut self, pk: PublicKey) -> Current {
+    /// Selects or creates the peer; `None` if creating it would exceed [`MAX_PEERS`].
+    fn select(&mut self, pk: PublicKey) -> Option<Current> {
         if self.own_public == Some(pk) {
-            return Current::Dummy;
+            return Some(Current::Dummy);
         }
         if let Some(&slot) = self.by_key.get(&pk) {
-            return Current::Peer { slot, created: false };
+            return Some(Current::Peer { slot, created: false });
+        }
+        if self.by_key.len() >= MAX_PEERS {
+            return None;
         }
         let slot = self.slots.len();
         self.slots.push(Some(PeerConfig::new(pk)));
         self.by_key.insert(pk, slot);
-        Current::Peer { slot, created: true }
+        Some(Current::Peer { slot, created: true })
     }
 
     fn device_op(&mut self, op: &UapiOp) {

@@ -24,7 +24,7 @@ use super::values::{clip, parse_decimal};
 use super::{AllowedIp, CidrError, DeviceConfig, Endpoint};
 use crate::keys::{KeyParseError, PresharedKey, PrivateKey, PublicKey};
 
-pub use apply::apply;
+pub use apply::{apply, MAX_PEERS};
 pub use get::{format_get, parse_get_response, GetResponse};
 
 /// Linux `EINVAL`: a key or value the device refuses.
@@ -135,6 +135,9 @@ pub enum UapiErrorKind {
     /// A peer operation given to [`apply`] before any `PublicKey` op.
     #[error("peer operation before any public_key")]
     NoPeer,
+    /// A new peer beyond [`MAX_PEERS`].
+    #[error("too many peers (at most 65536)")]
+    TooManyPeers,
     /// A get response that ended without an `errno=` line.
     #[error("response has no errno line")]
     MissingErrno,
