@@ -79,6 +79,8 @@ pub(crate) struct Inner {
     /// Reference point for the peers' atomic timer deadlines.
     pub(crate) base: Instant,
     pub(crate) running: AtomicBool,
+    /// Set once the threads run (peers added later get their interface-up timers).
+    started: AtomicBool,
     pub(crate) transport: ArcSwapOption<TransportSlot>,
     pub(crate) snapshot: ArcSwap<Snapshot>,
     config_lock: Mutex<()>,
@@ -118,6 +120,7 @@ impl Inner {
             opts,
             base,
             running: AtomicBool::new(true),
+            started: AtomicBool::new(false),
             transport: ArcSwapOption::empty(),
             snapshot: ArcSwap::from_pointee(Snapshot {
                 config: DeviceConfig::default(),
@@ -314,7 +317,7 @@ impl Inner {
             }
             peer.publish_deadline(guard.as_ref(), self.base);
         }
-        let running = self.running.load(Ordering::Relaxed) && !old.peers.is_empty();
+        let running = self.started.load(Ordering::Relaxed);
         self.snapshot.store(Arc::new(Snapshot { config, identity, peers, routes }));
         if running {
             for p in &fresh {
@@ -373,6 +376,8 @@ impl Inner {
 
     /// Called once the threads run: arms persistent keepalives.
     pub(crate) fn interface_up(&self) {
+        let _guard = self.config_lock.lock();
+        self.started.store(true, Ordering::Relaxed);
         let now = self.clock.now();
         for p in &self.snapshot.load().peers {
             let mut guard = p.proto.lock();
@@ -493,6 +498,7 @@ impl Inner {
             inline_batches: self.counters.inline_batches.load(Ordering::Relaxed),
             codel_drops: self.counters.codel_drops.load(Ordering::Relaxed),
             tx_queued_packets: self.counters.tx_queued.load(Ordering::Relaxed),
+            workers: self.workers.count(),
             peers,
         }
     }

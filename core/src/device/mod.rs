@@ -272,6 +272,8 @@ pub struct DeviceStats {
     pub codel_drops: u64,
     /// Packets waiting in the per-peer TX queues (queued TX path only).
     pub tx_queued_packets: u64,
+    /// Crypto worker threads running.
+    pub workers: usize,
     /// Per-peer counters, in configuration order.
     pub peers: Vec<PeerStatus>,
 }

@@ -15,6 +15,7 @@ use super::engine::{Inner, MAX_BATCH, POLL_INTERVAL};
 use super::{DeviceOptions, RingKind, WorkerMode};
 use crate::keypair::Keypair;
 use crate::queue::{LockFreeRing, LockedRing, Ring};
+use crate::sched::{plan, PlacementPolicy};
 
 /// One packet handed to a worker, owning its buffer while away.
 struct SealJob {
@@ -49,8 +50,11 @@ pub(crate) fn worker_count(opts: &DeviceOptions) -> usize {
     match opts.workers {
         WorkerMode::Inline => 0,
         WorkerMode::Fixed(n) => n.min(64),
-        // The TX and RX threads already keep two cores busy under load.
-        WorkerMode::Auto => opts.topology.cpus.len().saturating_sub(2).min(16),
+        // `plan` keeps workers on one NUMA node, P-cores first, no SMT siblings; the TX
+        // and RX threads already keep two of those cores busy under load.
+        WorkerMode::Auto => {
+            plan(&opts.topology, PlacementPolicy::default()).max_workers().saturating_sub(2).min(16)
+        }
     }
 }
 
@@ -108,6 +112,11 @@ impl Workers {
                 None => std::thread::park_timeout(POLL_INTERVAL),
             }
         }
+    }
+
+    /// Worker threads in the pool.
+    pub(crate) fn count(&self) -> usize {
+        self.count
     }
 
     pub(crate) fn shutdown(&self) {

@@ -1,0 +1,148 @@
+//! The public device API as the CLI and the FFI use it: events, UAPI get/set, atomic
+//! config replacement, listen-port changes and rebind while a session is up.
+#![allow(clippy::disallowed_methods)]
+
+mod device_support;
+
+use std::net::{IpAddr, Ipv4Addr, SocketAddr};
+use std::sync::Arc;
+use std::time::Duration;
+
+use device_support::*;
+use ferrowg_core::device::memory::TunHost;
+use ferrowg_core::device::{DeviceError, DeviceEvent, DeviceObserver};
+use parking_lot::Mutex;
+
+#[derive(Default)]
+struct Recorder(Mutex<Vec<DeviceEvent>>);
+
+impl DeviceObserver for Recorder {
+    fn on_event(&self, event: &DeviceEvent) {
+        self.0.lock().push(event.clone());
+    }
+}
+
+/// Sends one packet from `tx` and waits until `rx` delivers it.
+fn ping(tx: &TunHost, rx: &TunHost, src: IpAddr, dst: IpAddr, seq: u64) -> bool {
+    tx.inject(&[packet(src, dst, 7, seq, 200)], Duration::from_secs(1));
+    let mut got = Vec::new();
+    let deadline = now() + Duration::from_secs(10);
+    while now() < deadline {
+        rx.recv(&mut got, 8, Duration::from_millis(10));
+        if got.iter().any(|p| verify(p).is_ok_and(|(f, s)| f == 7 && s == seq)) {
+            return true;
+        }
+    }
+    false
+}
+
+#[test]
+fn events_reach_the_observer_and_stop_after_removal() {
+    let (a, b) = pair(opts(0x41), opts(0x42));
+    let rec_a = Arc::new(Recorder::default());
+    a.device.set_observer(Some(rec_a.clone()));
+    assert!(ping(&b.host, &a.host, B_V4.into(), A_V4.into(), 0));
+    assert!(ping(&a.host, &b.host, A_V4.into(), B_V4.into(), 1));
+    let events = rec_a.0.lock().clone();
+    let b_pub = b.key.public_key();
+    assert!(events.contains(&DeviceEvent::HandshakeComplete { peer: b_pub }), "{events:?}");
+    assert!(
+        events
+            .iter()
+            .any(|e| matches!(e, DeviceEvent::EndpointChanged { peer, .. } if *peer == b_pub)),
+        "{events:?}"
+    );
+    a.device.set_observer(None);
+    let before = rec_a.0.lock().len();
+    // Moving B to another port makes A see B roam: A would report it.
+    let mut cfg = b.device.config();
+    let free = std::net::UdpSocket::bind((Ipv4Addr::LOCALHOST, 0)).unwrap();
+    cfg.listen_port = Some(free.local_addr().unwrap().port());
+    drop(free);
+    b.device.set_config(&cfg).unwrap();
+    assert!(ping(&b.host, &a.host, B_V4.into(), A_V4.into(), 2));
+    let roamed = SocketAddr::from((Ipv4Addr::LOCALHOST, b.device.listen_port()));
+    assert_eq!(a.device.stats().peers[0].endpoint, Some(roamed));
+    assert_eq!(rec_a.0.lock().len(), before, "removed observer was called");
+}
+
+#[test]
+fn uapi_get_and_set() {
+    let (a, b) = pair(opts(0x43), opts(0x44));
+    assert!(ping(&b.host, &a.host, B_V4.into(), A_V4.into(), 0));
+    let get = a.device.uapi_get();
+    assert!(get.contains(&format!("public_key={}\n", b.key.public_key().to_hex())), "{get}");
+    assert!(get.contains(&format!("listen_port={}\n", a.device.listen_port())), "{get}");
+    assert!(get.ends_with("errno=0\n\n"));
+    let rx_line = get.lines().find(|l| l.starts_with("rx_bytes=")).unwrap();
+    assert_ne!(rx_line, "rx_bytes=0");
+
+    let extra = key(0x55).public_key();
+    a.device
+        .uapi_set(&format!(
+            "public_key={}\nallowed_ip=10.9.0.0/16\npersistent_keepalive_interval=30\n",
+            extra.to_hex()
+        ))
+        .unwrap();
+    let cfg = a.device.config();
+    let p = cfg.peer(&extra).expect("peer added through UAPI");
+    assert_eq!(p.persistent_keepalive, Some(30));
+    assert_eq!(p.allowed_ips.len(), 1);
+    // A bad line changes nothing.
+    assert!(a
+        .device
+        .uapi_set(&format!("public_key={}\nremove=true\nbogus=1\n", extra.to_hex()))
+        .is_err());
+    assert!(a.device.config().peer(&extra).is_some());
+    // The existing session survived both.
+    assert!(ping(&a.host, &b.host, A_V4.into(), B_V4.into(), 1));
+}
+
+#[test]
+fn failed_set_config_changes_nothing() {
+    let (a, b) = pair(opts(0x45), opts(0x46));
+    assert!(ping(&b.host, &a.host, B_V4.into(), A_V4.into(), 0));
+    let before = a.device.config();
+    let port = a.device.listen_port();
+
+    let mut dup = before.clone();
+    dup.peers.push(dup.peers[0].clone());
+    assert!(matches!(a.device.set_config(&dup), Err(DeviceError::InvalidConfig(_))));
+
+    let mut taken = before.clone();
+    taken.listen_port = Some(b.device.listen_port());
+    taken.peers.push(peer(key(0x66).public_key(), &[IpAddr::V4(Ipv4Addr::new(10, 1, 0, 1))], None));
+    assert!(matches!(a.device.set_config(&taken), Err(DeviceError::Bind { .. })));
+
+    assert_eq!(a.device.config(), before);
+    assert_eq!(a.device.listen_port(), port);
+    assert!(ping(&a.host, &b.host, A_V4.into(), B_V4.into(), 1));
+}
+
+#[test]
+fn listen_port_change_and_rebind_keep_the_session() {
+    let (a, b) = pair(opts(0x47), opts(0x48));
+    assert!(ping(&b.host, &a.host, B_V4.into(), A_V4.into(), 0));
+    // Move A to a new port: A's next packet roams B's endpoint for A.
+    let old_port = a.device.listen_port();
+    let free = std::net::UdpSocket::bind((Ipv4Addr::LOCALHOST, 0)).unwrap();
+    let new_port = free.local_addr().unwrap().port();
+    drop(free);
+    let mut cfg = a.device.config();
+    cfg.listen_port = Some(new_port);
+    a.device.set_config(&cfg).unwrap();
+    assert_eq!(a.device.listen_port(), new_port);
+    assert_ne!(old_port, new_port);
+    assert!(ping(&a.host, &b.host, A_V4.into(), B_V4.into(), 1));
+    assert_eq!(
+        b.device.stats().peers[0].endpoint,
+        Some(SocketAddr::from((Ipv4Addr::LOCALHOST, new_port)))
+    );
+    assert!(ping(&b.host, &a.host, B_V4.into(), A_V4.into(), 2));
+    // Rebind keeps the configured port and the session.
+    a.device.rebind().unwrap();
+    assert_eq!(a.device.listen_port(), new_port);
+    assert!(ping(&a.host, &b.host, A_V4.into(), B_V4.into(), 3));
+    assert!(ping(&b.host, &a.host, B_V4.into(), A_V4.into(), 4));
+    assert_eq!(a.device.stats().peers[0].handshakes, 1);
+}
