@@ -146,3 +146,57 @@ fn listen_port_change_and_rebind_keep_the_session() {
     assert!(ping(&b.host, &a.host, B_V4.into(), A_V4.into(), 4));
     assert_eq!(a.device.stats().peers[0].handshakes, 1);
 }
+
+/// A clock the test moves by hand (wall time follows it).
+struct ManualClock {
+    base: std::time::Instant,
+    wall: std::time::SystemTime,
+    offset: Mutex<Duration>,
+}
+
+impl ferrowg_core::io::Clock for ManualClock {
+    fn now(&self) -> std::time::Instant {
+        self.base + *self.offset.lock()
+    }
+    fn wall(&self) -> std::time::SystemTime {
+        self.wall + *self.offset.lock()
+    }
+}
+
+#[test]
+fn timers_run_on_the_injected_clock() {
+    use ferrowg_core::config::DeviceConfig;
+    use ferrowg_core::device::memory::{memory_tun, StdUdpBind};
+    use ferrowg_core::device::Device;
+    use ferrowg_core::io::SystemClock;
+
+    let clock = Arc::new(ManualClock {
+        base: now(),
+        wall: std::time::SystemTime::now(),
+        offset: Mutex::new(Duration::ZERO),
+    });
+    let bind = Arc::new(StdUdpBind::new(IpAddr::V4(Ipv4Addr::LOCALHOST)));
+    let (ka, kb) = (key(0x71), key(0x72));
+    let (tun_a, host_a) = memory_tun(MTU, 256);
+    let mut cfg_a = DeviceConfig { private_key: Some(ka.clone()), ..Default::default() };
+    cfg_a.peers.push(peer(kb.public_key(), &[B_V4.into()], None));
+    let a = Device::start(cfg_a, tun_a, bind.clone(), clock.clone(), opts(0x73)).unwrap();
+    let rec = Arc::new(Recorder::default());
+    a.set_observer(Some(rec.clone()));
+    let (tun_b, host_b) = memory_tun(MTU, 256);
+    let a_addr = SocketAddr::from((Ipv4Addr::LOCALHOST, a.listen_port()));
+    let mut cfg_b = DeviceConfig { private_key: Some(kb), ..Default::default() };
+    cfg_b.peers.push(peer(ka.public_key(), &[A_V4.into()], Some(a_addr)));
+    let b = Device::start(cfg_b, tun_b, bind, Arc::new(SystemClock), opts(0x74)).unwrap();
+    assert!(ping(&host_b, &host_a, B_V4.into(), A_V4.into(), 0));
+
+    // Ten minutes of silence on A's clock: its keys are erased (ZERO_KEYS_AFTER = 540 s).
+    *clock.offset.lock() = Duration::from_secs(600);
+    let deadline = now() + Duration::from_secs(10);
+    let expired =
+        DeviceEvent::SessionExpired { peer: b.config().private_key.unwrap().public_key() };
+    while !rec.0.lock().contains(&expired) && now() < deadline {
+        std::thread::sleep(Duration::from_millis(10));
+    }
+    assert!(rec.0.lock().contains(&expired), "{:?}", rec.0.lock());
+}

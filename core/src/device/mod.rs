@@ -187,7 +187,8 @@ pub enum LogLevel {
 }
 
 /// Receives events and logs from the engine's threads. Calls must return quickly and
-/// must not call back into [`Device::set_observer`].
+/// must not call back into [`Device::set_observer`] or stop the device (both wait for
+/// the engine's threads, one of which is the caller).
 pub trait DeviceObserver: Send + Sync {
     /// An event happened.
     fn on_event(&self, event: &DeviceEvent);
