@@ -2,24 +2,31 @@
 //!
 //! [`Device::start`] takes a [`DeviceConfig`], a virtual NIC ([`Tun`]), a way to open UDP
 //! transports ([`Bind`]) and a [`Clock`], and runs the tunnel on its own threads until
-//! [`Device::stop`] (or drop):
+//! [`Device::stop`] (or drop). Each peer's protocol state is a sans-IO
+//! [`crate::peer::Peer`] behind a mutex; the threads take the lock once per run of
+//! packets of one peer and do the per-packet crypto outside it.
 //!
 //! - **TX thread**: NIC batch → allowed-IPs lookup of the destination → per-peer run:
-//!   staged behind a handshake when there is no usable session, else counters taken in
-//!   order and the packets sealed in place → one UDP batch.
+//!   staged behind a handshake when there is no usable keypair (the initiation is
+//!   created and sent right there), else counters taken in order under the lock → seal
+//!   in place (inline, or fanned out to the crypto workers) → one UDP batch in the
+//!   original order. With [`DeviceOptions::codel`] the packets first wait in per-peer
+//!   CoDel queues (see `txqueue`).
 //! - **RX thread**: UDP batch → message type; handshake messages are copied into a
 //!   bounded queue for the control thread (so a flood can only fill that queue, never
 //!   stall data) → receiver-index lookup → decrypt in place → replay window → inner
-//!   source address checked against the peer's allowed IPs → one NIC batch.
-//! - **Control thread**: handshakes (MAC1, cookie replies and the per-source rate
-//!   limiter when under load, noise), handshake requests from the data path, and every
-//!   peer's timers, driven by `clock.now()`.
-//! - **Crypto workers** (optional, see [`WorkerMode`]): a large TX batch is split into
-//!   parts sealed in parallel and re-joined before sending, so order is kept per peer.
+//!   source address checked against the peer's allowed IPs → one NIC batch; then, per
+//!   run, the peer's receive hooks (timers, roaming, confirming a responder's keypair).
+//! - **Control thread**: handshake messages (MAC1; under load MAC2, cookie replies and
+//!   the per-source rate limiter; then the Noise responder or initiator step) and every
+//!   peer's timers, driven by `clock.now()` (a lock-free scan of per-peer deadlines).
+//! - **Crypto workers** (see [`WorkerMode`]): a TX batch at least
+//!   [`DeviceOptions::fanout_threshold`] long is handed out packet by packet through a
+//!   [`crate::queue::Ring`] and re-joined before sending, so order is kept per peer.
 //!
 //! Buffers are allocated once per thread; the steady-state data path allocates nothing
 //! per packet. Configuration changes build a new immutable snapshot (peers, allowed-IPs
-//! trie, local key) and publish it with one pointer swap, so the data path sees either
+//! trie, identity) and publish it with one pointer swap, so the data path sees either
 //! the old or the new configuration, never a mix.
 
 mod control;
