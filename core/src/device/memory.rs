@@ -25,8 +25,10 @@ const TUN_WRITE_WAIT: Duration = Duration::from_millis(500);
 
 /// Makes an in-memory virtual NIC with room for `capacity` packets in each direction.
 pub fn memory_tun(mtu: usize, capacity: usize) -> (Arc<MemoryTun>, TunHost) {
-    let shared =
-        Arc::new(Channels { to_engine: Channel::new(capacity), to_host: Channel::new(capacity) });
+    let shared = Arc::new(Channels {
+        to_engine: Channel::new(capacity, mtu),
+        to_host: Channel::new(capacity, mtu),
+    });
     (Arc::new(MemoryTun { shared: shared.clone(), mtu }), TunHost { shared })
 }
 
@@ -59,10 +61,13 @@ struct Channel {
 }
 
 impl Channel {
-    fn new(capacity: usize) -> Self {
+    /// A channel whose free list starts with `capacity` buffers of `mtu` bytes, so even
+    /// the first pass of a full queue allocates nothing.
+    fn new(capacity: usize, mtu: usize) -> Self {
+        let free = (0..capacity.max(1)).map(|_| Vec::with_capacity(mtu)).collect();
         Self {
             queue: Mutex::new(VecDeque::with_capacity(capacity.max(1))),
-            free: Mutex::new(Vec::with_capacity(capacity.max(1))),
+            free: Mutex::new(free),
             capacity: capacity.max(1),
             not_empty: Condvar::new(),
             not_full: Condvar::new(),
