@@ -499,6 +499,7 @@ impl Inner {
             codel_drops: self.counters.codel_drops.load(Ordering::Relaxed),
             tx_queued_packets: self.counters.tx_queued.load(Ordering::Relaxed),
             workers: self.workers.count(),
+            active_workers: self.workers.active(),
             peers,
         }
     }

@@ -58,8 +58,11 @@ use engine::Inner;
 /// How the engine spreads encryption over threads.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub enum WorkerMode {
-    /// Encrypt inline on the I/O threads while batches are small, and fan large batches
-    /// out to workers (one per useful core beyond the I/O threads).
+    /// Size the pool from the topology ([`crate::sched::plan`]: one NUMA node, P-cores
+    /// first, no SMT siblings, minus the two I/O threads) and use as many of them as the
+    /// measured crypto load justifies ([`crate::sched::Scaler`], with hysteresis): inline
+    /// on the TX thread at low rates, fanning batches of at least `fanout_threshold`
+    /// packets out as load rises, back in as it falls.
     #[default]
     Auto,
     /// Always fan batches out to this many workers (0 behaves like `Inline`).
@@ -282,6 +285,8 @@ pub struct DeviceStats {
     pub tx_queued_packets: u64,
     /// Crypto worker threads running.
     pub workers: usize,
+    /// Workers in use now (auto mode scales this with the load).
+    pub active_workers: usize,
     /// Per-peer counters, in configuration order.
     pub peers: Vec<PeerStatus>,
 }

@@ -4,9 +4,10 @@
 //! never leave out of order. Small batches are sealed inline (no hand-off, no wake-up).
 
 use std::io;
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::thread::{JoinHandle, Thread};
+use std::time::{Duration, Instant};
 
 use parking_lot::Mutex;
 
@@ -15,7 +16,17 @@ use super::engine::{Inner, MAX_BATCH, POLL_INTERVAL};
 use super::{DeviceOptions, RingKind, WorkerMode};
 use crate::keypair::Keypair;
 use crate::queue::{LockFreeRing, LockedRing, Ring};
-use crate::sched::{plan, PlacementPolicy};
+use crate::sched::{plan, PlacementPolicy, Scaler, ScalerParams};
+
+/// How often [`WorkerMode::Auto`] re-evaluates the worker count.
+const SCALE_INTERVAL: Duration = Duration::from_millis(10);
+
+/// [`WorkerMode::Auto`]'s measurement: crypto busy time fed to the hysteresis scaler.
+struct AutoScale {
+    scaler: Scaler,
+    busy: Duration,
+    since: Option<Instant>,
+}
 
 /// One packet handed to a worker, owning its buffer while away.
 struct SealJob {
@@ -43,6 +54,9 @@ pub(crate) struct Workers {
     done: Box<dyn Ring<SealJob>>,
     threads: Mutex<Vec<Thread>>,
     running: AtomicBool,
+    /// `Some` in auto mode: how many workers the load currently justifies.
+    auto: Option<Mutex<AutoScale>>,
+    active: AtomicUsize,
 }
 
 /// How many workers `mode` asks for on `opts.topology`.
@@ -67,8 +81,19 @@ fn ring(kind: RingKind, capacity: usize) -> Box<dyn Ring<SealJob>> {
 
 impl Workers {
     pub(crate) fn new(opts: &DeviceOptions) -> Self {
+        let count = worker_count(opts);
+        let auto = (matches!(opts.workers, WorkerMode::Auto) && count > 0).then(|| {
+            Mutex::new(AutoScale {
+                scaler: Scaler::new(ScalerParams::new(count)),
+                busy: Duration::ZERO,
+                since: None,
+            })
+        });
+        let active = if auto.is_some() { 0 } else { count };
         Self {
-            count: worker_count(opts),
+            auto,
+            active: AtomicUsize::new(active),
+            count,
             always: matches!(opts.workers, WorkerMode::Fixed(_)),
             threshold: opts.fanout_threshold.max(1),
             jobs: ring(opts.ring, MAX_BATCH),
@@ -119,6 +144,11 @@ impl Workers {
         self.count
     }
 
+    /// Workers in use now (auto mode scales this with the load).
+    pub(crate) fn active(&self) -> usize {
+        self.active.load(Ordering::Relaxed)
+    }
+
     pub(crate) fn shutdown(&self) {
         self.running.store(false, Ordering::Relaxed);
         for t in self.threads.lock().iter() {
@@ -134,16 +164,43 @@ impl Workers {
         recs: &mut [SealRec],
         mtu: usize,
     ) {
-        let fan_out = self.count > 0 && (self.always || recs.len() >= self.threshold);
-        if !fan_out {
+        let active = self.active();
+        let fan_out = active > 0 && (self.always || recs.len() >= self.threshold);
+        let started = self.auto.as_ref().map(|_| inner.clock.now());
+        if fan_out {
+            self.fan_out(inner, bufs, recs, mtu, active);
+        } else {
             inner.counters.inline_batches.fetch_add(1, Ordering::Relaxed);
             for r in recs.iter_mut() {
                 if let Some(buf) = bufs.get_mut(r.slot) {
                     r.out_len = seal(&r.keypair, r.counter, buf, r.len, mtu);
                 }
             }
-            return;
         }
+        if let (Some(auto), Some(started)) = (&self.auto, started) {
+            let now = inner.clock.now();
+            let mut a = auto.lock();
+            // Wall time of the batch times the threads that worked on it.
+            let threads = if fan_out { 1 + active as u32 } else { 1 };
+            a.busy += now.saturating_duration_since(started) * threads;
+            let due = a.since.is_none_or(|t| now.saturating_duration_since(t) >= SCALE_INTERVAL);
+            if due {
+                let busy = std::mem::take(&mut a.busy);
+                a.since = Some(now);
+                let n = a.scaler.update(now, busy);
+                self.active.store(n.min(self.count), Ordering::Relaxed);
+            }
+        }
+    }
+
+    fn fan_out(
+        &self,
+        inner: &Inner,
+        bufs: &mut [Vec<u8>],
+        recs: &mut [SealRec],
+        mtu: usize,
+        active: usize,
+    ) {
         inner.counters.fanout_batches.fetch_add(1, Ordering::Relaxed);
         let mut outstanding = 0;
         for (i, r) in recs.iter_mut().enumerate() {
@@ -166,7 +223,7 @@ impl Workers {
                 }
             }
         }
-        for t in self.threads.lock().iter().take(outstanding) {
+        for t in self.threads.lock().iter().take(outstanding.min(active)) {
             t.unpark();
         }
         // Help with the batch, then collect what the workers finished.
