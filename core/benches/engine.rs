@@ -322,12 +322,25 @@ fn throughput() {
     println!("== in-process throughput, 1420-byte packets, A -> receivers (2 rounds, interleaved)");
     for round in 0..2 {
         for peers in [1u32, 4] {
-            for (label, w) in [("inline", WorkerMode::Inline), ("1 worker", WorkerMode::Fixed(1))] {
-                let r = rig(peers, 0, &opts(w, RingKind::LockFree), 1024);
-                report(
+            for (label, w) in [
+                ("inline", WorkerMode::Inline),
+                ("1 worker", WorkerMode::Fixed(1)),
+                ("auto (4-cpu topology)", WorkerMode::Auto),
+            ] {
+                let mut o = opts(w, RingKind::LockFree);
+                o.topology = CpuTopology::uniform(4);
+                let r = rig(peers, 0, &o, 1024);
+                let _ = report(
                     &format!("round {round}: {peers} peer(s), {label}"),
                     saturate(&r, 1420, 2.0),
                 );
+                if w == WorkerMode::Auto {
+                    let st = r.a.stats();
+                    println!(
+                        "    auto: {} of {} workers active at the end; {} batches fanned out, {} inline",
+                        st.active_workers, st.workers, st.fanout_batches, st.inline_batches
+                    );
+                }
             }
         }
     }
