@@ -200,3 +200,15 @@ fn timers_run_on_the_injected_clock() {
     }
     assert!(rec.0.lock().contains(&expired), "{:?}", rec.0.lock());
 }
+
+#[test]
+fn ipv6_underlay_carries_both_inner_families() {
+    let (a, b) = pair_on(IpAddr::V6(std::net::Ipv6Addr::LOCALHOST), opts(0x49), opts(0x4a));
+    assert!(ping(&b.host, &a.host, B_V6.into(), A_V6.into(), 0));
+    assert!(ping(&a.host, &b.host, A_V4.into(), B_V4.into(), 1));
+    let ep = a.device.stats().peers[0].endpoint.unwrap();
+    assert_eq!(
+        ep,
+        SocketAddr::new(IpAddr::V6(std::net::Ipv6Addr::LOCALHOST), b.device.listen_port())
+    );
+}
