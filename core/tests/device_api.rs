@@ -212,3 +212,59 @@ fn ipv6_underlay_carries_both_inner_families() {
         SocketAddr::new(IpAddr::V6(std::net::Ipv6Addr::LOCALHOST), b.device.listen_port())
     );
 }
+
+#[derive(Default)]
+struct Placements(Mutex<Vec<(ferrowg_core::device::ThreadRole, Option<usize>)>>);
+
+impl ferrowg_core::device::ThreadHook for Placements {
+    fn on_thread_start(
+        &self,
+        role: ferrowg_core::device::ThreadRole,
+        cpu: Option<ferrowg_core::sched::LogicalCpu>,
+    ) {
+        self.0.lock().push((role, cpu.map(|c| c.id)));
+    }
+}
+
+#[test]
+fn thread_hook_sees_every_thread_with_its_planned_cpu() {
+    use ferrowg_core::device::{DeviceOptions, ThreadRole, WorkerMode};
+    use ferrowg_core::sched::CpuTopology;
+    let hook = Arc::new(Placements::default());
+    let o = DeviceOptions {
+        workers: WorkerMode::Fixed(2),
+        topology: CpuTopology::uniform(4),
+        thread_hook: Some(hook.clone()),
+        ..opts(0x4b)
+    };
+    let (a, b) = pair(o, opts(0x4c));
+    let deadline = now() + Duration::from_secs(10);
+    while hook.0.lock().len() < 5 && now() < deadline {
+        std::thread::sleep(Duration::from_millis(5));
+    }
+    let mut seen = hook.0.lock().clone();
+    seen.sort_by_key(|(r, _)| format!("{r:?}"));
+    let roles: Vec<_> = seen.iter().map(|(r, _)| *r).collect();
+    assert_eq!(
+        roles,
+        [
+            ThreadRole::Control,
+            ThreadRole::Crypto(0),
+            ThreadRole::Crypto(1),
+            ThreadRole::Rx,
+            ThreadRole::Tx
+        ]
+    );
+    let cpu = |role| seen.iter().find(|(r, _)| *r == role).and_then(|(_, c)| *c);
+    assert_eq!(cpu(ThreadRole::Control), None);
+    let planned: Vec<_> =
+        [ThreadRole::Tx, ThreadRole::Rx, ThreadRole::Crypto(0), ThreadRole::Crypto(1)]
+            .into_iter()
+            .map(|r| cpu(r).expect("a CPU for every data thread on 4 cores"))
+            .collect();
+    let mut distinct = planned.clone();
+    distinct.sort_unstable();
+    distinct.dedup();
+    assert_eq!(distinct.len(), 4, "threads share CPUs: {planned:?}");
+    assert!(ping(&b.host, &a.host, B_V4.into(), A_V4.into(), 0));
+}

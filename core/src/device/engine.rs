@@ -16,7 +16,7 @@ use super::peer::{IndexEntry, Peer, SlotIndices};
 use super::workers::Workers;
 use super::{
     DeviceError, DeviceEvent, DeviceObserver, DeviceOptions, DeviceStats, DropStats, LogLevel,
-    PeerStatus,
+    PeerStatus, ThreadRole,
 };
 use crate::allowedips::{Prefix, Table};
 use crate::config::uapi::{self, UapiError, UapiErrorKind, UapiOp};
@@ -28,6 +28,7 @@ use crate::peer::{Identity, Peer as ProtoPeer, PeerConfig as ProtoPeerConfig};
 use crate::peer_lookup::{IndexTable, PubkeyTable};
 use crate::queue::{LockedRing, Ring};
 use crate::ratelimiter::RateLimiter;
+use crate::sched::{plan, Placement, PlacementPolicy};
 
 /// How long a blocking NIC or UDP read waits before re-checking for shutdown.
 pub(crate) const POLL_INTERVAL: Duration = Duration::from_millis(50);
@@ -95,6 +96,8 @@ pub(crate) struct Inner {
     /// Nanoseconds after `base` until which the device counts as under load.
     pub(crate) under_load_until: AtomicU64,
     pub(crate) workers: Workers,
+    /// Where `sched::plan` would put the threads (reported to the thread hook).
+    placement: Placement,
 }
 
 impl Inner {
@@ -108,6 +111,7 @@ impl Inner {
         let mut rng = ChaCha20Rng::from_seed(seed);
         let base = clock.now();
         let workers = Workers::new(&opts);
+        let placement = plan(&opts.topology, PlacementPolicy::default());
         let hs_cap = opts.handshake_queue.max(8);
         Ok(Self {
             by_key: PubkeyTable::new(&mut rng),
@@ -135,7 +139,21 @@ impl Inner {
             counters: DeviceCounters::default(),
             under_load_until: AtomicU64::new(0),
             workers,
+            placement,
         })
+    }
+
+    /// Tells the host's thread hook that a thread of `role` started.
+    pub(crate) fn thread_started(&self, role: ThreadRole) {
+        let Some(hook) = &self.opts.thread_hook else { return };
+        let p = &self.placement;
+        let cpu = match role {
+            ThreadRole::Tx => p.io_cpu,
+            ThreadRole::Rx => p.workers.first().copied(),
+            ThreadRole::Crypto(n) => p.workers.get(n + 1).copied(),
+            ThreadRole::Control => None,
+        };
+        hook.on_thread_start(role, cpu);
     }
 
     /// Nanoseconds from `base` to `now`.
@@ -554,13 +572,16 @@ pub(crate) fn spawn_threads(inner: &Arc<Inner>) -> std::io::Result<Vec<JoinHandl
     let mut handles = Vec::new();
     let result = (|| {
         let i = inner.clone();
-        let control = std::thread::Builder::new()
-            .name("ferrowg-control".into())
-            .spawn(move || super::control::run(&i))?;
+        let control =
+            std::thread::Builder::new().name("ferrowg-control".into()).spawn(move || {
+                i.thread_started(ThreadRole::Control);
+                super::control::run(&i)
+            })?;
         *inner.control_thread.lock() = Some(control.thread().clone());
         handles.push(control);
         let i = inner.clone();
         handles.push(std::thread::Builder::new().name("ferrowg-tx".into()).spawn(move || {
+            i.thread_started(ThreadRole::Tx);
             if i.opts.codel || i.opts.tx_queue {
                 super::txqueue::run_tx_queued(&i)
             } else {
@@ -568,11 +589,10 @@ pub(crate) fn spawn_threads(inner: &Arc<Inner>) -> std::io::Result<Vec<JoinHandl
             }
         })?);
         let i = inner.clone();
-        handles.push(
-            std::thread::Builder::new()
-                .name("ferrowg-rx".into())
-                .spawn(move || super::datapath::run_rx(&i))?,
-        );
+        handles.push(std::thread::Builder::new().name("ferrowg-rx".into()).spawn(move || {
+            i.thread_started(ThreadRole::Rx);
+            super::datapath::run_rx(&i)
+        })?);
         handles.extend(inner.workers.spawn(inner)?);
         Ok(())
     })();

@@ -51,7 +51,7 @@ use crate::config::DeviceConfig;
 use crate::error::DropReason;
 use crate::io::{Bind, Clock, Tun};
 use crate::keys::PublicKey;
-use crate::sched::CpuTopology;
+use crate::sched::{CpuTopology, LogicalCpu};
 
 use engine::Inner;
 
@@ -81,8 +81,31 @@ pub enum RingKind {
     LockFree,
 }
 
+/// Which engine thread is starting (see [`ThreadHook`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum ThreadRole {
+    /// Reads the NIC, encrypts, sends UDP.
+    Tx,
+    /// Receives UDP, decrypts, writes the NIC.
+    Rx,
+    /// Handshakes and timers.
+    Control,
+    /// Crypto worker number `n`.
+    Crypto(usize),
+}
+
+/// Lets the host place the engine's threads (core makes no OS calls itself): called on
+/// each new thread before it does any work, with the CPU that [`crate::sched::plan`]
+/// chose for it from [`DeviceOptions::topology`] (`None`: no preference). The TX thread
+/// gets the plan's I/O CPU, the RX thread the first worker CPU, crypto workers the
+/// following ones; the control thread is left to the OS.
+pub trait ThreadHook: Send + Sync {
+    /// Runs on the starting thread.
+    fn on_thread_start(&self, role: ThreadRole, cpu: Option<LogicalCpu>);
+}
+
 /// Engine tuning. `Default` suits a desktop client.
-#[derive(Debug, Clone)]
+#[derive(Clone)]
 pub struct DeviceOptions {
     /// Seed for the engine's CSPRNG (ephemeral keys, indices, cookies, jitter). Hosts
     /// should pass 32 bytes from the OS RNG; `None` derives a seed from std's
@@ -108,6 +131,25 @@ pub struct DeviceOptions {
     /// Capacity of the incoming handshake queue; the device is "under load" (cookie
     /// replies, rate limiting) while it is at least 1/8 full.
     pub handshake_queue: usize,
+    /// Called on every engine thread as it starts (CPU pinning by the platform layer).
+    pub thread_hook: Option<Arc<dyn ThreadHook>>,
+}
+
+impl fmt::Debug for DeviceOptions {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("DeviceOptions")
+            .field("rng_seed", &self.rng_seed.map(|_| "<seed>"))
+            .field("workers", &self.workers)
+            .field("topology", &self.topology)
+            .field("batch_size", &self.batch_size)
+            .field("codel", &self.codel)
+            .field("tx_queue", &self.tx_queue)
+            .field("ring", &self.ring)
+            .field("fanout_threshold", &self.fanout_threshold)
+            .field("handshake_queue", &self.handshake_queue)
+            .field("thread_hook", &self.thread_hook.is_some())
+            .finish()
+    }
 }
 
 impl Default for DeviceOptions {
@@ -122,6 +164,7 @@ impl Default for DeviceOptions {
             ring: RingKind::LockFree,
             fanout_threshold: 16,
             handshake_queue: 4096,
+            thread_hook: None,
         }
     }
 }

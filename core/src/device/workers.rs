@@ -107,9 +107,12 @@ impl Workers {
         let mut handles = Vec::with_capacity(self.count);
         for i in 0..self.count {
             let inner = inner.clone();
-            let h = std::thread::Builder::new()
-                .name(format!("ferrowg-crypto-{i}"))
-                .spawn(move || inner.workers.work())?;
+            let h = std::thread::Builder::new().name(format!("ferrowg-crypto-{i}")).spawn(
+                move || {
+                    inner.thread_started(super::ThreadRole::Crypto(i));
+                    inner.workers.work()
+                },
+            )?;
             self.threads.lock().push(h.thread().clone());
             handles.push(h);
         }
