@@ -463,3 +463,100 @@ fn finish_run(inner: &Inner, r: RxRun, now: Instant, scratch: &mut [u8]) {
         p.on_data_received(&keypair, src, bytes, plain, now, wall);
     });
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::allowedips::Prefix;
+    use crate::keys::PublicKey;
+
+    fn v4_packet(src: [u8; 4], dst: [u8; 4]) -> Vec<u8> {
+        let mut p = vec![0u8; 40];
+        p[0] = 0x45;
+        p[2..4].copy_from_slice(&40u16.to_be_bytes());
+        p[12..16].copy_from_slice(&src);
+        p[16..20].copy_from_slice(&dst);
+        p
+    }
+
+    fn v6_packet(src: [u8; 16], dst: [u8; 16]) -> Vec<u8> {
+        let mut p = vec![0u8; 48];
+        p[0] = 0x60;
+        p[4..6].copy_from_slice(&8u16.to_be_bytes());
+        p[8..24].copy_from_slice(&src);
+        p[24..40].copy_from_slice(&dst);
+        p
+    }
+
+    fn routes() -> (Table<Arc<Peer>>, Arc<Peer>, Arc<Peer>) {
+        let (a, b) =
+            (Arc::new(Peer::new(PublicKey([1; 32]))), Arc::new(Peer::new(PublicKey([2; 32]))));
+        let mut t = Table::new();
+        let p = |s: &str| s.parse::<Prefix>().unwrap();
+        t.insert(p("10.0.0.0/8"), a.clone()).unwrap();
+        t.insert(p("10.1.0.0/16"), b.clone()).unwrap();
+        t.insert(p("fd00::/64"), b.clone()).unwrap();
+        (t, a, b)
+    }
+
+    #[test]
+    fn padding_table() {
+        // (len, mtu, padded)
+        for (len, mtu, want) in [
+            (0, 1420, 0),
+            (1, 1420, 16),
+            (16, 1420, 16),
+            (17, 1420, 32),
+            (1409, 1420, 1420),
+            (1420, 1420, 1420),
+            (1419, 1419, 1419),
+            (1500, 1420, 1504),
+        ] {
+            assert_eq!(padded_len(len, mtu), want, "len {len} mtu {mtu}");
+        }
+    }
+
+    #[test]
+    fn route_by_destination_longest_prefix() {
+        let (t, a, b) = routes();
+        let to = |dst| route_by_dst(&t, &v4_packet([9; 4], dst)).map(|p| Arc::as_ptr(p));
+        assert_eq!(to([10, 2, 0, 1]), Ok(Arc::as_ptr(&a)));
+        assert_eq!(to([10, 1, 0, 1]), Ok(Arc::as_ptr(&b)));
+        assert_eq!(to([11, 0, 0, 1]), Err(DropReason::NoRoute));
+        let fd = |last| {
+            let mut x = [0u8; 16];
+            x[0] = 0xfd;
+            x[15] = last;
+            x
+        };
+        let r = route_by_dst(&t, &v6_packet(fd(1), fd(2))).map(|p| Arc::as_ptr(p));
+        assert_eq!(r, Ok(Arc::as_ptr(&b)));
+        assert_eq!(route_by_dst(&t, &[0x45, 0, 0]).err(), Some(DropReason::InvalidInnerPacket));
+        assert_eq!(route_by_dst(&t, &[]).err(), Some(DropReason::InvalidInnerPacket));
+        assert_eq!(route_by_dst(&t, &[0x20; 40]).err(), Some(DropReason::InvalidInnerPacket));
+    }
+
+    #[test]
+    fn source_must_belong_to_the_sending_peer() {
+        let (t, a, b) = routes();
+        assert_eq!(check_source(&t, &a, &v4_packet([10, 2, 3, 4], [1; 4])), Ok(()));
+        // In A's /8 but B's more specific /16: not A's.
+        assert_eq!(
+            check_source(&t, &a, &v4_packet([10, 1, 3, 4], [1; 4])),
+            Err(DropReason::DisallowedSource)
+        );
+        assert_eq!(
+            check_source(&t, &b, &v4_packet([192, 168, 0, 1], [1; 4])),
+            Err(DropReason::DisallowedSource)
+        );
+        let mut src = [0u8; 16];
+        src[0] = 0xfd;
+        src[15] = 9;
+        assert_eq!(check_source(&t, &b, &v6_packet(src, [0; 16])), Ok(()));
+        assert_eq!(
+            check_source(&t, &a, &v6_packet(src, [0; 16])),
+            Err(DropReason::DisallowedSource)
+        );
+        assert_eq!(check_source(&t, &a, &[0x70; 40]), Err(DropReason::InvalidInnerPacket));
+    }
+}
