@@ -519,7 +519,7 @@ mod tests {
     #[test]
     fn route_by_destination_longest_prefix() {
         let (t, a, b) = routes();
-        let to = |dst| route_by_dst(&t, &v4_packet([9; 4], dst)).map(|p| Arc::as_ptr(p));
+        let to = |dst| route_by_dst(&t, &v4_packet([9; 4], dst)).map(Arc::as_ptr);
         assert_eq!(to([10, 2, 0, 1]), Ok(Arc::as_ptr(&a)));
         assert_eq!(to([10, 1, 0, 1]), Ok(Arc::as_ptr(&b)));
         assert_eq!(to([11, 0, 0, 1]), Err(DropReason::NoRoute));
@@ -529,7 +529,7 @@ mod tests {
             x[15] = last;
             x
         };
-        let r = route_by_dst(&t, &v6_packet(fd(1), fd(2))).map(|p| Arc::as_ptr(p));
+        let r = route_by_dst(&t, &v6_packet(fd(1), fd(2))).map(Arc::as_ptr);
         assert_eq!(r, Ok(Arc::as_ptr(&b)));
         assert_eq!(route_by_dst(&t, &[0x45, 0, 0]).err(), Some(DropReason::InvalidInnerPacket));
         assert_eq!(route_by_dst(&t, &[]).err(), Some(DropReason::InvalidInnerPacket));
