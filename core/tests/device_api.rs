@@ -268,3 +268,11 @@ fn thread_hook_sees_every_thread_with_its_planned_cpu() {
     assert_eq!(distinct.len(), 4, "threads share CPUs: {planned:?}");
     assert!(ping(&b.host, &a.host, B_V4.into(), A_V4.into(), 0));
 }
+
+#[test]
+fn device_is_send_and_sync() {
+    fn check<T: Send + Sync>() {}
+    check::<ferrowg_core::device::Device>();
+    check::<ferrowg_core::device::DeviceOptions>();
+    check::<ferrowg_core::device::DeviceStats>();
+}

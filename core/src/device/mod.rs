@@ -357,6 +357,8 @@ impl Device {
             Ok(handles) => {
                 *device.threads.lock() = handles;
                 inner.interface_up();
+                inner
+                    .log(LogLevel::Info, &format!("device up on UDP port {}", inner.listen_port()));
                 Ok(device)
             }
             Err(e) => Err(DeviceError::Spawn(e)),
@@ -366,7 +368,15 @@ impl Device {
     /// Replaces the whole configuration atomically: either everything applies or
     /// nothing does. Peers that stay keep their sessions and counters.
     pub fn set_config(&self, config: &DeviceConfig) -> Result<(), DeviceError> {
-        self.inner.set_config(config)
+        let r = self.inner.set_config(config);
+        match &r {
+            Ok(()) => self.inner.log(
+                LogLevel::Debug,
+                &format!("configuration applied ({} peers)", config.peers.len()),
+            ),
+            Err(e) => self.inner.log(LogLevel::Warn, &format!("configuration refused: {e}")),
+        }
+        r
     }
 
     /// Applies a UAPI `set=1` body (the lines after `set=1`) to the running config.
@@ -399,7 +409,14 @@ impl Device {
     /// The network changed: closes the UDP transport and opens a new one on the same
     /// port (or a new OS-chosen port if none was configured and the old one is taken).
     pub fn rebind(&self) -> Result<(), DeviceError> {
-        self.inner.rebind()
+        let r = self.inner.rebind();
+        match &r {
+            Ok(()) => self
+                .inner
+                .log(LogLevel::Info, &format!("rebound UDP port {}", self.inner.listen_port())),
+            Err(e) => self.inner.log(LogLevel::Error, &format!("rebind failed: {e}")),
+        }
+        r
     }
 
     /// The UDP port in use.
@@ -413,6 +430,7 @@ impl Device {
     }
 
     fn shutdown(&self) {
+        self.inner.log(LogLevel::Info, "device stopping");
         self.inner.begin_shutdown();
         let handles = std::mem::take(&mut *self.threads.lock());
         for h in handles {
