@@ -22,8 +22,9 @@
 //! [`AllowedIps::update`] applies a batch of changes to a private copy and publishes it
 //! with one pointer swap. The copy is recycled: the writer keeps the previous snapshot
 //! and, once no reader holds it any more, replays the last batch on it instead of cloning,
-//! so an update costs O(batch × (depth + patched index slots)) in the common case and
-//! O(table) when a reader still holds the old snapshot. Memory is two tables.
+//! so a small update costs O(batch × (depth + patched index slots)); a big batch (more
+//! than 8 changes and more than nodes / 256) or a reader still holding the old snapshot makes the next
+//! update copy the table instead, O(table). Memory is two tables.
 //!
 //! Peers are identified through [`PeerHandle`]: a cheap clone plus an ordered identity
 //! key. It is implemented for integer peer ids and for `Arc<P>` (identity = pointer), the
@@ -208,9 +209,16 @@ impl<T: PeerHandle> Table<T> {
     /// bits, at most 2^16 slots of 8 bytes) that lets lookups skip the trie's top levels.
     /// A new table has none; inserts and removes keep an existing one current or drop it
     /// after a bulk change. Lookups are correct without it, only slower on big tables.
-    /// [`AllowedIps::update`] rebuilds it when missing or sized for a 4x different table.
+    /// See [`Table::reindex_if_stale`] for the conditional form.
     pub fn reindex(&mut self) {
         self.inner.reindex();
+    }
+
+    /// Rebuilds the index only if it was dropped (after a bulk change or a root move) or is
+    /// sized for a table 4x smaller or larger; otherwise free. Call after a batch of
+    /// changes; [`AllowedIps::update`] does.
+    pub fn reindex_if_stale(&mut self) {
+        self.inner.reindex_if_stale();
     }
 
     /// Lays the nodes out in depth-first order, drops free space and rebuilds the index
@@ -349,21 +357,32 @@ impl<T: PeerHandle> AllowedIps<T> {
     pub fn update<R>(&self, f: impl FnOnce(&mut Batch<'_, T>) -> R) -> R {
         let mut spare = self.writer.lock();
         let Spare { previous, log } = &mut *spare;
+        let current = self.current.load();
+        let cheap = log.len() <= ALWAYS_REPLAY
+            || log.len().saturating_mul(REPLAY_COST) <= current.node_count();
         let mut table = match previous.take().map(Arc::try_unwrap) {
-            Some(Ok(mut old)) => {
+            Some(Ok(mut old)) if cheap => {
                 replay(&mut old, log);
                 old
             }
-            // A reader still holds the old snapshot (or this is the first update).
-            _ => Table::clone(&self.current.load()),
+            // A reader still holds the old snapshot, the last batch was too big to replay,
+            // or this is the first update.
+            _ => Table::clone(&current),
         };
+        drop(current);
         log.clear();
         let result = f(&mut Batch { table: &mut table, log });
-        table.inner.reindex_if_stale();
+        table.reindex_if_stale();
         *previous = Some(self.current.swap(Arc::new(table)));
         result
     }
 }
+
+/// Replaying one change costs about as much as copying this many nodes: a trie walk is a
+/// chain of cache misses, a copy streams memory (measured in `docs/performance.md`).
+const REPLAY_COST: usize = 256;
+/// Batches this small are always replayed: a few walks beat any copy.
+const ALWAYS_REPLAY: usize = 8;
 
 /// Brings a copy from the previous snapshot to the current one by repeating the batch.
 /// The table's operations are deterministic, so the result equals the current snapshot.
@@ -384,5 +403,5 @@ fn replay<T: PeerHandle>(table: &mut Table<T>, log: &mut Vec<Op<T>>) {
             Op::Compact => table.compact(),
         }
     }
-    table.inner.reindex_if_stale();
+    table.reindex_if_stale();
 }
