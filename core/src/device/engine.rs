@@ -269,6 +269,9 @@ impl Inner {
             peers.push(peer);
         }
 
+        // A freshly built trie: lay it out depth-first and build its top-level index.
+        routes.compact();
+
         // Commit: from here on nothing fails.
         if let Some(t) = new_transport {
             self.transport.store(Some(Arc::new(TransportSlot(t))));
