@@ -276,3 +276,22 @@ fn device_is_send_and_sync() {
     check::<ferrowg_core::device::DeviceOptions>();
     check::<ferrowg_core::device::DeviceStats>();
 }
+
+#[test]
+fn persistent_keepalive_set_live_is_sent() {
+    let (a, b) = pair(opts(0x4d), opts(0x4e));
+    assert!(ping(&b.host, &a.host, B_V4.into(), A_V4.into(), 0));
+    let before = a.device.stats().peers[0].rx_packets;
+    let mut cfg = b.device.config();
+    cfg.peers[0].persistent_keepalive = Some(1);
+    b.device.set_config(&cfg).unwrap();
+    // Turning it on sends one at once, then one a second; A counts them (no data).
+    let deadline = now() + Duration::from_secs(10);
+    while a.device.stats().peers[0].rx_packets < before + 2 && now() < deadline {
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    assert!(a.device.stats().peers[0].rx_packets >= before + 2);
+    let mut got = Vec::new();
+    a.host.recv(&mut got, 8, Duration::from_millis(10));
+    assert!(got.is_empty(), "keepalives must not reach the NIC");
+}

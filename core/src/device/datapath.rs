@@ -195,7 +195,7 @@ fn tx_run(
             }
         }
         flush(inner, peer, p, now, scratch, &mut events);
-        peer.publish_deadline(Some(p), inner.base);
+        inner.publish_deadline(peer, Some(p));
     }
     for e in events {
         inner.emit(e);

@@ -93,6 +93,8 @@ pub(crate) struct Inner {
     pub(crate) observer: RwLock<Option<Arc<dyn DeviceObserver>>>,
     pub(crate) counters: DeviceCounters,
     pub(crate) ratelimiter: RateLimiter,
+    /// The earliest timer deadline of any peer (ticks; may be stale-early, never late).
+    pub(crate) min_deadline: AtomicU64,
     /// Nanoseconds after `base` until which the device counts as under load.
     pub(crate) under_load_until: AtomicU64,
     pub(crate) workers: Workers,
@@ -138,6 +140,7 @@ impl Inner {
             observer: RwLock::new(None),
             counters: DeviceCounters::default(),
             under_load_until: AtomicU64::new(0),
+            min_deadline: AtomicU64::new(u64::MAX),
             workers,
             placement,
         })
@@ -154,6 +157,16 @@ impl Inner {
             ThreadRole::Control => None,
         };
         hook.on_thread_start(role, cpu);
+    }
+
+    /// Publishes a peer's earliest timer deadline and lowers the device-wide minimum, so
+    /// the control thread scans the peers only when some deadline may be due.
+    pub(crate) fn publish_deadline(&self, peer: &Peer, proto: Option<&ProtoPeer>) {
+        let at = peer.publish_deadline(proto, self.base);
+        if self.min_deadline.fetch_min(at, Ordering::AcqRel) > at {
+            // Earlier than the control thread planned to wake: tell it.
+            self.wake_control();
+        }
     }
 
     /// Nanoseconds from `base` to `now`.
@@ -321,7 +334,7 @@ impl Inner {
                 if let Some(p) = guard.as_mut() {
                     p.on_interface_up(now);
                 }
-                peer.publish_deadline(guard.as_ref(), self.base);
+                self.publish_deadline(peer, guard.as_ref());
                 continue;
             }
             let mut guard = peer.proto.lock();
@@ -336,7 +349,7 @@ impl Inner {
                     p.set_endpoint(new_endpoint);
                 }
             }
-            peer.publish_deadline(guard.as_ref(), self.base);
+            self.publish_deadline(peer, guard.as_ref());
         }
         let running = self.started.load(Ordering::Relaxed);
         self.snapshot.store(Arc::new(Snapshot { config, identity, peers, routes }));
@@ -346,7 +359,7 @@ impl Inner {
                 if let Some(proto) = guard.as_mut() {
                     proto.on_interface_up(now);
                 }
-                p.publish_deadline(guard.as_ref(), self.base);
+                self.publish_deadline(p, guard.as_ref());
             }
             self.wake_control();
         }
@@ -392,7 +405,7 @@ impl Inner {
                 self.indices.remove(idx);
             }
         }
-        peer.publish_deadline(None, self.base);
+        self.publish_deadline(peer, None);
     }
 
     /// Called once the threads run: arms persistent keepalives.
@@ -405,7 +418,7 @@ impl Inner {
             if let Some(proto) = guard.as_mut() {
                 proto.on_interface_up(now);
             }
-            p.publish_deadline(guard.as_ref(), self.base);
+            self.publish_deadline(p, guard.as_ref());
         }
         self.wake_control();
     }
