@@ -221,6 +221,7 @@ impl Bind for StdUdpBind {
 pub struct StdUdpTransport {
     socket: UdpSocket,
     port: u16,
+    v6: bool,
     /// The read timeout currently set on the socket (saves a syscall per batch).
     timeout: Mutex<Option<Duration>>,
 }
@@ -233,8 +234,19 @@ impl StdUdpTransport {
     /// Binds a socket to `addr`.
     pub fn bind(addr: SocketAddr) -> io::Result<Self> {
         let socket = UdpSocket::bind(addr)?;
-        let port = socket.local_addr()?.port();
-        Ok(Self { socket, port, timeout: Mutex::new(None) })
+        let local = socket.local_addr()?;
+        Ok(Self { socket, port: local.port(), v6: local.is_ipv6(), timeout: Mutex::new(None) })
+    }
+
+    /// An IPv6 socket (dual-stack when bound to `::`) reaches IPv4 peers through
+    /// IPv4-mapped addresses.
+    fn map(&self, dst: SocketAddr) -> SocketAddr {
+        match (self.v6, dst) {
+            (true, SocketAddr::V4(v4)) => {
+                SocketAddr::new(IpAddr::V6(v4.ip().to_ipv6_mapped()), v4.port())
+            }
+            _ => dst,
+        }
     }
 
     fn set_timeout(&self, timeout: Duration) -> io::Result<()> {
@@ -298,7 +310,7 @@ impl Transport for StdUdpTransport {
         for d in datagrams {
             let mut tries = 0;
             loop {
-                match self.socket.send_to(d.data, d.dst) {
+                match self.socket.send_to(d.data, self.map(d.dst)) {
                     Ok(_) => sent += 1,
                     Err(e) if e.kind() == io::ErrorKind::WouldBlock && tries < SEND_RETRIES => {
                         tries += 1;
@@ -316,5 +328,53 @@ impl Transport for StdUdpTransport {
 
     fn local_port(&self) -> u16 {
         self.port
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::net::{Ipv4Addr, Ipv6Addr};
+
+    use super::*;
+
+    #[test]
+    fn dual_stack_socket_reaches_ipv4_and_reports_it_unmapped() {
+        let v6 = StdUdpTransport::bind(SocketAddr::from((Ipv6Addr::UNSPECIFIED, 0))).unwrap();
+        let v4 = StdUdpTransport::bind(SocketAddr::from((Ipv4Addr::LOCALHOST, 0))).unwrap();
+        let to_v4 = SocketAddr::from((Ipv4Addr::LOCALHOST, v4.local_port()));
+        assert_eq!(v6.send_batch(&[Transmit { dst: to_v4, data: b"ping" }]).unwrap(), 1);
+        let mut buf = [0u8; 16];
+        let mut meta = [RecvMeta::default(); 1];
+        let n = v4.recv_batch(&mut [&mut buf[..]], &mut meta, Duration::from_secs(5)).unwrap();
+        assert_eq!(n, 1);
+        assert_eq!(&buf[..meta[0].len], b"ping");
+        let from = meta[0].src;
+        assert_eq!(from.port(), v6.local_port());
+        // Answer through the v6 socket's reply path: it arrives with a plain IPv4 source.
+        assert_eq!(v4.send_batch(&[Transmit { dst: from, data: b"pong" }]).unwrap(), 1);
+        let n = v6.recv_batch(&mut [&mut buf[..]], &mut meta, Duration::from_secs(5)).unwrap();
+        assert_eq!(n, 1);
+        assert_eq!(meta[0].src, SocketAddr::from((Ipv4Addr::LOCALHOST, v4.local_port())));
+    }
+
+    #[test]
+    fn memory_tun_is_fifo_and_batched() {
+        let (tun, host) = memory_tun(1420, 4);
+        let pkts: Vec<Vec<u8>> = (0..6u8).map(|i| vec![i; 10 + usize::from(i)]).collect();
+        // Capacity 4: the first four go in at once, the rest time out.
+        assert_eq!(host.inject(&pkts, Duration::from_millis(20)), 4);
+        let mut a = [0u8; 64];
+        let mut b = [0u8; 64];
+        let mut c = [0u8; 64];
+        let mut sizes = [0usize; 3];
+        let n = tun.recv_batch(&mut [&mut a, &mut b, &mut c], &mut sizes, Duration::ZERO).unwrap();
+        assert_eq!((n, sizes), (3, [10, 11, 12]));
+        assert_eq!(a[..10], [0u8; 10]);
+        assert_eq!(c[..12], [2u8; 12]);
+        assert_eq!(tun.send_batch(&[&a[..10], &b[..11]]).unwrap(), 2);
+        let mut out = Vec::new();
+        assert_eq!(host.recv(&mut out, 8, Duration::ZERO), 2);
+        assert_eq!(out[1], vec![1u8; 11]);
+        assert_eq!(host.pending_to_engine(), 1);
     }
 }
