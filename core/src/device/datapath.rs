@@ -12,6 +12,7 @@ use std::time::{Duration, Instant};
 use super::control::{flush, with_peer, HandshakeJob};
 use super::engine::{Inner, Snapshot, MAX_BATCH, POLL_INTERVAL};
 use super::peer::Peer;
+use super::workers::OpenRec;
 use super::DeviceEvent;
 use crate::allowedips::Table;
 use crate::error::DropReason;
@@ -288,6 +289,7 @@ pub(crate) fn run_rx(inner: &Inner) {
     let mut bufs: Vec<Vec<u8>> = (0..batch).map(|_| vec![0u8; stride]).collect();
     let mut meta = [RecvMeta::default(); MAX_BATCH];
     let mut deliver: Vec<(usize, usize)> = Vec::with_capacity(batch);
+    let mut opens: Vec<OpenRec> = Vec::with_capacity(batch);
     let mut scratch = vec![0u8; tx_stride(mtu)];
     while inner.running.load(Ordering::Relaxed) {
         let Some(transport) = inner.transport() else {
@@ -317,8 +319,9 @@ pub(crate) fn run_rx(inner: &Inner) {
         let now = inner.clock.now();
         let snap = inner.snapshot.load();
         deliver.clear();
-        let mut run: Option<RxRun> = None;
+        opens.clear();
         let mut woke = false;
+        // 1. Classify; look data messages up by receiver index (no crypto yet).
         for (k, (buf, m)) in bufs.iter_mut().zip(&meta).take(n).enumerate() {
             let Some(dgram) = buf.get_mut(..m.len) else { continue };
             match dgram.first().copied() {
@@ -335,11 +338,32 @@ pub(crate) fn run_rx(inner: &Inner) {
                     continue;
                 }
             }
-            match rx_data(inner, &snap, dgram, m.src, now, &mut run, &mut scratch) {
-                Ok(0) => {}
-                Ok(len) => deliver.push((k, len)),
+            match rx_lookup(inner, dgram, now) {
+                Ok((peer, keypair)) => opens.push(OpenRec {
+                    slot: k,
+                    len: m.len,
+                    src: m.src,
+                    peer,
+                    keypair,
+                    result: Err(DropReason::DecryptFailed),
+                }),
                 Err(None) => {}
                 Err(Some(reason)) => inner.counters.drop(reason),
+            }
+        }
+        // 2. Decrypt in place, inline or on the workers.
+        if !opens.is_empty() {
+            inner.workers.open(inner, &mut bufs, &mut opens);
+        }
+        // 3. In arrival order: replay window, inner packet, source address, bookkeeping.
+        let mut run: Option<RxRun> = None;
+        for rec in opens.drain(..) {
+            let slot = rec.slot;
+            let Some(dgram) = bufs.get(slot).and_then(|b| b.get(..rec.len)) else { continue };
+            match rx_accept(inner, &snap, rec, dgram, now, &mut run, &mut scratch) {
+                Ok(0) => {}
+                Ok(len) => deliver.push((slot, len)),
+                Err(()) => {}
             }
         }
         if let Some(r) = run.take() {
@@ -383,18 +407,13 @@ fn queue_handshake(inner: &Inner, dgram: &[u8], src: SocketAddr) {
     }
 }
 
-/// Opens one data message in place. `Ok(len)`: an inner packet of `len` bytes at
-/// `dgram[DATA_HEADER_LEN..]` to deliver (0 for a keepalive). `Err(Some(reason))`: a
-/// drop not charged to a peer; `Err(None)`: a drop already charged to one.
-fn rx_data(
+/// Finds the keypair a data message is addressed to. `Err(Some(reason))`: a drop not
+/// charged to a peer; `Err(None)`: a drop already charged to one.
+fn rx_lookup(
     inner: &Inner,
-    snap: &Snapshot,
-    dgram: &mut [u8],
-    src: SocketAddr,
+    dgram: &[u8],
     now: Instant,
-    run: &mut Option<RxRun>,
-    scratch: &mut [u8],
-) -> Result<usize, Option<DropReason>> {
+) -> Result<(Arc<Peer>, Arc<Keypair>), Option<DropReason>> {
     if dgram.len() < DATA_MIN_LEN {
         return Err(Some(DropReason::WrongLength));
     }
@@ -410,17 +429,31 @@ fn rx_data(
     let Some(keypair) = entry.keypair else {
         return Err(Some(DropReason::UnknownIndex));
     };
-    let peer = entry.peer;
-    let fail = |reason: DropReason| {
-        peer.counters.drop(reason);
-        None
-    };
     if keypair.is_expired(now) {
-        return Err(fail(DropReason::KeyExpired));
+        entry.peer.counters.drop(DropReason::KeyExpired);
+        return Err(None);
     }
-    let (counter, range) = keypair.open(dgram).map_err(fail)?;
+    Ok((entry.peer, keypair))
+}
+
+/// After decryption: replay window, run bookkeeping, inner packet and source checks.
+/// `Ok(len)`: an inner packet of `len` bytes at `dgram[DATA_HEADER_LEN..]` to deliver
+/// (0 for a keepalive); `Err(())`: dropped and counted.
+fn rx_accept(
+    inner: &Inner,
+    snap: &Snapshot,
+    rec: OpenRec,
+    dgram: &[u8],
+    now: Instant,
+    run: &mut Option<RxRun>,
+    scratch: &mut [u8],
+) -> Result<usize, ()> {
+    let OpenRec { peer, keypair, src, result, .. } = rec;
+    let fail = |reason: DropReason| peer.counters.drop(reason);
+    let (counter, range) = result.map_err(fail)?;
     if !keypair.accept_counter(counter) {
-        return Err(fail(DropReason::Replay));
+        fail(DropReason::Replay);
+        return Err(());
     }
     let same = run
         .as_ref()

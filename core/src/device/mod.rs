@@ -14,15 +14,17 @@
 //!   CoDel queues (see `txqueue`).
 //! - **RX thread**: UDP batch → message type; handshake messages are copied into a
 //!   bounded queue for the control thread (so a flood can only fill that queue, never
-//!   stall data) → receiver-index lookup → decrypt in place → replay window → inner
-//!   source address checked against the peer's allowed IPs → one NIC batch; then, per
-//!   run, the peer's receive hooks (timers, roaming, confirming a responder's keypair).
+//!   stall data) → receiver-index lookup → decrypt in place (inline, or fanned out to
+//!   the crypto workers) → then in arrival order: replay window → inner source address
+//!   checked against the peer's allowed IPs → one NIC batch; per run of one peer, its
+//!   receive hooks (timers, roaming, confirming a responder's keypair).
 //! - **Control thread**: handshake messages (MAC1; under load MAC2, cookie replies and
 //!   the per-source rate limiter; then the Noise responder or initiator step) and every
 //!   peer's timers, driven by `clock.now()` (a lock-free scan of per-peer deadlines).
-//! - **Crypto workers** (see [`WorkerMode`]): a TX batch at least
+//! - **Crypto workers** (see [`WorkerMode`]): a TX or RX batch at least
 //!   [`DeviceOptions::fanout_threshold`] long is handed out packet by packet through a
-//!   [`crate::queue::Ring`] and re-joined before sending, so order is kept per peer.
+//!   [`crate::queue::Ring`] and re-joined (the submitting thread helps meanwhile)
+//!   before anything leaves, so order is kept per peer.
 //!
 //! Buffers are allocated once per thread; the steady-state data path allocates nothing
 //! per packet. Configuration changes build a new immutable snapshot (peers, allowed-IPs
