@@ -157,3 +157,11 @@ fn source_address_outside_allowed_ips_is_dropped() {
     b.host.recv(&mut got, 8, Duration::from_millis(50));
     assert!(got.is_empty());
 }
+
+#[test]
+fn hundred_thousand_packets_through_codel_queues_with_live_config() {
+    // Flow control keeps the standing queue far below CoDel's 5 ms target, so CoDel
+    // must not drop anything here.
+    let o = |seed| DeviceOptions { codel: true, ..opts(seed) };
+    exchange(o(7), o(8));
+}

@@ -105,10 +105,31 @@ pub(crate) struct Placed {
     pub(crate) old_peer: u32,
 }
 
+/// One slot of the top-level index: where a lookup for addresses starting with these `k`
+/// bits resumes, and the best peer found on the way down to there.
+#[derive(Clone, Copy, PartialEq, Eq, Debug)]
+struct Jump {
+    start: u32,
+    best: u32,
+}
+
+/// Tries with fewer nodes than this get no top-level index.
+const MIN_INDEXED_NODES: usize = 16;
+/// The top-level index never exceeds 2^16 slots (512 KiB).
+const MAX_INDEX_BITS: u8 = 16;
+
 /// Returned when the arena has no index left.
 pub(crate) struct Full;
 
 /// A trie for one address family.
+///
+/// The optional top-level index (`jump`, built by [`Trie::reindex`]) is a direct table on
+/// the `jump_bits` address bits that follow the root's prefix (which every stored prefix
+/// below the root shares), so a lookup skips the trie's top levels: LC-trie style level
+/// compression on top of the kernel's layout. Inserts and removes rewrite only the slots
+/// under the changed prefix; when the root moves, or rewrites since the last rebuild
+/// exceed the index's size (a bulk load), they drop it instead, and lookups start at the
+/// root until the next [`Trie::reindex`].
 #[derive(Clone)]
 pub(crate) struct Trie<K> {
     nodes: Vec<Node<K>>,
@@ -116,11 +137,31 @@ pub(crate) struct Trie<K> {
     free: Vec<u32>,
     root: u32,
     prefixes: usize,
+    jump: Vec<Jump>,
+    jump_bits: u8,
+    /// The root's index, prefix length and key, copied here when the index is built.
+    jump_root_index: u32,
+    jump_skip: u8,
+    jump_root: K,
+    /// Slot rewrites left before an update drops the index rather than patch it.
+    jump_budget: usize,
 }
 
 impl<K: Key> Trie<K> {
     pub(crate) fn new() -> Self {
-        Trie { nodes: Vec::new(), links: Vec::new(), free: Vec::new(), root: NONE, prefixes: 0 }
+        Trie {
+            nodes: Vec::new(),
+            links: Vec::new(),
+            free: Vec::new(),
+            root: NONE,
+            prefixes: 0,
+            jump: Vec::new(),
+            jump_bits: 0,
+            jump_root_index: NONE,
+            jump_skip: 0,
+            jump_root: K::ZERO,
+            jump_budget: 0,
+        }
     }
 
     /// Number of stored prefixes.
@@ -131,8 +172,15 @@ impl<K: Key> Trie<K> {
     /// Longest-prefix match: the peer slot of the most specific prefix holding `key`.
     #[inline]
     pub(crate) fn lookup(&self, key: K) -> u32 {
-        let mut found = NONE;
-        let mut index = self.root;
+        let (mut index, mut found) = match self.jump.get(key.bits(self.jump_skip, self.jump_bits)) {
+            Some(jump) => {
+                if !self.jump_root.prefix_matches(key, self.jump_skip) {
+                    return NONE;
+                }
+                (jump.start, jump.best)
+            }
+            None => (self.root, NONE),
+        };
         while let Some(node) = self.nodes.get(index as usize) {
             if !node.key.prefix_matches(key, node.cidr()) {
                 break;
@@ -163,6 +211,23 @@ impl<K: Key> Trie<K> {
 
     /// Stores `key/cidr` (`key` already masked) for `peer`, replacing any previous peer.
     pub(crate) fn insert(&mut self, key: K, cidr: u8, peer: u32) -> Result<Placed, Full> {
+        let placed = self.place(key, cidr, peer)?;
+        self.refresh(key, cidr);
+        Ok(placed)
+    }
+
+    /// Clears the prefix at `index` and splices out nodes left without a purpose.
+    /// The caller has already unlinked it from its peer's list.
+    pub(crate) fn remove(&mut self, index: u32) {
+        let Some(&node) = self.nodes.get(index as usize) else { return };
+        if node.peer() == NONE {
+            return;
+        }
+        self.unplace(index);
+        self.refresh(node.key, node.cidr());
+    }
+
+    fn place(&mut self, key: K, cidr: u8, peer: u32) -> Result<Placed, Full> {
         let mut parent = NONE;
         let mut index = self.root;
         while let Some(node) = self.nodes.get_mut(index as usize) {
@@ -204,9 +269,7 @@ impl<K: Key> Trie<K> {
         Ok(Placed { node: new, old_peer: NONE })
     }
 
-    /// Clears the prefix at `index` and splices out nodes left without a purpose.
-    /// The caller has already unlinked it from its peer's list.
-    pub(crate) fn remove(&mut self, index: u32) {
+    fn unplace(&mut self, index: u32) {
         let Some(node) = self.nodes.get_mut(index as usize) else { return };
         if node.peer() == NONE {
             return;
@@ -264,11 +327,192 @@ impl<K: Key> Trie<K> {
         self.nodes.capacity() * std::mem::size_of::<Node<K>>()
             + self.links.capacity() * std::mem::size_of::<Link>()
             + self.free.capacity() * std::mem::size_of::<u32>()
+            + self.jump.capacity() * std::mem::size_of::<Jump>()
+    }
+
+    /// Rebuilds the top-level index with about one slot per node (at most 2^16), in
+    /// O(slots + nodes above the index depth).
+    pub(crate) fn reindex(&mut self) {
+        let mut jump = std::mem::take(&mut self.jump);
+        jump.clear();
+        let bits = self.ideal_index_bits();
+        let Some(&root) = self.nodes.get(self.root as usize) else { return };
+        if bits == 0 {
+            return;
+        }
+        self.jump_bits = bits;
+        self.jump_root_index = self.root;
+        self.jump_skip = root.cidr();
+        self.jump_root = root.key;
+        self.jump_budget = 1 << bits;
+        jump.resize(1 << bits, Jump { start: NONE, best: NONE });
+        self.fill(&mut jump, self.root, 0, bits, NONE);
+        self.jump = jump;
+    }
+
+    /// Whether [`Trie::reindex`] would build a different index: none yet (or dropped) on
+    /// a trie big enough for one, or one sized for a table 4x smaller or larger.
+    pub(crate) fn index_stale(&self) -> bool {
+        let ideal = self.ideal_index_bits();
+        match self.jump.is_empty() {
+            true => ideal > 0,
+            false => ideal.abs_diff(self.jump_bits) >= 2,
+        }
+    }
+
+    fn ideal_index_bits(&self) -> u8 {
+        let nodes = self.node_count();
+        let Some(root) = self.nodes.get(self.root as usize) else { return 0 };
+        if nodes < MIN_INDEXED_NODES {
+            return 0;
+        }
+        (nodes.ilog2() as u8).min(MAX_INDEX_BITS).min(K::BITS - root.cidr())
+    }
+
+    /// Brings the index up to date after `key/cidr` changed by refilling only the slots
+    /// under that prefix; drops it when that is not possible or not worth it.
+    fn refresh(&mut self, key: K, cidr: u8) {
+        if self.jump.is_empty() {
+            return;
+        }
+        let (skip, k) = (self.jump_skip, self.jump_bits);
+        let end = skip + k;
+        let width = end.saturating_sub(cidr);
+        let cost = 1usize << width;
+        let root_moved = self.root != self.jump_root_index
+            || !self
+                .nodes
+                .get(self.root as usize)
+                .is_some_and(|r| r.cidr() == skip && r.key == self.jump_root);
+        if root_moved || cidr < skip || cost > self.jump_budget {
+            self.jump.clear();
+            return;
+        }
+        self.jump_budget -= cost;
+        // Walk to where the slots under `key/cidr` split off, collecting the best peer.
+        let target = cidr.min(end);
+        let (mut index, mut best) = (self.root, NONE);
+        while let Some(n) = self.nodes.get(index as usize) {
+            if n.cidr() >= target || !n.key.prefix_matches(key, n.cidr()) {
+                break;
+            }
+            if n.peer() != NONE {
+                best = n.peer();
+            }
+            index = n.children[key.bit(n.cidr()) & 1];
+        }
+        let mut jump = std::mem::take(&mut self.jump);
+        self.fill(&mut jump, index, key.bits(skip, k), width, best);
+        self.jump = jump;
+    }
+
+    /// Fills the index slots `lo .. lo + 2^width`, all of which reach `node`'s position in
+    /// the trie with `best` as the best peer so far.
+    fn fill(&self, jump: &mut [Jump], node: u32, lo: usize, width: u8, best: u32) {
+        let (skip, k) = (self.jump_skip, self.jump_bits);
+        let empty = Jump { start: NONE, best };
+        let Some(range) = jump.get_mut(lo..lo + (1usize << width)) else { return };
+        let Some(n) = self.nodes.get(node as usize) else { return range.fill(empty) };
+        let top = n.key.bits(skip, k);
+        let Some(offset) = top.checked_sub(lo).filter(|&o| o < range.len()) else {
+            // The node's prefix excludes this whole range: the walk stops here.
+            return range.fill(empty);
+        };
+        if n.cidr() >= skip + k {
+            range.fill(empty);
+            if let Some(slot) = range.get_mut(offset) {
+                *slot = Jump { start: node, best };
+            }
+            return;
+        }
+        // Only the slots inside the node's prefix continue below it.
+        let inside = 1usize << (skip + k - n.cidr());
+        if let Some(before) = range.get_mut(..offset) {
+            before.fill(empty);
+        }
+        if let Some(after) = range.get_mut(offset + inside..) {
+            after.fill(empty);
+        }
+        let best = if n.peer() != NONE { n.peer() } else { best };
+        let half = skip + k - n.cidr() - 1;
+        self.fill(jump, n.children[0], top, half, best);
+        self.fill(jump, n.children[1], top + (inside >> 1), half, best);
     }
 
     /// Number of live nodes (stored prefixes plus branching nodes).
     pub(crate) fn node_count(&self) -> usize {
         self.nodes.len() - self.free.len()
+    }
+
+    /// Checks every index slot against a walk from the root, bit by bit.
+    fn check_index(&self) -> Result<(), String> {
+        let (skip, k) = (self.jump_skip, self.jump_bits);
+        let end = skip + k;
+        for (v, &slot) in self.jump.iter().enumerate() {
+            let (mut index, mut best) = (self.root, NONE);
+            let want = loop {
+                let Some(n) = self.nodes.get(index as usize) else {
+                    break Jump { start: NONE, best };
+                };
+                if n.cidr() >= end {
+                    let start = if n.key.bits(skip, k) == v { index } else { NONE };
+                    break Jump { start, best };
+                }
+                let shift = end - n.cidr();
+                if n.key.bits(skip, k) >> shift != v >> shift {
+                    break Jump { start: NONE, best };
+                }
+                if n.peer() != NONE {
+                    best = n.peer();
+                }
+                index = n.children[(v >> (shift - 1)) & 1];
+            };
+            if slot != want {
+                return Err(format!("index slot {v}: {slot:?}, walk gives {want:?}"));
+            }
+        }
+        Ok(())
+    }
+
+    /// Rebuilds the arena in depth-first preorder, so a lookup's next node is often on
+    /// the cache line it already loaded, and drops free slots. Returns the old-to-new
+    /// index map; per-peer list links (`prev`/`next`) are left for the caller to remap.
+    pub(crate) fn compact(&mut self) -> Vec<u32> {
+        let mut map = vec![NONE; self.nodes.len()];
+        let mut nodes = Vec::with_capacity(self.node_count());
+        let mut links = Vec::with_capacity(self.node_count());
+        let mut stack = vec![self.root];
+        while let Some(old) = stack.pop() {
+            let (Some(&node), Some(&link)) =
+                (self.nodes.get(old as usize), self.links.get(old as usize))
+            else {
+                continue;
+            };
+            if let Some(slot) = map.get_mut(old as usize) {
+                *slot = nodes.len() as u32;
+            }
+            nodes.push(node);
+            links.push(link);
+            stack.extend([node.children[1], node.children[0]]);
+        }
+        let remap = |i: u32| map.get(i as usize).copied().unwrap_or(NONE);
+        for node in &mut nodes {
+            node.children = node.children.map(remap);
+        }
+        for link in &mut links {
+            link.parent = remap(link.parent);
+        }
+        self.root = remap(self.root);
+        self.nodes = nodes;
+        self.links = links;
+        self.free = Vec::new();
+        self.reindex();
+        map
+    }
+
+    /// Every live node's per-peer list links, for remapping after [`Trie::compact`].
+    pub(crate) fn links_mut(&mut self) -> impl Iterator<Item = &mut Link> {
+        self.links.iter_mut()
     }
 
     /// Checks the structural invariants; `Err` names the first one broken.
@@ -304,6 +548,7 @@ impl<K: Key> Trie<K> {
                 stack.push(child);
             }
         }
+        self.check_index()?;
         if with_peer != self.prefixes || seen != self.node_count() {
             return Err(format!(
                 "counted {with_peer} prefixes / {seen} nodes, expected {} / {}",

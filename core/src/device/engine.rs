@@ -9,44 +9,38 @@ use std::time::{Duration, Instant};
 use arc_swap::{ArcSwap, ArcSwapOption};
 use parking_lot::{Mutex, RwLock};
 use rand_chacha::ChaCha20Rng;
-use rand_core::SeedableRng;
+use rand_core::{RngCore, SeedableRng};
 
 use super::control::HandshakeJob;
-use super::peer::{IndexEntry, Peer};
+use super::peer::{IndexEntry, Peer, SlotIndices};
 use super::workers::Workers;
 use super::{
     DeviceError, DeviceEvent, DeviceObserver, DeviceOptions, DeviceStats, DropStats, LogLevel,
-    PeerStatus,
+    PeerStatus, ThreadRole,
 };
 use crate::allowedips::{Prefix, Table};
 use crate::config::uapi::{self, UapiError, UapiErrorKind, UapiOp};
 use crate::config::{DeviceConfig, Endpoint, PeerStats};
-use crate::cookie::CookieChecker;
 use crate::error::DropReason;
 use crate::io::{Bind, Clock, Transport, Tun};
 use crate::keys::PublicKey;
-use crate::noise::LocalStatic;
+use crate::peer::{Identity, Peer as ProtoPeer, PeerConfig as ProtoPeerConfig};
 use crate::peer_lookup::{IndexTable, PubkeyTable};
 use crate::queue::{LockedRing, Ring};
 use crate::ratelimiter::RateLimiter;
+use crate::sched::{plan, Placement, PlacementPolicy};
 
 /// How long a blocking NIC or UDP read waits before re-checking for shutdown.
 pub(crate) const POLL_INTERVAL: Duration = Duration::from_millis(50);
 /// Largest batch the I/O threads use.
 pub(crate) const MAX_BATCH: usize = 128;
 
-/// The interface's own key material.
-pub(crate) struct Local {
-    pub(crate) noise: LocalStatic,
-    pub(crate) checker: CookieChecker,
-    pub(crate) public: PublicKey,
-}
-
 /// One immutable configuration generation, swapped in whole.
 pub(crate) struct Snapshot {
     /// The configuration as applied (endpoints resolved).
     pub(crate) config: DeviceConfig,
-    pub(crate) local: Option<Arc<Local>>,
+    /// The interface's key pair and cookie checker (`None`: no private key).
+    pub(crate) identity: Option<Arc<Identity>>,
     /// Peers in configuration order.
     pub(crate) peers: Vec<Arc<Peer>>,
     /// Allowed IPs → peer.
@@ -65,6 +59,8 @@ pub(crate) struct DeviceCounters {
     pub(crate) cookie_replies: AtomicU64,
     pub(crate) fanout_batches: AtomicU64,
     pub(crate) inline_batches: AtomicU64,
+    pub(crate) codel_drops: AtomicU64,
+    pub(crate) tx_queued: AtomicU64,
 }
 
 impl DeviceCounters {
@@ -84,21 +80,26 @@ pub(crate) struct Inner {
     /// Reference point for the peers' atomic timer deadlines.
     pub(crate) base: Instant,
     pub(crate) running: AtomicBool,
+    /// Set once the threads run (peers added later get their interface-up timers).
+    started: AtomicBool,
     pub(crate) transport: ArcSwapOption<TransportSlot>,
     pub(crate) snapshot: ArcSwap<Snapshot>,
     config_lock: Mutex<()>,
     pub(crate) by_key: PubkeyTable<Arc<Peer>>,
-    pub(crate) indices: IndexTable<IndexEntry>,
+    pub(crate) indices: Arc<IndexTable<IndexEntry>>,
     pub(crate) rng: Mutex<ChaCha20Rng>,
     pub(crate) handshakes: LockedRing<HandshakeJob>,
-    pub(crate) handshake_requests: LockedRing<Arc<Peer>>,
     pub(crate) control_thread: Mutex<Option<std::thread::Thread>>,
     pub(crate) observer: RwLock<Option<Arc<dyn DeviceObserver>>>,
     pub(crate) counters: DeviceCounters,
     pub(crate) ratelimiter: RateLimiter,
+    /// The earliest timer deadline of any peer (ticks; may be stale-early, never late).
+    pub(crate) min_deadline: AtomicU64,
     /// Nanoseconds after `base` until which the device counts as under load.
     pub(crate) under_load_until: AtomicU64,
     pub(crate) workers: Workers,
+    /// Where `sched::plan` would put the threads (reported to the thread hook).
+    placement: Placement,
 }
 
 impl Inner {
@@ -112,10 +113,11 @@ impl Inner {
         let mut rng = ChaCha20Rng::from_seed(seed);
         let base = clock.now();
         let workers = Workers::new(&opts);
+        let placement = plan(&opts.topology, PlacementPolicy::default());
         let hs_cap = opts.handshake_queue.max(8);
         Ok(Self {
             by_key: PubkeyTable::new(&mut rng),
-            indices: IndexTable::new(&mut rng),
+            indices: Arc::new(IndexTable::new(&mut rng)),
             ratelimiter: RateLimiter::new(&mut rng),
             rng: Mutex::new(rng),
             clock,
@@ -124,22 +126,47 @@ impl Inner {
             opts,
             base,
             running: AtomicBool::new(true),
+            started: AtomicBool::new(false),
             transport: ArcSwapOption::empty(),
             snapshot: ArcSwap::from_pointee(Snapshot {
                 config: DeviceConfig::default(),
-                local: None,
+                identity: None,
                 peers: Vec::new(),
                 routes: Table::new(),
             }),
             config_lock: Mutex::new(()),
             handshakes: LockedRing::with_capacity(hs_cap),
-            handshake_requests: LockedRing::with_capacity(1024),
             control_thread: Mutex::new(None),
             observer: RwLock::new(None),
             counters: DeviceCounters::default(),
             under_load_until: AtomicU64::new(0),
+            min_deadline: AtomicU64::new(u64::MAX),
             workers,
+            placement,
         })
+    }
+
+    /// Tells the host's thread hook that a thread of `role` started.
+    pub(crate) fn thread_started(&self, role: ThreadRole) {
+        let Some(hook) = &self.opts.thread_hook else { return };
+        let p = &self.placement;
+        let cpu = match role {
+            ThreadRole::Tx => p.io_cpu,
+            ThreadRole::Rx => p.workers.first().copied(),
+            ThreadRole::Crypto(n) => p.workers.get(n + 1).copied(),
+            ThreadRole::Control => None,
+        };
+        hook.on_thread_start(role, cpu);
+    }
+
+    /// Publishes a peer's earliest timer deadline and lowers the device-wide minimum, so
+    /// the control thread scans the peers only when some deadline may be due.
+    pub(crate) fn publish_deadline(&self, peer: &Peer, proto: Option<&ProtoPeer>) {
+        let at = peer.publish_deadline(proto, self.base);
+        if self.min_deadline.fetch_min(at, Ordering::AcqRel) > at {
+            // Earlier than the control thread planned to wake: tell it.
+            self.wake_control();
+        }
     }
 
     /// Nanoseconds from `base` to `now`.
@@ -198,16 +225,12 @@ impl Inner {
         }
         let key_changed = old.config.private_key.as_ref().map(|k| k.as_bytes())
             != config.private_key.as_ref().map(|k| k.as_bytes());
-        let local = if key_changed {
-            config.private_key.as_ref().map(|k| {
-                let noise = LocalStatic::new(k);
-                let public = *noise.public_key();
-                Arc::new(Local { checker: CookieChecker::new(&public), noise, public })
-            })
+        let identity = if key_changed {
+            config.private_key.as_ref().map(|k| Arc::new(Identity::new(k)))
         } else {
-            old.local.clone()
+            old.identity.clone()
         };
-        let own_key = local.as_ref().map(|l| l.public);
+        let own_key = identity.as_ref().map(|i| *i.public_key());
 
         let mut new_transport = None;
         let want_port = config.listen_port.unwrap_or(0);
@@ -240,13 +263,11 @@ impl Inner {
             let peer = match old_peers.get(&pc.public_key) {
                 Some(p) => Arc::clone(p),
                 None => {
-                    let p = Arc::new(Peer::new(
-                        pc.public_key,
-                        pc.preshared_key.clone(),
-                        local.as_ref().map(|l| &l.noise),
-                        endpoint,
-                        keepalive,
-                    ));
+                    let p = self.new_peer(pc.public_key, identity.as_ref(), |cfg| {
+                        cfg.preshared_key = pc.preshared_key.clone();
+                        cfg.endpoint = endpoint;
+                        cfg.persistent_keepalive = keepalive;
+                    });
                     fresh.push(p.clone());
                     p
                 }
@@ -261,6 +282,9 @@ impl Inner {
             peers.push(peer);
         }
 
+        // A freshly built trie: lay it out depth-first and build its top-level index.
+        routes.compact();
+
         // Commit: from here on nothing fails.
         if let Some(t) = new_transport {
             self.transport.store(Some(Arc::new(TransportSlot(t))));
@@ -271,8 +295,7 @@ impl Inner {
             if !kept.contains(&p.public_key) {
                 p.removed.store(true, Ordering::Relaxed);
                 self.by_key.remove(&p.public_key);
-                self.clear_sessions(p, true);
-                p.tx.lock().staged.clear();
+                self.clear_sessions(p);
             }
         }
         for (pc, peer) in
@@ -284,73 +307,118 @@ impl Inner {
                 continue;
             }
             let prev = old_cfg.get(&pc.public_key);
-            let mut st = peer.state.lock();
-            if key_changed {
-                st.remote = local.as_ref().map(|l| {
-                    crate::noise::RemoteStatic::new(
-                        &l.noise,
-                        pc.public_key,
-                        pc.preshared_key.as_ref(),
-                    )
-                });
-                st.psk = pc.preshared_key.clone();
-            } else if prev.map(|c| &c.preshared_key) != Some(&pc.preshared_key) {
-                if let Some(r) = st.remote.as_mut() {
-                    r.set_preshared_key(pc.preshared_key.as_ref());
-                }
-                st.psk = pc.preshared_key.clone();
-            }
             let keepalive = pc.persistent_keepalive.map(|s| Duration::from_secs(s.into()));
-            if st.timers.persistent_keepalive() != keepalive.filter(|d| !d.is_zero()) {
-                st.timers.set_persistent_keepalive(keepalive, now);
+            let endpoint_changed = prev.map(|c| &c.endpoint) != Some(&pc.endpoint);
+            let new_endpoint = pc.endpoint.as_ref().and_then(Endpoint::addr);
+            if key_changed {
+                // New identity: the old sessions are void; keep where the peer is.
+                let mut guard = peer.proto.lock();
+                let old_endpoint = guard.as_ref().and_then(|p| p.endpoint());
+                if let Some(old) = guard.take() {
+                    for idx in old.local_indices() {
+                        self.indices.remove(idx);
+                    }
+                }
+                drop(guard);
+                let endpoint =
+                    if endpoint_changed { new_endpoint } else { old_endpoint.or(new_endpoint) };
+                let proto = identity.as_ref().map(|id| {
+                    self.proto_peer(peer, id, |cfg| {
+                        cfg.preshared_key = pc.preshared_key.clone();
+                        cfg.endpoint = endpoint;
+                        cfg.persistent_keepalive = keepalive;
+                    })
+                });
+                let mut guard = peer.proto.lock();
+                *guard = proto;
+                if let Some(p) = guard.as_mut() {
+                    p.on_interface_up(now);
+                }
+                self.publish_deadline(peer, guard.as_ref());
+                continue;
             }
-            peer.publish_deadline(&st, self.base);
-            drop(st);
-            if prev.map(|c| &c.endpoint) != Some(&pc.endpoint) {
-                if let Some(addr) = pc.endpoint.as_ref().and_then(Endpoint::addr) {
-                    *peer.endpoint.lock() = Some(addr);
+            let mut guard = peer.proto.lock();
+            if let Some(p) = guard.as_mut() {
+                if prev.map(|c| &c.preshared_key) != Some(&pc.preshared_key) {
+                    p.set_preshared_key(pc.preshared_key.as_ref());
+                }
+                if p.timers().persistent_keepalive() != keepalive.filter(|d| !d.is_zero()) {
+                    p.set_persistent_keepalive(keepalive, now);
+                }
+                if endpoint_changed && new_endpoint.is_some() {
+                    p.set_endpoint(new_endpoint);
                 }
             }
-            if key_changed {
-                self.clear_sessions(peer, false);
-            }
+            self.publish_deadline(peer, guard.as_ref());
         }
-        let running = self.running.load(Ordering::Relaxed) && !old.peers.is_empty();
-        self.snapshot.store(Arc::new(Snapshot { config, local, peers, routes }));
+        let running = self.started.load(Ordering::Relaxed);
+        self.snapshot.store(Arc::new(Snapshot { config, identity, peers, routes }));
         if running {
             for p in &fresh {
-                let mut st = p.state.lock();
-                st.timers.on_interface_up(now);
-                p.publish_deadline(&st, self.base);
+                let mut guard = p.proto.lock();
+                if let Some(proto) = guard.as_mut() {
+                    proto.on_interface_up(now);
+                }
+                self.publish_deadline(p, guard.as_ref());
             }
             self.wake_control();
         }
         Ok(())
     }
 
-    /// Erases a peer's handshake and sessions and their indices.
-    pub(crate) fn clear_sessions(&self, peer: &Peer, stop_timers: bool) {
-        let mut st = peer.state.lock();
-        if let Some(p) = st.pending.take() {
-            self.indices.remove(p.sender_index());
+    /// A new peer slot with its protocol state (if the device has a key).
+    fn new_peer(
+        &self,
+        public_key: PublicKey,
+        identity: Option<&Arc<Identity>>,
+        configure: impl FnOnce(&mut ProtoPeerConfig),
+    ) -> Arc<Peer> {
+        let peer = Arc::new(Peer::new(public_key));
+        if let Some(id) = identity {
+            let proto = self.proto_peer(&peer, id, configure);
+            *peer.proto.lock() = Some(proto);
         }
-        for s in [st.current.take(), st.previous.take(), st.next.take()].into_iter().flatten() {
-            self.indices.remove(s.local_index);
+        peer
+    }
+
+    /// Protocol state for `slot` under `identity`, with its own RNG seeded from ours.
+    fn proto_peer(
+        &self,
+        slot: &Arc<Peer>,
+        identity: &Arc<Identity>,
+        configure: impl FnOnce(&mut ProtoPeerConfig),
+    ) -> ProtoPeer {
+        let mut cfg = ProtoPeerConfig::new(slot.public_key);
+        configure(&mut cfg);
+        let mut seed = [0u8; 32];
+        self.rng.lock().fill_bytes(&mut seed);
+        let indices =
+            Arc::new(SlotIndices { table: self.indices.clone(), slot: Arc::downgrade(slot) });
+        ProtoPeer::new(identity.clone(), cfg, indices, Box::new(ChaCha20Rng::from_seed(seed)))
+    }
+
+    /// Drops a peer's protocol state (zeroizing its keys) and its indices.
+    pub(crate) fn clear_sessions(&self, peer: &Peer) {
+        let mut guard = peer.proto.lock();
+        if let Some(p) = guard.take() {
+            for idx in p.local_indices() {
+                self.indices.remove(idx);
+            }
         }
-        peer.send_session.store(None);
-        if stop_timers {
-            st.timers.stop();
-        }
-        peer.publish_deadline(&st, self.base);
+        self.publish_deadline(peer, None);
     }
 
     /// Called once the threads run: arms persistent keepalives.
     pub(crate) fn interface_up(&self) {
+        let _guard = self.config_lock.lock();
+        self.started.store(true, Ordering::Relaxed);
         let now = self.clock.now();
         for p in &self.snapshot.load().peers {
-            let mut st = p.state.lock();
-            st.timers.on_interface_up(now);
-            p.publish_deadline(&st, self.base);
+            let mut guard = p.proto.lock();
+            if let Some(proto) = guard.as_mut() {
+                proto.on_interface_up(now);
+            }
+            self.publish_deadline(p, guard.as_ref());
         }
         self.wake_control();
     }
@@ -384,7 +452,9 @@ impl Inner {
         let by_key: HashMap<PublicKey, &Arc<Peer>> =
             snap.peers.iter().map(|p| (p.public_key, p)).collect();
         for pc in &mut cfg.peers {
-            if let Some(addr) = by_key.get(&pc.public_key).and_then(|p| p.endpoint()) {
+            let current =
+                by_key.get(&pc.public_key).and_then(|p| p.proto.lock().as_ref()?.endpoint());
+            if let Some(addr) = current {
                 pc.endpoint = Some(Endpoint::Addr(addr));
             }
         }
@@ -399,13 +469,16 @@ impl Inner {
             snap.peers.iter().map(|p| (p.public_key, p)).collect();
         uapi::format_get(&cfg, |pc| {
             let Some(p) = by_key.get(&pc.public_key) else { return PeerStats::default() };
-            let st = p.state.lock();
+            let guard = p.proto.lock();
+            let Some(st) = guard.as_ref().map(|p| p.stats()) else {
+                return PeerStats::default();
+            };
             PeerStats {
                 last_handshake: st
                     .last_handshake
                     .and_then(|t| t.duration_since(std::time::UNIX_EPOCH).ok()),
-                rx_bytes: p.counters.rx_bytes.load(Ordering::Relaxed),
-                tx_bytes: p.counters.tx_bytes.load(Ordering::Relaxed),
+                rx_bytes: st.rx_bytes,
+                tx_bytes: st.tx_bytes,
             }
         })
     }
@@ -418,22 +491,31 @@ impl Inner {
             .peers
             .iter()
             .map(|p| {
-                let pd = p.counters.drops();
+                let mut pd = p.counters.drops();
+                let guard = p.proto.lock();
+                let proto = guard.as_ref();
+                if let Some(pp) = proto {
+                    for r in DropReason::ALL {
+                        if let Some(d) = pd.get_mut(r.index()) {
+                            *d += pp.drop_counters().get(r);
+                        }
+                    }
+                }
                 for (d, n) in drops.iter_mut().zip(pd) {
                     *d += n;
                 }
-                let last_handshake = p.state.lock().last_handshake;
+                let st = proto.map(|pp| pp.stats().clone()).unwrap_or_default();
                 PeerStatus {
                     public_key: p.public_key,
-                    endpoint: p.endpoint(),
-                    last_handshake,
-                    rx_bytes: p.counters.rx_bytes.load(Ordering::Relaxed),
-                    tx_bytes: p.counters.tx_bytes.load(Ordering::Relaxed),
+                    endpoint: proto.and_then(|pp| pp.endpoint()),
+                    last_handshake: st.last_handshake,
+                    rx_bytes: st.rx_bytes,
+                    tx_bytes: st.tx_bytes,
                     rx_packets: p.counters.rx_packets.load(Ordering::Relaxed),
                     tx_packets: p.counters.tx_packets.load(Ordering::Relaxed),
                     handshakes: p.counters.handshakes.load(Ordering::Relaxed),
                     drops: DropStats(pd),
-                    staged_packets: p.tx.lock().staged.len(),
+                    staged_packets: proto.map_or(0, |pp| pp.staged_len()),
                 }
             })
             .collect();
@@ -448,6 +530,10 @@ impl Inner {
             under_load: self.under_load_until.load(Ordering::Relaxed) > self.ticks(now),
             fanout_batches: self.counters.fanout_batches.load(Ordering::Relaxed),
             inline_batches: self.counters.inline_batches.load(Ordering::Relaxed),
+            codel_drops: self.counters.codel_drops.load(Ordering::Relaxed),
+            tx_queued_packets: self.counters.tx_queued.load(Ordering::Relaxed),
+            workers: self.workers.count(),
+            active_workers: self.workers.active(),
             peers,
         }
     }
@@ -490,7 +576,7 @@ impl Inner {
     pub(crate) fn finish_shutdown(&self) {
         let snap = self.snapshot.load_full();
         for p in &snap.peers {
-            self.clear_sessions(p, true);
+            self.clear_sessions(p);
         }
         self.transport.store(None);
         *self.control_thread.lock() = None;
@@ -502,23 +588,27 @@ pub(crate) fn spawn_threads(inner: &Arc<Inner>) -> std::io::Result<Vec<JoinHandl
     let mut handles = Vec::new();
     let result = (|| {
         let i = inner.clone();
-        let control = std::thread::Builder::new()
-            .name("ferrowg-control".into())
-            .spawn(move || super::control::run(&i))?;
+        let control =
+            std::thread::Builder::new().name("ferrowg-control".into()).spawn(move || {
+                i.thread_started(ThreadRole::Control);
+                super::control::run(&i)
+            })?;
         *inner.control_thread.lock() = Some(control.thread().clone());
         handles.push(control);
         let i = inner.clone();
-        handles.push(
-            std::thread::Builder::new()
-                .name("ferrowg-tx".into())
-                .spawn(move || super::datapath::run_tx(&i))?,
-        );
+        handles.push(std::thread::Builder::new().name("ferrowg-tx".into()).spawn(move || {
+            i.thread_started(ThreadRole::Tx);
+            if i.opts.codel || i.opts.tx_queue {
+                super::txqueue::run_tx_queued(&i)
+            } else {
+                super::datapath::run_tx(&i)
+            }
+        })?);
         let i = inner.clone();
-        handles.push(
-            std::thread::Builder::new()
-                .name("ferrowg-rx".into())
-                .spawn(move || super::datapath::run_rx(&i))?,
-        );
+        handles.push(std::thread::Builder::new().name("ferrowg-rx".into()).spawn(move || {
+            i.thread_started(ThreadRole::Rx);
+            super::datapath::run_rx(&i)
+        })?);
         handles.extend(inner.workers.spawn(inner)?);
         Ok(())
     })();
