@@ -210,3 +210,42 @@ fn fwmark_is_applied_and_changed_live() {
     t.set_fwmark(None).unwrap();
     assert_eq!(marks(&t), vec![0, 0]);
 }
+
+/// Same-size runs to one destination (GSO-coalesced on Linux), a short tail, other
+/// destinations in between: every datagram arrives whole, per destination in order.
+#[test]
+fn gso_runs_arrive_as_separate_datagrams() {
+    for no_gso in [false, true] {
+        let tx =
+            UdpTransport::with_options(UdpOptions { no_gso, ..UdpOptions::default() }).unwrap();
+        let (r1, r2) = (UdpTransport::bind(0).unwrap(), UdpTransport::bind(0).unwrap());
+        let (d1, d2) = (v4(r1.local_port()), v6(r2.local_port()));
+        let mut plan: Vec<(SocketAddr, Vec<u8>)> = Vec::new();
+        for i in 0..40 {
+            plan.push((d1, vec![i as u8; 1200]));
+        }
+        plan.push((d1, vec![0xee; 700]));
+        for i in 0..30 {
+            plan.push((d2, vec![i as u8; 1452]));
+        }
+        plan.push((d1, vec![0x11; 1200]));
+        let tx_list: Vec<Transmit<'_>> =
+            plan.iter().map(|(dst, d)| Transmit { dst: *dst, data: d }).collect();
+        let mut sent = 0;
+        for _ in 0..20 {
+            if sent == tx_list.len() {
+                break;
+            }
+            sent += tx.send_batch(&tx_list[sent..]).unwrap();
+        }
+        assert_eq!(sent, plan.len());
+        let want1: Vec<Vec<u8>> = plan.iter().filter(|p| p.0 == d1).map(|p| p.1.clone()).collect();
+        let want2: Vec<Vec<u8>> = plan.iter().filter(|p| p.0 == d2).map(|p| p.1.clone()).collect();
+        let got1: Vec<Vec<u8>> = recv_n(&r1, want1.len()).into_iter().map(|(_, d)| d).collect();
+        let got2: Vec<Vec<u8>> = recv_n(&r2, want2.len()).into_iter().map(|(_, d)| d).collect();
+        assert_eq!(got1, want1, "no_gso={no_gso}");
+        assert_eq!(got2, want2, "no_gso={no_gso}");
+        let expect = cfg!(target_os = "linux") && !no_gso;
+        assert_eq!(tx.gso_active(), [expect, expect], "GSO stays on over loopback");
+    }
+}

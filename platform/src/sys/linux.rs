@@ -191,9 +191,52 @@ pub(crate) fn recvmmsg(
     Ok(out)
 }
 
-/// Sends the datagrams with one sendmmsg call (at most `MMSG_BATCH`). Returns how many
-/// the kernel took; `Err` only if the first one failed.
-pub(crate) fn sendmmsg(fd: BorrowedFd<'_>, datagrams: &[Transmit<'_>]) -> io::Result<usize> {
+/// `UDP_SEGMENT` (linux/udp.h; not in the libc crate for glibc targets).
+const UDP_SEGMENT: libc::c_int = 103;
+/// Most datagrams coalesced into one GSO send (the kernel's UDP_MAX_SEGMENTS floor).
+const GSO_MAX_SEGMENTS: usize = 64;
+/// Most payload bytes in one GSO send (below the 64 KiB IP datagram limit).
+const GSO_MAX_BYTES: usize = 65000;
+
+/// With `gso`, how many datagrams from the start of `datagrams` go out as one message:
+/// consecutive datagrams to the same destination with the same length (a shorter one may
+/// end the run), as UDP_SEGMENT requires. Without `gso`, or if nothing coalesces: 1.
+pub(crate) fn gso_run(datagrams: &[Transmit<'_>], gso: bool) -> usize {
+    let Some(first) = datagrams.first() else { return 0 };
+    let seg = first.data.len();
+    if !gso || seg == 0 || seg > usize::from(u16::MAX) {
+        return 1;
+    }
+    let mut count = 1;
+    let mut total = seg;
+    for d in &datagrams[1..] {
+        let len = d.data.len();
+        if count == GSO_MAX_SEGMENTS
+            || d.dst != first.dst
+            || len == 0
+            || len > seg
+            || total + len > GSO_MAX_BYTES
+        {
+            break;
+        }
+        count += 1;
+        total += len;
+        if len < seg {
+            break;
+        }
+    }
+    count
+}
+
+/// Sends the datagrams with one sendmmsg call (at most `MMSG_BATCH`). With `gso`, runs
+/// that [`gso_run`] groups go out as one message each with a `UDP_SEGMENT` control
+/// message, and the kernel splits them. Returns how many datagrams the kernel took;
+/// `Err` only if the first message failed.
+pub(crate) fn sendmmsg(
+    fd: BorrowedFd<'_>,
+    datagrams: &[Transmit<'_>],
+    gso: bool,
+) -> io::Result<usize> {
     let n = datagrams.len().min(MMSG_BATCH);
     if n == 0 {
         return Ok(0);
@@ -204,25 +247,51 @@ pub(crate) fn sendmmsg(fd: BorrowedFd<'_>, datagrams: &[Transmit<'_>]) -> io::Re
     let mut iovs: [libc::iovec; MMSG_BATCH] = unsafe { mem::zeroed() };
     // SAFETY: as above.
     let mut hdrs: [libc::mmsghdr; MMSG_BATCH] = unsafe { mem::zeroed() };
-    for i in 0..n {
-        iovs[i] = libc::iovec {
-            iov_base: datagrams[i].data.as_ptr() as *mut libc::c_void,
-            iov_len: datagrams[i].data.len(),
-        };
-        hdrs[i].msg_hdr.msg_namelen = to_storage(datagrams[i].dst, &mut addrs[i]);
-        hdrs[i].msg_hdr.msg_name = (&mut addrs[i] as *mut libc::sockaddr_storage).cast();
-        hdrs[i].msg_hdr.msg_iov = &mut iovs[i];
-        hdrs[i].msg_hdr.msg_iovlen = 1;
+    // u64 elements keep each control buffer aligned for cmsghdr.
+    let mut control = [[0u64; 4]; MMSG_BATCH];
+    // SAFETY: CMSG_SPACE/CMSG_LEN are pure arithmetic on a constant.
+    let (space, cmsg_len) = unsafe { (libc::CMSG_SPACE(2), libc::CMSG_LEN(2)) };
+    for (iov, d) in iovs.iter_mut().zip(&datagrams[..n]) {
+        *iov =
+            libc::iovec { iov_base: d.data.as_ptr() as *mut libc::c_void, iov_len: d.data.len() };
     }
-    // SAFETY: the first `n` headers point at live payloads and addresses with their true
-    // lengths; the kernel only reads through them and writes `msg_len`.
+    let mut runs = [0usize; MMSG_BATCH];
+    let (mut start, mut msgs) = (0, 0);
+    while start < n {
+        let run = gso_run(&datagrams[start..n], gso);
+        let hdr = &mut hdrs[msgs].msg_hdr;
+        hdr.msg_namelen = to_storage(datagrams[start].dst, &mut addrs[msgs]);
+        hdr.msg_name = (&mut addrs[msgs] as *mut libc::sockaddr_storage).cast();
+        hdr.msg_iov = &mut iovs[start];
+        hdr.msg_iovlen = run;
+        if run > 1 {
+            hdr.msg_control = control[msgs].as_mut_ptr().cast();
+            hdr.msg_controllen = space as usize;
+            let seg = datagrams[start].data.len() as u16;
+            // SAFETY: msg_control points at a zeroed, aligned buffer of `space` bytes,
+            // enough for one cmsghdr carrying a u16, so the first header and its data
+            // are inside it; the data is written unaligned.
+            unsafe {
+                let cmsg = libc::CMSG_FIRSTHDR(hdr);
+                (*cmsg).cmsg_level = libc::SOL_UDP;
+                (*cmsg).cmsg_type = UDP_SEGMENT;
+                (*cmsg).cmsg_len = cmsg_len as usize;
+                libc::CMSG_DATA(cmsg).cast::<u16>().write_unaligned(seg);
+            }
+        }
+        runs[msgs] = run;
+        start += run;
+        msgs += 1;
+    }
+    // SAFETY: the first `msgs` headers point at live payloads, addresses and control
+    // buffers with their true lengths; the kernel only reads them and writes `msg_len`.
     let rc = unsafe {
-        libc::sendmmsg(fd.as_raw_fd(), hdrs.as_mut_ptr(), n as libc::c_uint, libc::MSG_DONTWAIT)
+        libc::sendmmsg(fd.as_raw_fd(), hdrs.as_mut_ptr(), msgs as libc::c_uint, libc::MSG_DONTWAIT)
     };
     if rc < 0 {
         return Err(io::Error::last_os_error());
     }
-    Ok(rc as usize)
+    Ok(runs[..rc as usize].iter().sum())
 }
 
 /// Restricts the calling thread to one CPU.

@@ -2,6 +2,7 @@
 
 use std::io;
 use std::net::UdpSocket;
+use std::sync::atomic::AtomicBool;
 
 use ferrowg_core::io::{RecvMeta, Transmit};
 
@@ -36,8 +37,12 @@ pub(super) fn recv(
 }
 
 /// Sends the datagrams one by one until one fails; returns how many went out, or the
-/// first error if none did.
-pub(super) fn send(socket: &UdpSocket, datagrams: &[Transmit<'_>]) -> io::Result<usize> {
+/// first error if none did. There is no GSO here; `_gso` is ignored.
+pub(super) fn send(
+    socket: &UdpSocket,
+    datagrams: &[Transmit<'_>],
+    _gso: &AtomicBool,
+) -> io::Result<usize> {
     let mut sent = 0;
     for d in datagrams {
         match socket.send_to(d.data, d.dst) {

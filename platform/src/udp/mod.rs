@@ -13,7 +13,7 @@
 
 use std::io;
 use std::net::{Ipv4Addr, Ipv6Addr, SocketAddr, UdpSocket};
-use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, PoisonError};
 use std::time::Duration;
 
@@ -68,6 +68,8 @@ pub struct UdpOptions {
     pub no_ipv6: bool,
     /// Linux `SO_MARK` on both sockets (WireGuard's fwmark); ignored elsewhere.
     pub fwmark: Option<u32>,
+    /// Never use UDP GSO (Linux `UDP_SEGMENT`), e.g. to compare with and without it.
+    pub no_gso: bool,
     /// Run on every new socket before it is bound.
     pub on_new_socket: Option<SocketHook>,
 }
@@ -79,6 +81,7 @@ impl std::fmt::Debug for UdpOptions {
             .field("no_ipv4", &self.no_ipv4)
             .field("no_ipv6", &self.no_ipv6)
             .field("fwmark", &self.fwmark)
+            .field("no_gso", &self.no_gso)
             .field("on_new_socket", &self.on_new_socket.is_some())
             .finish()
     }
@@ -90,6 +93,8 @@ struct Sockets {
     v4: Option<UdpSocket>,
     v6: Option<UdpSocket>,
     port: u16,
+    /// UDP GSO still on for the IPv4 / IPv6 socket (Linux only).
+    gso: [AtomicBool; 2],
 }
 
 impl Sockets {
@@ -173,7 +178,12 @@ impl UdpTransport {
             self.sockets.store(Arc::new(fresh));
             return Ok(());
         }
-        self.sockets.store(Arc::new(Sockets { v4: None, v6: None, port: old_port }));
+        self.sockets.store(Arc::new(Sockets {
+            v4: None,
+            v6: None,
+            port: old_port,
+            gso: [AtomicBool::new(false), AtomicBool::new(false)],
+        }));
         let mut waited = Duration::ZERO;
         let step = Duration::from_millis(5);
         loop {
@@ -205,6 +215,13 @@ impl UdpTransport {
     pub fn raw_sockets(&self) -> Vec<RawSocketHandle> {
         use std::os::windows::io::AsRawSocket;
         self.sockets.load().iter().map(|s| s.as_raw_socket()).collect()
+    }
+
+    /// Whether UDP GSO is in use on the IPv4 and IPv6 socket (it turns itself off if the
+    /// kernel refuses it; always false off Linux or with [`UdpOptions::no_gso`]).
+    pub fn gso_active(&self) -> [bool; 2] {
+        let s = self.sockets.load();
+        [s.gso[0].load(Ordering::Relaxed), s.gso[1].load(Ordering::Relaxed)]
     }
 
     /// The local addresses of the open sockets (IPv4 first).
@@ -253,9 +270,9 @@ impl Transport for UdpTransport {
         let mut waits = 0;
         while done < datagrams.len() {
             let Some((family, run)) = next_run(&datagrams[done..]) else { break };
-            let socket = match family {
-                Family::V4 => sockets.v4.as_ref(),
-                Family::V6 => sockets.v6.as_ref(),
+            let (socket, gso) = match family {
+                Family::V4 => (sockets.v4.as_ref(), &sockets.gso[0]),
+                Family::V6 => (sockets.v6.as_ref(), &sockets.gso[1]),
             };
             let Some(socket) = socket else {
                 // No socket for this family: these datagrams cannot go anywhere.
@@ -263,7 +280,7 @@ impl Transport for UdpTransport {
                 done += run;
                 continue;
             };
-            match send_run(socket, &datagrams[done..done + run], family) {
+            match send_run(socket, &datagrams[done..done + run], family, gso) {
                 Ok(0) => break,
                 Ok(n) => {
                     done += n;
@@ -329,13 +346,18 @@ fn os_dst(dst: SocketAddr) -> SocketAddr {
     }
 }
 
-fn send_run(socket: &UdpSocket, run: &[Transmit<'_>], family: Family) -> io::Result<usize> {
+fn send_run(
+    socket: &UdpSocket,
+    run: &[Transmit<'_>],
+    family: Family,
+    gso: &AtomicBool,
+) -> io::Result<usize> {
     if family == Family::V4 && run.iter().any(|d| d.dst.is_ipv6()) {
         let mapped: Vec<Transmit<'_>> =
             run.iter().map(|d| Transmit { dst: os_dst(d.dst), data: d.data }).collect();
-        return imp::send(socket, &mapped);
+        return imp::send(socket, &mapped, gso);
     }
-    imp::send(socket, run)
+    imp::send(socket, run, gso)
 }
 
 /// Reads what is queued on the sockets, in order, without waiting.
@@ -380,16 +402,16 @@ fn open_sockets(port: u16, options: &UdpOptions) -> Result<Sockets, Error> {
             None => port,
         };
         if options.no_ipv6 {
-            return finish(v4, None, chosen);
+            return finish(v4, None, chosen, options);
         }
         match open_socket(SocketAddr::from((Ipv6Addr::UNSPECIFIED, chosen)), options) {
             Ok(v6) => {
                 let chosen = v6.local_addr().map_err(Error::os("getsockname"))?.port();
-                return finish(v4, Some(v6), chosen);
+                return finish(v4, Some(v6), chosen, options);
             }
             Err(Error::Os { source, .. }) if v4.is_some() && ipv6_unavailable(&source) => {
                 tracing::info!(error = %source, "no IPv6 socket; IPv4 only");
-                return finish(v4, None, chosen);
+                return finish(v4, None, chosen, options);
             }
             Err(Error::Os { op, source })
                 if port == 0 && source.kind() == io::ErrorKind::AddrInUse =>
@@ -402,11 +424,17 @@ fn open_sockets(port: u16, options: &UdpOptions) -> Result<Sockets, Error> {
     Err(last.unwrap_or(Error::NotFound("a port free on both IPv4 and IPv6")))
 }
 
-fn finish(v4: Option<UdpSocket>, v6: Option<UdpSocket>, port: u16) -> Result<Sockets, Error> {
+fn finish(
+    v4: Option<UdpSocket>,
+    v6: Option<UdpSocket>,
+    port: u16,
+    options: &UdpOptions,
+) -> Result<Sockets, Error> {
     if v4.is_none() && v6.is_none() {
         return Err(Error::NotFound("an address family to bind"));
     }
-    Ok(Sockets { v4, v6, port })
+    let gso = cfg!(target_os = "linux") && !options.no_gso;
+    Ok(Sockets { v4, v6, port, gso: [AtomicBool::new(gso), AtomicBool::new(gso)] })
 }
 
 fn ipv6_unavailable(e: &io::Error) -> bool {
