@@ -140,7 +140,9 @@ fn to_storage(addr: SocketAddr, ss: &mut libc::sockaddr_storage) -> libc::sockle
 }
 
 /// Receives up to `min(bufs.len(), meta.len(), MMSG_BATCH)` datagrams without waiting.
-/// `Err(WouldBlock)` when none is queued.
+/// `Err(WouldBlock)` when none is queued. Truncated datagrams and non-IP sources are
+/// skipped; the buffers of the kept ones are moved to the front of `bufs` (swapped), so
+/// `bufs[i]` and `meta[i]` match for `i` below the count returned.
 pub(crate) fn recvmmsg(
     fd: BorrowedFd<'_>,
     bufs: &mut [&mut [u8]],
@@ -180,6 +182,11 @@ pub(crate) fn recvmmsg(
     let got = rc as usize;
     let mut out = 0;
     for i in 0..got {
+        // A datagram larger than its buffer arrives cut short: drop it rather than hand
+        // on a prefix.
+        if hdrs[i].msg_hdr.msg_flags & libc::MSG_TRUNC != 0 {
+            continue;
+        }
         let Some(src) = from_storage(&addrs[i]) else { continue };
         let len = hdrs[i].msg_len as usize;
         if out != i {

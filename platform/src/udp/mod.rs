@@ -172,8 +172,9 @@ impl UdpTransport {
         // Held throughout, so concurrent rebinds and option changes serialize.
         let options = self.options.lock().unwrap_or_else(PoisonError::into_inner);
         let old_port = self.local_port();
-        if port != old_port && port != 0 {
-            // A different fixed port can be bound before the old sockets close.
+        if port != old_port {
+            // A different port (or one the OS picks) can be bound before the old sockets
+            // close.
             let fresh = open_sockets(port, &options)?;
             self.sockets.store(Arc::new(fresh));
             return Ok(());
