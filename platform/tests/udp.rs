@@ -127,7 +127,7 @@ fn fixed_port_and_listen_port_change() {
 fn rebind_keeps_port_and_works() {
     let t = Arc::new(UdpTransport::bind(0).unwrap());
     let port = t.local_port();
-    let before = t.raw_fds();
+    let before = t.local_addrs();
     // A receiver blocked in recv_batch while rebind runs.
     let rx = {
         let t = Arc::clone(&t);
@@ -141,7 +141,7 @@ fn rebind_keeps_port_and_works() {
     t.rebind().unwrap();
     assert_eq!(rx.join().unwrap(), 0);
     assert_eq!(t.local_port(), port);
-    assert_eq!(t.raw_fds().len(), before.len());
+    assert_eq!(t.local_addrs().len(), before.len());
     let peer = UdpSocket::bind(v4(0)).unwrap();
     peer.send_to(b"after-rebind", v4(port)).unwrap();
     assert_eq!(recv_n(&t, 1), vec![(peer.local_addr().unwrap(), b"after-rebind".to_vec())]);
@@ -152,8 +152,7 @@ fn hook_sees_every_socket_and_can_veto() {
     let seen = Arc::new(AtomicUsize::new(0));
     let counter = Arc::clone(&seen);
     let options = UdpOptions {
-        on_new_socket: Some(Arc::new(move |fd| {
-            assert!(fd >= 0);
+        on_new_socket: Some(Arc::new(move |_handle| {
             counter.fetch_add(1, Ordering::SeqCst);
             Ok(())
         })),

@@ -135,7 +135,9 @@ impl UdpTransport {
 
     /// Reopens the sockets on the current port (after a network change). Blocks until
     /// receivers blocked in `recv_batch` on the old sockets have returned (at most their
-    /// timeout), because the port stays taken until then.
+    /// timeout), because the port stays taken until then. If reopening fails, the
+    /// transport has no sockets until a later `rebind` succeeds: sends fail and receives
+    /// return nothing.
     pub fn rebind(&self) -> Result<(), Error> {
         let port = self.local_port();
         self.replace(port)
