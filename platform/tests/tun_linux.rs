@@ -114,14 +114,22 @@ fn icmp6_echo(src: Ipv6Addr, dst: Ipv6Addr, id: u16, seq: u16, data: &[u8]) -> V
     ip
 }
 
-/// Returns the first packet `pick` accepts, from `backlog` (packets read earlier) or
-/// from new reads (bounded: 20 reads of up to 1 s). Everything read stays in `backlog`.
-fn recv_until(tun: &FdTun, backlog: &mut Vec<Vec<u8>>, pick: impl Fn(&[u8]) -> bool) -> Vec<u8> {
+/// Writes `request` into the device and returns the first packet `pick` accepts, from
+/// `backlog` (packets read earlier) or from new reads; everything read stays in
+/// `backlog`. The request is written again each round (bounded: 20 rounds of up to
+/// 1 s), like ping, because a just-added IPv6 address may not take packets yet.
+fn ping(
+    tun: &FdTun,
+    backlog: &mut Vec<Vec<u8>>,
+    request: &[u8],
+    pick: impl Fn(&[u8]) -> bool,
+) -> Vec<u8> {
     let mut storage = vec![[0u8; 2048]; 8];
     for _ in 0..20 {
         if let Some(i) = backlog.iter().position(|p| pick(p)) {
             return backlog.remove(i);
         }
+        assert_eq!(tun.send_batch(&[request]).unwrap(), 1);
         let mut bufs: Vec<&mut [u8]> = storage.iter_mut().map(|b| &mut b[..]).collect();
         let mut sizes = [0usize; 8];
         let n = tun.recv_batch(&mut bufs, &mut sizes, Duration::from_secs(1)).unwrap();
@@ -148,10 +156,8 @@ fn tun_in_netns_answers_ping_v4_and_v6() {
     let ping4 = icmp4_echo(peer4, me4, 0x1234, 1, b"ferrowg-v4");
     let (me6, peer6) = ("fd19::1".parse().unwrap(), "fd19::2".parse().unwrap());
     let ping6 = icmp6_echo(peer6, me6, 0x4321, 2, b"ferrowg-v6");
-    assert_eq!(tun.send_batch(&[&ping4, &ping6]).unwrap(), 2);
-
     let mut backlog = Vec::new();
-    let reply4 = recv_until(&tun, &mut backlog, |p| {
+    let reply4 = ping(&tun, &mut backlog, &ping4, |p| {
         p.len() > 20 && p[0] >> 4 == 4 && p[9] == 1 && p[20] == 0
     });
     assert_eq!(&reply4[12..16], &me4.octets());
@@ -159,7 +165,7 @@ fn tun_in_netns_answers_ping_v4_and_v6() {
     assert_eq!(&reply4[24..26], &0x1234u16.to_be_bytes());
     assert_eq!(&reply4[28..], b"ferrowg-v4");
 
-    let reply6 = recv_until(&tun, &mut backlog, |p| {
+    let reply6 = ping(&tun, &mut backlog, &ping6, |p| {
         p.len() > 40 && p[0] >> 4 == 6 && p[6] == 58 && p[40] == 129
     });
     assert_eq!(&reply6[8..24], &me6.octets());
