@@ -141,7 +141,7 @@ fn ping(
 #[test]
 fn tun_in_netns_answers_ping_v4_and_v6() {
     let ns = Netns::new("ping");
-    let tun = ns.enter(|| linux::create("fwgt0", 1420).unwrap());
+    let tun = ns.enter(|| ferrowg_platform::tun::create("fwgt0", 1420).unwrap());
     assert_eq!(tun.name(), Some("fwgt0"));
     assert_eq!(tun.mtu(), 1420);
     let link = ns.ip(&["-o", "link", "show", "fwgt0"]);
