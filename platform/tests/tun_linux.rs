@@ -2,10 +2,9 @@
 //! (tunnel addresses 198.19.0.0/24 and fd19::/64 only), plus fd adoption with the Apple
 //! AF header over a local socket pair. Needs root, as CI runs.
 #![cfg(target_os = "linux")]
-// setns(2) has no safe wrapper in std; the one block below carries its SAFETY line.
-#![allow(unsafe_code)]
 
-use std::fs::File;
+mod common;
+
 use std::net::{Ipv4Addr, Ipv6Addr};
 use std::os::fd::{AsRawFd, OwnedFd};
 use std::os::unix::net::UnixDatagram;
@@ -16,53 +15,7 @@ use ferrowg_core::io::Tun;
 use ferrowg_platform::tun::{linux, FdTun, Framing};
 use ferrowg_platform::Error;
 
-/// A network namespace that exists for the life of the value.
-struct Netns {
-    name: String,
-}
-
-impl Netns {
-    fn new(tag: &str) -> Self {
-        let name = format!("ferrowg-pt-{tag}-{}", std::process::id());
-        let _ = Command::new("ip").args(["netns", "del", &name]).output();
-        run("ip", &["netns", "add", &name]);
-        Self { name }
-    }
-
-    fn ip(&self, args: &[&str]) -> String {
-        let mut all = vec!["-n", self.name.as_str()];
-        all.extend_from_slice(args);
-        run("ip", &all)
-    }
-
-    /// Runs `f` on a thread that has entered this namespace.
-    fn enter<R: Send>(&self, f: impl FnOnce() -> R + Send) -> R {
-        let ns = File::open(format!("/var/run/netns/{}", self.name)).unwrap();
-        std::thread::scope(|s| {
-            s.spawn(|| {
-                // SAFETY: setns only changes this (fresh, scoped) thread's network
-                // namespace; `ns` is an open namespace file.
-                let rc = unsafe { libc::setns(ns.as_raw_fd(), libc::CLONE_NEWNET) };
-                assert_eq!(rc, 0, "setns: {}", std::io::Error::last_os_error());
-                f()
-            })
-            .join()
-            .unwrap()
-        })
-    }
-}
-
-impl Drop for Netns {
-    fn drop(&mut self) {
-        let _ = Command::new("ip").args(["netns", "del", &self.name]).output();
-    }
-}
-
-fn run(cmd: &str, args: &[&str]) -> String {
-    let out = Command::new(cmd).args(args).output().unwrap();
-    assert!(out.status.success(), "{cmd} {args:?}: {}", String::from_utf8_lossy(&out.stderr));
-    String::from_utf8_lossy(&out.stdout).into_owned()
-}
+use common::netns::Netns;
 
 fn checksum(chunks: &[&[u8]]) -> u16 {
     let mut sum = 0u32;
