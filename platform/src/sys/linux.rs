@@ -139,14 +139,52 @@ fn to_storage(addr: SocketAddr, ss: &mut libc::sockaddr_storage) -> libc::sockle
     }
 }
 
-/// Receives up to `min(bufs.len(), meta.len(), MMSG_BATCH)` datagrams without waiting.
-/// `Err(WouldBlock)` when none is queued.
-pub(crate) fn recvmmsg(
+/// `UDP_GRO` (linux/udp.h; not in the libc crate for glibc targets).
+const UDP_GRO: libc::c_int = 104;
+
+/// Asks the kernel to hand over coalesced runs of datagrams (UDP GRO); each arrives as
+/// one message with its segment size in a control message.
+pub(crate) fn enable_gro(fd: BorrowedFd<'_>) -> io::Result<()> {
+    let on: libc::c_int = 1;
+    // SAFETY: `on` is a live c_int and we pass its exact size.
+    let rc = unsafe {
+        libc::setsockopt(
+            fd.as_raw_fd(),
+            libc::SOL_UDP,
+            UDP_GRO,
+            (&on as *const libc::c_int).cast(),
+            mem::size_of::<libc::c_int>() as libc::socklen_t,
+        )
+    };
+    if rc < 0 {
+        return Err(io::Error::last_os_error());
+    }
+    Ok(())
+}
+
+/// One message from [`recvmmsg_raw`].
+#[derive(Debug, Clone, Copy, Default)]
+pub(crate) struct Received {
+    /// Sender; `None` for a non-IP family.
+    pub src: Option<SocketAddr>,
+    /// Bytes in the buffer.
+    pub len: usize,
+    /// The datagram was larger than the buffer and was cut.
+    pub truncated: bool,
+    /// With GRO: the size of each coalesced datagram (the last may be shorter).
+    pub segment: Option<usize>,
+}
+
+/// Receives up to `min(bufs.len(), out.len(), MMSG_BATCH)` messages without waiting,
+/// with room for a UDP GRO control message when `gro`. `Err(WouldBlock)` when none is
+/// queued.
+pub(crate) fn recvmmsg_raw(
     fd: BorrowedFd<'_>,
     bufs: &mut [&mut [u8]],
-    meta: &mut [RecvMeta],
+    out: &mut [Received],
+    gro: bool,
 ) -> io::Result<usize> {
-    let n = bufs.len().min(meta.len()).min(MMSG_BATCH);
+    let n = bufs.len().min(out.len()).min(MMSG_BATCH);
     if n == 0 {
         return Ok(0);
     }
@@ -156,15 +194,22 @@ pub(crate) fn recvmmsg(
     let mut iovs: [libc::iovec; MMSG_BATCH] = unsafe { mem::zeroed() };
     // SAFETY: as above.
     let mut hdrs: [libc::mmsghdr; MMSG_BATCH] = unsafe { mem::zeroed() };
+    let mut control = [[0u64; 4]; MMSG_BATCH];
+    // SAFETY: CMSG_SPACE is pure arithmetic on a constant.
+    let space = unsafe { libc::CMSG_SPACE(mem::size_of::<libc::c_int>() as libc::c_uint) } as usize;
     for i in 0..n {
         iovs[i] = libc::iovec { iov_base: bufs[i].as_mut_ptr().cast(), iov_len: bufs[i].len() };
         hdrs[i].msg_hdr.msg_name = (&mut addrs[i] as *mut libc::sockaddr_storage).cast();
         hdrs[i].msg_hdr.msg_namelen = mem::size_of::<libc::sockaddr_storage>() as libc::socklen_t;
         hdrs[i].msg_hdr.msg_iov = &mut iovs[i];
         hdrs[i].msg_hdr.msg_iovlen = 1;
+        if gro {
+            hdrs[i].msg_hdr.msg_control = control[i].as_mut_ptr().cast();
+            hdrs[i].msg_hdr.msg_controllen = space;
+        }
     }
-    // SAFETY: the first `n` headers point at live, exclusively borrowed buffers and
-    // address slots with their true lengths; no timeout pointer is passed.
+    // SAFETY: the first `n` headers point at live, exclusively borrowed buffers, address
+    // slots and control buffers with their true lengths; no timeout pointer is passed.
     let rc = unsafe {
         libc::recvmmsg(
             fd.as_raw_fd(),
@@ -178,22 +223,107 @@ pub(crate) fn recvmmsg(
         return Err(io::Error::last_os_error());
     }
     let got = rc as usize;
-    let mut out = 0;
     for i in 0..got {
-        let Some(src) = from_storage(&addrs[i]) else { continue };
-        let len = hdrs[i].msg_len as usize;
+        let hdr = &hdrs[i].msg_hdr;
+        out[i] = Received {
+            src: from_storage(&addrs[i]),
+            len: hdrs[i].msg_len as usize,
+            truncated: hdr.msg_flags & libc::MSG_TRUNC != 0,
+            segment: if gro { gro_segment(hdr) } else { None },
+        };
+    }
+    Ok(got)
+}
+
+/// The UDP_GRO segment size in a received message's control data, if any.
+fn gro_segment(hdr: &libc::msghdr) -> Option<usize> {
+    // SAFETY: `hdr` was filled by recvmmsg: msg_control/msg_controllen describe our own
+    // control buffer, so walking it with the CMSG macros stays inside it; the data is
+    // read unaligned.
+    unsafe {
+        let mut cmsg = libc::CMSG_FIRSTHDR(hdr);
+        while !cmsg.is_null() {
+            if (*cmsg).cmsg_level == libc::SOL_UDP && (*cmsg).cmsg_type == UDP_GRO {
+                let seg = libc::CMSG_DATA(cmsg).cast::<libc::c_int>().read_unaligned();
+                return usize::try_from(seg).ok().filter(|&s| s > 0);
+            }
+            cmsg = libc::CMSG_NXTHDR(hdr, cmsg);
+        }
+    }
+    None
+}
+
+/// Receives up to `min(bufs.len(), meta.len(), MMSG_BATCH)` datagrams without waiting.
+/// `Err(WouldBlock)` when none is queued. Truncated datagrams and non-IP sources are
+/// skipped; the buffers of the kept ones are moved to the front of `bufs` (swapped), so
+/// `bufs[i]` and `meta[i]` match for `i` below the count returned.
+pub(crate) fn recvmmsg(
+    fd: BorrowedFd<'_>,
+    bufs: &mut [&mut [u8]],
+    meta: &mut [RecvMeta],
+) -> io::Result<usize> {
+    let mut received = [Received::default(); MMSG_BATCH];
+    let got = recvmmsg_raw(fd, bufs, &mut received[..meta.len().min(MMSG_BATCH)], false)?;
+    let mut out = 0;
+    for (i, r) in received[..got].iter().enumerate() {
+        // A datagram larger than its buffer arrives cut short: drop it rather than hand
+        // on a prefix.
+        let (Some(src), false) = (r.src, r.truncated) else { continue };
         if out != i {
             bufs.swap(out, i);
         }
-        meta[out] = RecvMeta { len, src };
+        meta[out] = RecvMeta { len: r.len, src };
         out += 1;
     }
     Ok(out)
 }
 
-/// Sends the datagrams with one sendmmsg call (at most `MMSG_BATCH`). Returns how many
-/// the kernel took; `Err` only if the first one failed.
-pub(crate) fn sendmmsg(fd: BorrowedFd<'_>, datagrams: &[Transmit<'_>]) -> io::Result<usize> {
+/// `UDP_SEGMENT` (linux/udp.h; not in the libc crate for glibc targets).
+const UDP_SEGMENT: libc::c_int = 103;
+/// Most datagrams coalesced into one GSO send (the kernel's UDP_MAX_SEGMENTS floor).
+const GSO_MAX_SEGMENTS: usize = 64;
+/// Most payload bytes in one GSO send (below the 64 KiB IP datagram limit).
+const GSO_MAX_BYTES: usize = 65000;
+
+/// With `gso`, how many datagrams from the start of `datagrams` go out as one message:
+/// consecutive datagrams to the same destination with the same length (a shorter one may
+/// end the run), as UDP_SEGMENT requires. Without `gso`, or if nothing coalesces: 1.
+pub(crate) fn gso_run(datagrams: &[Transmit<'_>], gso: bool) -> usize {
+    let Some(first) = datagrams.first() else { return 0 };
+    let seg = first.data.len();
+    if !gso || seg == 0 || seg > usize::from(u16::MAX) {
+        return 1;
+    }
+    let mut count = 1;
+    let mut total = seg;
+    for d in &datagrams[1..] {
+        let len = d.data.len();
+        if count == GSO_MAX_SEGMENTS
+            || d.dst != first.dst
+            || len == 0
+            || len > seg
+            || total + len > GSO_MAX_BYTES
+        {
+            break;
+        }
+        count += 1;
+        total += len;
+        if len < seg {
+            break;
+        }
+    }
+    count
+}
+
+/// Sends the datagrams with one sendmmsg call (at most `MMSG_BATCH`). With `gso`, runs
+/// that [`gso_run`] groups go out as one message each with a `UDP_SEGMENT` control
+/// message, and the kernel splits them. Returns how many datagrams the kernel took;
+/// `Err` only if the first message failed.
+pub(crate) fn sendmmsg(
+    fd: BorrowedFd<'_>,
+    datagrams: &[Transmit<'_>],
+    gso: bool,
+) -> io::Result<usize> {
     let n = datagrams.len().min(MMSG_BATCH);
     if n == 0 {
         return Ok(0);
@@ -204,25 +334,51 @@ pub(crate) fn sendmmsg(fd: BorrowedFd<'_>, datagrams: &[Transmit<'_>]) -> io::Re
     let mut iovs: [libc::iovec; MMSG_BATCH] = unsafe { mem::zeroed() };
     // SAFETY: as above.
     let mut hdrs: [libc::mmsghdr; MMSG_BATCH] = unsafe { mem::zeroed() };
-    for i in 0..n {
-        iovs[i] = libc::iovec {
-            iov_base: datagrams[i].data.as_ptr() as *mut libc::c_void,
-            iov_len: datagrams[i].data.len(),
-        };
-        hdrs[i].msg_hdr.msg_namelen = to_storage(datagrams[i].dst, &mut addrs[i]);
-        hdrs[i].msg_hdr.msg_name = (&mut addrs[i] as *mut libc::sockaddr_storage).cast();
-        hdrs[i].msg_hdr.msg_iov = &mut iovs[i];
-        hdrs[i].msg_hdr.msg_iovlen = 1;
+    // u64 elements keep each control buffer aligned for cmsghdr.
+    let mut control = [[0u64; 4]; MMSG_BATCH];
+    // SAFETY: CMSG_SPACE/CMSG_LEN are pure arithmetic on a constant.
+    let (space, cmsg_len) = unsafe { (libc::CMSG_SPACE(2), libc::CMSG_LEN(2)) };
+    for (iov, d) in iovs.iter_mut().zip(&datagrams[..n]) {
+        *iov =
+            libc::iovec { iov_base: d.data.as_ptr() as *mut libc::c_void, iov_len: d.data.len() };
     }
-    // SAFETY: the first `n` headers point at live payloads and addresses with their true
-    // lengths; the kernel only reads through them and writes `msg_len`.
+    let mut runs = [0usize; MMSG_BATCH];
+    let (mut start, mut msgs) = (0, 0);
+    while start < n {
+        let run = gso_run(&datagrams[start..n], gso);
+        let hdr = &mut hdrs[msgs].msg_hdr;
+        hdr.msg_namelen = to_storage(datagrams[start].dst, &mut addrs[msgs]);
+        hdr.msg_name = (&mut addrs[msgs] as *mut libc::sockaddr_storage).cast();
+        hdr.msg_iov = &mut iovs[start];
+        hdr.msg_iovlen = run;
+        if run > 1 {
+            hdr.msg_control = control[msgs].as_mut_ptr().cast();
+            hdr.msg_controllen = space as usize;
+            let seg = datagrams[start].data.len() as u16;
+            // SAFETY: msg_control points at a zeroed, aligned buffer of `space` bytes,
+            // enough for one cmsghdr carrying a u16, so the first header and its data
+            // are inside it; the data is written unaligned.
+            unsafe {
+                let cmsg = libc::CMSG_FIRSTHDR(hdr);
+                (*cmsg).cmsg_level = libc::SOL_UDP;
+                (*cmsg).cmsg_type = UDP_SEGMENT;
+                (*cmsg).cmsg_len = cmsg_len as usize;
+                libc::CMSG_DATA(cmsg).cast::<u16>().write_unaligned(seg);
+            }
+        }
+        runs[msgs] = run;
+        start += run;
+        msgs += 1;
+    }
+    // SAFETY: the first `msgs` headers point at live payloads, addresses and control
+    // buffers with their true lengths; the kernel only reads them and writes `msg_len`.
     let rc = unsafe {
-        libc::sendmmsg(fd.as_raw_fd(), hdrs.as_mut_ptr(), n as libc::c_uint, libc::MSG_DONTWAIT)
+        libc::sendmmsg(fd.as_raw_fd(), hdrs.as_mut_ptr(), msgs as libc::c_uint, libc::MSG_DONTWAIT)
     };
     if rc < 0 {
         return Err(io::Error::last_os_error());
     }
-    Ok(rc as usize)
+    Ok(runs[..rc as usize].iter().sum())
 }
 
 /// Restricts the calling thread to one CPU.

@@ -13,7 +13,7 @@
 
 use std::io;
 use std::net::{Ipv4Addr, Ipv6Addr, SocketAddr, UdpSocket};
-use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, PoisonError};
 use std::time::Duration;
 
@@ -68,6 +68,12 @@ pub struct UdpOptions {
     pub no_ipv6: bool,
     /// Linux `SO_MARK` on both sockets (WireGuard's fwmark); ignored elsewhere.
     pub fwmark: Option<u32>,
+    /// Never use UDP GSO (Linux `UDP_SEGMENT`), e.g. to compare with and without it.
+    pub no_gso: bool,
+    /// Never use UDP GRO (Linux `UDP_GRO`): receive datagrams one by one straight into
+    /// the caller's buffers instead of coalesced runs split by copying (which costs each
+    /// receiving thread a 512 KiB scratch buffer).
+    pub no_gro: bool,
     /// Run on every new socket before it is bound.
     pub on_new_socket: Option<SocketHook>,
 }
@@ -79,6 +85,8 @@ impl std::fmt::Debug for UdpOptions {
             .field("no_ipv4", &self.no_ipv4)
             .field("no_ipv6", &self.no_ipv6)
             .field("fwmark", &self.fwmark)
+            .field("no_gso", &self.no_gso)
+            .field("no_gro", &self.no_gro)
             .field("on_new_socket", &self.on_new_socket.is_some())
             .finish()
     }
@@ -90,6 +98,10 @@ struct Sockets {
     v4: Option<UdpSocket>,
     v6: Option<UdpSocket>,
     port: u16,
+    /// UDP GSO still on for the IPv4 / IPv6 socket (Linux only).
+    gso: [AtomicBool; 2],
+    /// Receive state (GRO leftovers) shared by both sockets.
+    rx: imp::RxState,
 }
 
 impl Sockets {
@@ -130,7 +142,9 @@ impl UdpTransport {
 
     /// Reopens the sockets on the current port (after a network change). Blocks until
     /// receivers blocked in `recv_batch` on the old sockets have returned (at most their
-    /// timeout), because the port stays taken until then.
+    /// timeout), because the port stays taken until then. If reopening fails, the
+    /// transport has no sockets until a later `rebind` succeeds: sends fail and receives
+    /// return nothing.
     pub fn rebind(&self) -> Result<(), Error> {
         let port = self.local_port();
         self.replace(port)
@@ -167,13 +181,20 @@ impl UdpTransport {
         // Held throughout, so concurrent rebinds and option changes serialize.
         let options = self.options.lock().unwrap_or_else(PoisonError::into_inner);
         let old_port = self.local_port();
-        if port != old_port && port != 0 {
-            // A different fixed port can be bound before the old sockets close.
+        if port != old_port {
+            // A different port (or one the OS picks) can be bound before the old sockets
+            // close.
             let fresh = open_sockets(port, &options)?;
             self.sockets.store(Arc::new(fresh));
             return Ok(());
         }
-        self.sockets.store(Arc::new(Sockets { v4: None, v6: None, port: old_port }));
+        self.sockets.store(Arc::new(Sockets {
+            v4: None,
+            v6: None,
+            port: old_port,
+            gso: [AtomicBool::new(false), AtomicBool::new(false)],
+            rx: imp::RxState::new(false),
+        }));
         let mut waited = Duration::ZERO;
         let step = Duration::from_millis(5);
         loop {
@@ -207,6 +228,13 @@ impl UdpTransport {
         self.sockets.load().iter().map(|s| s.as_raw_socket()).collect()
     }
 
+    /// Whether UDP GSO is in use on the IPv4 and IPv6 socket (it turns itself off if the
+    /// kernel refuses it; always false off Linux or with [`UdpOptions::no_gso`]).
+    pub fn gso_active(&self) -> [bool; 2] {
+        let s = self.sockets.load();
+        [s.gso[0].load(Ordering::Relaxed), s.gso[1].load(Ordering::Relaxed)]
+    }
+
     /// The local addresses of the open sockets (IPv4 first).
     pub fn local_addrs(&self) -> Vec<SocketAddr> {
         self.sockets.load().iter().filter_map(|s| s.local_addr().ok()).collect()
@@ -238,11 +266,15 @@ impl Transport for UdpTransport {
             order.swap(0, 1);
         }
         let order = &order[..count];
-        let n = recv_from_any(order, &mut bufs[..want], &mut meta[..want])?;
+        let (bufs, meta) = (&mut bufs[..want], &mut meta[..want]);
+        let mut n = imp::drain(&sockets.rx, bufs, meta);
+        if n < want {
+            n += recv_from_any(order, &mut bufs[n..], &mut meta[n..], &sockets.rx, n > 0)?;
+        }
         if n > 0 || !wait::readable(order, timeout)? {
             return Ok(n);
         }
-        recv_from_any(order, &mut bufs[..want], &mut meta[..want])
+        recv_from_any(order, bufs, meta, &sockets.rx, false)
     }
 
     fn send_batch(&self, datagrams: &[Transmit<'_>]) -> io::Result<usize> {
@@ -253,9 +285,9 @@ impl Transport for UdpTransport {
         let mut waits = 0;
         while done < datagrams.len() {
             let Some((family, run)) = next_run(&datagrams[done..]) else { break };
-            let socket = match family {
-                Family::V4 => sockets.v4.as_ref(),
-                Family::V6 => sockets.v6.as_ref(),
+            let (socket, gso) = match family {
+                Family::V4 => (sockets.v4.as_ref(), &sockets.gso[0]),
+                Family::V6 => (sockets.v6.as_ref(), &sockets.gso[1]),
             };
             let Some(socket) = socket else {
                 // No socket for this family: these datagrams cannot go anywhere.
@@ -263,7 +295,7 @@ impl Transport for UdpTransport {
                 done += run;
                 continue;
             };
-            match send_run(socket, &datagrams[done..done + run], family) {
+            match send_run(socket, &datagrams[done..done + run], family, gso) {
                 Ok(0) => break,
                 Ok(n) => {
                     done += n;
@@ -329,20 +361,28 @@ fn os_dst(dst: SocketAddr) -> SocketAddr {
     }
 }
 
-fn send_run(socket: &UdpSocket, run: &[Transmit<'_>], family: Family) -> io::Result<usize> {
+fn send_run(
+    socket: &UdpSocket,
+    run: &[Transmit<'_>],
+    family: Family,
+    gso: &AtomicBool,
+) -> io::Result<usize> {
     if family == Family::V4 && run.iter().any(|d| d.dst.is_ipv6()) {
         let mapped: Vec<Transmit<'_>> =
             run.iter().map(|d| Transmit { dst: os_dst(d.dst), data: d.data }).collect();
-        return imp::send(socket, &mapped);
+        return imp::send(socket, &mapped, gso);
     }
-    imp::send(socket, run)
+    imp::send(socket, run, gso)
 }
 
-/// Reads what is queued on the sockets, in order, without waiting.
+/// Reads what is queued on the sockets, in order, without waiting. With `have_some`,
+/// errors are not reported (the caller already has datagrams to return).
 fn recv_from_any(
     sockets: &[&UdpSocket],
     bufs: &mut [&mut [u8]],
     meta: &mut [RecvMeta],
+    rx: &imp::RxState,
+    have_some: bool,
 ) -> io::Result<usize> {
     let mut got = 0;
     let mut first_error = None;
@@ -350,7 +390,7 @@ fn recv_from_any(
         if got == bufs.len() {
             break;
         }
-        match imp::recv(socket, &mut bufs[got..], &mut meta[got..]) {
+        match imp::recv(socket, &mut bufs[got..], &mut meta[got..], rx) {
             Ok(n) => got += n,
             Err(e) if e.kind() == io::ErrorKind::WouldBlock => {}
             Err(e) => {
@@ -359,7 +399,7 @@ fn recv_from_any(
         }
     }
     match first_error {
-        Some(e) if got == 0 => Err(e),
+        Some(e) if got == 0 && !have_some => Err(e),
         _ => Ok(got),
     }
 }
@@ -380,16 +420,16 @@ fn open_sockets(port: u16, options: &UdpOptions) -> Result<Sockets, Error> {
             None => port,
         };
         if options.no_ipv6 {
-            return finish(v4, None, chosen);
+            return finish(v4, None, chosen, options);
         }
         match open_socket(SocketAddr::from((Ipv6Addr::UNSPECIFIED, chosen)), options) {
             Ok(v6) => {
                 let chosen = v6.local_addr().map_err(Error::os("getsockname"))?.port();
-                return finish(v4, Some(v6), chosen);
+                return finish(v4, Some(v6), chosen, options);
             }
             Err(Error::Os { source, .. }) if v4.is_some() && ipv6_unavailable(&source) => {
                 tracing::info!(error = %source, "no IPv6 socket; IPv4 only");
-                return finish(v4, None, chosen);
+                return finish(v4, None, chosen, options);
             }
             Err(Error::Os { op, source })
                 if port == 0 && source.kind() == io::ErrorKind::AddrInUse =>
@@ -402,11 +442,23 @@ fn open_sockets(port: u16, options: &UdpOptions) -> Result<Sockets, Error> {
     Err(last.unwrap_or(Error::NotFound("a port free on both IPv4 and IPv6")))
 }
 
-fn finish(v4: Option<UdpSocket>, v6: Option<UdpSocket>, port: u16) -> Result<Sockets, Error> {
+fn finish(
+    v4: Option<UdpSocket>,
+    v6: Option<UdpSocket>,
+    port: u16,
+    options: &UdpOptions,
+) -> Result<Sockets, Error> {
     if v4.is_none() && v6.is_none() {
         return Err(Error::NotFound("an address family to bind"));
     }
-    Ok(Sockets { v4, v6, port })
+    let gso = cfg!(target_os = "linux") && !options.no_gso;
+    Ok(Sockets {
+        v4,
+        v6,
+        port,
+        gso: [AtomicBool::new(gso), AtomicBool::new(gso)],
+        rx: imp::RxState::new(!options.no_gro),
+    })
 }
 
 fn ipv6_unavailable(e: &io::Error) -> bool {
@@ -440,6 +492,7 @@ fn open_socket(addr: SocketAddr, options: &UdpOptions) -> Result<UdpSocket, Erro
     }
     #[cfg(windows)]
     crate::sys::windows::disable_udp_connreset(&socket).map_err(Error::os("SIO_UDP_CONNRESET"))?;
+    imp::setup(&socket, !options.no_gro);
     if let Some(hook) = &options.on_new_socket {
         hook(raw_handle(&socket)).map_err(Error::os("on_new_socket hook"))?;
     }
