@@ -22,10 +22,7 @@ OUTERS=${OUTERS:-"4 6"}
 IPERF_SECONDS=${IPERF_SECONDS:-3}
 BIG_PEER_IPS=${BIG_PEER_IPS:-10000}
 
-# ping_ok NS DEST: 3 pings, 0.2 s apart, each waiting at most 2 s; all must answer.
-ping_ok() {
-	ip netns exec "$1" timeout 15 ping -n -q -c 3 -i 0.2 -W 2 "$2" >/dev/null 2>&1
-}
+ping_ok() { fwg_ping "$@"; }
 
 # handshake_ok NS IF: a handshake happened in the last 5 minutes.
 handshake_ok() {

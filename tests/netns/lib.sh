@@ -268,6 +268,12 @@ fwg_wg() {
 	ip netns exec "$ns" timeout 20 wg "$@"
 }
 
+# fwg_ping NS DEST [COUNT]: COUNT (3) pings 0.2 s apart, each waiting at most
+# 2 s; true if all are answered. Quiet.
+fwg_ping() {
+	ip netns exec "$1" timeout 15 ping -n -q -c "${3:-3}" -i 0.2 -W 2 "$2" >/dev/null 2>&1
+}
+
 # fwg_keys NAME: create NAME.key / NAME.pub in the workdir (wg genkey).
 fwg_keys() {
 	local d=$FWG_WORKDIR
