@@ -73,7 +73,7 @@ run_outer() {
 	ip netns exec "$nsa" timeout $((PHASE_SECONDS * 3 + SETTLE_SECONDS * 2 + 25)) \
 		iperf3 -c "$FWG_TUN4_B" -p 5201 -t $((PHASE_SECONDS * 3 + SETTLE_SECONDS * 2 + 1)) -J >"$json" 2>&1 &
 	ipid=$!
-	FWG_PIDS+=("$ipid")
+	fwg_track "$ipid"
 
 	sleep "$PHASE_SECONDS"
 	if [ "$outer" = 6 ]; then
