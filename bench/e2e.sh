@@ -8,7 +8,7 @@
 #   sudo bench/e2e.sh wireguard-go boringtun-cli
 #
 # Per implementation X: one namespace pair, X <-> X, veth underlay (MTU 1500,
-# outer IPv4), tunnel MTU 1420, PSK. Then REPS rounds; every round visits every
+# outer IPv4 or OUTER=6), tunnel MTU 1420, PSK. Then REPS rounds; every round visits every
 # implementation (start rotated each round) and measures
 #   - one TCP stream, iperf3 -t DURATION, a -> b (receiver's rate),
 #   - TCP retransmits iperf3 reports (drops inside the tunnel path),
@@ -17,7 +17,8 @@
 #   - ping RTT while an iperf3 stream saturates the tunnel.
 # Prints the raw values and a table of medians (Markdown).
 #
-# Env: REPS (5) DURATION (5) PING_COUNT (20) OUT=file (also write the table)
+# Env: REPS (5) DURATION (5) PING_COUNT (20) OUTER (4 or 6, underlay family)
+#      OUT=file (also write the table)
 #      FERROWG / WIREGUARD_GO / BORINGTUN / GOTATUN = binary paths.
 
 set -u
@@ -28,6 +29,7 @@ REPS=${REPS:-5}
 DURATION=${DURATION:-5}
 PING_COUNT=${PING_COUNT:-20}
 OUT=${OUT:-}
+OUTER=${OUTER:-4}
 CLK_TCK=$(getconf CLK_TCK)
 
 # impl_version IMPL: one-line version string.
@@ -134,7 +136,7 @@ main() {
 	local n=${#impls[@]} i
 	fwg_log "setting up ${impls[*]} (one namespace pair each)"
 	for i in $(seq 0 $((n - 1))); do
-		fwg_pair_up "$i" "${impls[$i]}" "${impls[$i]}" 4 1 || fwg_die "set up ${impls[$i]} pair failed"
+		fwg_pair_up "$i" "${impls[$i]}" "${impls[$i]}" "$OUTER" 1 || fwg_die "set up ${impls[$i]} pair failed"
 		ip netns exec "$(fwg_ns_a "$i")" timeout 10 ping -n -q -c 2 -W 2 "$FWG_TUN4_B" >/dev/null ||
 			fwg_die "${impls[$i]}: no ping through the tunnel"
 		fwg_iperf_server "$(fwg_ns_b "$i")" "$FWG_TUN4_B" || fwg_die "${impls[$i]}: iperf3 server did not start"
@@ -148,16 +150,17 @@ main() {
 		done
 	done
 
+	# The issue's baseline: the best of wireguard-go and boringtun-cli.
 	local best=0 m
 	for i in $(seq 0 $((n - 1))); do
-		[ "${impls[$i]}" = ferrowg ] && continue
+		case ${impls[$i]} in wireguard-go | boringtun-cli) ;; *) continue ;; esac
 		m=$(med "$FWG_WORKDIR/$i.gbps")
 		best=$(awk -v a="$best" -v b="$m" 'BEGIN{ print (b != "nan" && b + 0 > a + 0) ? b : a }')
 	done
 
 	local table="$FWG_WORKDIR/table.md"
 	{
-		printf '| implementation (X <-> X) | TCP Gbit/s median | min-max | TCP retransmits | daemons CPU (cores) | RTT idle ms | RTT saturated ms | vs best non-ferrowg |\n'
+		printf '| implementation (X <-> X) | TCP Gbit/s median | min-max | TCP retransmits | daemons CPU (cores) | RTT idle ms | RTT saturated ms | vs best of wireguard-go, boringtun-cli |\n'
 		printf '|---|---|---|---|---|---|---|---|\n'
 		for i in $(seq 0 $((n - 1))); do
 			local f="$FWG_WORKDIR/$i.gbps"
@@ -169,8 +172,8 @@ main() {
 				"$(awk -v a="$m" -v b="$best" 'BEGIN{ if (b + 0 > 0 && a != "nan") printf "%.2fx", a / b; else print "-" }')"
 		done
 	} >"$table"
-	printf '\n%s rounds x %s s, one TCP stream, tunnel MTU %s, outer IPv4, PSK; %s CPUs, load average before: %s\n\n' \
-		"$REPS" "$DURATION" "$FWG_TUN_MTU" "$(nproc)" "$LOAD_BEFORE"
+	printf '\n%s rounds x %s s, one TCP stream, tunnel MTU %s, outer IPv%s, PSK; %s CPUs, load average before: %s\n\n' \
+		"$REPS" "$DURATION" "$FWG_TUN_MTU" "$OUTER" "$(nproc)" "$LOAD_BEFORE"
 	cat "$table"
 	[ -z "$OUT" ] || cp "$table" "$OUT"
 }

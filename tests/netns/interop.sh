@@ -6,11 +6,12 @@
 #   IMPL_A=ferrowg IMPL_B=wireguard-go FERROWG=target/release/ferrowg sudo -E tests/netns/interop.sh
 #
 # For outer IPv4 and outer IPv6 (a fresh pair each): handshake with PSK, ping
-# both ways over inner IPv4 and IPv6, iperf3 TCP (-t 3), `wg show` handshake
-# time and transfer counters, and `wg setconf` -> `wg showconf` read-back with
-# a 10,000-allowed-IP peer (then traffic still flows), and a negative control
-# (peer removed -> ping fails). One PASS/FAIL line per
-# check, a summary line, exit 1 if anything failed (2 if the harness broke).
+# both ways over inner IPv4 and IPv6, exact `wg show transfer` deltas for 15
+# pings, iperf3 TCP (-t 3) with counters at least its payload, `wg setconf` ->
+# `wg showconf` read-back with a 10,000-allowed-IP peer (then traffic still
+# flows), and a negative control (peer removed -> ping fails). One PASS/FAIL
+# line per check, a summary line, exit 1 if anything failed (2 if the harness
+# broke).
 
 set -u
 # shellcheck source=tests/netns/lib.sh
@@ -22,10 +23,7 @@ OUTERS=${OUTERS:-"4 6"}
 IPERF_SECONDS=${IPERF_SECONDS:-3}
 BIG_PEER_IPS=${BIG_PEER_IPS:-10000}
 
-# ping_ok NS DEST: 3 pings, 0.2 s apart, each waiting at most 2 s; all must answer.
-ping_ok() {
-	ip netns exec "$1" timeout 15 ping -n -q -c 3 -i 0.2 -W 2 "$2" >/dev/null 2>&1
-}
+ping_ok() { fwg_ping "$@"; }
 
 # handshake_ok NS IF: a handshake happened in the last 5 minutes.
 handshake_ok() {
@@ -51,6 +49,42 @@ both_positive() { [ "${1:-0}" -gt 0 ] 2>/dev/null && [ "${2:-0}" -gt 0 ] 2>/dev/
 
 # transfer NS IF: print "rx tx" bytes of the one peer.
 transfer() { fwg_wg "$1" show "$2" transfer | awk '{print $2, $3; exit}'; }
+
+# wg_msg_bytes INNER_LEN: bytes of the WireGuard data message carrying an
+# inner packet of INNER_LEN bytes (16 header + padded to 16 + 16 tag), the
+# unit `wg show transfer` counts in the kernel and in wireguard-go.
+wg_msg_bytes() { echo $((32 + ($1 + 15) / 16 * 16)); }
+
+# counters_exact TAG: on the quiet tunnel, 10 IPv4 pings of 100 bytes and 5
+# IPv6 pings of 1000 bytes a->b must move the counters by exactly the
+# WireGuard message sizes (tx on a = rx on b = requests, tx on b = rx on a =
+# replies). Polls up to 3 s for the counters to settle.
+counters_exact() {
+	local tag=$1 nsa nsb ifa ifb want a_rx0 a_tx0 b_rx0 b_tx0 a_rx a_tx b_rx b_tx i
+	nsa=$(fwg_ns_a "$tag")
+	nsb=$(fwg_ns_b "$tag")
+	ifa=$(fwg_if_a "$tag")
+	ifb=$(fwg_if_b "$tag")
+	want=$((10 * $(wg_msg_bytes $((20 + 8 + 100))) + 5 * $(wg_msg_bytes $((40 + 8 + 1000)))))
+	read -r a_rx0 a_tx0 < <(transfer "$nsa" "$ifa")
+	read -r b_rx0 b_tx0 < <(transfer "$nsb" "$ifb")
+	if ! ip netns exec "$nsa" timeout 10 ping -n -q -c 10 -i 0.05 -W 2 -s 100 "$FWG_TUN4_B" >/dev/null ||
+		! ip netns exec "$nsa" timeout 10 ping -n -q -c 5 -i 0.05 -W 2 -s 1000 "$FWG_TUN6_B" >/dev/null; then
+		fwg_fail "[$tag] exact counters: pings were lost"
+		return
+	fi
+	for i in $(seq 1 30); do
+		read -r a_rx a_tx < <(transfer "$nsa" "$ifa")
+		read -r b_rx b_tx < <(transfer "$nsb" "$ifb")
+		a_rx=$((a_rx - a_rx0)) a_tx=$((a_tx - a_tx0)) b_rx=$((b_rx - b_rx0)) b_tx=$((b_tx - b_tx0))
+		[ "$a_rx $a_tx $b_rx $b_tx" = "$want $want $want $want" ] && break
+		sleep 0.1
+	done
+	fwg_check "[$tag] exact counters after 15 pings: tx on a = $a_tx, want $want" [ "$a_tx" = "$want" ]
+	fwg_check "[$tag] exact counters after 15 pings: rx on b = $b_rx, want $want" [ "$b_rx" = "$want" ]
+	fwg_check "[$tag] exact counters after 15 pings: tx on b = $b_tx, want $want" [ "$b_tx" = "$want" ]
+	fwg_check "[$tag] exact counters after 15 pings: rx on a = $a_rx, want $want" [ "$a_rx" = "$want" ]
+}
 
 # iperf_check TAG: 3 s TCP a -> b; checks completion and that the tunnel
 # counters carried at least the payload iperf3 reports.
@@ -193,6 +227,7 @@ run_outer() {
 	if [ "$OUTER" = 6 ]; then ep='\[fd18::?]:*'; else ep='198.18.0.?:*'; fi
 	fwg_check "[$tag] a's endpoint for b is on outer IPv$OUTER" endpoint_is "$nsa" "$ifa" "$ep"
 	fwg_check "[$tag] b's endpoint for a is on outer IPv$OUTER" endpoint_is "$nsb" "$ifb" "$ep"
+	counters_exact "$tag"
 	iperf_check "$tag"
 	local rx tx
 	read -r rx tx < <(transfer "$nsa" "$ifa")

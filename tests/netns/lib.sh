@@ -125,24 +125,33 @@ fwg_workdir() {
 	printf '%s\n' "$FWG_WORKDIR"
 }
 
-# fwg_kill_pid PID: SIGTERM, wait up to 3 s, then SIGKILL. Only PIDs we started.
-fwg_kill_pid() {
-	local pid=$1 i
-	kill -0 "$pid" 2>/dev/null || return 0
-	kill -TERM "$pid" 2>/dev/null
-	for i in $(seq 1 30); do
-		kill -0 "$pid" 2>/dev/null || return 0
-		sleep 0.1
-	done
-	kill -KILL "$pid" 2>/dev/null
-	return 0
-}
-
 # fwg_pid_alive PID: the process exists and is not a zombie.
 fwg_pid_alive() {
 	local st
 	st=$(sed 's/^.*) //' "/proc/$1/stat" 2>/dev/null | cut -d' ' -f1)
 	[ -n "$st" ] && [ "$st" != Z ]
+}
+
+# fwg_pid_start PID: the process's start time (field 22 of /proc/PID/stat).
+fwg_pid_start() { sed 's/^.*) //' "/proc/$1/stat" 2>/dev/null | cut -d' ' -f20; }
+
+# fwg_track PID: remember a process we started (with its start time, so a
+# reused PID is never signalled) for the cleanup.
+fwg_track() { FWG_PIDS+=("$1:$(fwg_pid_start "$1")"); }
+
+# fwg_kill_pid PID[:START]: SIGTERM, wait up to 3 s, then SIGKILL; nothing if
+# the process is gone or START no longer matches. Only processes we started.
+fwg_kill_pid() {
+	local pid=${1%%:*} start=${1#*:} i
+	[ "$start" != "$1" ] && [ "$(fwg_pid_start "$pid")" != "$start" ] && return 0
+	fwg_pid_alive "$pid" || return 0
+	kill -TERM "$pid" 2>/dev/null
+	for i in $(seq 1 30); do
+		fwg_pid_alive "$pid" || return 0
+		sleep 0.1
+	done
+	kill -KILL "$pid" 2>/dev/null
+	return 0
 }
 
 # fwg_cleanup: kill what we started, delete our namespaces (which deletes the
@@ -239,7 +248,7 @@ fwg_start_impl() {
 	FWG_IFACES+=("$ifname")
 	ip netns exec "$ns" "${FWG_ARGV[@]}" >"$log" 2>&1 </dev/null &
 	pid=$!
-	FWG_PIDS+=("$pid")
+	fwg_track "$pid"
 	printf '%s\n' "$pid" >"$FWG_WORKDIR/$ifname.pid"
 	for i in $(seq 1 $((FWG_START_TIMEOUT * 10))); do
 		if ! kill -0 "$pid" 2>/dev/null; then
@@ -266,6 +275,12 @@ fwg_wg() {
 	local ns=$1
 	shift
 	ip netns exec "$ns" timeout 20 wg "$@"
+}
+
+# fwg_ping NS DEST [COUNT]: COUNT (3) pings 0.2 s apart, each waiting at most
+# 2 s; true if all are answered. Quiet.
+fwg_ping() {
+	ip netns exec "$1" timeout 15 ping -n -q -c "${3:-3}" -i 0.2 -W 2 "$2" >/dev/null 2>&1
 }
 
 # fwg_keys NAME: create NAME.key / NAME.pub in the workdir (wg genkey).
@@ -367,7 +382,7 @@ fwg_wait_tcp_listen() {
 fwg_iperf_server() {
 	local ns=$1 addr=$2
 	ip netns exec "$ns" iperf3 -s -B "$addr" -p 5201 >"$FWG_WORKDIR/iperf3-server-$ns.log" 2>&1 </dev/null &
-	FWG_PIDS+=("$!")
+	fwg_track "$!"
 	fwg_wait_tcp_listen "$ns" 5201 5
 }
 
