@@ -77,6 +77,8 @@ fn daemonize(ifname: &str) -> Result<(), String> {
         }
         std::thread::sleep(Duration::from_millis(20));
     }
+    let _ = child.kill();
+    let _ = child.wait();
     Err(format!("daemon did not serve {} within {DAEMON_WAIT:?}", sock.display()))
 }
 
