@@ -53,6 +53,9 @@ struct Summary {
     received: u64,
     received_bytes: u64,
     out_of_order: u64,
+    /// Growth of the kernel's UDP receive-buffer drop counter during the transfer
+    /// (Linux; host-wide, so other programs' drops count too).
+    udp_rcvbuf_drops: Option<u64>,
     rtts: Vec<Duration>,
     drops_a: Vec<(String, u64)>,
     drops_b: Vec<(String, u64)>,
@@ -160,6 +163,7 @@ fn bulk(a: &TunHost, b: &TunHost) -> Result<Summary, String> {
     let received = Arc::new(AtomicU64::new(0));
     let received_bytes = Arc::new(AtomicU64::new(0));
     let out_of_order = Arc::new(AtomicU64::new(0));
+    let rcvbuf_before = udp_rcvbuf_errors();
     let start = Instant::now();
     let sender = {
         let (a, stop, sent) = (a.clone(), stop.clone(), sent.clone());
@@ -252,6 +256,9 @@ fn bulk(a: &TunHost, b: &TunHost) -> Result<Summary, String> {
     Ok(Summary {
         handshake: Duration::ZERO,
         bulk_elapsed,
+        udp_rcvbuf_drops: rcvbuf_before
+            .zip(udp_rcvbuf_errors())
+            .map(|(before, after)| after.saturating_sub(before)),
         sent: sent.load(Ordering::Relaxed),
         received: received.load(Ordering::Relaxed),
         received_bytes: received_bytes.load(Ordering::Relaxed),
@@ -317,6 +324,9 @@ fn print_summary(s: &Summary) {
         "  packets        sent {}  received {}  lost {}  out of order {}",
         s.sent, s.received, lost, s.out_of_order
     );
+    if let Some(d) = s.udp_rcvbuf_drops.filter(|_| lost > 0) {
+        println!("                 (kernel UDP receive-buffer drops meanwhile: {d})");
+    }
     let mut rtts = s.rtts.clone();
     rtts.sort();
     if let (Some(min), Some(max)) = (rtts.first(), rtts.last()) {
@@ -352,4 +362,13 @@ fn gbps(bytes: u64, d: Duration) -> f64 {
         return 0.0;
     }
     bytes as f64 * 8.0 / d.as_secs_f64() / 1e9
+}
+
+/// The host's UDP `RcvbufErrors` counter (Linux `/proc/net/snmp`), if readable.
+fn udp_rcvbuf_errors() -> Option<u64> {
+    let snmp = std::fs::read_to_string("/proc/net/snmp").ok()?;
+    let mut udp = snmp.lines().filter(|l| l.starts_with("Udp: "));
+    let (names, values) = (udp.next()?, udp.next()?);
+    let col = names.split_whitespace().position(|n| n == "RcvbufErrors")?;
+    values.split_whitespace().nth(col)?.parse().ok()
 }
