@@ -15,7 +15,7 @@ set -u
 # shellcheck source=tests/netns/lib.sh
 . "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 
-TAG=bc
+TAG="bc"
 
 ping_ok() { ip netns exec "$1" timeout 15 ping -n -q -c 3 -i 0.2 -W 2 "$2" >/dev/null 2>&1; }
 

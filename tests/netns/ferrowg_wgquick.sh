@@ -39,7 +39,7 @@ ifb=$(fwg_if_b $TAG)
 d=$FWG_WORKDIR
 fwg_log "=== wg-quick with ferrowg ($ifa) <-> wireguard-go ($ifb) ==="
 fwg_netns_pair $TAG || fwg_die "netns setup failed"
-fwg_keys "$ifa" && fwg_keys "$ifb" || fwg_die "keys"
+{ fwg_keys "$ifa" && fwg_keys "$ifb"; } || fwg_die "keys"
 fwg_start_impl "$nsb" "$ifb" wireguard-go || fwg_die "wireguard-go did not start"
 fwg_wg "$nsb" set "$ifb" private-key "$d/$ifb.key" listen-port "$FWG_PORT_B" \
 	peer "$(cat "$d/$ifa.pub")" allowed-ips "$FWG_TUN4_A/32,$FWG_TUN6_A/128" || fwg_die "wg set b"
