@@ -141,3 +141,91 @@ fn one_hour_session_keeps_delivering_with_keys_rotating_every_two_minutes() {
         assert_eq!(bad, 0);
     }
 }
+
+#[test]
+fn handshake_completes_with_30_percent_loss_both_ways() {
+    let mut attempts = Vec::new();
+    for seed in 0..40 {
+        let mut setup = Setup::new(100 + seed);
+        setup.impairment = Impairment::lossy(0.3);
+        let mut w = World::new(&setup);
+        for s in 0..60u64 {
+            w.run_until(secs(s as f64));
+            w.send(A);
+        }
+        w.run_until(secs(61.0));
+        let done = w.log.times(A, is_handshake_complete(true));
+        assert!(!done.is_empty(), "seed {seed}: no handshake\n{}", w.log.dump_from(secs(0.0)));
+        let confirmed = w.log.times(B, is_handshake_complete(false));
+        assert!(!confirmed.is_empty(), "seed {seed}: responder never saw data under the new key");
+        // B holds A's current session (as current, or as next if A's data under a fresh
+        // rekey was all lost so far).
+        let kp_a = w.peer(A).sendable_keypair(w.clock.now()).expect("A has a session");
+        let kp_b = w.peer(B).keypair_by_index(kp_a.remote_index()).expect("B knows A's session");
+        assert_eq!(kp_b.remote_index(), kp_a.local_index(), "seed {seed}: sessions match");
+        assert!(w.peer(B).sendable_keypair(w.clock.now()).is_some(), "seed {seed}: B can send");
+        w.ledger(A).assert_exactly_once(&format!("seed {seed}"));
+        assert!(w.ledger(A).lost_in_network() > 0);
+        attempts.push(initiations(&w, A, Duration::ZERO, done[0]).len());
+        assert_eq!(w.log.count(A, |e| *e == What::Event(PeerEvent::Unreachable)), 0);
+    }
+    attempts.sort_unstable();
+    println!("30 % loss, 40 seeds: initiations until the first handshake completed: {attempts:?}");
+    assert!(attempts.iter().any(|&n| n > 1), "the loss did hit some handshakes");
+}
+
+#[test]
+fn initiator_gives_up_at_kernel_time_when_responder_is_silent_then_stays_quiet() {
+    let mut setup = Setup::new(2);
+    setup.impairment.down = true;
+    let mut w = World::new(&setup);
+    let seq = w.send(A);
+    w.run_until(secs(2000.0));
+
+    let inits = initiations(&w, A, Duration::ZERO, secs(2000.0));
+    assert_eq!(inits[0], Duration::ZERO, "the staged packet starts a handshake at once");
+    let gave_up = assert_kernel_give_up(&w, &inits);
+    let sent = w.log.times(A, |e| matches!(e, What::Sent(_)));
+    assert_eq!(sent.len(), inits.len(), "A sent nothing but the initiations: {sent:?}");
+    assert!(w.ledger(A).dropped_by_sender.contains(&seq), "the staged packet was dropped");
+    assert_eq!(w.peer(A).staged_len(), 0);
+    assert!(gave_up < secs(200.0));
+
+    // New data brings the handshake back, and with the responder reachable it completes.
+    w.net.set_both(Impairment::clean());
+    let seq = w.send(A);
+    w.run_until(secs(2001.0));
+    assert_eq!(initiations(&w, A, secs(2000.0), secs(2001.0)), vec![secs(2000.0)]);
+    assert_eq!(w.log.count(A, is_handshake_complete(true)), 1);
+    assert_eq!(w.ledger(A).accepted.get(&seq), Some(&1));
+}
+
+#[test]
+fn established_session_gives_up_after_responder_goes_silent() {
+    let mut w = established(&Setup::new(3));
+    for s in 1..30u64 {
+        w.run_until(secs(s as f64));
+        w.send(A);
+        w.run_until(secs(s as f64 + 0.5));
+        w.send(B);
+    }
+    w.run_until(secs(30.2));
+    w.net.set_both(Impairment { down: true, ..Impairment::clean() });
+    w.run_until(secs(31.0));
+    w.send(A);
+    w.run_until(secs(1000.0));
+
+    let after: Vec<_> = w.log.entries().iter().filter(|e| e.node == A && e.at > secs(31.0)).collect();
+    let sent: Vec<_> = after.iter().filter(|e| matches!(e.what, What::Sent(_))).collect();
+    assert!(sent.iter().all(|e| e.what == What::Sent(Kind::Initiation)), "{sent:?}");
+    let inits: Vec<_> = sent.iter().map(|e| e.at).collect();
+    // Data sent, nothing heard back: a new handshake after KEEPALIVE_TIMEOUT + REKEY_TIMEOUT
+    // plus jitter.
+    let wait = inits[0] - secs(31.0);
+    let base = KEEPALIVE_TIMEOUT + REKEY_TIMEOUT;
+    assert!(wait >= base && wait < base + REKEY_TIMEOUT_JITTER_MAX, "first retry after {wait:?}");
+    let gave_up = assert_kernel_give_up(&w, &inits);
+    assert!(gave_up < secs(160.0));
+    w.ledger(A).assert_exactly_once("before the cut");
+    w.ledger(B).assert_exactly_once("before the cut");
+}
