@@ -229,3 +229,120 @@ fn established_session_gives_up_after_responder_goes_silent() {
     w.ledger(A).assert_exactly_once("before the cut");
     w.ledger(B).assert_exactly_once("before the cut");
 }
+
+#[test]
+fn roaming_endpoint_follows_one_authenticated_packet() {
+    let mut w = established(&Setup::new(4));
+    let old = w.node(A).addr;
+    assert_eq!(w.peer(B).endpoint(), Some(old));
+    w.capture = true;
+    w.send(A);
+    w.run_until(secs(2.0));
+    let old_datagram = w.captured.last().expect("captured").bytes.clone();
+
+    // A's NAT rebinds: A now sends from (and listens on) a new port.
+    let new: std::net::SocketAddr = "127.0.0.1:52001".parse().unwrap();
+    w.node_mut(A).addr = new;
+    w.send(B);
+    w.run_until(secs(3.0));
+    assert_eq!(w.log.count(B, |e| *e == What::Unroutable(Kind::Data)), 1, "B still sends to the old port");
+
+    // Unauthenticated or replayed datagrams from the new address do not move the endpoint.
+    let mut forged = old_datagram.clone();
+    let last = forged.len() - 1;
+    forged[last] ^= 1;
+    assert_eq!(w.inject(B, new, forged, None), Err(DropReason::DecryptFailed));
+    assert_eq!(w.inject(B, new, old_datagram, None), Err(DropReason::Replay));
+    assert_eq!(w.peer(B).endpoint(), Some(old));
+
+    // One authenticated packet from the new address is enough.
+    let roam_at = w.elapsed();
+    w.send(A);
+    w.run_until(secs(3.5));
+    assert_eq!(w.peer(B).endpoint(), Some(new));
+    let changed = w.log.times(B, |e| *e == What::Event(PeerEvent::EndpointChanged(new)));
+    assert_eq!(changed, vec![roam_at + Impairment::clean().latency]);
+    let seq = w.send(B);
+    w.run_until(secs(4.0));
+    assert_eq!(w.ledger(B).accepted.get(&seq), Some(&1), "B's reply reaches the new address");
+    assert_eq!(w.log.count(B, |e| matches!(e, What::Unroutable(_))), 1);
+    w.ledger(A).assert_exactly_once("A -> B");
+}
+
+#[test]
+fn persistent_keepalive_fires_every_25_s_when_nothing_else_is_sent() {
+    let interval = Duration::from_secs(25);
+    let mut setup = Setup::new(5);
+    setup.persistent_keepalive = [Some(interval), None];
+    let mut w = World::new(&setup);
+    // No application data at all: the kernel sends a keepalive when the interface comes
+    // up, which needs a session first.
+    w.interface_up();
+    w.run_until(secs(600.0));
+
+    assert_eq!(w.log.sent(A, Kind::Initiation)[0], Duration::ZERO);
+    let traversal = |e: &What| {
+        matches!(e, What::Sent(_) | What::AcceptedKeepalive | What::AcceptedHandshake | What::Accepted(_))
+    };
+    let entries: Vec<_> = w.log.entries().iter().filter(|e| e.node == A && traversal(&e.what)).collect();
+    let mut periodic = 0;
+    for (i, e) in entries.iter().enumerate() {
+        if e.what != What::Sent(Kind::Keepalive) {
+            continue;
+        }
+        let prev = entries[i - 1];
+        if prev.what == What::AcceptedHandshake && prev.at == e.at {
+            continue; // the keepalive confirming a handshake we initiated
+        }
+        assert_eq!(e.at - prev.at, interval, "keepalive at {:?} after {prev:?}", e.at);
+        periodic += 1;
+    }
+    let gaps = entries.windows(2).map(|p| p[1].at - p[0].at);
+    assert!(gaps.clone().all(|g| g <= interval), "A was never silent for longer than the interval");
+    println!("persistent keepalive: {periodic} periodic keepalives from A in 600 s");
+    assert!((20..=24).contains(&periodic), "periodic keepalives: {periodic}");
+    // Keepalives still rotate keys (the initiator rekeys on send after REKEY_AFTER_TIME).
+    assert!(w.log.count(A, is_handshake_complete(true)) >= 4);
+    assert_eq!(w.log.count(B, |e| *e == What::AcceptedKeepalive), w.log.sent(A, Kind::Keepalive).len());
+    assert_eq!(w.log.count(B, |e| matches!(e, What::Sent(Kind::Data | Kind::Keepalive))), 0);
+}
+
+#[test]
+fn keys_are_zeroed_after_540_s_idle_and_new_data_starts_a_handshake() {
+    let mut w = established(&Setup::new(6));
+    w.capture = true;
+    w.send(A);
+    w.run_until(secs(1.5));
+    let old = w.captured.last().expect("captured").bytes.clone();
+    let weak = [A, B].map(|n| std::sync::Arc::downgrade(w.peer(n).current_keypair().unwrap()));
+    // A derived its session on the response, B on the initiation.
+    let derived_a = w.log.times(A, |e| *e == What::AcceptedHandshake)[0];
+    let derived_b = w.log.times(B, |e| *e == What::AcceptedHandshake)[0];
+
+    assert!(derived_b < derived_a);
+    w.run_until(derived_b + ZERO_KEYS_AFTER - Duration::from_millis(1));
+    for n in [A, B] {
+        assert!(w.peer(n).current_keypair().is_some(), "{n:?}: not zeroed before 540 s");
+        assert!(w.peer(n).sendable_keypair(w.clock.now()).is_none(), "{n:?}: but expired");
+    }
+    let last_sent = w.log.entries().iter().filter(|e| matches!(e.what, What::Sent(_))).last().unwrap().at;
+    assert!(last_sent < secs(1.5) + KEEPALIVE_TIMEOUT + secs(0.1), "idle after {last_sent:?}");
+
+    w.run_until(secs(700.0));
+    for (n, derived) in [(A, derived_a), (B, derived_b)] {
+        let expired = w.log.times(n, |e| *e == What::Event(PeerEvent::SessionExpired));
+        assert_eq!(expired, vec![derived + ZERO_KEYS_AFTER], "{n:?}");
+        assert!(w.peer(n).current_keypair().is_none(), "{n:?}: no keypair left");
+        assert_eq!(w.peer(n).local_indices().count(), 0);
+    }
+    assert!(weak.iter().all(|k| k.upgrade().is_none()), "the keypairs were dropped (zeroized)");
+    let src = w.node(A).addr;
+    assert_eq!(w.inject(B, src, old, None), Err(DropReason::UnknownIndex));
+    assert!(w.log.entries().iter().filter(|e| e.at > secs(20.0)).all(|e| !matches!(e.what, What::Sent(_))));
+
+    let seq = w.send(A);
+    w.run_until(secs(701.0));
+    assert_eq!(w.log.sent(A, Kind::Initiation).last(), Some(&secs(700.0)));
+    assert_eq!(w.log.count(A, is_handshake_complete(true)), 2);
+    assert_eq!(w.ledger(A).accepted.get(&seq), Some(&1));
+}
