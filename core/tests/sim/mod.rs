@@ -311,7 +311,13 @@ impl World {
             }
             Ok(Received::Keepalive) => What::AcceptedKeepalive,
             Ok(Received::Handshake) => What::AcceptedHandshake,
-            Err(reason) => What::Rejected(kind, reason),
+            Err(reason) => {
+                if let Some(seq) = d.seq {
+                    let ledger = &mut self.ledgers[to.other().index()];
+                    ledger.rejected.entry(seq).or_default().push(reason);
+                }
+                What::Rejected(kind, reason)
+            }
         };
         self.log.push(at, to, what);
         self.flush(to);

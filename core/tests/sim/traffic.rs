@@ -3,6 +3,8 @@
 
 use std::collections::{BTreeMap, BTreeSet};
 
+use ferrowg_core::error::DropReason;
+
 /// Smallest packet: IPv4 header, origin byte, 8-byte sequence number.
 const MIN_LEN: usize = 29;
 /// Largest packet (a full-MTU tunnel packet).
@@ -49,6 +51,8 @@ pub struct Ledger {
     pub handed_over: BTreeMap<u64, u32>,
     /// Accepted by the receiving peer and written to its NIC, per sequence number.
     pub accepted: BTreeMap<u64, u32>,
+    /// Why the receiving peer rejected copies, per sequence number.
+    pub rejected: BTreeMap<u64, Vec<DropReason>>,
     /// Packets that arrived altered, or not under the sequence number the network saw.
     pub corrupt: u32,
 }
@@ -70,14 +74,30 @@ impl Ledger {
     /// Asserts the delivery contract: every packet of which the network delivered at
     /// least one copy arrived exactly once and intact, and nothing else arrived.
     pub fn assert_exactly_once(&self, what: &str) {
+        let lost = self.assert_at_most_once(what, &[]);
+        assert_eq!(lost, 0);
+    }
+
+    /// Like [`Ledger::assert_exactly_once`], except that a delivered packet may be
+    /// rejected for one of the `allowed` reasons (every copy of it); returns how many were.
+    pub fn assert_at_most_once(&self, what: &str, allowed: &[DropReason]) -> usize {
         assert_eq!(self.corrupt, 0, "{what}: corrupt or mislabelled packets");
         let twice: Vec<_> = self.accepted.iter().filter(|(_, &c)| c > 1).collect();
         assert!(twice.is_empty(), "{what}: accepted more than once: {twice:?}");
         let missing: Vec<_> =
             self.handed_over.keys().filter(|s| !self.accepted.contains_key(s)).collect();
-        assert!(missing.is_empty(), "{what}: delivered by the network but rejected: {missing:?}");
+        let unexplained: Vec<_> = missing
+            .iter()
+            .map(|s| (s, self.rejected.get(s).cloned().unwrap_or_default()))
+            .filter(|(_, reasons)| reasons.is_empty() || !reasons.iter().all(|r| allowed.contains(r)))
+            .collect();
+        assert!(
+            unexplained.is_empty(),
+            "{what}: delivered by the network but rejected: {unexplained:?}"
+        );
         let unexpected: Vec<_> =
             self.accepted.keys().filter(|s| !self.handed_over.contains_key(s)).collect();
         assert!(unexpected.is_empty(), "{what}: accepted without delivery: {unexpected:?}");
+        missing.len()
     }
 }
