@@ -238,14 +238,11 @@ impl World {
     /// sets the clock to `t`.
     pub fn run_until(&mut self, t: Duration) {
         for _ in 0..MAX_STEPS {
-            let next = [
-                self.net.next_arrival(),
-                self.deadline(NodeId::A),
-                self.deadline(NodeId::B),
-            ]
-            .into_iter()
-            .flatten()
-            .min();
+            let next =
+                [self.net.next_arrival(), self.deadline(NodeId::A), self.deadline(NodeId::B)]
+                    .into_iter()
+                    .flatten()
+                    .min();
             let Some(next) = next.filter(|&n| n <= t) else {
                 self.clock.advance_to(t.max(self.clock.elapsed()));
                 return;

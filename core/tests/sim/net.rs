@@ -169,7 +169,8 @@ impl Network {
             }
             self.order += 1;
             let slot = DatagramSlot(Datagram { copy, ..datagram.clone() });
-            self.queue.push(Reverse((Scheduled { at: now + delay, order: self.order, from }, slot)));
+            self.queue
+                .push(Reverse((Scheduled { at: now + delay, order: self.order, from }, slot)));
             arriving += 1;
         }
         arriving

@@ -89,7 +89,9 @@ impl Ledger {
         let unexplained: Vec<_> = missing
             .iter()
             .map(|s| (s, self.rejected.get(s).cloned().unwrap_or_default()))
-            .filter(|(_, reasons)| reasons.is_empty() || !reasons.iter().all(|r| allowed.contains(r)))
+            .filter(|(_, reasons)| {
+                reasons.is_empty() || !reasons.iter().all(|r| allowed.contains(r))
+            })
             .collect();
         assert!(
             unexplained.is_empty(),
