@@ -208,8 +208,8 @@ fn boringtun(_: &mut Criterion) {}
 /// and the median round per packet and the ratios to raw AEAD.
 #[allow(clippy::disallowed_methods)] // a benchmark has to read the clock
 fn interleaved_report() {
-    const ROUNDS: usize = 40;
-    const BATCH: usize = 500;
+    const ROUNDS: usize = 300;
+    const BATCH: usize = 200;
     for size in SIZES {
         let mut variants: Vec<(&str, Step)> =
             vec![("raw-aead", raw_aead_step(size)), ("ferrowg", ferrowg_step(size))];
