@@ -519,3 +519,113 @@ fn random_traffic_and_idle_periods_keep_the_delivery_contract() {
         totals[0], totals[1], totals[2], totals[4], totals[3]
     );
 }
+
+#[test]
+fn packets_staged_while_handshakes_are_lost_go_out_in_order_newest_128_kept() {
+    let mut w = World::new(&Setup::new(9));
+    w.net.link_mut(A).down = true;
+    for i in 0..200u64 {
+        w.run_until(Duration::from_millis(100 * i));
+        w.send(A);
+    }
+    w.run_until(secs(30.0));
+    assert_eq!(w.peer(A).staged_len(), 128);
+    w.net.link_mut(A).down = false;
+    w.run_until(secs(40.0));
+
+    let ledger = w.ledger(A);
+    ledger.assert_exactly_once("A -> B");
+    assert_eq!(ledger.dropped_by_sender, (0..72).collect(), "the oldest were dropped");
+    assert_eq!(w.peer(A).drop_counters().get(DropReason::StagedQueueFull), 72);
+    let order: Vec<u64> = w
+        .log
+        .entries()
+        .iter()
+        .filter_map(|e| match e.what {
+            What::Accepted(seq) if e.node == B => Some(seq),
+            _ => None,
+        })
+        .collect();
+    assert_eq!(
+        order,
+        (72..200).collect::<Vec<_>>(),
+        "delivered in order once a handshake got through"
+    );
+    let done = w.log.times(A, is_handshake_complete(true));
+    assert_eq!(done.len(), 1);
+    assert!(
+        done[0] > secs(30.0)
+            && done[0] < secs(30.0) + REKEY_TIMEOUT + REKEY_TIMEOUT_JITTER_MAX + secs(0.1)
+    );
+    // New data kept asking for a handshake, so the attempts never ran out meanwhile.
+    assert_eq!(w.log.count(A, |e| *e == What::Event(PeerEvent::Unreachable)), 0);
+}
+
+#[test]
+fn handshakes_complete_under_load_with_cookies_on_a_lossy_link() {
+    let mut setup = Setup::new(10);
+    setup.impairment = Impairment::lossy(0.2);
+    let mut w = World::new(&setup);
+    w.node_mut(B).peer.set_under_load(true);
+    for s in 0..400u64 {
+        w.run_until(secs(s as f64));
+        w.send(A);
+        w.run_until(secs(s as f64 + 0.5));
+        w.send(B);
+    }
+    w.run_until(secs(401.0));
+
+    let required =
+        w.log.times(B, |e| *e == What::Rejected(Kind::Initiation, DropReason::CookieRequired));
+    let replies = w.log.sent(B, Kind::CookieReply);
+    let done = w.log.times(A, is_handshake_complete(true));
+    println!(
+        "under load: {} initiations needed a cookie, {} cookie replies sent, {} handshakes at {:?}",
+        required.len(),
+        replies.len(),
+        done.len(),
+        done
+    );
+    assert_eq!(required.len(), replies.len(), "every initiation without a valid MAC2 got a reply");
+    assert!(required.first().is_some_and(|&t| t < done[0]), "the first handshake needed a cookie");
+    assert!(done.len() >= 3, "handshakes kept completing under load");
+    for from in [A, B] {
+        w.ledger(from).assert_exactly_once(&format!("{from:?}"));
+    }
+}
+
+#[test]
+fn a_cookie_is_bound_to_the_source_port() {
+    // B is under load. A gets a cookie with the first handshake; 30 s later its
+    // replies stop (B -> A cut) so A starts a new handshake after 15 s with the cookie
+    // it still holds. Only if A moved to another port meanwhile must B ask again.
+    let run = |roam: bool| {
+        let mut w = World::new(&Setup::new(11));
+        w.node_mut(B).peer.set_under_load(true);
+        for s in 0..80u64 {
+            if s == 30 {
+                w.net.link_mut(B).down = true;
+                if roam {
+                    w.node_mut(A).addr = "127.0.0.1:52003".parse().unwrap();
+                }
+            }
+            if s == 60 {
+                w.net.link_mut(B).down = false;
+            }
+            w.run_until(secs(s as f64));
+            w.send(A);
+            w.run_until(secs(s as f64 + 0.5));
+            w.send(B);
+        }
+        w.run_until(secs(81.0));
+        let required =
+            w.log.times(B, |e| *e == What::Rejected(Kind::Initiation, DropReason::CookieRequired));
+        let done = w.log.times(A, is_handshake_complete(true));
+        assert!(required[0] < done[0], "the first handshake needed a cookie");
+        assert_eq!(done.len(), 2, "roam {roam}: the second handshake completed: {done:?}");
+        w.ledger(A).assert_exactly_once("A -> B");
+        required.into_iter().filter(|&t| t > secs(30.0)).count()
+    };
+    assert_eq!(run(false), 0, "same port: the cookie still counts");
+    assert!(run(true) >= 1, "new port: a fresh cookie is required");
+}
