@@ -456,7 +456,8 @@ fn random_traffic_and_idle_periods_keep_the_delivery_contract() {
         let mut rng = rand_chacha::ChaCha20Rng::seed_from_u64(1000 + seed);
         let mut setup = Setup::new(1000 + seed);
         setup.b_knows_a = seed % 2 == 0;
-        setup.persistent_keepalive = [(seed % 3 == 0).then_some(Duration::from_secs(25)), None];
+        let keepalive = |on: bool| on.then_some(Duration::from_secs(25));
+        setup.persistent_keepalive = [keepalive(seed % 3 == 0), keepalive(seed % 4 == 0)];
         setup.impairment = Impairment {
             loss: rng.gen_range(0.0..0.15),
             duplicate: rng.gen_range(0.0..0.1),
@@ -480,6 +481,10 @@ fn random_traffic_and_idle_periods_keep_the_delivery_contract() {
             let from = if rng.gen_bool(b_share) { B } else { A };
             for _ in 0..rng.gen_range(1..5) {
                 w.send(from);
+            }
+            // Sometimes both at once (crossing handshakes when neither has a session).
+            if setup.b_knows_a && rng.gen_bool(0.1) {
+                w.send(from.other());
             }
         }
         // Heal the network: both directions must work again within a few handshakes.
