@@ -648,3 +648,29 @@ fn a_cookie_is_bound_to_the_source_port() {
     assert_eq!(run(false), 0, "same port: the cookie still counts");
     assert!(run(true) >= 1, "new port: a fresh cookie is required");
 }
+
+#[test]
+fn one_way_traffic_from_the_responder_never_waits_for_a_key() {
+    // B (the responder) sends every second and A only answers with the passive
+    // keepalives the protocol sends. The responder cannot rekey by time; the initiator's
+    // keepalives do (rekey on send after REKEY_AFTER_TIME), before B's key expires.
+    let mut w = established(&Setup::new(12));
+    for s in 1..900u64 {
+        w.run_until(secs(s as f64 + 0.5));
+        w.send(B);
+    }
+    w.run_until(secs(901.0));
+    w.ledger(B).assert_exactly_once("B -> A");
+    let staged = w.log.count(B, |e| matches!(e, What::AppSend(_, true)));
+    assert_eq!(staged, 0, "B always had a fresh key");
+    let keepalives = w.log.sent(A, Kind::Keepalive);
+    assert!(keepalives.windows(2).all(|p| p[1] - p[0] <= KEEPALIVE_TIMEOUT + secs(1.0)));
+    let done = w.log.times(A, is_handshake_complete(true));
+    println!("one-way: {} handshakes by A at {done:?}", done.len());
+    assert!(done
+        .windows(2)
+        .all(|p| p[1] - p[0] >= REKEY_AFTER_TIME
+            && p[1] - p[0] < REJECT_AFTER_TIME - KEEPALIVE_TIMEOUT));
+    assert!((7..=8).contains(&done.len()), "handshakes: {}", done.len());
+    assert_eq!(w.log.count(B, is_handshake_complete(true)), 0);
+}

@@ -7,7 +7,8 @@
 //! the times it chooses. Every packet carries a sequence number and a checkable body;
 //! the per-direction [`Ledger`] records what was sent, what the network handed over and
 //! what arrived, so "every packet the network did not drop arrives once, intact" is a
-//! single assertion.
+//! single assertion. Every datagram a peer emits must parse as a WireGuard message, and
+//! data must be padded to 16 bytes.
 
 #![allow(dead_code)] // each test uses a different part of the toolkit
 
@@ -23,7 +24,7 @@ use std::time::Duration;
 
 use ferrowg_core::error::DropReason;
 use ferrowg_core::keys::PrivateKey;
-use ferrowg_core::messages::MESSAGE_TYPE_DATA;
+use ferrowg_core::messages::{Message, DATA_MIN_LEN, MESSAGE_PADDING_MULTIPLE, MESSAGE_TYPE_DATA};
 use ferrowg_core::peer::{Identity, Peer, PeerConfig, PeerEvent, RandomIndices, Received};
 use rand_chacha::rand_core::SeedableRng;
 use rand_chacha::ChaCha20Rng;
@@ -370,6 +371,11 @@ impl World {
     fn transmit(&mut self, from: NodeId, dst: SocketAddr, bytes: Vec<u8>, seq: Option<u64>) {
         let at = self.clock.elapsed();
         let kind = Kind::of(&bytes);
+        assert!(Message::parse(&bytes).is_ok(), "{from:?} sent a malformed {kind:?}");
+        if matches!(kind, Kind::Data | Kind::Keepalive) {
+            let body = bytes.len() - DATA_MIN_LEN;
+            assert_eq!(body % MESSAGE_PADDING_MULTIPLE, 0, "{from:?}: data not padded");
+        }
         self.log.push(at, from, What::Sent(kind));
         let src = self.nodes[from.index()].addr;
         let datagram = Datagram { src, dst, bytes, seq, copy: 0 };
