@@ -61,6 +61,9 @@ pub enum What {
     },
     /// The peer accepted an application packet and wrote it to its NIC.
     Accepted(u64),
+    /// The peer accepted a packet that is not what was sent (altered, or another
+    /// sequence number than the datagram carried).
+    Corrupt,
     /// The peer accepted a keepalive.
     AcceptedKeepalive,
     /// The peer consumed a handshake message.

@@ -223,16 +223,8 @@ impl World {
         bytes: Vec<u8>,
         seq: Option<u64>,
     ) -> Result<(), DropReason> {
-        let before = self.log.entries().len();
         let dst = self.nodes[to.index()].addr;
-        self.deliver(to, Datagram { src, dst, bytes, seq, copy: 0 });
-        match self.log.entries()[before..].iter().find_map(|e| match e.what {
-            What::Rejected(_, r) => Some(r),
-            _ => None,
-        }) {
-            Some(r) => Err(r),
-            None => Ok(()),
-        }
+        self.deliver(to, Datagram { src, dst, bytes, seq, copy: 0 })
     }
 
     /// Runs network arrivals and peer timers up to simulated time `t` (inclusive), then
@@ -255,7 +247,7 @@ impl World {
                     self.log.push(now, from, What::Unroutable(Kind::of(&d.bytes)));
                     continue;
                 };
-                self.deliver(to, d);
+                let _ = self.deliver(to, d);
             }
             for id in [NodeId::A, NodeId::B] {
                 if self.deadline(id).is_some_and(|d| d <= now) {
@@ -281,7 +273,8 @@ impl World {
         [NodeId::A, NodeId::B].into_iter().find(|id| self.nodes[id.index()].addr == addr)
     }
 
-    fn deliver(&mut self, to: NodeId, mut d: Datagram) {
+    /// Hands a datagram to a peer, checks and records the outcome, flushes the peer.
+    fn deliver(&mut self, to: NodeId, mut d: Datagram) -> Result<(), DropReason> {
         let at = self.clock.elapsed();
         let kind = Kind::of(&d.bytes);
         let late = self.note_counter(to, &d.bytes);
@@ -291,6 +284,7 @@ impl World {
         }
         let (now, wall) = (self.clock.now(), self.clock.wall());
         let result = self.nodes[to.index()].peer.handle_datagram(&mut d.bytes, d.src, now, wall);
+        let mut outcome = Ok(());
         let what = match result {
             Ok(Received::Packet(range)) => {
                 let ledger = &mut self.ledgers[to.other().index()];
@@ -303,13 +297,14 @@ impl World {
                     }
                     _ => {
                         ledger.corrupt += 1;
-                        What::Rejected(kind, DropReason::InvalidInnerPacket)
+                        What::Corrupt
                     }
                 }
             }
             Ok(Received::Keepalive) => What::AcceptedKeepalive,
             Ok(Received::Handshake) => What::AcceptedHandshake,
             Err(reason) => {
+                outcome = Err(reason);
                 if let Some(seq) = d.seq {
                     let ledger = &mut self.ledgers[to.other().index()];
                     ledger.rejected.entry(seq).or_default().push(reason);
@@ -319,6 +314,7 @@ impl World {
         };
         self.log.push(at, to, what);
         self.flush(to);
+        outcome
     }
 
     /// True if a data message's counter is below the highest seen under its index.
