@@ -734,3 +734,34 @@ fn toolkit_network_impairments_happen_at_their_rates() {
     assert!((1300..1800).contains(&stats.delayed), "{stats:?}");
     assert_eq!(net.stats(B), sim::net::LinkStats::default(), "directions are independent");
 }
+
+#[test]
+fn crossing_first_packets_converge_after_one_retransmission() {
+    // Both sides know each other and send at the same instant: the initiations cross.
+    // As in the kernel, consuming the other's initiation replaces our own handshake
+    // state, so both responses are then refused, and the sessions come from the first
+    // retransmission (REKEY_TIMEOUT + jitter later).
+    let mut setup = Setup::new(13);
+    setup.b_knows_a = true;
+    let mut w = World::new(&setup);
+    let (sa, sb) = (w.send(A), w.send(B));
+    w.run_until(secs(10.0));
+    let refused = |n| {
+        w.log.count(n, |e| *e == What::Rejected(Kind::Response, DropReason::UnexpectedHandshake))
+    };
+    assert_eq!((refused(A), refused(B)), (1, 1), "{}", w.log.dump_from(Duration::ZERO));
+    let done: Vec<Duration> = [A, B]
+        .iter()
+        .flat_map(|&n| {
+            w.log.times(n, |e| matches!(e, What::Event(PeerEvent::HandshakeComplete { .. })))
+        })
+        .collect();
+    assert!(
+        done.iter().all(
+            |&t| t >= REKEY_TIMEOUT && t < REKEY_TIMEOUT + REKEY_TIMEOUT_JITTER_MAX + secs(0.1)
+        ),
+        "{done:?}"
+    );
+    assert_eq!(w.ledger(A).accepted.get(&sa), Some(&1));
+    assert_eq!(w.ledger(B).accepted.get(&sb), Some(&1));
+}
