@@ -234,6 +234,13 @@ fn established_session_gives_up_after_responder_goes_silent() {
     assert!(gave_up < secs(160.0));
     w.ledger(A).assert_exactly_once("before the cut");
     w.ledger(B).assert_exactly_once("before the cut");
+
+    // The responder is back; new data starts a handshake at once and gets through.
+    w.net.set_both(Impairment::clean());
+    let seq = w.send(A);
+    w.run_until(secs(1001.0));
+    assert_eq!(initiations(&w, A, secs(1000.0), secs(1001.0)), vec![secs(1000.0)]);
+    assert_eq!(w.ledger(A).accepted.get(&seq), Some(&1));
 }
 
 #[test]
