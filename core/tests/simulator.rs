@@ -359,7 +359,9 @@ fn keys_are_zeroed_after_540_s_idle_and_new_data_starts_a_handshake() {
         assert!(w.peer(n).current_keypair().is_none(), "{n:?}: no keypair left");
         assert_eq!(w.peer(n).local_indices().count(), 0);
     }
-    assert!(weak.iter().all(|k| k.upgrade().is_none()), "the keypairs were dropped (zeroized)");
+    // Dropped, not just unreachable. (Whether the key bytes are wiped on drop is the
+    // AEAD backend's business: RustCrypto zeroizes, ring does not; see crypto::aead.)
+    assert!(weak.iter().all(|k| k.upgrade().is_none()), "the keypairs were dropped");
     let src = w.node(A).addr;
     assert_eq!(w.inject(B, src, old, None), Err(DropReason::UnknownIndex));
     assert!(w
@@ -425,7 +427,7 @@ fn reordered_packets_inside_the_replay_window_are_accepted_and_duplicates_reject
         w.send(A);
     }
     w.run_until(secs(4.0));
-    assert_eq!(w.inject(B, src, held[0].clone(), None), Err(DropReason::Replay), "9102 behind");
+    assert_eq!(w.inject(B, src, held[0].clone(), None), Err(DropReason::Replay), "9101 behind");
     assert!(!w.ledger(A).accepted.contains_key(&far));
 }
 
