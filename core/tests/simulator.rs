@@ -774,3 +774,60 @@ fn crossing_first_packets_converge_after_one_retransmission() {
     assert_eq!(w.ledger(A).accepted.get(&sa), Some(&1));
     assert_eq!(w.ledger(B).accepted.get(&sb), Some(&1));
 }
+
+#[test]
+fn no_key_is_used_after_reject_after_time_while_handshakes_are_blocked() {
+    // From 60 s on a middlebox eats every initiation. Data keeps flowing under the first
+    // session until it is REJECT_AFTER_TIME old; then both sides hold their packets
+    // (no more than 128 each) and keep asking for a handshake, which completes at the
+    // first retransmission after the block is lifted at 300 s.
+    let mut w = established(&Setup::new(14));
+    for s in 1..330u64 {
+        let block = (60..300).contains(&s).then_some(Kind::Initiation);
+        w.net.link_mut(A).blocked = block;
+        w.net.link_mut(B).blocked = block;
+        w.run_until(secs(s as f64 + 0.3));
+        w.send(A);
+        w.run_until(secs(s as f64 + 0.7));
+        w.send(B);
+    }
+    w.run_until(secs(331.0));
+
+    let created = w.log.times(B, |e| *e == What::AcceptedHandshake)[0];
+    let expired = created + REJECT_AFTER_TIME;
+    for n in [A, B] {
+        let sent_data = w.log.times(n, |e| matches!(e, What::Sent(Kind::Data | Kind::Keepalive)));
+        let during = sent_data.iter().filter(|&&t| t >= expired && t < secs(300.0)).count();
+        assert_eq!(during, 0, "{n:?} sent data without a valid key");
+        assert!(sent_data.iter().any(|&t| t > expired - secs(2.0) && t < expired));
+        let held = w.log.count(n, |e| matches!(e, What::AppSend(_, true)));
+        assert!((115..=128).contains(&held), "{n:?} staged {held}");
+        assert!(
+            w.log
+                .sent(n, Kind::Initiation)
+                .iter()
+                .filter(|&&t| t > secs(200.0) && t < secs(300.0))
+                .count()
+                >= 15
+        );
+    }
+    let done = w.log.times(A, is_handshake_complete(true));
+    let after = done
+        .iter()
+        .chain(&w.log.times(B, is_handshake_complete(true)))
+        .filter(|&&t| t > secs(60.0))
+        .min()
+        .copied();
+    let after = after.expect("a handshake after the block");
+    assert!(
+        after >= secs(300.0)
+            && after < secs(300.0) + REKEY_TIMEOUT + REKEY_TIMEOUT_JITTER_MAX + secs(1.0),
+        "{after:?}"
+    );
+    for from in [A, B] {
+        w.ledger(from).assert_exactly_once(&format!("{from:?}"));
+        assert!(w.ledger(from).dropped_by_sender.is_empty());
+    }
+    assert_eq!(w.log.count(A, |e| matches!(e, What::Rejected(_, DropReason::KeyExpired))), 0);
+    assert_eq!(w.log.count(B, |e| matches!(e, What::Rejected(_, DropReason::KeyExpired))), 0);
+}

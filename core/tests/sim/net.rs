@@ -11,7 +11,7 @@ use rand::Rng;
 use rand_chacha::rand_core::SeedableRng;
 use rand_chacha::ChaCha20Rng;
 
-use super::NodeId;
+use super::{Kind, NodeId};
 
 /// What a link does to each datagram. Probabilities are per datagram and independent.
 #[derive(Debug, Clone, Copy, PartialEq)]
@@ -29,6 +29,8 @@ pub struct Impairment {
     pub reorder_delay: Duration,
     /// The link is cut: every datagram is lost.
     pub down: bool,
+    /// Every datagram of this kind is lost (a middlebox that eats handshakes, say).
+    pub blocked: Option<Kind>,
 }
 
 impl Impairment {
@@ -41,6 +43,7 @@ impl Impairment {
             reorder: 0.0,
             reorder_delay: Duration::ZERO,
             down: false,
+            blocked: None,
         }
     }
 
@@ -146,7 +149,8 @@ impl Network {
 
     /// Takes a datagram sent by `from` at `now`; returns how many copies will arrive.
     pub fn send(&mut self, from: NodeId, now: Duration, datagram: Datagram) -> u32 {
-        let link = self.links[from.index()];
+        let mut link = self.links[from.index()];
+        link.down |= link.blocked == Some(Kind::of(&datagram.bytes));
         let stats = &mut self.stats[from.index()];
         stats.sent += 1;
         let copies = if !link.down && self.rng.gen_bool(link.duplicate) {
