@@ -15,6 +15,8 @@
 pub mod clock;
 pub mod log;
 pub mod net;
+#[cfg(test)]
+mod selftest;
 pub mod traffic;
 
 use std::collections::{HashMap, VecDeque};
