@@ -191,6 +191,26 @@ fn pass<'a, Q, F: FnMut(&Q) -> Option<u32> + 'a>(
     move || queries.iter().map(|q| u64::from(lookup(black_box(q)).unwrap_or(0))).sum()
 }
 
+/// Like [`pass`], but each query's position depends on the previous answer, so lookups
+/// cannot overlap: the latency of one lookup rather than the throughput of a batch.
+fn chase<'a, Q, F: FnMut(&Q) -> Option<u32> + 'a>(
+    queries: &'a [Q],
+    mut lookup: F,
+) -> impl FnMut() -> u64 + 'a {
+    // A mask, not `%`: a division on the dependency chain would dominate small lookups.
+    let mask = queries.len() - 1;
+    assert!(queries.len().is_power_of_two());
+    move || {
+        let (mut i, mut sum) = (0usize, 0u64);
+        for _ in 0..queries.len() {
+            let found = lookup(&queries[i]).unwrap_or(0);
+            sum += u64::from(found);
+            i = (i + 1 + (found as usize & 1)) & mask;
+        }
+        sum
+    }
+}
+
 fn lookups(c: &mut Criterion) {
     if !enabled("lookup") {
         return;
@@ -263,6 +283,14 @@ fn lookups(c: &mut Criterion) {
                         ("ip_network_table", &mut pass(&q6, table_v6)),
                     ],
                 );
+                interleaved(
+                    &format!("latency {label}"),
+                    &mut [
+                        ("native", &mut chase(&q6, |q| native.lookup_v6(q).copied())),
+                        ("native_plain", &mut chase(&q6, |q| plain.lookup_v6(q).copied())),
+                        ("ip_network_table", &mut chase(&q6, table_v6)),
+                    ],
+                );
                 bench_lookup(&mut g, "native", &q6, |q| native.lookup_v6(q).copied());
                 bench_lookup(&mut g, "native_plain", &q6, |q| plain.lookup_v6(q).copied());
                 #[cfg(feature = "bench-big-endian-trie")]
@@ -279,6 +307,14 @@ fn lookups(c: &mut Criterion) {
                         #[cfg(feature = "bench-big-endian-trie")]
                         ("big_endian_plain", &mut pass(&q4, |q| be_plain.lookup_v4(q).copied())),
                         ("ip_network_table", &mut pass(&q4, table_v4)),
+                    ],
+                );
+                interleaved(
+                    &format!("latency {label}"),
+                    &mut [
+                        ("native", &mut chase(&q4, |q| native.lookup_v4(q).copied())),
+                        ("native_plain", &mut chase(&q4, |q| plain.lookup_v4(q).copied())),
+                        ("ip_network_table", &mut chase(&q4, table_v4)),
                     ],
                 );
                 bench_lookup(&mut g, "native", &q4, |q| native.lookup_v4(q).copied());

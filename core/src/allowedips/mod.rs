@@ -22,9 +22,10 @@
 //! [`AllowedIps::update`] applies a batch of changes to a private copy and publishes it
 //! with one pointer swap. The copy is recycled: the writer keeps the previous snapshot
 //! and, once no reader holds it any more, replays the last batch on it instead of cloning,
-//! so a small update costs O(batch × (depth + patched index slots)); a big batch (more
-//! than 8 prefixes touched and more than nodes / 256) or a reader still holding the old snapshot makes the next
-//! update copy the table instead, O(table). Memory is two tables.
+//! so a small update costs O(batch × (depth + patched index slots)). After a big batch
+//! (more than 8 prefixes touched and more than nodes / 256), or while a reader still holds
+//! the old snapshot, the next update copies the table instead: O(table). Memory is two
+//! tables.
 //!
 //! Peers are identified through [`PeerHandle`]: a cheap clone plus an ordered identity
 //! key. It is implemented for integer peer ids and for `Arc<P>` (identity = pointer), the
