@@ -16,7 +16,15 @@
 //! MAC1/MAC2 are not written or checked here; that is [`crate::cookie`]'s job. Sender
 //! indices are chosen by the caller (the engine's index table allocates them without
 //! collisions); [`random_index`] draws one from an RNG for simple callers.
+//!
+//! Scalar multiplications per handshake, each side: one fixed-base (the ephemeral public
+//! key), two Montgomery ladders with the peer's ephemeral key, and one with the peer's
+//! static key, which goes through a per-peer table ([`fixed_point`]); the static-static
+//! DH is precomputed in [`RemoteStatic`].
 
+mod fixed_point;
+
+use std::sync::OnceLock;
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use rand_core::{CryptoRng, RngCore};
@@ -30,6 +38,7 @@ use crate::messages::{
     write_header, Initiation, Response, INITIATION_LEN, MESSAGE_TYPE_INITIATION,
     MESSAGE_TYPE_RESPONSE, MIN_INITIATION_INTERVAL, RESPONSE_LEN,
 };
+use fixed_point::{dh_with, FixedPoint};
 
 /// The Noise protocol name hashed into the initial chaining key.
 pub const CONSTRUCTION: &[u8] = b"Noise_IKpsk2_25519_ChaChaPoly_BLAKE2s";
@@ -86,10 +95,17 @@ impl LocalStatic {
 
 /// What the handshake knows about one peer: its static key, the precomputed static-static
 /// DH, the PSK, and the replay/flood state for initiations it sends us.
+///
+/// The first handshake with the peer also builds a 30 KiB table of its public key
+/// (≈ 0.8 ms) that makes one DH of every later handshake three times faster.
 #[derive(Zeroize, ZeroizeOnDrop)]
 pub struct RemoteStatic {
     #[zeroize(skip)]
     remote: PublicKey,
+    /// Multiples of `remote` for `DH(ephemeral, remote)`; `None` inside if the key is
+    /// not on the curve (the ladder is used then).
+    #[zeroize(skip)]
+    table: OnceLock<Option<FixedPoint>>,
     /// `HASH(initial_hash || remote_public)`: the initiator's starting hash.
     hash_with_remote: [u8; 32],
     /// `DH(local_private, remote_public)`, or `None` if that is all zero.
@@ -105,6 +121,7 @@ impl RemoteStatic {
     pub fn new(local: &LocalStatic, remote: PublicKey, psk: Option<&PresharedKey>) -> Self {
         Self {
             remote,
+            table: OnceLock::new(),
             hash_with_remote: hash(&[&initial_hash(), &remote.0]),
             static_static: dh(&local.private, &remote.0).ok().map(|s| *s),
             psk: psk.map(|p| *p.as_bytes()).unwrap_or([0; 32]),
@@ -127,6 +144,11 @@ impl RemoteStatic {
     }
     fn static_static(&self) -> Result<&[u8; 32], DropReason> {
         self.static_static.as_ref().ok_or(DropReason::LowOrderKey)
+    }
+    /// `DH(private, remote)` through the peer's table, built on first use.
+    fn dh_remote(&self, private: &DhPrivate) -> Result<Secret, DropReason> {
+        let table = self.table.get_or_init(|| FixedPoint::new(&self.remote.0));
+        dh_with(table.as_ref(), private, &self.remote.0)
     }
 }
 
@@ -220,7 +242,7 @@ pub fn create_initiation<R: RngCore + CryptoRng + ?Sized>(
     sym.mix_key(&e_pub);
     sym.mix_hash(&e_pub);
 
-    let k = sym.mix_key2(&dh(&ephemeral, &remote.remote.0)?[..]);
+    let k = sym.mix_key2(&remote.dh_remote(&ephemeral)?[..]);
     sym.encrypt(&k, &local.public.0, &mut out[40..88])?;
     let k = sym.mix_key2(ss);
     sym.encrypt(&k, &tai64n(wall), &mut out[88..116])?;
@@ -392,7 +414,7 @@ impl InitiationConsumed {
         self.sym.mix_key(&e_pub);
         self.sym.mix_hash(&e_pub);
         self.sym.mix_key(&dh(&ephemeral, &self.remote_ephemeral)?[..]);
-        self.sym.mix_key(&dh(&ephemeral, &remote.remote.0)?[..]);
+        self.sym.mix_key(&remote.dh_remote(&ephemeral)?[..]);
         let k = self.sym.mix_psk(&remote.psk);
         self.sym.encrypt(&k, &[], &mut out[44..60])?;
         let (recv, send) = self.sym.split();
