@@ -47,14 +47,25 @@ pub const IDENTIFIER: &[u8] = b"WireGuard v1 zx2c4 Jason@zx2c4.com";
 /// Length of a TAI64N timestamp.
 pub const TIMESTAMP_LEN: usize = 12;
 
+/// `HASH(CONSTRUCTION)`, precomputed (a unit test recomputes it).
+const INITIAL_CHAINING_KEY: [u8; 32] = [
+    0x60, 0xe2, 0x6d, 0xae, 0xf3, 0x27, 0xef, 0xc0, 0x2e, 0xc3, 0x35, 0xe2, 0xa0, 0x25, 0xd2, 0xd0,
+    0x16, 0xeb, 0x42, 0x06, 0xf8, 0x72, 0x77, 0xf5, 0x2d, 0x38, 0xd1, 0x98, 0x8b, 0x78, 0xcd, 0x36,
+];
+/// `HASH(INITIAL_CHAINING_KEY || IDENTIFIER)`, precomputed (a unit test recomputes it).
+const INITIAL_HASH: [u8; 32] = [
+    0x22, 0x11, 0xb3, 0x61, 0x08, 0x1a, 0xc5, 0x66, 0x69, 0x12, 0x43, 0xdb, 0x45, 0x8a, 0xd5, 0x32,
+    0x2d, 0x9c, 0x6c, 0x66, 0x22, 0x93, 0xe8, 0xb7, 0x0e, 0xe1, 0x9c, 0x65, 0xba, 0x07, 0x9e, 0xf3,
+];
+
 /// `HASH(CONSTRUCTION)`: the initial chaining key.
 pub fn initial_chaining_key() -> [u8; 32] {
-    hash(&[CONSTRUCTION])
+    INITIAL_CHAINING_KEY
 }
 
 /// `HASH(HASH(CONSTRUCTION) || IDENTIFIER)`: the initial handshake hash.
 pub fn initial_hash() -> [u8; 32] {
-    hash(&[&initial_chaining_key(), IDENTIFIER])
+    INITIAL_HASH
 }
 
 /// A TAI64N timestamp of `wall`, with the nanoseconds rounded down to a multiple of
@@ -540,6 +551,12 @@ mod tests {
         zero_e[8..40].fill(0);
         let err = consume_initiation(&b, &Initiation::parse(&zero_e).unwrap()).err();
         assert_eq!(err, Some(DropReason::LowOrderKey));
+    }
+
+    #[test]
+    fn precomputed_initial_values_match_their_definition() {
+        assert_eq!(initial_chaining_key(), hash(&[CONSTRUCTION]));
+        assert_eq!(initial_hash(), hash(&[&hash(&[CONSTRUCTION]), IDENTIFIER]));
     }
 
     #[test]
