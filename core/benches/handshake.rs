@@ -64,60 +64,104 @@ impl Stopwatch {
     }
 }
 
-/// One ferrowg handshake per call (with a PSK, as boringtun's).
-fn ferrowg_step(share: Share) -> Step {
+/// Peers in the many-peers variant: their per-peer state (ferrowg's 30 KiB tables on both
+/// sides, ≈ 60 MB) is well beyond this machine's 32 MiB L3, so every handshake finds its
+/// peer's state cold, as a busy server would.
+const MANY_PEERS: usize = 1000;
+
+/// Private key bytes of initiator `i`.
+fn initiator_key(i: usize) -> [u8; 32] {
+    let mut key = [1u8; 32];
+    key[..8].copy_from_slice(&(i as u64).to_le_bytes());
+    key
+}
+
+/// One ferrowg initiator and both sides' view of each other.
+struct FerrowgPeer {
+    a: LocalStatic,
+    a_sees_b: RemoteStatic,
+    b_sees_a: RemoteStatic,
+}
+
+/// One ferrowg handshake per call (with a PSK, as boringtun's); `peers` initiators take
+/// turns against one responder.
+fn ferrowg_step(share: Share, peers: usize) -> Step {
     let psk = PresharedKey::from_bytes([9; 32]);
-    let a = LocalStatic::new(&PrivateKey::from_bytes([1; 32]));
     let b = LocalStatic::new(&PrivateKey::from_bytes([2; 32]));
-    let a_sees_b = RemoteStatic::new(&a, *b.public_key(), Some(&psk));
-    let mut b_sees_a = RemoteStatic::new(&b, *a.public_key(), Some(&psk));
+    let mut pairs: Vec<FerrowgPeer> = (0..peers)
+        .map(|i| {
+            let a = LocalStatic::new(&PrivateKey::from_bytes(initiator_key(i)));
+            let a_sees_b = RemoteStatic::new(&a, *b.public_key(), Some(&psk));
+            let b_sees_a = RemoteStatic::new(&b, *a.public_key(), Some(&psk));
+            FerrowgPeer { a, a_sees_b, b_sees_a }
+        })
+        .collect();
     let mut rng = ChaCha20Rng::seed_from_u64(1);
     let (mut now, mut wall) =
         (Instant::now(), SystemTime::UNIX_EPOCH + Duration::from_secs(1 << 30));
-    Box::new(move || {
+    let mut next = 0usize;
+    let mut step: Step = Box::new(move || {
         // Virtual time moves on so the timestamp and flood checks pass every time.
         now += Duration::from_millis(21);
         wall += Duration::from_millis(100);
+        let FerrowgPeer { a, a_sees_b, b_sees_a } = &mut pairs[next % peers];
+        next += 1;
         let mut sw = Stopwatch { share, total: Duration::ZERO };
         let (mut init, mut resp) = ([0u8; INITIATION_LEN], [0u8; RESPONSE_LEN]);
         let sent = sw.part(Share::Initiator, || {
-            create_initiation(&a, &a_sees_b, 1, wall, &mut rng, &mut init).unwrap()
+            create_initiation(a, a_sees_b, 1, wall, &mut rng, &mut init).unwrap()
         });
         let kb = sw.part(Share::Responder, || {
             consume_initiation(&b, &Initiation::parse(&init).unwrap())
                 .unwrap()
-                .finish(&mut b_sees_a, now)
+                .finish(b_sees_a, now)
                 .unwrap()
-                .create_response(&b_sees_a, 2, &mut rng, &mut resp)
+                .create_response(b_sees_a, 2, &mut rng, &mut resp)
                 .unwrap()
         });
         let ka = sw.part(Share::Initiator, || {
-            sent.consume_response(&a, &a_sees_b, &Response::parse(&resp).unwrap())
+            sent.consume_response(a, a_sees_b, &Response::parse(&resp).unwrap())
                 .map_err(|(_, r)| r)
                 .unwrap()
         });
         black_box((ka, kb));
         sw.total
-    })
+    });
+    // One untimed handshake per peer first, so that one-time work (the tables built on
+    // a peer's first handshake) is not measured.
+    for _ in 0..peers {
+        step();
+    }
+    step
 }
 
-/// One boringtun handshake per call.
+/// One boringtun handshake per call; `peers` tunnel pairs take turns.
 #[cfg(target_os = "linux")]
-fn boringtun_step(share: Share) -> Step {
+fn boringtun_step(share: Share, peers: usize) -> Step {
     use boringtun::noise::rate_limiter::RateLimiter;
     use boringtun::noise::{Tunn, TunnResult};
     use boringtun::x25519::{PublicKey, StaticSecret};
     use std::sync::Arc;
 
-    let (sa, sb) = (StaticSecret::from([1; 32]), StaticSecret::from([2; 32]));
-    let (pa, pb) = (PublicKey::from(&sa), PublicKey::from(&sb));
+    let sb = StaticSecret::from([2; 32]);
+    let pb = PublicKey::from(&sb);
     // Unlimited rate limiters: measure the handshake, not the cookie path.
-    let la = Arc::new(RateLimiter::new(&pa, u64::MAX));
     let lb = Arc::new(RateLimiter::new(&pb, u64::MAX));
-    let mut a = Tunn::new(sa, pb, Some([9; 32]), None, 1, Some(la));
-    let mut b = Tunn::new(sb, pa, Some([9; 32]), None, 2, Some(lb));
+    let mut pairs: Vec<(Tunn, Tunn)> = (0..peers)
+        .map(|i| {
+            let sa = StaticSecret::from(initiator_key(i));
+            let pa = PublicKey::from(&sa);
+            let la = Arc::new(RateLimiter::new(&pa, u64::MAX));
+            let a = Tunn::new(sa, pb, Some([9; 32]), None, 1, Some(la));
+            let b = Tunn::new(sb.clone(), pa, Some([9; 32]), None, 2, Some(lb.clone()));
+            (a, b)
+        })
+        .collect();
     let (mut b1, mut b2, mut b3) = (vec![0u8; 256], vec![0u8; 256], vec![0u8; 256]);
-    Box::new(move || {
+    let mut next = 0usize;
+    let mut step: Step = Box::new(move || {
+        let (a, b) = &mut pairs[next % peers];
+        next += 1;
         let mut sw = Stopwatch { share, total: Duration::ZERO };
         let init =
             sw.part(Share::Initiator, || match a.format_handshake_initiation(&mut b1, true) {
@@ -135,17 +179,25 @@ fn boringtun_step(share: Share) -> Step {
         });
         black_box(ka);
         sw.total
-    })
+    });
+    for _ in 0..peers {
+        step();
+    }
+    step
 }
 
-/// All variants: (implementation, share, step).
-fn variants() -> Vec<(&'static str, Share, Step)> {
-    let mut v: Vec<(&'static str, Share, Step)> = Vec::new();
+/// All variants: (name, share, step).
+fn variants() -> Vec<(String, Share, Step)> {
+    let mut v: Vec<(String, Share, Step)> = Vec::new();
     for share in SHARES {
-        v.push(("ferrowg", share, ferrowg_step(share)));
+        v.push(("ferrowg".into(), share, ferrowg_step(share, 1)));
         #[cfg(target_os = "linux")]
-        v.push(("boringtun", share, boringtun_step(share)));
+        v.push(("boringtun".into(), share, boringtun_step(share, 1)));
     }
+    let many = Share::Responder;
+    v.push((format!("ferrowg-{MANY_PEERS}peers"), many, ferrowg_step(many, MANY_PEERS)));
+    #[cfg(target_os = "linux")]
+    v.push((format!("boringtun-{MANY_PEERS}peers"), many, boringtun_step(many, MANY_PEERS)));
     v
 }
 
@@ -167,7 +219,7 @@ fn interleaved_report() {
         s.sort_by(f64::total_cmp);
         let (best, median) = (s[0], s[s.len() / 2]);
         println!(
-            "interleaved handshake {:<20} best {:>6.1} us ({:>5.0}/s)  median {:>6.1} us ({:>5.0}/s)",
+            "interleaved handshake {:<32} best {:>6.1} us ({:>5.0}/s)  median {:>6.1} us ({:>5.0}/s)",
             format!("{name}/{}", share.name()),
             best / 1e3,
             1e9 / best,
