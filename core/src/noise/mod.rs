@@ -18,10 +18,11 @@
 //! collisions); [`random_index`] draws one from an RNG for simple callers.
 //!
 //! Scalar multiplications per handshake, each side: one fixed-base (the ephemeral public
-//! key), two Montgomery ladders with the peer's ephemeral key, and one with the peer's
-//! static key, which goes through a per-peer table ([`fixed_point`]); the static-static
-//! DH is precomputed in [`RemoteStatic`].
+//! key), two with the peer's ephemeral key (sharing its preparation, [`ephemeral`]), and
+//! one with the peer's static key, which goes through a per-peer table ([`fixed_point`]);
+//! the static-static DH is precomputed in [`RemoteStatic`].
 
+mod ephemeral;
 mod fixed_point;
 
 use std::sync::OnceLock;
@@ -38,6 +39,7 @@ use crate::messages::{
     write_header, Initiation, Response, INITIATION_LEN, MESSAGE_TYPE_INITIATION,
     MESSAGE_TYPE_RESPONSE, MIN_INITIATION_INTERVAL, RESPONSE_LEN,
 };
+use ephemeral::PeerEphemeral;
 use fixed_point::{dh_with, FixedPoint};
 
 /// The Noise protocol name hashed into the initial chaining key.
@@ -308,8 +310,9 @@ impl InitiationSent {
         let e_r = msg.unencrypted_ephemeral;
         sym.mix_key(e_r);
         sym.mix_hash(e_r);
-        sym.mix_key(&dh(&self.ephemeral, e_r)?[..]);
-        sym.mix_key(&dh(&local.private, e_r)?[..]);
+        let e_r = PeerEphemeral::new(e_r);
+        sym.mix_key(&e_r.dh(&self.ephemeral)?[..]);
+        sym.mix_key(&e_r.dh(&local.private)?[..]);
         let k = sym.mix_psk(&remote.psk);
         sym.decrypt(&k, msg.encrypted_nothing, &mut [])?;
         let (send, recv) = sym.split();
@@ -333,13 +336,14 @@ pub fn consume_initiation(
     let e_i = msg.unencrypted_ephemeral;
     sym.mix_key(e_i);
     sym.mix_hash(e_i);
-    let k = sym.mix_key2(&dh(&local.private, e_i)?[..]);
+    let e_i = PeerEphemeral::new(e_i);
+    let k = sym.mix_key2(&e_i.dh(&local.private)?[..]);
     let mut remote = [0u8; 32];
     sym.decrypt(&k, msg.encrypted_static, &mut remote)?;
     Ok(InitiationReceived {
         sym,
         remote: PublicKey(remote),
-        remote_ephemeral: *e_i,
+        remote_ephemeral: e_i,
         remote_index: msg.sender_index,
         encrypted_timestamp: *msg.encrypted_timestamp,
     })
@@ -349,7 +353,7 @@ pub fn consume_initiation(
 pub struct InitiationReceived {
     sym: Symmetric,
     remote: PublicKey,
-    remote_ephemeral: [u8; 32],
+    remote_ephemeral: PeerEphemeral,
     remote_index: u32,
     encrypted_timestamp: [u8; 28],
 }
@@ -397,7 +401,7 @@ impl InitiationReceived {
 /// A fully verified initiation, ready to be answered.
 pub struct InitiationConsumed {
     sym: Symmetric,
-    remote_ephemeral: [u8; 32],
+    remote_ephemeral: PeerEphemeral,
     remote_index: u32,
 }
 
@@ -424,7 +428,7 @@ impl InitiationConsumed {
         out[12..44].copy_from_slice(&e_pub);
         self.sym.mix_key(&e_pub);
         self.sym.mix_hash(&e_pub);
-        self.sym.mix_key(&dh(&ephemeral, &self.remote_ephemeral)?[..]);
+        self.sym.mix_key(&self.remote_ephemeral.dh(&ephemeral)?[..]);
         self.sym.mix_key(&remote.dh_remote(&ephemeral)?[..]);
         let k = self.sym.mix_psk(&remote.psk);
         self.sym.encrypt(&k, &[], &mut out[44..60])?;
