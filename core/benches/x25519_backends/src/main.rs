@@ -1,6 +1,8 @@
 //! X25519 cost per operation, candidates side by side in one process (interleaved
 //! rounds in rotating order; best and 25th-percentile round), for the handshake work in
-//! docs/performance.md. Run from this directory: `cargo run --release`.
+//! docs/performance.md. Run from this directory: `cargo run --release`; for the
+//! curve25519-dalek backends, `RUSTFLAGS='--cfg curve25519_dalek_backend="serial"'
+//! cargo run --release --no-default-features` (or `"fiat"`, `"simd"`).
 //!
 //! ring is driven through its deprecated test RNG to inject a private key, which is
 //! fine for a measurement and is why ring cannot be used for static keys in ferrowg.
@@ -9,14 +11,16 @@
 use std::hint::black_box;
 use std::time::Instant;
 
+#[cfg(feature = "aws-lc")]
 use aws_lc_rs::agreement as aws;
 use curve25519_dalek::edwards::EdwardsBasepointTable;
 use curve25519_dalek::montgomery::MontgomeryPoint;
 use curve25519_dalek::traits::BasepointTable;
-use curve25519_dalek::EdwardsPoint;
+use curve25519_dalek::{EdwardsPoint, Scalar};
 
 type Op = Box<dyn FnMut() -> u8>;
 
+#[cfg(feature = "aws-lc")]
 fn aws_agree(private: &aws::PrivateKey, public: &[u8; 32]) -> [u8; 32] {
     let peer = aws::UnparsedPublicKey::new(&aws::X25519, public);
     aws::agree(private, peer, (), |s| {
@@ -27,6 +31,7 @@ fn aws_agree(private: &aws::PrivateKey, public: &[u8; 32]) -> [u8; 32] {
     .expect("agree")
 }
 
+#[cfg(feature = "ring")]
 fn ring_agree(private: &[u8; 32], public: &[u8; 32]) -> [u8; 32] {
     let rng = ring::test::rand::FixedSliceRandom { bytes: private };
     let key = ring::agreement::EphemeralPrivateKey::generate(&ring::agreement::X25519, &rng)
@@ -46,12 +51,18 @@ fn main() {
     let p = *public.as_bytes();
     let secret = x25519_dalek::StaticSecret::from(k);
     let expect = secret.diffie_hellman(&public).to_bytes();
-    let table = EdwardsBasepointTable::create(&MontgomeryPoint(p).to_edwards(0).expect("on curve"));
-    let aws_key = aws::PrivateKey::from_private_key(&aws::X25519, &k).expect("key");
+    let edwards = MontgomeryPoint(p).to_edwards(0).expect("on curve");
+    let table = EdwardsBasepointTable::create(&edwards);
+    // The clamped scalar is a multiple of 8: [k]P = [k/8]([8]P), and k/8 < l is canonical.
+    let clamped = curve25519_dalek::scalar::clamp_integer(k);
+    let mut eighth = [0u8; 32];
+    for (i, e) in eighth.iter_mut().enumerate() {
+        *e = (clamped[i] >> 3) | clamped.get(i + 1).map_or(0, |n| n << 5);
+    }
+    let eighth = Scalar::from_bytes_mod_order(eighth);
     // Every candidate computes the same shared secret.
     assert_eq!(table.mul_base_clamped(k).to_montgomery().to_bytes(), expect);
-    assert_eq!(aws_agree(&aws_key, &p), expect);
-    assert_eq!(ring_agree(&k, &p), expect);
+    assert_eq!((edwards.mul_by_cofactor() * eighth).to_montgomery().to_bytes(), expect);
 
     let mut ops: Vec<(&str, Op)> = vec![
         (
@@ -62,19 +73,27 @@ fn main() {
             "dh: dalek fixed-point table",
             Box::new(move || table.mul_base_clamped(black_box(k)).to_montgomery().0[0]),
         ),
-        ("dh: aws-lc-rs agree", Box::new(move || aws_agree(&aws_key, black_box(&p))[0])),
-        ("dh: ring agree_ephemeral", Box::new(move || ring_agree(&k, black_box(&p))[0])),
+        (
+            "dh: dalek Edwards variable-base",
+            Box::new(move || {
+                let e = MontgomeryPoint(black_box(p)).to_edwards(0).expect("on curve");
+                (e.mul_by_cofactor() * eighth).to_montgomery().0[0]
+            }),
+        ),
+        (
+            "part: Montgomery->Edwards",
+            Box::new(move || {
+                MontgomeryPoint(black_box(p)).to_edwards(0).expect("on curve").compress().0[0]
+            }),
+        ),
+        (
+            "part: Edwards variable-base mul",
+            Box::new(move || (black_box(edwards).mul_by_cofactor() * eighth).compress().0[0]),
+        ),
+        ("part: Edwards->Montgomery", Box::new(move || black_box(edwards).to_montgomery().0[0])),
         (
             "public: x25519-dalek (fixed base)",
             Box::new(move || EdwardsPoint::mul_base_clamped(black_box(k)).to_montgomery().0[0]),
-        ),
-        (
-            "public: aws-lc-rs",
-            Box::new(move || {
-                let key =
-                    aws::PrivateKey::from_private_key(&aws::X25519, black_box(&k)).expect("key");
-                key.compute_public_key().expect("public").as_ref()[0]
-            }),
         ),
         (
             "table build: dalek",
@@ -84,6 +103,25 @@ fn main() {
             }),
         ),
     ];
+    #[cfg(feature = "aws-lc")]
+    {
+        let key = aws::PrivateKey::from_private_key(&aws::X25519, &k).expect("key");
+        assert_eq!(aws_agree(&key, &p), expect);
+        ops.push(("dh: aws-lc-rs agree", Box::new(move || aws_agree(&key, black_box(&p))[0])));
+        ops.push((
+            "public: aws-lc-rs",
+            Box::new(move || {
+                let key =
+                    aws::PrivateKey::from_private_key(&aws::X25519, black_box(&k)).expect("key");
+                key.compute_public_key().expect("public").as_ref()[0]
+            }),
+        ));
+    }
+    #[cfg(feature = "ring")]
+    {
+        assert_eq!(ring_agree(&k, &p), expect);
+        ops.push(("dh: ring agree_ephemeral", Box::new(move || ring_agree(&k, black_box(&p))[0])));
+    }
     const ROUNDS: usize = 100;
     const BATCH: usize = 20;
     let mut samples = vec![Vec::new(); ops.len()];
