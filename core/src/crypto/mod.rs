@@ -114,7 +114,7 @@ impl DhPrivate {
         Self::from_bytes(*b)
     }
     /// The raw (unclamped) private key bytes, for X25519 implementations other than
-    /// [`dh`] (the noise module's fixed-point tables).
+    /// [`dh`] (the noise module's per-peer tables and Edwards-form DH).
     pub(crate) fn as_bytes(&self) -> &[u8; 32] {
         self.0.as_bytes()
     }
