@@ -110,6 +110,12 @@ fn queries(s: &Scenario, routes: &[(Prefix, u32)], v6: bool, seed: u64) -> Vec<I
         .collect()
 }
 
+/// Whether `group` should run: all by default, or those named in `ALLOWEDIPS_BENCH`
+/// (comma-separated: lookup, shared, update), to skip the slow 1 M setups.
+fn enabled(group: &str) -> bool {
+    std::env::var("ALLOWEDIPS_BENCH").map_or(true, |v| v.split(',').any(|g| g == group))
+}
+
 /// Nanoseconds per lookup of one pass over `passes` x the query set.
 #[allow(clippy::disallowed_methods)] // a benchmark reads the clock; core code never does
 fn time_pass(passes: usize, queries: usize, mut pass: impl FnMut() -> u64) -> f64 {
@@ -185,7 +191,30 @@ fn pass<'a, Q, F: FnMut(&Q) -> Option<u32> + 'a>(
     move || queries.iter().map(|q| u64::from(lookup(black_box(q)).unwrap_or(0))).sum()
 }
 
+/// Like [`pass`], but each query's position depends on the previous answer, so lookups
+/// cannot overlap: the latency of one lookup rather than the throughput of a batch.
+fn chase<'a, Q, F: FnMut(&Q) -> Option<u32> + 'a>(
+    queries: &'a [Q],
+    mut lookup: F,
+) -> impl FnMut() -> u64 + 'a {
+    // A mask, not `%`: a division on the dependency chain would dominate small lookups.
+    let mask = queries.len() - 1;
+    assert!(queries.len().is_power_of_two());
+    move || {
+        let (mut i, mut sum) = (0usize, 0u64);
+        for _ in 0..queries.len() {
+            let found = lookup(&queries[i]).unwrap_or(0);
+            sum += u64::from(found);
+            i = (i + 1 + (found as usize & 1)) & mask;
+        }
+        sum
+    }
+}
+
 fn lookups(c: &mut Criterion) {
+    if !enabled("lookup") {
+        return;
+    }
     for s in &SCENARIOS {
         for v6 in [false, true] {
             let family = if v6 { "v6" } else { "v4" };
@@ -254,6 +283,14 @@ fn lookups(c: &mut Criterion) {
                         ("ip_network_table", &mut pass(&q6, table_v6)),
                     ],
                 );
+                interleaved(
+                    &format!("latency {label}"),
+                    &mut [
+                        ("native", &mut chase(&q6, |q| native.lookup_v6(q).copied())),
+                        ("native_plain", &mut chase(&q6, |q| plain.lookup_v6(q).copied())),
+                        ("ip_network_table", &mut chase(&q6, table_v6)),
+                    ],
+                );
                 bench_lookup(&mut g, "native", &q6, |q| native.lookup_v6(q).copied());
                 bench_lookup(&mut g, "native_plain", &q6, |q| plain.lookup_v6(q).copied());
                 #[cfg(feature = "bench-big-endian-trie")]
@@ -272,6 +309,14 @@ fn lookups(c: &mut Criterion) {
                         ("ip_network_table", &mut pass(&q4, table_v4)),
                     ],
                 );
+                interleaved(
+                    &format!("latency {label}"),
+                    &mut [
+                        ("native", &mut chase(&q4, |q| native.lookup_v4(q).copied())),
+                        ("native_plain", &mut chase(&q4, |q| plain.lookup_v4(q).copied())),
+                        ("ip_network_table", &mut chase(&q4, table_v4)),
+                    ],
+                );
                 bench_lookup(&mut g, "native", &q4, |q| native.lookup_v4(q).copied());
                 bench_lookup(&mut g, "native_plain", &q4, |q| plain.lookup_v4(q).copied());
                 #[cfg(feature = "bench-big-endian-trie")]
@@ -286,6 +331,9 @@ fn lookups(c: &mut Criterion) {
 /// The cost of reaching the table from the data path while it is shared: a bare table
 /// (the floor), an arc-swap snapshot load (the chosen design), a parking_lot read lock.
 fn shared_access(c: &mut Criterion) {
+    if !enabled("shared") {
+        return;
+    }
     let s = &SCENARIOS[2];
     let rs = routes(s, false, 0xa110_7ed1);
     let qs: Vec<[u8; 4]> = queries(s, &rs, false, 0x9e7).iter().map(octets4).collect();
@@ -335,6 +383,9 @@ fn shared_access(c: &mut Criterion) {
 /// of the p100_n100k table. Linear in `n` means 10,000 costs about 10x 1,000. Every
 /// variant leaves the top-level index current after each batch, as readers need it.
 fn batch_updates(c: &mut Criterion) {
+    if !enabled("update") {
+        return;
+    }
     let base = routes(&SCENARIOS[4], false, 0xa110_7ed1);
     let mut g = c.benchmark_group("allowedips_update/v4/p100_n100k");
     g.sample_size(20);

@@ -287,7 +287,8 @@ proptest! {
                     h.insert(v6, bits, cidr, peer);
                 }
                 Op::Remove { v6, bits, cidr, peer } => {
-                    prop_assert_eq!(t.remove(prefix(v6, bits, cidr), &peer), h.remove(v6, bits, cidr, peer));
+                    let removed = t.remove(prefix(v6, bits, cidr), &peer);
+                    prop_assert_eq!(removed, h.remove(v6, bits, cidr, peer));
                 }
                 Op::RemovePeer(peer) => prop_assert_eq!(t.remove_peer(&peer), h.remove_peer(peer)),
                 Op::Lookup { v6, bits } => {
@@ -339,9 +340,15 @@ proptest! {
             });
             for op in &batch {
                 match *op {
-                    Op::Insert { v6, bits, cidr, peer } => plain.insert(prefix(v6, bits, cidr), peer).unwrap(),
-                    Op::Remove { v6, bits, cidr, peer } => { plain.remove(prefix(v6, bits, cidr), &peer); }
-                    Op::RemovePeer(peer) => { plain.remove_peer(&peer); }
+                    Op::Insert { v6, bits, cidr, peer } => {
+                        plain.insert(prefix(v6, bits, cidr), peer).unwrap();
+                    }
+                    Op::Remove { v6, bits, cidr, peer } => {
+                        plain.remove(prefix(v6, bits, cidr), &peer);
+                    }
+                    Op::RemovePeer(peer) => {
+                        plain.remove_peer(&peer);
+                    }
                     Op::Compact => plain.compact(),
                     Op::Lookup { .. } | Op::Reindex => {}
                 }
@@ -355,7 +362,8 @@ proptest! {
                 }
             }
             for peer in 0..6 {
-                prop_assert_eq!(now.prefixes(&peer).collect::<Vec<_>>(), plain.prefixes(&peer).collect::<Vec<_>>());
+                let published: Vec<_> = now.prefixes(&peer).collect();
+                prop_assert_eq!(published, plain.prefixes(&peer).collect::<Vec<_>>());
             }
         }
     }

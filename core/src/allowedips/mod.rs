@@ -22,9 +22,10 @@
 //! [`AllowedIps::update`] applies a batch of changes to a private copy and publishes it
 //! with one pointer swap. The copy is recycled: the writer keeps the previous snapshot
 //! and, once no reader holds it any more, replays the last batch on it instead of cloning,
-//! so a small update costs O(batch × (depth + patched index slots)); a big batch (more
-//! than 8 changes and more than nodes / 256) or a reader still holding the old snapshot makes the next
-//! update copy the table instead, O(table). Memory is two tables.
+//! so a small update costs O(batch × (depth + patched index slots)). After a big batch
+//! (more than 8 prefixes touched and more than nodes / 256), or while a reader still holds
+//! the old snapshot, the next update copies the table instead: O(table). Memory is two
+//! tables.
 //!
 //! Peers are identified through [`PeerHandle`]: a cheap clone plus an ordered identity
 //! key. It is implemented for integer peer ids and for `Arc<P>` (identity = pointer), the
@@ -254,37 +255,50 @@ enum Op<T> {
 pub struct Batch<'a, T: PeerHandle> {
     table: &'a mut Table<T>,
     log: &'a mut Vec<Op<T>>,
+    /// Prefixes touched so far, the cost of replaying this batch.
+    work: &'a mut usize,
 }
 
 impl<T: PeerHandle> Batch<'_, T> {
     /// See [`Table::insert`].
     pub fn insert(&mut self, prefix: Prefix, peer: T) -> Result<(), AllowedIpsError> {
         self.log.push(Op::Insert(prefix, peer.clone()));
+        self.charge(1);
         self.table.insert(prefix, peer)
     }
 
     /// See [`Table::remove`].
     pub fn remove(&mut self, prefix: Prefix, peer: &T) -> bool {
         self.log.push(Op::Remove(prefix, peer.clone()));
+        self.charge(1);
         self.table.remove(prefix, peer)
     }
 
     /// See [`Table::remove_peer`].
     pub fn remove_peer(&mut self, peer: &T) -> usize {
         self.log.push(Op::RemovePeer(peer.clone()));
-        self.table.remove_peer(peer)
+        let removed = self.table.remove_peer(peer);
+        self.charge(removed.max(1));
+        removed
     }
 
     /// See [`Table::clear`].
     pub fn clear(&mut self) {
         self.log.push(Op::Clear);
+        self.charge(1);
         self.table.clear();
     }
 
     /// See [`Table::compact`]: O(table), worth it after large changes.
     pub fn compact(&mut self) {
         self.log.push(Op::Compact);
+        // Replaying a compaction costs a copy anyway: copy instead.
+        self.charge(usize::MAX);
         self.table.compact();
+    }
+
+    fn charge(&mut self, prefixes: usize) {
+        *self.work = self.work.saturating_add(prefixes);
     }
 
     /// The table as modified so far in this batch.
@@ -297,6 +311,7 @@ impl<T: PeerHandle> Batch<'_, T> {
 struct Spare<T: PeerHandle> {
     previous: Option<Arc<Table<T>>>,
     log: Vec<Op<T>>,
+    work: usize,
 }
 
 /// A [`Table`] shared by lock-free readers and serialized writers.
@@ -316,7 +331,7 @@ impl<T: PeerHandle> AllowedIps<T> {
     pub fn new() -> Self {
         AllowedIps {
             current: ArcSwap::from_pointee(Table::new()),
-            writer: Mutex::new(Spare { previous: None, log: Vec::new() }),
+            writer: Mutex::new(Spare { previous: None, log: Vec::new(), work: 0 }),
         }
     }
 
@@ -356,10 +371,10 @@ impl<T: PeerHandle> AllowedIps<T> {
     /// copy the table, so 10,000 single-prefix calls can cost 10,000 copies.
     pub fn update<R>(&self, f: impl FnOnce(&mut Batch<'_, T>) -> R) -> R {
         let mut spare = self.writer.lock();
-        let Spare { previous, log } = &mut *spare;
+        let Spare { previous, log, work } = &mut *spare;
         let current = self.current.load();
-        let cheap = log.len() <= ALWAYS_REPLAY
-            || log.len().saturating_mul(REPLAY_COST) <= current.node_count();
+        let cheap =
+            *work <= ALWAYS_REPLAY || work.saturating_mul(REPLAY_COST) <= current.node_count();
         let mut table = match previous.take().map(Arc::try_unwrap) {
             Some(Ok(mut old)) if cheap => {
                 replay(&mut old, log);
@@ -371,7 +386,8 @@ impl<T: PeerHandle> AllowedIps<T> {
         };
         drop(current);
         log.clear();
-        let result = f(&mut Batch { table: &mut table, log });
+        *work = 0;
+        let result = f(&mut Batch { table: &mut table, log, work });
         table.reindex_if_stale();
         *previous = Some(self.current.swap(Arc::new(table)));
         result

@@ -113,6 +113,11 @@ impl DhPrivate {
         rng.fill_bytes(&mut b[..]);
         Self::from_bytes(*b)
     }
+    /// The raw (unclamped) private key bytes, for X25519 implementations other than
+    /// [`dh`] (the noise module's per-peer tables and Edwards-form DH).
+    pub(crate) fn as_bytes(&self) -> &[u8; 32] {
+        self.0.as_bytes()
+    }
     /// The matching public key.
     pub fn public_key(&self) -> [u8; 32] {
         x25519_dalek::PublicKey::from(&self.0).to_bytes()

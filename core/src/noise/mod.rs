@@ -16,7 +16,16 @@
 //! MAC1/MAC2 are not written or checked here; that is [`crate::cookie`]'s job. Sender
 //! indices are chosen by the caller (the engine's index table allocates them without
 //! collisions); [`random_index`] draws one from an RNG for simple callers.
+//!
+//! Scalar multiplications per handshake, each side: one fixed-base (the ephemeral public
+//! key), two with the peer's ephemeral key (sharing its preparation, [`ephemeral`]), and
+//! one with the peer's static key, which goes through a per-peer table ([`fixed_point`]);
+//! the static-static DH is precomputed in [`RemoteStatic`].
 
+mod ephemeral;
+mod fixed_point;
+
+use std::sync::OnceLock;
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use rand_core::{CryptoRng, RngCore};
@@ -30,6 +39,8 @@ use crate::messages::{
     write_header, Initiation, Response, INITIATION_LEN, MESSAGE_TYPE_INITIATION,
     MESSAGE_TYPE_RESPONSE, MIN_INITIATION_INTERVAL, RESPONSE_LEN,
 };
+use ephemeral::PeerEphemeral;
+use fixed_point::{dh_with, FixedPoint};
 
 /// The Noise protocol name hashed into the initial chaining key.
 pub const CONSTRUCTION: &[u8] = b"Noise_IKpsk2_25519_ChaChaPoly_BLAKE2s";
@@ -38,14 +49,25 @@ pub const IDENTIFIER: &[u8] = b"WireGuard v1 zx2c4 Jason@zx2c4.com";
 /// Length of a TAI64N timestamp.
 pub const TIMESTAMP_LEN: usize = 12;
 
+/// `HASH(CONSTRUCTION)`, precomputed (a unit test recomputes it).
+const INITIAL_CHAINING_KEY: [u8; 32] = [
+    0x60, 0xe2, 0x6d, 0xae, 0xf3, 0x27, 0xef, 0xc0, 0x2e, 0xc3, 0x35, 0xe2, 0xa0, 0x25, 0xd2, 0xd0,
+    0x16, 0xeb, 0x42, 0x06, 0xf8, 0x72, 0x77, 0xf5, 0x2d, 0x38, 0xd1, 0x98, 0x8b, 0x78, 0xcd, 0x36,
+];
+/// `HASH(INITIAL_CHAINING_KEY || IDENTIFIER)`, precomputed (a unit test recomputes it).
+const INITIAL_HASH: [u8; 32] = [
+    0x22, 0x11, 0xb3, 0x61, 0x08, 0x1a, 0xc5, 0x66, 0x69, 0x12, 0x43, 0xdb, 0x45, 0x8a, 0xd5, 0x32,
+    0x2d, 0x9c, 0x6c, 0x66, 0x22, 0x93, 0xe8, 0xb7, 0x0e, 0xe1, 0x9c, 0x65, 0xba, 0x07, 0x9e, 0xf3,
+];
+
 /// `HASH(CONSTRUCTION)`: the initial chaining key.
 pub fn initial_chaining_key() -> [u8; 32] {
-    hash(&[CONSTRUCTION])
+    INITIAL_CHAINING_KEY
 }
 
 /// `HASH(HASH(CONSTRUCTION) || IDENTIFIER)`: the initial handshake hash.
 pub fn initial_hash() -> [u8; 32] {
-    hash(&[&initial_chaining_key(), IDENTIFIER])
+    INITIAL_HASH
 }
 
 /// A TAI64N timestamp of `wall`, with the nanoseconds rounded down to a multiple of
@@ -86,10 +108,17 @@ impl LocalStatic {
 
 /// What the handshake knows about one peer: its static key, the precomputed static-static
 /// DH, the PSK, and the replay/flood state for initiations it sends us.
+///
+/// The first handshake with the peer also builds a 30 KiB table of its public key
+/// (≈ 0.8 ms) that makes one DH of every later handshake three times faster.
 #[derive(Zeroize, ZeroizeOnDrop)]
 pub struct RemoteStatic {
     #[zeroize(skip)]
     remote: PublicKey,
+    /// Multiples of `remote` for `DH(ephemeral, remote)`; `None` inside if the key is
+    /// not on the curve (the ladder is used then).
+    #[zeroize(skip)]
+    table: OnceLock<Option<FixedPoint>>,
     /// `HASH(initial_hash || remote_public)`: the initiator's starting hash.
     hash_with_remote: [u8; 32],
     /// `DH(local_private, remote_public)`, or `None` if that is all zero.
@@ -105,6 +134,7 @@ impl RemoteStatic {
     pub fn new(local: &LocalStatic, remote: PublicKey, psk: Option<&PresharedKey>) -> Self {
         Self {
             remote,
+            table: OnceLock::new(),
             hash_with_remote: hash(&[&initial_hash(), &remote.0]),
             static_static: dh(&local.private, &remote.0).ok().map(|s| *s),
             psk: psk.map(|p| *p.as_bytes()).unwrap_or([0; 32]),
@@ -127,6 +157,11 @@ impl RemoteStatic {
     }
     fn static_static(&self) -> Result<&[u8; 32], DropReason> {
         self.static_static.as_ref().ok_or(DropReason::LowOrderKey)
+    }
+    /// `DH(private, remote)` through the peer's table, built on first use.
+    fn dh_remote(&self, private: &DhPrivate) -> Result<Secret, DropReason> {
+        let table = self.table.get_or_init(|| FixedPoint::new(&self.remote.0));
+        dh_with(table.as_ref(), private, &self.remote.0)
     }
 }
 
@@ -220,7 +255,7 @@ pub fn create_initiation<R: RngCore + CryptoRng + ?Sized>(
     sym.mix_key(&e_pub);
     sym.mix_hash(&e_pub);
 
-    let k = sym.mix_key2(&dh(&ephemeral, &remote.remote.0)?[..]);
+    let k = sym.mix_key2(&remote.dh_remote(&ephemeral)?[..]);
     sym.encrypt(&k, &local.public.0, &mut out[40..88])?;
     let k = sym.mix_key2(ss);
     sym.encrypt(&k, &tai64n(wall), &mut out[88..116])?;
@@ -275,8 +310,9 @@ impl InitiationSent {
         let e_r = msg.unencrypted_ephemeral;
         sym.mix_key(e_r);
         sym.mix_hash(e_r);
-        sym.mix_key(&dh(&self.ephemeral, e_r)?[..]);
-        sym.mix_key(&dh(&local.private, e_r)?[..]);
+        let e_r = PeerEphemeral::new(e_r);
+        sym.mix_key(&e_r.dh(&self.ephemeral)?[..]);
+        sym.mix_key(&e_r.dh(&local.private)?[..]);
         let k = sym.mix_psk(&remote.psk);
         sym.decrypt(&k, msg.encrypted_nothing, &mut [])?;
         let (send, recv) = sym.split();
@@ -300,13 +336,14 @@ pub fn consume_initiation(
     let e_i = msg.unencrypted_ephemeral;
     sym.mix_key(e_i);
     sym.mix_hash(e_i);
-    let k = sym.mix_key2(&dh(&local.private, e_i)?[..]);
+    let e_i = PeerEphemeral::new(e_i);
+    let k = sym.mix_key2(&e_i.dh(&local.private)?[..]);
     let mut remote = [0u8; 32];
     sym.decrypt(&k, msg.encrypted_static, &mut remote)?;
     Ok(InitiationReceived {
         sym,
         remote: PublicKey(remote),
-        remote_ephemeral: *e_i,
+        remote_ephemeral: e_i,
         remote_index: msg.sender_index,
         encrypted_timestamp: *msg.encrypted_timestamp,
     })
@@ -316,7 +353,7 @@ pub fn consume_initiation(
 pub struct InitiationReceived {
     sym: Symmetric,
     remote: PublicKey,
-    remote_ephemeral: [u8; 32],
+    remote_ephemeral: PeerEphemeral,
     remote_index: u32,
     encrypted_timestamp: [u8; 28],
 }
@@ -364,7 +401,7 @@ impl InitiationReceived {
 /// A fully verified initiation, ready to be answered.
 pub struct InitiationConsumed {
     sym: Symmetric,
-    remote_ephemeral: [u8; 32],
+    remote_ephemeral: PeerEphemeral,
     remote_index: u32,
 }
 
@@ -391,8 +428,8 @@ impl InitiationConsumed {
         out[12..44].copy_from_slice(&e_pub);
         self.sym.mix_key(&e_pub);
         self.sym.mix_hash(&e_pub);
-        self.sym.mix_key(&dh(&ephemeral, &self.remote_ephemeral)?[..]);
-        self.sym.mix_key(&dh(&ephemeral, &remote.remote.0)?[..]);
+        self.sym.mix_key(&self.remote_ephemeral.dh(&ephemeral)?[..]);
+        self.sym.mix_key(&remote.dh_remote(&ephemeral)?[..]);
         let k = self.sym.mix_psk(&remote.psk);
         self.sym.encrypt(&k, &[], &mut out[44..60])?;
         let (recv, send) = self.sym.split();
@@ -518,6 +555,12 @@ mod tests {
         zero_e[8..40].fill(0);
         let err = consume_initiation(&b, &Initiation::parse(&zero_e).unwrap()).err();
         assert_eq!(err, Some(DropReason::LowOrderKey));
+    }
+
+    #[test]
+    fn precomputed_initial_values_match_their_definition() {
+        assert_eq!(initial_chaining_key(), hash(&[CONSTRUCTION]));
+        assert_eq!(initial_hash(), hash(&[&hash(&[CONSTRUCTION]), IDENTIFIER]));
     }
 
     #[test]
