@@ -2,7 +2,8 @@
 # `WG_QUICK_USERSPACE_IMPLEMENTATION=ferrowg wg-quick up` in namespace a (ferrowg
 # daemonizes: wg-quick returns, the device keeps running), peer wireguard-go in
 # namespace b; ping both ways; `wg-quick down` stops the daemon and removes
-# the socket and the interface.
+# the socket and the interface. Then `ferrowg -f` ends on SIGTERM, removing
+# its socket and interface.
 #
 #   sudo FERROWG=target/release/ferrowg tests/netns/ferrowg_wgquick.sh
 
@@ -73,4 +74,20 @@ mtu=$(ip -n "$nsa" -o link show "$ifa" | sed -n 's/.* mtu \([0-9]*\).*/\1/p')
 fwg_check "MTU $FWG_TUN_MTU set by wg-quick (got $mtu)" [ "$mtu" = "$FWG_TUN_MTU" ]
 fwg_check "wg-quick down returns" ip netns exec "$nsa" timeout 30 wg-quick down "$conf"
 fwg_check "after wg-quick down: daemon exited, socket and interface removed" gone "$nsa" "$ifa"
+
+# The foreground mode: SIGTERM removes the socket and the interface.
+iff="fwf${TAG}_$FWG_RUN_ID"
+if fwg_start_impl "$nsa" "$iff" ferrowg; then
+	fpid=$(fwg_impl_pid "$iff")
+	kill -TERM "$fpid"
+	for _ in $(seq 1 50); do
+		kill -0 "$fpid" 2>/dev/null || break
+		sleep 0.1
+	done
+	fwg_check "ferrowg -f exits on SIGTERM" fwg_not kill -0 "$fpid"
+	fwg_check "SIGTERM removed the socket" [ ! -e "$FWG_UAPI_DIR/$iff.sock" ]
+	fwg_check "SIGTERM removed the interface" fwg_not ip -n "$nsa" link show "$iff"
+else
+	fwg_fail "ferrowg -f $iff did not start"
+fi
 fwg_summary wgquick
