@@ -1,4 +1,5 @@
-//! `ferrowg [-f] IFNAME`: the wireguard-go drop-in.
+//! `ferrowg [-f] IFNAME`: the wireguard-go drop-in (Linux; macOS with `utun`/`utunN`
+//! names, type-checked only).
 //!
 //! Foreground: SIGINT/SIGTERM are blocked in the main thread before any thread starts
 //! (so every thread inherits the mask) and taken by one thread with `sigwait`; then the
@@ -111,6 +112,7 @@ pub struct Tunnel {
     log: Arc<dyn Fn(&str) + Send + Sync>,
     tx: mpsc::Sender<Shutdown>,
     rx: mpsc::Receiver<Shutdown>,
+    name_file: Option<std::path::PathBuf>,
 }
 
 impl Tunnel {
@@ -126,9 +128,17 @@ impl Tunnel {
             let name = ifname.to_owned();
             Arc::new(move |msg: &str| eprintln!("ferrowg ({name}): {msg}"))
         };
-        let tun = ferrowg_platform::tun::linux::create(ifname, mtu)
+        // Linux: /dev/net/tun named IFNAME; macOS: `utun` or `utunN` (the kernel names it).
+        let tun = ferrowg_platform::tun::create(ifname, mtu)
             .map_err(|e| format!("cannot create TUN device {ifname}: {e}"))?;
         let actual = tun.name().unwrap_or(ifname).to_owned();
+        // wg-quick on macOS asks for the kernel's name through this file, as with
+        // wireguard-go.
+        let name_file = std::env::var_os("WG_TUN_NAME_FILE").map(std::path::PathBuf::from);
+        if let Some(f) = &name_file {
+            std::fs::write(f, format!("{actual}\n"))
+                .map_err(|e| format!("cannot write {}: {e}", f.display()))?;
+        }
         log(&format!("TUN device {actual} created, MTU {}", tun.mtu()));
         let tun: Arc<dyn Tun> = Arc::new(tun);
 
@@ -162,7 +172,7 @@ impl Tunnel {
         )
         .map_err(|e| format!("cannot serve UAPI: {e}"))?;
         log(&format!("UAPI listening on {}", socket.path().display()));
-        Ok(Tunnel { ifname: actual, device, socket, log, tx, rx })
+        Ok(Tunnel { ifname: actual, device, socket, log, tx, rx, name_file })
     }
 
     /// Writes a line to the log (stderr).
@@ -208,8 +218,11 @@ impl Tunnel {
 
     /// Removes the socket, stops the engine and closes the TUN (deleting the interface).
     pub fn stop(self) {
-        let Tunnel { device, socket, log, .. } = self;
+        let Tunnel { device, socket, log, name_file, .. } = self;
         drop(socket);
+        if let Some(f) = name_file {
+            let _ = std::fs::remove_file(f);
+        }
         device.set_observer(None);
         match Arc::try_unwrap(device) {
             Ok(d) => d.stop(),

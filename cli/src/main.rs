@@ -2,15 +2,15 @@
 //! `up`, `show`, `demo` and `bench`.
 
 mod bench;
-#[cfg(target_os = "linux")]
+#[cfg(any(target_os = "linux", target_os = "macos"))]
 mod bind;
-#[cfg(target_os = "linux")]
+#[cfg(any(target_os = "linux", target_os = "macos"))]
 mod daemon;
 mod demo;
 mod packet;
-#[cfg(target_os = "linux")]
+#[cfg(any(target_os = "linux", target_os = "macos"))]
 mod show;
-#[cfg(target_os = "linux")]
+#[cfg(any(target_os = "linux", target_os = "macos"))]
 mod uapi_server;
 #[cfg(target_os = "linux")]
 mod up;
@@ -35,9 +35,9 @@ fn main() -> ExitCode {
         ["bench"] => bench::run(),
         #[cfg(target_os = "linux")]
         ["up", path] => up::run(std::path::Path::new(path)),
-        #[cfg(target_os = "linux")]
+        #[cfg(any(target_os = "linux", target_os = "macos"))]
         ["show"] => show::run(None),
-        #[cfg(target_os = "linux")]
+        #[cfg(any(target_os = "linux", target_os = "macos"))]
         ["show", ifname] => show::run(Some(ifname)),
         ["--version" | "-v" | "version"] => {
             println!("ferrowg v{}", env!("CARGO_PKG_VERSION"));
@@ -47,11 +47,11 @@ fn main() -> ExitCode {
             println!("{USAGE}");
             Ok(())
         }
-        #[cfg(target_os = "linux")]
+        #[cfg(any(target_os = "linux", target_os = "macos"))]
         ["-f" | "--foreground", ifname] | [ifname, "-f" | "--foreground"] if is_ifname(ifname) => {
             daemon::run(ifname, true)
         }
-        #[cfg(target_os = "linux")]
+        #[cfg(any(target_os = "linux", target_os = "macos"))]
         [ifname] if is_ifname(ifname) => daemon::run(ifname, false),
         _ => {
             eprintln!("{USAGE}");
@@ -68,7 +68,7 @@ fn main() -> ExitCode {
 }
 
 /// An interface name (not an option, not a subcommand word).
-#[cfg(target_os = "linux")]
+#[cfg(any(target_os = "linux", target_os = "macos"))]
 fn is_ifname(s: &str) -> bool {
     const WORDS: [&str; 6] = ["up", "show", "demo", "bench", "help", "version"];
     !s.is_empty() && !s.starts_with('-') && !WORDS.contains(&s)
