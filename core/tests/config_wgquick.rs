@@ -205,6 +205,27 @@ fn writer_refuses_what_the_format_cannot_carry() {
 }
 
 #[test]
+fn writer_output_parses_back_even_from_typed_zero_values() {
+    // Typed configs can come from the FFI with values no file would produce. Zero means
+    // "unset" for the port, fwmark and keepalive, so those read back as `None`; an MTU of
+    // zero has no spelling the parser accepts, so the writer must refuse it.
+    let mut cfg = WgQuickConfig::default();
+    cfg.device.listen_port = Some(0);
+    cfg.device.fwmark = Some(0);
+    let mut peer = PeerConfig::new(pk(P1));
+    peer.persistent_keepalive = Some(0);
+    cfg.device.peers.push(peer);
+    let back = WgQuickConfig::parse(&cfg.to_wg_quick().unwrap()).unwrap();
+    assert_eq!(back.device.listen_port, None);
+    assert_eq!(back.device.fwmark, None);
+    assert_eq!(back.device.peers[0].persistent_keepalive, None);
+
+    let mut cfg = WgQuickConfig::default();
+    cfg.interface.mtu = Some(0);
+    assert_eq!(cfg.to_wg_quick(), Err(WriteError::Mtu(0)));
+}
+
+#[test]
 fn interface_addresses_keep_host_bits_allowed_ips_do_not() {
     let text = format!(
         "[Interface]\nAddress = 10.1.2.3/8\n[Peer]\nPublicKey = {P1}\nAllowedIPs = 10.1.2.3/8\n"

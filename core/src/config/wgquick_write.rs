@@ -27,6 +27,9 @@ pub enum WriteError {
     /// does not have.
     #[error("endpoint host `{0}` cannot be written")]
     EndpointHost(String),
+    /// An MTU of 0, which no wg-quick file can express (`MTU` must be 1-65535).
+    #[error("MTU {0} cannot be written (1-65535)")]
+    Mtu(u16),
 }
 
 pub(super) fn write(cfg: &WgQuickConfig) -> Result<String, WriteError> {
@@ -53,8 +56,10 @@ pub(super) fn write(cfg: &WgQuickConfig) -> Result<String, WriteError> {
         let all = ifc.dns.iter().map(ToString::to_string).chain(ifc.dns_search.iter().cloned());
         line(&mut s, "DNS", &all.collect::<Vec<_>>().join(", "));
     }
-    if let Some(mtu) = ifc.mtu {
-        line(&mut s, "MTU", &mtu.to_string());
+    match ifc.mtu {
+        None => {}
+        Some(0) => return Err(WriteError::Mtu(0)),
+        Some(mtu) => line(&mut s, "MTU", &mtu.to_string()),
     }
     match &ifc.table {
         None => {}
