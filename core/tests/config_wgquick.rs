@@ -223,6 +223,13 @@ fn writer_output_parses_back_even_from_typed_zero_values() {
     let mut cfg = WgQuickConfig::default();
     cfg.interface.mtu = Some(0);
     assert_eq!(cfg.to_wg_quick(), Err(WriteError::Mtu(0)));
+
+    // Two peers with one key would be written as a file the parser refuses.
+    let mut cfg = WgQuickConfig::default();
+    cfg.device.peers.push(PeerConfig::new(pk(P1)));
+    cfg.device.peers.push(PeerConfig::new(pk(P2)));
+    cfg.device.peers.push(PeerConfig::new(pk(P1)));
+    assert_eq!(cfg.to_wg_quick(), Err(WriteError::DuplicatePeer(pk(P1))));
 }
 
 #[test]

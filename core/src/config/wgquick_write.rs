@@ -1,10 +1,12 @@
 //! wg-quick INI writing, in the layout `wg showconf` uses, refusing values the format
 //! cannot carry (so that the output always parses back to an equal config).
 
+use std::collections::HashSet;
 use std::fmt::Write as _;
 
 use super::wgquick::is_table_name;
 use super::{Endpoint, PeerConfig, Table, WgQuickConfig};
+use crate::keys::PublicKey;
 
 /// A config value that a wg-quick file cannot represent.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -30,6 +32,9 @@ pub enum WriteError {
     /// An MTU of 0, which no wg-quick file can express (`MTU` must be 1-65535).
     #[error("MTU {0} cannot be written (1-65535)")]
     Mtu(u16),
+    /// Two peers with the same public key (the parser refuses such a file).
+    #[error("two peers have the public key {0}")]
+    DuplicatePeer(PublicKey),
 }
 
 pub(super) fn write(cfg: &WgQuickConfig) -> Result<String, WriteError> {
@@ -83,7 +88,11 @@ pub(super) fn write(cfg: &WgQuickConfig) -> Result<String, WriteError> {
             line(&mut s, key, cmd);
         }
     }
+    let mut seen = HashSet::with_capacity(dev.peers.len());
     for peer in &dev.peers {
+        if !seen.insert(peer.public_key) {
+            return Err(WriteError::DuplicatePeer(peer.public_key));
+        }
         write_peer(&mut s, peer)?;
     }
     Ok(s)
