@@ -150,6 +150,14 @@ fn intel_mac_smt_without_perf_levels() {
     assert_eq!(groups(&topo, |c| c.core), set(&[&[0, 1], &[2, 3], &[4, 5], &[6, 7]]));
 }
 
+#[test]
+fn absurd_sysctl_counts_are_capped() {
+    let text = "hw.nperflevels: 2\nhw.perflevel0.logicalcpu: 18446744073709551615\nhw.perflevel0.physicalcpu: 1\nhw.perflevel1.logicalcpu: 4\nhw.perflevel1.physicalcpu: 4\n";
+    let topo = sysctl::topology(&sysctl::SysctlValues::parse(text));
+    assert_eq!(topo.cpus.len(), 1 << 16);
+    assert!(topo.cpus.iter().all(|c| c.kind == CoreKind::Performance));
+}
+
 /// Appends a GetLogicalProcessorInformationEx record in the documented x64 layout.
 fn record(buf: &mut Vec<u8>, relation: u32, body: &[u8], count_at: usize, masks: &[(u64, u16)]) {
     let masks_at = count_at + 2;

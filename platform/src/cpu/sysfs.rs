@@ -15,13 +15,11 @@ use std::path::Path;
 
 use ferrowg_core::sched::{CoreKind, CpuTopology, LogicalCpu};
 
+use super::MAX_CPU;
 use crate::Error;
 
 /// Where the kernel exposes the tree on a live system.
 pub const SYSFS_DEVICES: &str = "/sys/devices";
-
-/// Largest CPU number accepted in a list (guards against absurd ranges in bad input).
-const MAX_CPU: usize = 1 << 16;
 
 /// Reads the topology under `root` (a `/sys/devices`-shaped tree). With `allowed`, only
 /// those CPU numbers are kept (the process affinity mask).
