@@ -196,7 +196,7 @@ pub fn read_request(reader: &mut impl BufRead, max_len: usize) -> io::Result<Opt
     let mut request = String::new();
     loop {
         let before = request.len();
-        let budget = (max_len + 1).saturating_sub(before) as u64;
+        let budget = max_len.saturating_add(1).saturating_sub(before) as u64;
         let n = io::Read::take(&mut *reader, budget).read_line(&mut request)?;
         if n == 0 {
             return Ok((!request.is_empty()).then_some(request));
