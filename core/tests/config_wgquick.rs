@@ -215,7 +215,15 @@ fn writer_output_parses_back_even_from_typed_zero_values() {
     let mut peer = PeerConfig::new(pk(P1));
     peer.persistent_keepalive = Some(0);
     cfg.device.peers.push(peer);
-    let back = WgQuickConfig::parse(&cfg.to_wg_quick().unwrap()).unwrap();
+    cfg.device.private_key = Some(PrivateKey::from_bytes([0; 32]));
+    cfg.device.peers[0].preshared_key = Some(PresharedKey::from_bytes([0; 32]));
+    let text = cfg.to_wg_quick().unwrap();
+    // Unset is written as absent, so writing what was read gives the same text.
+    assert_eq!(text, format!("[Interface]\n\n[Peer]\nPublicKey = {P1}\n"));
+    let back = WgQuickConfig::parse(&text).unwrap();
+    assert_eq!(back.to_wg_quick().unwrap(), text);
+    assert_eq!(back.device.private_key, None);
+    assert_eq!(back.device.peers[0].preshared_key, None);
     assert_eq!(back.device.listen_port, None);
     assert_eq!(back.device.fwmark, None);
     assert_eq!(back.device.peers[0].persistent_keepalive, None);

@@ -42,13 +42,15 @@ pub(super) fn write(cfg: &WgQuickConfig) -> Result<String, WriteError> {
     let dev = &cfg.device;
     let ifc = &cfg.interface;
     s.push_str("[Interface]\n");
-    if let Some(k) = &dev.private_key {
+    // Zero means unset (see the module docs of `config`): such values are left out, so
+    // that writing what was parsed gives the same text again.
+    if let Some(k) = dev.private_key.as_ref().filter(|k| !k.is_zero()) {
         line(&mut s, "PrivateKey", &k.to_base64());
     }
-    if let Some(p) = dev.listen_port {
+    if let Some(p) = dev.listen_port.filter(|p| *p != 0) {
         line(&mut s, "ListenPort", &p.to_string());
     }
-    if let Some(m) = dev.fwmark {
+    if let Some(m) = dev.fwmark.filter(|m| *m != 0) {
         line(&mut s, "FwMark", &format!("0x{m:x}"));
     }
     if !ifc.addresses.is_empty() {
@@ -101,7 +103,7 @@ pub(super) fn write(cfg: &WgQuickConfig) -> Result<String, WriteError> {
 fn write_peer(s: &mut String, peer: &PeerConfig) -> Result<(), WriteError> {
     s.push_str("\n[Peer]\n");
     line(s, "PublicKey", &peer.public_key.to_base64());
-    if let Some(k) = &peer.preshared_key {
+    if let Some(k) = peer.preshared_key.as_ref().filter(|k| !k.is_zero()) {
         line(s, "PresharedKey", &k.to_base64());
     }
     if !peer.allowed_ips.is_empty() {
@@ -116,7 +118,7 @@ fn write_peer(s: &mut String, peer: &PeerConfig) -> Result<(), WriteError> {
         }
         line(s, "Endpoint", &text);
     }
-    if let Some(k) = peer.persistent_keepalive {
+    if let Some(k) = peer.persistent_keepalive.filter(|k| *k != 0) {
         line(s, "PersistentKeepalive", &k.to_string());
     }
     Ok(())
