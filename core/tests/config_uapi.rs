@@ -463,6 +463,7 @@ fn requests_are_framed_from_a_stream() {
     assert_eq!(read_request(&mut unlimited, usize::MAX).unwrap().as_deref(), Some("get=1\n\n"));
     assert_eq!(status_line(0), "errno=0\n\n");
     assert_eq!(status_line(EINVAL), "errno=-22\n\n");
+    assert_eq!(status_line(i32::MIN), "errno=2147483648\n\n");
 }
 
 #[test]
