@@ -86,6 +86,24 @@ fn missing_tree_is_empty_not_a_panic() {
     assert!(topo.cpus.is_empty());
 }
 
+#[test]
+fn absurd_sysfs_package_id_is_not_a_panic() {
+    /// Removes the tree even if the parser panics.
+    struct TempTree(PathBuf);
+    impl Drop for TempTree {
+        fn drop(&mut self) {
+            let _ = std::fs::remove_dir_all(&self.0);
+        }
+    }
+    let root = TempTree(std::env::temp_dir().join(format!("ferrowg-topo-{}", std::process::id())));
+    let topo_dir = root.0.join("system/cpu/cpu0/topology");
+    std::fs::create_dir_all(&topo_dir).unwrap();
+    std::fs::write(root.0.join("system/cpu/online"), "0\n").unwrap();
+    std::fs::write(topo_dir.join("physical_package_id"), "18446744073709551615\n").unwrap();
+    let topo = sysfs::read_topology(&root.0, None).unwrap();
+    assert_eq!(topo.cpus.len(), 1);
+}
+
 #[cfg(any(target_os = "linux", windows))]
 #[test]
 fn live_topology_matches_this_process() {
@@ -156,6 +174,13 @@ fn absurd_sysctl_counts_are_capped() {
     let topo = sysctl::topology(&sysctl::SysctlValues::parse(text));
     assert_eq!(topo.cpus.len(), 1 << 16);
     assert!(topo.cpus.iter().all(|c| c.kind == CoreKind::Performance));
+
+    // One core per CPU at the first level: the core numbers must not run past the cap.
+    let text =
+        text.replace("perflevel0.physicalcpu: 1", "perflevel0.physicalcpu: 18446744073709551615");
+    let topo = sysctl::topology(&sysctl::SysctlValues::parse(&text));
+    assert_eq!(topo.cpus.len(), 1 << 16);
+    assert_eq!(groups(&topo, |c| c.core).len(), 1 << 16);
 }
 
 /// Appends a GetLogicalProcessorInformationEx record in the documented x64 layout.

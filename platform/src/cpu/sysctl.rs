@@ -79,7 +79,8 @@ pub fn topology(values: &SysctlValues) -> CpuTopology {
         let physical = counts.physical.clamp(1, counts.logical.max(1));
         let threads_per_core = counts.logical.div_ceil(physical).max(1);
         // The sysctl text may come from anywhere; never build more than MAX_CPU entries.
-        for i in 0..counts.logical.min(MAX_CPU - cpus.len()) {
+        let n = counts.logical.min(MAX_CPU - cpus.len());
+        for i in 0..n {
             cpus.push(LogicalCpu {
                 id: cpus.len(),
                 core: core_base + i / threads_per_core,
@@ -89,7 +90,7 @@ pub fn topology(values: &SysctlValues) -> CpuTopology {
                 group: 0,
             });
         }
-        core_base += counts.logical.div_ceil(threads_per_core);
+        core_base += n.div_ceil(threads_per_core);
     }
     CpuTopology { cpus }
 }

@@ -46,10 +46,10 @@ pub fn read_topology(root: &Path, allowed: Option<&[usize]>) -> Result<CpuTopolo
             .or_else(|| first_of_list(&topo.join("core_cpus_list")))
             .unwrap_or_else(|| {
                 let core_id = read_usize(&topo.join("core_id")).unwrap_or(id);
-                let next = MAX_CPU + packages.len();
+                let next = MAX_CPU.saturating_add(packages.len());
                 *packages.entry((package, core_id)).or_insert(next)
             });
-        let l3 = l3_group(&dir).unwrap_or(MAX_CPU + package);
+        let l3 = l3_group(&dir).unwrap_or(MAX_CPU.saturating_add(package));
         if let Some(c) = read_usize(&dir.join("cpu_capacity")) {
             capacity.insert(id, c as u64);
         }
