@@ -232,6 +232,19 @@ fn windows_hybrid_two_groups() {
 }
 
 #[test]
+fn windows_cpu_listed_twice_is_kept_once() {
+    let mut buf = Vec::new();
+    // A malformed buffer: CPU 1 in two core records, CPU 2 twice in one record.
+    core(&mut buf, 0, 0b11, 0);
+    core(&mut buf, 0, 0b10, 0);
+    record(&mut buf, glpi::relation::PROCESSOR_CORE, &[0, 0], 30, &[(0b100, 0), (0b100, 0)]);
+    let topo = glpi::parse(&buf);
+    let ids: Vec<usize> = topo.cpus.iter().map(|c| c.id).collect();
+    assert_eq!(ids, vec![0, 1, 2]);
+    assert_eq!(groups(&topo, |c| c.core), set(&[&[0, 1], &[2]]));
+}
+
+#[test]
 fn windows_truncated_buffer_keeps_whole_records_only() {
     let mut buf = Vec::new();
     core(&mut buf, 0, 0b11, 0);
