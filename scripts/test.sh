@@ -1,13 +1,16 @@
 #!/usr/bin/env bash
-# The project's test command (README command two). Installs what the tests need when run
-# as root on a fresh Debian machine, then runs every test layer. Each step's output stays
+# The project's test command (README command two). As root on Debian it first installs
+# what the tests need, then runs every test layer: the Rust workspace (unit, model,
+# simulator, in-process boringtun interop, engine, and — as root — the network-namespace
+# interop against wireguard-go), then the C, Python and C# binding tests. Output stays
 # visible; the first failure stops the run.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
 if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null; then
   need=()
-  for p in wireguard-go:wireguard-go wg:wireguard-tools iperf3:iperf3 ip:iproute2; do
+  for p in wireguard-go:wireguard-go wg:wireguard-tools iperf3:iperf3 ip:iproute2 \
+           ping:iputils-ping jq:jq gcc:gcc mcs:mono-mcs mono:mono-runtime; do
     command -v "${p%%:*}" >/dev/null || need+=("${p#*:}")
   done
   if [ ${#need[@]} -gt 0 ]; then
@@ -15,6 +18,12 @@ if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null; then
     DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${need[@]}"
   fi
 fi
+python3 -m pytest --version >/dev/null 2>&1 || python3 -m pip install -q pytest
 
 echo "== cargo test (workspace) =="
 cargo test --workspace
+
+if [ -x bindings/run-tests.sh ]; then
+  echo "== binding tests (C, Python, C#) =="
+  bash bindings/run-tests.sh
+fi

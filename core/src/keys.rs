@@ -37,28 +37,36 @@ pub struct PrivateKey([u8; KEY_LEN]);
 #[derive(Clone, Zeroize, ZeroizeOnDrop)]
 pub struct PresharedKey([u8; KEY_LEN]);
 
-impl PublicKey {
-    /// Parses standard base64 (44 characters with padding), as in wg-quick files.
-    pub fn from_base64(s: &str) -> Result<Self, KeyParseError> {
-        decode_base64(s).map(Self)
-    }
-    /// Parses 64 hex digits, as in the UAPI protocol.
-    pub fn from_hex(s: &str) -> Result<Self, KeyParseError> {
-        decode_hex(s).map(Self)
-    }
-    /// Standard base64 with padding.
-    pub fn to_base64(&self) -> String {
-        B64.encode(self.0)
-    }
-    /// Lowercase hex.
-    pub fn to_hex(&self) -> String {
-        encode_hex(&self.0)
-    }
-    /// The raw bytes.
-    pub fn as_bytes(&self) -> &[u8; KEY_LEN] {
-        &self.0
-    }
+/// The text encodings all three key types share: base64 (wg-quick) and hex (UAPI).
+macro_rules! key_codec_impl {
+    ($t:ident, $note:literal) => {
+        impl $t {
+            /// Parses standard base64 (44 characters with padding), as in wg-quick files.
+            pub fn from_base64(s: &str) -> Result<Self, KeyParseError> {
+                decode_base64(s).map(Self)
+            }
+            /// Parses 64 hex digits, as in the UAPI protocol.
+            pub fn from_hex(s: &str) -> Result<Self, KeyParseError> {
+                decode_hex(s).map(Self)
+            }
+            #[doc = concat!("Standard base64 with padding.", $note)]
+            pub fn to_base64(&self) -> String {
+                B64.encode(self.0)
+            }
+            #[doc = concat!("Lowercase hex.", $note)]
+            pub fn to_hex(&self) -> String {
+                encode_hex(&self.0)
+            }
+            /// The raw bytes.
+            pub fn as_bytes(&self) -> &[u8; KEY_LEN] {
+                &self.0
+            }
+        }
+    };
 }
+key_codec_impl!(PublicKey, "");
+key_codec_impl!(PrivateKey, " Handle the result as a secret.");
+key_codec_impl!(PresharedKey, " Handle the result as a secret.");
 
 impl std::fmt::Debug for PublicKey {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
@@ -78,26 +86,6 @@ macro_rules! secret_key_impl {
             /// Wraps raw key bytes.
             pub fn from_bytes(bytes: [u8; KEY_LEN]) -> Self {
                 Self(bytes)
-            }
-            /// Parses standard base64, as in wg-quick files.
-            pub fn from_base64(s: &str) -> Result<Self, KeyParseError> {
-                decode_base64(s).map(Self)
-            }
-            /// Parses 64 hex digits, as in the UAPI protocol.
-            pub fn from_hex(s: &str) -> Result<Self, KeyParseError> {
-                decode_hex(s).map(Self)
-            }
-            /// Standard base64 with padding. Handle the result as a secret.
-            pub fn to_base64(&self) -> String {
-                B64.encode(self.0)
-            }
-            /// Lowercase hex. Handle the result as a secret.
-            pub fn to_hex(&self) -> String {
-                encode_hex(&self.0)
-            }
-            /// The raw bytes.
-            pub fn as_bytes(&self) -> &[u8; KEY_LEN] {
-                &self.0
             }
             /// True when every byte is zero (UAPI uses an all-zero key to mean "none").
             pub fn is_zero(&self) -> bool {

@@ -458,8 +458,12 @@ fn requests_are_framed_from_a_stream() {
     let mut no_newline = Cursor::new("x".repeat(5000));
     assert!(read_request(&mut no_newline, 1000).is_err());
     assert_eq!(read_request(&mut Cursor::new(long.as_str()), long.len()).unwrap(), Some(long));
+    // "No limit" spelled as the largest length must not overflow.
+    let mut unlimited = Cursor::new("get=1\n\n");
+    assert_eq!(read_request(&mut unlimited, usize::MAX).unwrap().as_deref(), Some("get=1\n\n"));
     assert_eq!(status_line(0), "errno=0\n\n");
     assert_eq!(status_line(EINVAL), "errno=-22\n\n");
+    assert_eq!(status_line(i32::MIN), "errno=2147483648\n\n");
 }
 
 #[test]

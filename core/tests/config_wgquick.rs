@@ -205,6 +205,42 @@ fn writer_refuses_what_the_format_cannot_carry() {
 }
 
 #[test]
+fn writer_output_parses_back_even_from_typed_zero_values() {
+    // Typed configs can come from the FFI with values no file would produce. Zero means
+    // "unset" for the port, fwmark and keepalive, so those read back as `None`; an MTU of
+    // zero has no spelling the parser accepts, so the writer must refuse it.
+    let mut cfg = WgQuickConfig::default();
+    cfg.device.listen_port = Some(0);
+    cfg.device.fwmark = Some(0);
+    let mut peer = PeerConfig::new(pk(P1));
+    peer.persistent_keepalive = Some(0);
+    cfg.device.peers.push(peer);
+    cfg.device.private_key = Some(PrivateKey::from_bytes([0; 32]));
+    cfg.device.peers[0].preshared_key = Some(PresharedKey::from_bytes([0; 32]));
+    let text = cfg.to_wg_quick().unwrap();
+    // Unset is written as absent, so writing what was read gives the same text.
+    assert_eq!(text, format!("[Interface]\n\n[Peer]\nPublicKey = {P1}\n"));
+    let back = WgQuickConfig::parse(&text).unwrap();
+    assert_eq!(back.to_wg_quick().unwrap(), text);
+    assert_eq!(back.device.private_key, None);
+    assert_eq!(back.device.peers[0].preshared_key, None);
+    assert_eq!(back.device.listen_port, None);
+    assert_eq!(back.device.fwmark, None);
+    assert_eq!(back.device.peers[0].persistent_keepalive, None);
+
+    let mut cfg = WgQuickConfig::default();
+    cfg.interface.mtu = Some(0);
+    assert_eq!(cfg.to_wg_quick(), Err(WriteError::Mtu(0)));
+
+    // Two peers with one key would be written as a file the parser refuses.
+    let mut cfg = WgQuickConfig::default();
+    cfg.device.peers.push(PeerConfig::new(pk(P1)));
+    cfg.device.peers.push(PeerConfig::new(pk(P2)));
+    cfg.device.peers.push(PeerConfig::new(pk(P1)));
+    assert_eq!(cfg.to_wg_quick(), Err(WriteError::DuplicatePeer(pk(P1))));
+}
+
+#[test]
 fn interface_addresses_keep_host_bits_allowed_ips_do_not() {
     let text = format!(
         "[Interface]\nAddress = 10.1.2.3/8\n[Peer]\nPublicKey = {P1}\nAllowedIPs = 10.1.2.3/8\n"

@@ -86,6 +86,24 @@ fn missing_tree_is_empty_not_a_panic() {
     assert!(topo.cpus.is_empty());
 }
 
+#[test]
+fn absurd_sysfs_package_id_is_not_a_panic() {
+    /// Removes the tree even if the parser panics.
+    struct TempTree(PathBuf);
+    impl Drop for TempTree {
+        fn drop(&mut self) {
+            let _ = std::fs::remove_dir_all(&self.0);
+        }
+    }
+    let root = TempTree(std::env::temp_dir().join(format!("ferrowg-topo-{}", std::process::id())));
+    let topo_dir = root.0.join("system/cpu/cpu0/topology");
+    std::fs::create_dir_all(&topo_dir).unwrap();
+    std::fs::write(root.0.join("system/cpu/online"), "0\n").unwrap();
+    std::fs::write(topo_dir.join("physical_package_id"), "18446744073709551615\n").unwrap();
+    let topo = sysfs::read_topology(&root.0, None).unwrap();
+    assert_eq!(topo.cpus.len(), 1);
+}
+
 #[cfg(any(target_os = "linux", windows))]
 #[test]
 fn live_topology_matches_this_process() {
@@ -150,6 +168,21 @@ fn intel_mac_smt_without_perf_levels() {
     assert_eq!(groups(&topo, |c| c.core), set(&[&[0, 1], &[2, 3], &[4, 5], &[6, 7]]));
 }
 
+#[test]
+fn absurd_sysctl_counts_are_capped() {
+    let text = "hw.nperflevels: 2\nhw.perflevel0.logicalcpu: 18446744073709551615\nhw.perflevel0.physicalcpu: 1\nhw.perflevel1.logicalcpu: 4\nhw.perflevel1.physicalcpu: 4\n";
+    let topo = sysctl::topology(&sysctl::SysctlValues::parse(text));
+    assert_eq!(topo.cpus.len(), 1 << 16);
+    assert!(topo.cpus.iter().all(|c| c.kind == CoreKind::Performance));
+
+    // One core per CPU at the first level: the core numbers must not run past the cap.
+    let text =
+        text.replace("perflevel0.physicalcpu: 1", "perflevel0.physicalcpu: 18446744073709551615");
+    let topo = sysctl::topology(&sysctl::SysctlValues::parse(&text));
+    assert_eq!(topo.cpus.len(), 1 << 16);
+    assert_eq!(groups(&topo, |c| c.core).len(), 1 << 16);
+}
+
 /// Appends a GetLogicalProcessorInformationEx record in the documented x64 layout.
 fn record(buf: &mut Vec<u8>, relation: u32, body: &[u8], count_at: usize, masks: &[(u64, u16)]) {
     let masks_at = count_at + 2;
@@ -196,6 +229,19 @@ fn windows_hybrid_two_groups() {
     let e: Vec<usize> =
         topo.cpus.iter().filter(|c| c.kind == CoreKind::Efficiency).map(|c| c.id).collect();
     assert_eq!(e, vec![4, 5]);
+}
+
+#[test]
+fn windows_cpu_listed_twice_is_kept_once() {
+    let mut buf = Vec::new();
+    // A malformed buffer: CPU 1 in two core records, CPU 2 twice in one record.
+    core(&mut buf, 0, 0b11, 0);
+    core(&mut buf, 0, 0b10, 0);
+    record(&mut buf, glpi::relation::PROCESSOR_CORE, &[0, 0], 30, &[(0b100, 0), (0b100, 0)]);
+    let topo = glpi::parse(&buf);
+    let ids: Vec<usize> = topo.cpus.iter().map(|c| c.id).collect();
+    assert_eq!(ids, vec![0, 1, 2]);
+    assert_eq!(groups(&topo, |c| c.core), set(&[&[0, 1], &[2]]));
 }
 
 #[test]

@@ -1,10 +1,13 @@
 //! The UDP transport over loopback (127.0.0.1 and ::1 only).
 
+mod common;
+
 use std::net::{Ipv4Addr, Ipv6Addr, SocketAddr, UdpSocket};
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
+use common::udp::recv_n;
 use ferrowg_core::io::{RecvMeta, Transmit, Transport};
 use ferrowg_platform::udp::{UdpOptions, UdpTransport};
 
@@ -16,24 +19,6 @@ fn v4(port: u16) -> SocketAddr {
 
 fn v6(port: u16) -> SocketAddr {
     SocketAddr::from((Ipv6Addr::LOCALHOST, port))
-}
-
-/// Receives until `n` datagrams arrived or 50 receive calls passed.
-fn recv_n(t: &UdpTransport, n: usize) -> Vec<(SocketAddr, Vec<u8>)> {
-    let mut storage = vec![[0u8; 2048]; 64];
-    let mut out = Vec::new();
-    for _ in 0..50 {
-        if out.len() >= n {
-            break;
-        }
-        let mut bufs: Vec<&mut [u8]> = storage.iter_mut().map(|b| &mut b[..]).collect();
-        let mut meta = vec![RecvMeta::default(); bufs.len()];
-        let got = t.recv_batch(&mut bufs, &mut meta, WAIT).unwrap();
-        for i in 0..got {
-            out.push((meta[i].src, bufs[i][..meta[i].len].to_vec()));
-        }
-    }
-    out
 }
 
 fn payload(i: usize) -> Vec<u8> {
@@ -61,7 +46,7 @@ fn batch_round_trip_v4_and_v6_in_order() {
         sent += a.send_batch(&tx[sent..]).unwrap();
     }
     assert_eq!(sent, 100);
-    let got = recv_n(&b, 100);
+    let got = recv_n(&b, 100, WAIT);
     assert_eq!(got.len(), 100);
     let ap = a.local_port();
     let from_v4: Vec<&Vec<u8>> = got.iter().filter(|(s, _)| *s == v4(ap)).map(|(_, d)| d).collect();
@@ -97,7 +82,7 @@ fn ipv4_mapped_destination_goes_out_ipv4() {
     assert_eq!(src, v4(a.local_port()));
     // And the reply's source is reported as plain IPv4.
     peer.send_to(b"back", src).unwrap();
-    let got = recv_n(&a, 1);
+    let got = recv_n(&a, 1, WAIT);
     assert_eq!(got, vec![(peer.local_addr().unwrap(), b"back".to_vec())]);
 }
 
@@ -117,7 +102,7 @@ fn fixed_port_and_listen_port_change() {
     assert_ne!(new, old);
     let peer = UdpSocket::bind(v6(0)).unwrap();
     peer.send_to(b"to-new", v6(new)).unwrap();
-    let got = recv_n(&t, 1);
+    let got = recv_n(&t, 1, WAIT);
     assert_eq!(got, vec![(peer.local_addr().unwrap(), b"to-new".to_vec())]);
     // The old port is free again.
     UdpSocket::bind(v4(old)).unwrap();
@@ -144,7 +129,7 @@ fn rebind_keeps_port_and_works() {
     assert_eq!(t.local_addrs().len(), before.len());
     let peer = UdpSocket::bind(v4(0)).unwrap();
     peer.send_to(b"after-rebind", v4(port)).unwrap();
-    assert_eq!(recv_n(&t, 1), vec![(peer.local_addr().unwrap(), b"after-rebind".to_vec())]);
+    assert_eq!(recv_n(&t, 1, WAIT), vec![(peer.local_addr().unwrap(), b"after-rebind".to_vec())]);
 }
 
 #[test]
@@ -240,8 +225,10 @@ fn gso_runs_arrive_as_separate_datagrams() {
         assert_eq!(sent, plan.len());
         let want1: Vec<Vec<u8>> = plan.iter().filter(|p| p.0 == d1).map(|p| p.1.clone()).collect();
         let want2: Vec<Vec<u8>> = plan.iter().filter(|p| p.0 == d2).map(|p| p.1.clone()).collect();
-        let got1: Vec<Vec<u8>> = recv_n(&r1, want1.len()).into_iter().map(|(_, d)| d).collect();
-        let got2: Vec<Vec<u8>> = recv_n(&r2, want2.len()).into_iter().map(|(_, d)| d).collect();
+        let got1: Vec<Vec<u8>> =
+            recv_n(&r1, want1.len(), WAIT).into_iter().map(|(_, d)| d).collect();
+        let got2: Vec<Vec<u8>> =
+            recv_n(&r2, want2.len(), WAIT).into_iter().map(|(_, d)| d).collect();
         assert_eq!(got1, want1, "no_gso={no_gso}");
         assert_eq!(got2, want2, "no_gso={no_gso}");
         let expect = cfg!(target_os = "linux") && !no_gso;

@@ -9,24 +9,9 @@ use std::net::SocketAddr;
 use std::time::Duration;
 
 use common::netns::Netns;
+use common::udp::recv_n;
 use ferrowg_core::io::{RecvMeta, Transmit, Transport};
 use ferrowg_platform::udp::{UdpOptions, UdpTransport};
-
-/// Receives until `n` datagrams arrived (bounded: 50 calls of up to 1 s).
-fn recv_n(t: &UdpTransport, n: usize) -> Vec<(SocketAddr, Vec<u8>)> {
-    let mut storage = vec![[0u8; 2048]; 64];
-    let mut out = Vec::new();
-    for _ in 0..50 {
-        if out.len() >= n {
-            break;
-        }
-        let mut bufs: Vec<&mut [u8]> = storage.iter_mut().map(|b| &mut b[..]).collect();
-        let mut meta = vec![RecvMeta::default(); bufs.len()];
-        let got = t.recv_batch(&mut bufs, &mut meta, Duration::from_secs(1)).unwrap();
-        out.extend((0..got).map(|i| (meta[i].src, bufs[i][..meta[i].len].to_vec())));
-    }
-    out
-}
 
 /// Sends one datagram until it arrives (bounded: 10 tries), so neighbour discovery is
 /// done before the bulk traffic.
@@ -79,7 +64,7 @@ fn gso_and_gro_across_veth() {
                 sent += tx.send_batch(&list[sent..]).unwrap();
             }
             assert_eq!(sent, list.len());
-            let got = recv_n(&rx, data.len());
+            let got = recv_n(&rx, data.len(), Duration::from_secs(1));
             let want: Vec<(SocketAddr, Vec<u8>)> = data.iter().map(|d| (src, d.clone())).collect();
             assert_eq!(got, want, "round {round}, no_gso={no_gso}, no_gro={no_gro}");
         }

@@ -1,10 +1,12 @@
 //! wg-quick INI writing, in the layout `wg showconf` uses, refusing values the format
 //! cannot carry (so that the output always parses back to an equal config).
 
+use std::collections::HashSet;
 use std::fmt::Write as _;
 
 use super::wgquick::is_table_name;
 use super::{Endpoint, PeerConfig, Table, WgQuickConfig};
+use crate::keys::PublicKey;
 
 /// A config value that a wg-quick file cannot represent.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -27,6 +29,12 @@ pub enum WriteError {
     /// does not have.
     #[error("endpoint host `{0}` cannot be written")]
     EndpointHost(String),
+    /// An MTU of 0, which no wg-quick file can express (`MTU` must be 1-65535).
+    #[error("MTU {0} cannot be written (1-65535)")]
+    Mtu(u16),
+    /// Two peers with the same public key (the parser refuses such a file).
+    #[error("two peers have the public key {0}")]
+    DuplicatePeer(PublicKey),
 }
 
 pub(super) fn write(cfg: &WgQuickConfig) -> Result<String, WriteError> {
@@ -34,13 +42,15 @@ pub(super) fn write(cfg: &WgQuickConfig) -> Result<String, WriteError> {
     let dev = &cfg.device;
     let ifc = &cfg.interface;
     s.push_str("[Interface]\n");
-    if let Some(k) = &dev.private_key {
+    // Zero means unset (see the module docs of `config`): such values are left out, so
+    // that writing what was parsed gives the same text again.
+    if let Some(k) = dev.private_key.as_ref().filter(|k| !k.is_zero()) {
         line(&mut s, "PrivateKey", &k.to_base64());
     }
-    if let Some(p) = dev.listen_port {
+    if let Some(p) = dev.listen_port.filter(|p| *p != 0) {
         line(&mut s, "ListenPort", &p.to_string());
     }
-    if let Some(m) = dev.fwmark {
+    if let Some(m) = dev.fwmark.filter(|m| *m != 0) {
         line(&mut s, "FwMark", &format!("0x{m:x}"));
     }
     if !ifc.addresses.is_empty() {
@@ -53,8 +63,10 @@ pub(super) fn write(cfg: &WgQuickConfig) -> Result<String, WriteError> {
         let all = ifc.dns.iter().map(ToString::to_string).chain(ifc.dns_search.iter().cloned());
         line(&mut s, "DNS", &all.collect::<Vec<_>>().join(", "));
     }
-    if let Some(mtu) = ifc.mtu {
-        line(&mut s, "MTU", &mtu.to_string());
+    match ifc.mtu {
+        None => {}
+        Some(0) => return Err(WriteError::Mtu(0)),
+        Some(mtu) => line(&mut s, "MTU", &mtu.to_string()),
     }
     match &ifc.table {
         None => {}
@@ -78,7 +90,11 @@ pub(super) fn write(cfg: &WgQuickConfig) -> Result<String, WriteError> {
             line(&mut s, key, cmd);
         }
     }
+    let mut seen = HashSet::with_capacity(dev.peers.len());
     for peer in &dev.peers {
+        if !seen.insert(peer.public_key) {
+            return Err(WriteError::DuplicatePeer(peer.public_key));
+        }
         write_peer(&mut s, peer)?;
     }
     Ok(s)
@@ -87,7 +103,7 @@ pub(super) fn write(cfg: &WgQuickConfig) -> Result<String, WriteError> {
 fn write_peer(s: &mut String, peer: &PeerConfig) -> Result<(), WriteError> {
     s.push_str("\n[Peer]\n");
     line(s, "PublicKey", &peer.public_key.to_base64());
-    if let Some(k) = &peer.preshared_key {
+    if let Some(k) = peer.preshared_key.as_ref().filter(|k| !k.is_zero()) {
         line(s, "PresharedKey", &k.to_base64());
     }
     if !peer.allowed_ips.is_empty() {
@@ -102,7 +118,7 @@ fn write_peer(s: &mut String, peer: &PeerConfig) -> Result<(), WriteError> {
         }
         line(s, "Endpoint", &text);
     }
-    if let Some(k) = peer.persistent_keepalive {
+    if let Some(k) = peer.persistent_keepalive.filter(|k| *k != 0) {
         line(s, "PersistentKeepalive", &k.to_string());
     }
     Ok(())

@@ -16,6 +16,7 @@
 //! `id` is `group * 64 + bit`; higher `EfficiencyClass` is faster, so cores below the
 //! best class are efficiency cores.
 
+use std::collections::hash_map::Entry;
 use std::collections::HashMap;
 
 use ferrowg_core::sched::{CpuTopology, LogicalCpu};
@@ -62,8 +63,12 @@ pub fn parse(buf: &[u8]) -> CpuTopology {
                 let core = cpus.iter().map(|c| c.core + 1).max().unwrap_or(0);
                 let class = record.get(9).copied().unwrap_or(0);
                 for (group, id) in cpu_ids(record, PROC_GROUP_COUNT, PROC_MASKS, false) {
-                    efficiency.insert(id, class);
-                    cpus.push(LogicalCpu { id, core, group, ..LogicalCpu::default() });
+                    // A CPU belongs to one core; a malformed buffer listing it again
+                    // must not make the scheduler see two CPUs.
+                    if let Entry::Vacant(slot) = efficiency.entry(id) {
+                        slot.insert(class);
+                        cpus.push(LogicalCpu { id, core, group, ..LogicalCpu::default() });
+                    }
                 }
             }
             relation::NUMA_NODE => {

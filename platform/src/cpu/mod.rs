@@ -15,6 +15,10 @@ use ferrowg_core::sched::{CoreKind, CpuTopology, LogicalCpu};
 
 use crate::Error;
 
+/// Most logical CPUs a parser builds (guards against absurd counts and ranges in bad
+/// input; Linux's own ceiling is 8192).
+pub(crate) const MAX_CPU: usize = 1 << 16;
+
 /// Reads the topology of the CPUs this process may run on.
 ///
 /// Linux: `/sys/devices`, limited to the thread's affinity mask. macOS: sysctl

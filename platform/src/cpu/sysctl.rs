@@ -8,6 +8,8 @@
 
 use ferrowg_core::sched::{CoreKind, CpuTopology, LogicalCpu};
 
+use super::MAX_CPU;
+
 /// Most perf levels read (Apple ships two today).
 const MAX_LEVELS: usize = 8;
 
@@ -64,7 +66,7 @@ impl SysctlValues {
     }
 }
 
-/// Builds the topology: one entry per logical CPU.
+/// Builds the topology: one entry per logical CPU (at most 65536 in all).
 pub fn topology(values: &SysctlValues) -> CpuTopology {
     let levels: Vec<PerfLevel> = if values.perf_levels.iter().any(|l| l.logical > 0) {
         values.perf_levels.clone()
@@ -76,7 +78,9 @@ pub fn topology(values: &SysctlValues) -> CpuTopology {
     for (level, counts) in levels.iter().enumerate() {
         let physical = counts.physical.clamp(1, counts.logical.max(1));
         let threads_per_core = counts.logical.div_ceil(physical).max(1);
-        for i in 0..counts.logical {
+        // The sysctl text may come from anywhere; never build more than MAX_CPU entries.
+        let n = counts.logical.min(MAX_CPU - cpus.len());
+        for i in 0..n {
             cpus.push(LogicalCpu {
                 id: cpus.len(),
                 core: core_base + i / threads_per_core,
@@ -86,7 +90,7 @@ pub fn topology(values: &SysctlValues) -> CpuTopology {
                 group: 0,
             });
         }
-        core_base += counts.logical.div_ceil(threads_per_core);
+        core_base += n.div_ceil(threads_per_core);
     }
     CpuTopology { cpus }
 }

@@ -15,13 +15,11 @@ use std::path::Path;
 
 use ferrowg_core::sched::{CoreKind, CpuTopology, LogicalCpu};
 
+use super::MAX_CPU;
 use crate::Error;
 
 /// Where the kernel exposes the tree on a live system.
 pub const SYSFS_DEVICES: &str = "/sys/devices";
-
-/// Largest CPU number accepted in a list (guards against absurd ranges in bad input).
-const MAX_CPU: usize = 1 << 16;
 
 /// Reads the topology under `root` (a `/sys/devices`-shaped tree). With `allowed`, only
 /// those CPU numbers are kept (the process affinity mask).
@@ -48,10 +46,10 @@ pub fn read_topology(root: &Path, allowed: Option<&[usize]>) -> Result<CpuTopolo
             .or_else(|| first_of_list(&topo.join("core_cpus_list")))
             .unwrap_or_else(|| {
                 let core_id = read_usize(&topo.join("core_id")).unwrap_or(id);
-                let next = MAX_CPU + packages.len();
+                let next = MAX_CPU.saturating_add(packages.len());
                 *packages.entry((package, core_id)).or_insert(next)
             });
-        let l3 = l3_group(&dir).unwrap_or(MAX_CPU + package);
+        let l3 = l3_group(&dir).unwrap_or(MAX_CPU.saturating_add(package));
         if let Some(c) = read_usize(&dir.join("cpu_capacity")) {
             capacity.insert(id, c as u64);
         }

@@ -162,6 +162,25 @@ pub(crate) fn enable_gro(fd: BorrowedFd<'_>) -> io::Result<()> {
     Ok(())
 }
 
+/// The arrays one `recvmmsg`/`sendmmsg` call points the kernel at: a socket address, an
+/// iovec, a header and a control buffer per message.
+struct MmsgArrays {
+    addrs: [libc::sockaddr_storage; MMSG_BATCH],
+    iovs: [libc::iovec; MMSG_BATCH],
+    hdrs: [libc::mmsghdr; MMSG_BATCH],
+    /// u64 elements keep each control buffer aligned for cmsghdr.
+    control: [[u64; 4]; MMSG_BATCH],
+}
+
+impl MmsgArrays {
+    /// All zero (kept on the stack: no allocation on the packet path).
+    fn zeroed() -> Self {
+        // SAFETY: every field is an array of plain C structs or integers (raw pointers
+        // included, which may be null) for which all-zero bytes are a valid value.
+        unsafe { mem::zeroed() }
+    }
+}
+
 /// One message from [`recvmmsg_raw`].
 #[derive(Debug, Clone, Copy, Default)]
 pub(crate) struct Received {
@@ -188,13 +207,8 @@ pub(crate) fn recvmmsg_raw(
     if n == 0 {
         return Ok(0);
     }
-    // SAFETY: these are plain C structs for which all-zero bytes are valid values.
-    let mut addrs: [libc::sockaddr_storage; MMSG_BATCH] = unsafe { mem::zeroed() };
-    // SAFETY: as above.
-    let mut iovs: [libc::iovec; MMSG_BATCH] = unsafe { mem::zeroed() };
-    // SAFETY: as above.
-    let mut hdrs: [libc::mmsghdr; MMSG_BATCH] = unsafe { mem::zeroed() };
-    let mut control = [[0u64; 4]; MMSG_BATCH];
+    let mut arrays = MmsgArrays::zeroed();
+    let MmsgArrays { addrs, iovs, hdrs, control } = &mut arrays;
     // SAFETY: CMSG_SPACE is pure arithmetic on a constant.
     let space = unsafe { libc::CMSG_SPACE(mem::size_of::<libc::c_int>() as libc::c_uint) } as usize;
     for i in 0..n {
@@ -328,14 +342,8 @@ pub(crate) fn sendmmsg(
     if n == 0 {
         return Ok(0);
     }
-    // SAFETY: plain C structs for which all-zero bytes are valid values.
-    let mut addrs: [libc::sockaddr_storage; MMSG_BATCH] = unsafe { mem::zeroed() };
-    // SAFETY: as above.
-    let mut iovs: [libc::iovec; MMSG_BATCH] = unsafe { mem::zeroed() };
-    // SAFETY: as above.
-    let mut hdrs: [libc::mmsghdr; MMSG_BATCH] = unsafe { mem::zeroed() };
-    // u64 elements keep each control buffer aligned for cmsghdr.
-    let mut control = [[0u64; 4]; MMSG_BATCH];
+    let mut arrays = MmsgArrays::zeroed();
+    let MmsgArrays { addrs, iovs, hdrs, control } = &mut arrays;
     // SAFETY: CMSG_SPACE/CMSG_LEN are pure arithmetic on a constant.
     let (space, cmsg_len) = unsafe { (libc::CMSG_SPACE(2), libc::CMSG_LEN(2)) };
     for (iov, d) in iovs.iter_mut().zip(&datagrams[..n]) {

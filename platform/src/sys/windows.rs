@@ -111,7 +111,9 @@ impl Drop for Event {
 
 /// Waits for any of `handles`: `Some(index)` of the signalled one, `None` on timeout.
 pub(crate) fn wait_any(handles: &[HANDLE], timeout: Duration) -> io::Result<Option<usize>> {
-    // SAFETY: `handles` is a valid array of live handles for the whole call.
+    // SAFETY: the pointer and count describe `handles`, which stays borrowed (readable)
+    // for the whole call; the kernel only reads it. A handle value that is not (or no
+    // longer) open makes the wait fail with WAIT_FAILED; it touches no memory of ours.
     let rc = unsafe {
         WaitForMultipleObjects(handles.len() as u32, handles.as_ptr(), FALSE, millis(timeout))
     };

@@ -3,3 +3,4 @@
 
 #[cfg(target_os = "linux")]
 pub mod netns;
+pub mod udp;

@@ -196,7 +196,7 @@ pub fn read_request(reader: &mut impl BufRead, max_len: usize) -> io::Result<Opt
     let mut request = String::new();
     loop {
         let before = request.len();
-        let budget = (max_len + 1).saturating_sub(before) as u64;
+        let budget = max_len.saturating_add(1).saturating_sub(before) as u64;
         let n = io::Read::take(&mut *reader, budget).read_line(&mut request)?;
         if n == 0 {
             return Ok((!request.is_empty()).then_some(request));
@@ -214,7 +214,7 @@ pub fn read_request(reader: &mut impl BufRead, max_len: usize) -> io::Result<Opt
 /// The status line that ends every response: `errno=0` on success, otherwise the errno
 /// negated as wireguard-go writes it (`wg` turns it back into a positive errno).
 pub fn status_line(errno: i32) -> String {
-    format!("errno={}\n\n", -errno)
+    format!("errno={}\n\n", -i64::from(errno))
 }
 
 /// Parses a whole request: `get=1` + empty line, or `set=1` + body. Line numbers count
