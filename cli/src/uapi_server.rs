@@ -2,8 +2,9 @@
 //! at `/var/run/wireguard/IFNAME.sock`, exactly as they talk to wireguard-go.
 //!
 //! [`handle_request`] maps one request's text to the response text (no sockets: it is
-//! unit-tested directly and the FFI can reuse it); [`UapiSocket`] serves it, one thread
-//! per connection, several requests per connection.
+//! unit-tested directly, and since it needs only core it can move to a library the FFI
+//! links); [`UapiSocket`] serves it, one thread per connection, several requests per
+//! connection.
 
 use std::fs;
 use std::io::{BufReader, ErrorKind, Write};
