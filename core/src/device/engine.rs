@@ -394,7 +394,10 @@ impl Inner {
         self.rng.lock().fill_bytes(&mut seed);
         let indices =
             Arc::new(SlotIndices { table: self.indices.clone(), slot: Arc::downgrade(slot) });
-        ProtoPeer::new(identity.clone(), cfg, indices, Box::new(ChaCha20Rng::from_seed(seed)))
+        let mut proto =
+            ProtoPeer::new(identity.clone(), cfg, indices, Box::new(ChaCha20Rng::from_seed(seed)));
+        proto.set_defer_initiations(true);
+        proto
     }
 
     /// Drops a peer's protocol state (zeroizing its keys) and its indices.
