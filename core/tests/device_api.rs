@@ -324,3 +324,20 @@ fn private_key_change_keeps_peer_counters() {
     assert!(later.rx_bytes > after.rx_bytes);
     assert_eq!(later.handshakes, before.handshakes + 1);
 }
+
+#[test]
+fn uapi_set_on_a_busy_port_reports_eaddrinuse() {
+    use ferrowg_core::config::uapi::UapiErrorKind;
+    let (a, _b) = pair(opts(0x55), opts(0x56));
+    let busy = std::net::UdpSocket::bind((Ipv4Addr::LOCALHOST, 0)).unwrap();
+    let port = busy.local_addr().unwrap().port();
+    let err = a.device.uapi_set(&format!("listen_port={port}\n")).unwrap_err();
+    assert!(
+        matches!(&err.kind, UapiErrorKind::PortUnavailable { port: p, .. } if *p == port),
+        "{err:?}"
+    );
+    assert_eq!((err.line, err.key.as_str()), (1, "listen_port"));
+    assert_eq!(err.errno(), 98);
+    assert_eq!(err.response(), "errno=-98\n\n");
+    assert_ne!(a.device.listen_port(), port);
+}

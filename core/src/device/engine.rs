@@ -439,16 +439,22 @@ impl Inner {
             next.listen_port = self.snapshot.load().config.listen_port;
         }
         self.set_config_locked(&next).map_err(|e| {
-            let errno = match &e {
-                DeviceError::Bind { source, .. }
-                    if source.kind() == std::io::ErrorKind::AddrInUse =>
-                {
-                    98
-                }
-                _ => uapi::EINVAL,
-            };
             self.log(LogLevel::Warn, &format!("uapi set: {e}"));
-            UapiError { line: 0, key: "set".to_owned(), kind: UapiErrorKind::Remote(errno) }
+            match e {
+                DeviceError::Bind { port, source } => UapiError {
+                    line: ops
+                        .iter()
+                        .position(|op| matches!(op, UapiOp::ListenPort(_)))
+                        .map_or(0, |i| i + 1),
+                    key: "listen_port".to_owned(),
+                    kind: UapiErrorKind::PortUnavailable { port, reason: source.to_string() },
+                },
+                other => UapiError {
+                    line: 0,
+                    key: "set".to_owned(),
+                    kind: UapiErrorKind::Rejected(other.to_string()),
+                },
+            }
         })
     }
 
