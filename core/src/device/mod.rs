@@ -104,7 +104,8 @@ pub enum ThreadRole {
 /// each new thread before it does any work, with the CPU that [`crate::sched::plan`]
 /// chose for it from [`DeviceOptions::topology`] (`None`: no preference). The TX thread
 /// gets the plan's I/O CPU, the RX thread the first worker CPU, crypto workers the
-/// following ones; the control thread is left to the OS.
+/// following ones; the control thread is left to the OS. The platform crate's
+/// `ferrowg_platform::cpu::PinningHook` pins each thread to that CPU.
 pub trait ThreadHook: Send + Sync {
     /// Runs on the starting thread.
     fn on_thread_start(&self, role: ThreadRole, cpu: Option<LogicalCpu>);
