@@ -3,7 +3,7 @@
 //! same process, interleaved, so the ratios survive a noisy machine.
 //!
 //! ```text
-//! cargo bench -p ferrowg-core --bench engine -- [throughput|rings|lowrate|codel|memory|manypeers|all]
+//! cargo bench -p ferrowg-core --bench engine -- [throughput|rings|lowrate|codel|memory|manypeers|initiation|all]
 //! ```
 //!
 //! Traffic is in-process: in-memory NICs and UDP on 127.0.0.1 only.
@@ -651,6 +651,56 @@ fn manypeers() {
     );
 }
 
+/// TX-thread cost of a packet that needs a handshake (no session): before issue 4's
+/// follow-up the hook created the initiation under the peer lock (two X25519 operations);
+/// now it only marks it wanted and the control thread creates it. Interleaved rounds.
+fn initiation() {
+    use ferrowg_core::peer::{Identity, Peer, PeerConfig, RandomIndices};
+    use rand_chacha::rand_core::SeedableRng;
+    const N: u32 = 400;
+    let identity = Arc::new(Identity::new(&key(1)));
+    let mk = |defer: bool| {
+        let rng = rand_chacha::ChaCha20Rng::seed_from_u64(7);
+        let mut p = Peer::new(
+            identity.clone(),
+            PeerConfig::new(key(2).public_key()),
+            Arc::new(RandomIndices),
+            Box::new(rng),
+        );
+        p.set_defer_initiations(defer);
+        p
+    };
+    let pkt = packet(Ipv4Addr::new(10, 0, 0, 1), Ipv4Addr::new(10, 0, 0, 2), 200, 0);
+    let (base, wall) = (Instant::now(), std::time::SystemTime::now());
+    // Each call is 6 s later on the peer's clock, past the 5 s initiation rate limit.
+    let at = |i: u32| base + Duration::from_secs(6 * u64::from(i + 1));
+    for round in 0..3 {
+        let mut inline = mk(false);
+        let t = Instant::now();
+        for i in 0..N {
+            inline.stage_packet(&pkt, at(i), wall);
+        }
+        let inline_ns = t.elapsed().as_nanos() as f64 / f64::from(N);
+        let mut deferred = mk(true);
+        let (mut tx_ns, mut ctl_ns) = (0u128, 0u128);
+        for i in 0..N {
+            let t = Instant::now();
+            deferred.stage_packet(&pkt, at(i), wall);
+            let t2 = Instant::now();
+            assert!(deferred.wants_initiation());
+            deferred.send_wanted_initiation(at(i), wall);
+            tx_ns += (t2 - t).as_nanos();
+            ctl_ns += t2.elapsed().as_nanos();
+        }
+        println!(
+            "initiation round {round}: TX thread per staged packet needing a handshake: inline {:.1} µs, deferred {:.2} µs; control thread creating it: {:.1} µs",
+            inline_ns / 1e3,
+            tx_ns as f64 / f64::from(N) / 1e3,
+            ctl_ns as f64 / f64::from(N) / 1e3,
+        );
+    }
+}
+
 fn main() {
     let arg =
         std::env::args().skip(1).find(|a| !a.starts_with('-')).unwrap_or_else(|| "all".into());
@@ -673,5 +723,8 @@ fn main() {
     }
     if all || arg == "manypeers" {
         manypeers();
+    }
+    if all || arg == "initiation" {
+        initiation();
     }
 }

@@ -295,3 +295,49 @@ fn persistent_keepalive_set_live_is_sent() {
     a.host.recv(&mut got, 8, Duration::from_millis(10));
     assert!(got.is_empty(), "keepalives must not reach the NIC");
 }
+
+#[test]
+fn private_key_change_keeps_peer_counters() {
+    let (a, b) = pair(opts(0x51), opts(0x52));
+    assert!(ping(&b.host, &a.host, B_V4.into(), A_V4.into(), 0));
+    assert!(ping(&a.host, &b.host, A_V4.into(), B_V4.into(), 1));
+    let before = a.device.stats().peers[0].clone();
+    assert!(before.rx_bytes > 0 && before.tx_bytes > 0 && before.last_handshake.is_some());
+
+    let new_key = key(0x53);
+    let mut cfg = a.device.config();
+    cfg.private_key = Some(new_key.clone());
+    a.device.set_config(&cfg).unwrap();
+    let after = a.device.stats().peers[0].clone();
+    assert!(after.rx_bytes >= before.rx_bytes, "{after:?} vs {before:?}");
+    assert!(after.tx_bytes >= before.tx_bytes, "{after:?} vs {before:?}");
+    assert_eq!(after.last_handshake, before.last_handshake);
+    assert!(after.rx_packets >= before.rx_packets && after.handshakes >= before.handshakes);
+    assert!(a.device.uapi_get().contains(&format!("rx_bytes={}\n", after.rx_bytes)));
+
+    // B learns A's new key: a new handshake works and the counters keep growing.
+    let mut cfg_b = b.device.config();
+    cfg_b.peers[0].public_key = new_key.public_key();
+    b.device.set_config(&cfg_b).unwrap();
+    assert!(ping(&b.host, &a.host, B_V4.into(), A_V4.into(), 2));
+    let later = a.device.stats().peers[0].clone();
+    assert!(later.rx_bytes > after.rx_bytes);
+    assert_eq!(later.handshakes, before.handshakes + 1);
+}
+
+#[test]
+fn uapi_set_on_a_busy_port_reports_eaddrinuse() {
+    use ferrowg_core::config::uapi::UapiErrorKind;
+    let (a, _b) = pair(opts(0x55), opts(0x56));
+    let busy = std::net::UdpSocket::bind((Ipv4Addr::LOCALHOST, 0)).unwrap();
+    let port = busy.local_addr().unwrap().port();
+    let err = a.device.uapi_set(&format!("listen_port={port}\n")).unwrap_err();
+    assert!(
+        matches!(&err.kind, UapiErrorKind::PortUnavailable { port: p, .. } if *p == port),
+        "{err:?}"
+    );
+    assert_eq!((err.line, err.key.as_str()), (1, "listen_port"));
+    assert_eq!(err.errno(), 98);
+    assert_eq!(err.response(), "errno=-98\n\n");
+    assert_ne!(a.device.listen_port(), port);
+}

@@ -1,6 +1,7 @@
 //! The control thread: handshake messages (with the under-load cookie logic and the
-//! per-source rate limiter), and every peer's timers. The responder's Diffie-Hellman
-//! work runs here, off the data path.
+//! per-source rate limiter), every peer's timers, and the handshake initiations the
+//! data path wants. All Diffie-Hellman work (responder and initiator) runs here, off
+//! the data path.
 
 use std::net::SocketAddr;
 use std::sync::atomic::Ordering;
@@ -77,7 +78,7 @@ fn run_timers(inner: &Inner, now: Instant, scratch: &mut [u8]) -> Option<Duratio
     for peer in &snap.peers {
         if peer.next_deadline.load(Ordering::Relaxed) <= ticks {
             let wall = inner.clock.wall();
-            with_peer(inner, peer, now, scratch, |p| p.handle_timeout(now, wall));
+            control_peer(inner, peer, now, scratch, |p| p.handle_timeout(now, wall));
         }
         next = next.min(peer.next_deadline.load(Ordering::Relaxed));
     }
@@ -108,6 +109,24 @@ pub(crate) fn with_peer<R>(
         inner.emit(e);
     }
     Some(r)
+}
+
+/// [`with_peer`] on the control thread: also creates the handshake initiation the data
+/// path asked for (the Diffie-Hellman work stays off the TX and RX threads).
+fn control_peer<R>(
+    inner: &Inner,
+    peer: &Arc<Peer>,
+    now: Instant,
+    scratch: &mut [u8],
+    f: impl FnOnce(&mut ProtoPeer) -> R,
+) -> Option<R> {
+    with_peer(inner, peer, now, scratch, |p| {
+        let r = f(p);
+        if p.wants_initiation() {
+            p.send_wanted_initiation(now, inner.clock.wall());
+        }
+        r
+    })
 }
 
 /// Sends everything the protocol state queued (handshake messages, staged packets) and
@@ -177,7 +196,7 @@ fn handle_handshake(
             check_macs(inner, identity, bytes, msg.sender_index, job.src, under_load, now)?;
             let received = crate::noise::consume_initiation(identity.local_static(), &msg)?;
             let peer = inner.by_key.get(received.remote_static()).ok_or(DropReason::UnknownPeer)?;
-            let registered = with_peer(inner, &peer, now, scratch, |p| {
+            let registered = control_peer(inner, &peer, now, scratch, |p| {
                 // Registered before the response is flushed: the initiator's first data
                 // message may come back at once.
                 p.handle_initiation(received, job.src, now).map(|kp| register(inner, &peer, kp))
@@ -194,14 +213,14 @@ fn handle_handshake(
             let peer = entry.peer;
             // The keypair is registered before the staged packets and the confirming
             // keepalive are flushed, so the answer finds it.
-            let registered = with_peer(inner, &peer, now, scratch, |p| {
+            let registered = control_peer(inner, &peer, now, scratch, |p| {
                 p.handle_response(&msg, job.src, now, wall).map(|kp| register(inner, &peer, kp))
             });
             registered.ok_or(DropReason::UnknownPeer)?
         }
         Message::CookieReply(msg) => {
             let entry = inner.indices.get(msg.receiver_index).ok_or(DropReason::UnknownIndex)?;
-            with_peer(inner, &entry.peer, now, scratch, |p| p.handle_cookie_reply(&msg, now))
+            control_peer(inner, &entry.peer, now, scratch, |p| p.handle_cookie_reply(&msg, now))
                 .ok_or(DropReason::UnknownPeer)?
         }
         Message::Data(_) => Err(DropReason::UnknownType),

@@ -42,6 +42,16 @@ pub(crate) fn seal(kp: &Keypair, counter: u64, buf: &mut [u8], len: usize, mtu: 
     buf.get_mut(..total).and_then(|b| kp.seal(counter, b, len).ok()).unwrap_or(0)
 }
 
+/// An empty vector with `v`'s allocation, for elements of another lifetime: the I/O
+/// threads rebuild their per-batch lists of buffer slices in it without allocating
+/// (std collects in place when the layouts match) and without building a whole
+/// `MAX_BATCH` array for every batch.
+/// Only meant for `A` and `B` that differ in lifetimes (else it would allocate).
+fn recycle<A, B>(mut v: Vec<A>) -> Vec<B> {
+    v.clear();
+    v.into_iter().filter_map(|_| None).collect()
+}
+
 /// Bytes per TX buffer: header, the largest packet, padding and tag, rounded to 64.
 pub(crate) fn tx_stride(mtu: usize) -> usize {
     (DATA_HEADER_LEN + mtu + 16 + AEAD_TAG_LEN).div_ceil(64) * 64
@@ -68,23 +78,24 @@ pub(crate) fn run_tx(inner: &Inner) {
     let mut targets: Vec<Option<Arc<Peer>>> = Vec::with_capacity(batch);
     let mut recs: Vec<SealRec> = Vec::with_capacity(batch);
     let mut scratch = vec![0u8; stride];
+    let mut slice_store: Vec<&mut [u8]> = Vec::with_capacity(batch);
     while inner.running.load(Ordering::Relaxed) {
-        let n = {
-            let mut it = bufs.iter_mut();
-            let mut slices: [&mut [u8]; MAX_BATCH] = std::array::from_fn(|_| {
-                it.next()
-                    .and_then(|b| b.get_mut(DATA_HEADER_LEN..DATA_HEADER_LEN + mtu))
-                    .unwrap_or_default()
-            });
-            let (Some(s), Some(z)) = (slices.get_mut(..batch), sizes.get_mut(..batch)) else {
-                return;
-            };
-            match inner.tun.recv_batch(s, z, POLL_INTERVAL) {
-                Ok(n) => n.min(batch),
-                Err(e) => {
-                    io_error(inner, "NIC read", &e);
-                    continue;
-                }
+        let received = {
+            let mut slices = recycle(std::mem::take(&mut slice_store));
+            slices
+                .extend(bufs.iter_mut().map(|b| {
+                    b.get_mut(DATA_HEADER_LEN..DATA_HEADER_LEN + mtu).unwrap_or_default()
+                }));
+            let Some(z) = sizes.get_mut(..batch) else { return };
+            let r = inner.tun.recv_batch(&mut slices, z, POLL_INTERVAL);
+            slice_store = recycle(slices);
+            r
+        };
+        let n = match received {
+            Ok(n) => n.min(batch),
+            Err(e) => {
+                io_error(inner, "NIC read", &e);
+                continue;
             }
         };
         if n == 0 {
@@ -291,25 +302,27 @@ pub(crate) fn run_rx(inner: &Inner) {
     let mut deliver: Vec<(usize, usize)> = Vec::with_capacity(batch);
     let mut opens: Vec<OpenRec> = Vec::with_capacity(batch);
     let mut scratch = vec![0u8; tx_stride(mtu)];
+    let mut slice_store: Vec<&mut [u8]> = Vec::with_capacity(batch);
+    let mut list_store: Vec<&[u8]> = Vec::with_capacity(batch);
     while inner.running.load(Ordering::Relaxed) {
         let Some(transport) = inner.transport() else {
             std::thread::sleep(Duration::from_millis(5));
             continue;
         };
-        let n = {
-            let mut it = bufs.iter_mut();
-            let mut slices: [&mut [u8]; MAX_BATCH] =
-                std::array::from_fn(|_| it.next().map(|b| b.as_mut_slice()).unwrap_or_default());
-            let (Some(s), Some(m)) = (slices.get_mut(..batch), meta.get_mut(..batch)) else {
-                return;
-            };
-            match transport.0.recv_batch(s, m, POLL_INTERVAL) {
-                Ok(n) => n.min(batch),
-                Err(e) => {
-                    drop(transport);
-                    io_error(inner, "UDP receive", &e);
-                    continue;
-                }
+        let received = {
+            let mut slices = recycle(std::mem::take(&mut slice_store));
+            slices.extend(bufs.iter_mut().map(|b| b.as_mut_slice()));
+            let Some(m) = meta.get_mut(..batch) else { return };
+            let r = transport.0.recv_batch(&mut slices, m, POLL_INTERVAL);
+            slice_store = recycle(slices);
+            r
+        };
+        let n = match received {
+            Ok(n) => n.min(batch),
+            Err(e) => {
+                drop(transport);
+                io_error(inner, "UDP receive", &e);
+                continue;
             }
         };
         drop(transport);
@@ -373,21 +386,16 @@ pub(crate) fn run_rx(inner: &Inner) {
             inner.wake_control();
         }
         if !deliver.is_empty() {
-            let mut it = deliver.iter();
-            let mut count = 0;
-            let list: [&[u8]; MAX_BATCH] = std::array::from_fn(|_| match it.next() {
-                Some(&(k, len)) => {
-                    count += 1;
-                    bufs.get(k)
-                        .and_then(|b| b.get(DATA_HEADER_LEN..DATA_HEADER_LEN + len))
-                        .unwrap_or_default()
-                }
-                None => &[],
-            });
-            if let Some(list) = list.get(..count) {
-                if let Err(e) = inner.tun.send_batch(list) {
-                    io_error(inner, "NIC write", &e);
-                }
+            let mut list = recycle(std::mem::take(&mut list_store));
+            list.extend(deliver.iter().map(|&(k, len)| {
+                bufs.get(k)
+                    .and_then(|b| b.get(DATA_HEADER_LEN..DATA_HEADER_LEN + len))
+                    .unwrap_or_default()
+            }));
+            let sent = inner.tun.send_batch(&list);
+            list_store = recycle(list);
+            if let Err(e) = sent {
+                io_error(inner, "NIC write", &e);
             }
         }
     }

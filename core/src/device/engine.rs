@@ -310,34 +310,38 @@ impl Inner {
             let keepalive = pc.persistent_keepalive.map(|s| Duration::from_secs(s.into()));
             let endpoint_changed = prev.map(|c| &c.endpoint) != Some(&pc.endpoint);
             let new_endpoint = pc.endpoint.as_ref().and_then(Endpoint::addr);
+            let mut guard = peer.proto.lock();
             if key_changed {
-                // New identity: the old sessions are void; keep where the peer is.
-                let mut guard = peer.proto.lock();
-                let old_endpoint = guard.as_ref().and_then(|p| p.endpoint());
-                if let Some(old) = guard.take() {
-                    for idx in old.local_indices() {
-                        self.indices.remove(idx);
+                match (guard.as_mut(), identity.as_ref()) {
+                    // New identity: the old sessions are void (their indices are
+                    // released); endpoint, timers, staged packets and counters stay, and
+                    // the settings below apply as for any kept peer.
+                    (Some(p), Some(id)) => p.set_identity(id.clone()),
+                    (None, Some(id)) => {
+                        drop(guard);
+                        let mut proto = self.proto_peer(peer, id, |cfg| {
+                            cfg.preshared_key = pc.preshared_key.clone();
+                            cfg.endpoint = new_endpoint;
+                            cfg.persistent_keepalive = keepalive;
+                        });
+                        proto.on_interface_up(now);
+                        guard = peer.proto.lock();
+                        *guard = Some(proto);
+                        self.publish_deadline(peer, guard.as_ref());
+                        continue;
+                    }
+                    // The key was removed: nothing can be sent or received.
+                    (_, None) => {
+                        if let Some(old) = guard.take() {
+                            for idx in old.local_indices() {
+                                self.indices.remove(idx);
+                            }
+                        }
+                        self.publish_deadline(peer, None);
+                        continue;
                     }
                 }
-                drop(guard);
-                let endpoint =
-                    if endpoint_changed { new_endpoint } else { old_endpoint.or(new_endpoint) };
-                let proto = identity.as_ref().map(|id| {
-                    self.proto_peer(peer, id, |cfg| {
-                        cfg.preshared_key = pc.preshared_key.clone();
-                        cfg.endpoint = endpoint;
-                        cfg.persistent_keepalive = keepalive;
-                    })
-                });
-                let mut guard = peer.proto.lock();
-                *guard = proto;
-                if let Some(p) = guard.as_mut() {
-                    p.on_interface_up(now);
-                }
-                self.publish_deadline(peer, guard.as_ref());
-                continue;
             }
-            let mut guard = peer.proto.lock();
             if let Some(p) = guard.as_mut() {
                 if prev.map(|c| &c.preshared_key) != Some(&pc.preshared_key) {
                     p.set_preshared_key(pc.preshared_key.as_ref());
@@ -394,7 +398,10 @@ impl Inner {
         self.rng.lock().fill_bytes(&mut seed);
         let indices =
             Arc::new(SlotIndices { table: self.indices.clone(), slot: Arc::downgrade(slot) });
-        ProtoPeer::new(identity.clone(), cfg, indices, Box::new(ChaCha20Rng::from_seed(seed)))
+        let mut proto =
+            ProtoPeer::new(identity.clone(), cfg, indices, Box::new(ChaCha20Rng::from_seed(seed)));
+        proto.set_defer_initiations(true);
+        proto
     }
 
     /// Drops a peer's protocol state (zeroizing its keys) and its indices.
@@ -432,16 +439,22 @@ impl Inner {
             next.listen_port = self.snapshot.load().config.listen_port;
         }
         self.set_config_locked(&next).map_err(|e| {
-            let errno = match &e {
-                DeviceError::Bind { source, .. }
-                    if source.kind() == std::io::ErrorKind::AddrInUse =>
-                {
-                    98
-                }
-                _ => uapi::EINVAL,
-            };
             self.log(LogLevel::Warn, &format!("uapi set: {e}"));
-            UapiError { line: 0, key: "set".to_owned(), kind: UapiErrorKind::Remote(errno) }
+            match e {
+                DeviceError::Bind { port, source } => UapiError {
+                    line: ops
+                        .iter()
+                        .position(|op| matches!(op, UapiOp::ListenPort(_)))
+                        .map_or(0, |i| i + 1),
+                    key: "listen_port".to_owned(),
+                    kind: UapiErrorKind::PortUnavailable { port, reason: source.to_string() },
+                },
+                other => UapiError {
+                    line: 0,
+                    key: "set".to_owned(),
+                    kind: UapiErrorKind::Rejected(other.to_string()),
+                },
+            }
         })
     }
 

@@ -7,8 +7,9 @@
 //! packets of one peer and do the per-packet crypto outside it.
 //!
 //! - **TX thread**: NIC batch → allowed-IPs lookup of the destination → per-peer run:
-//!   staged behind a handshake when there is no usable keypair (the initiation is
-//!   created and sent right there), else counters taken in order under the lock → seal
+//!   staged behind a handshake when there is no usable keypair (the initiation is only
+//!   marked wanted, and the control thread creates it), else counters taken in order
+//!   under the lock → seal
 //!   in place (inline, or fanned out to the crypto workers) → one UDP batch in the
 //!   original order. With [`DeviceOptions::codel`] the packets first wait in per-peer
 //!   CoDel queues (see `txqueue`).
@@ -19,8 +20,11 @@
 //!   checked against the peer's allowed IPs → one NIC batch; per run of one peer, its
 //!   receive hooks (timers, roaming, confirming a responder's keypair).
 //! - **Control thread**: handshake messages (MAC1; under load MAC2, cookie replies and
-//!   the per-source rate limiter; then the Noise responder or initiator step) and every
-//!   peer's timers, driven by `clock.now()` (a lock-free scan of per-peer deadlines).
+//!   the per-source rate limiter; then the Noise responder or initiator step), every
+//!   peer's timers, driven by `clock.now()` (a lock-free scan of per-peer deadlines),
+//!   and the initiations the data path asked for (staged packet without a session,
+//!   rekey on send or receive: the two X25519 operations never run on the TX or RX
+//!   thread; a wanted initiation shows as a deadline that is due at once).
 //! - **Crypto workers** (see [`WorkerMode`]): a TX or RX batch at least
 //!   [`DeviceOptions::fanout_threshold`] long is handed out packet by packet through a
 //!   [`crate::queue::Ring`] and re-joined (the submitting thread helps meanwhile)
@@ -100,7 +104,8 @@ pub enum ThreadRole {
 /// each new thread before it does any work, with the CPU that [`crate::sched::plan`]
 /// chose for it from [`DeviceOptions::topology`] (`None`: no preference). The TX thread
 /// gets the plan's I/O CPU, the RX thread the first worker CPU, crypto workers the
-/// following ones; the control thread is left to the OS.
+/// following ones; the control thread is left to the OS. The platform crate's
+/// `ferrowg_platform::cpu::PinningHook` pins each thread to that CPU.
 pub trait ThreadHook: Send + Sync {
     /// Runs on the starting thread.
     fn on_thread_start(&self, role: ThreadRole, cpu: Option<LogicalCpu>);

@@ -211,6 +211,10 @@ pub struct Peer {
     drops: DropCounters,
     /// The latest wall time an input gave us (for initiations started from `poll_transmit`).
     last_wall: SystemTime,
+    /// Data-path hooks only mark an initiation as wanted (see [`Peer::set_defer_initiations`]).
+    defer_initiations: bool,
+    /// A deferred initiation waits for [`Peer::send_wanted_initiation`].
+    initiation_wanted: bool,
 }
 
 impl std::fmt::Debug for Peer {
@@ -261,6 +265,8 @@ impl Peer {
             stats: PeerStats::default(),
             drops: DropCounters::default(),
             last_wall: SystemTime::UNIX_EPOCH,
+            defer_initiations: false,
+            initiation_wanted: false,
         }
     }
 
@@ -300,6 +306,18 @@ impl Peer {
     /// The interface came up: schedules the initial persistent keepalive if configured.
     pub fn on_interface_up(&mut self, now: Instant) {
         self.timers.on_interface_up(now);
+    }
+    /// With `defer` set, the data-path hooks ([`Peer::stage_packet`], [`Peer::on_data_sent`],
+    /// [`Peer::on_data_received`]) no longer create a handshake initiation (two X25519
+    /// operations) themselves: they record the request (resetting the attempt count,
+    /// honouring the initiation rate limit) and [`Peer::wants_initiation`] turns true
+    /// until [`Peer::send_wanted_initiation`] runs, typically on another thread.
+    pub fn set_defer_initiations(&mut self, defer: bool) {
+        self.defer_initiations = defer;
+    }
+    /// Whether a deferred initiation waits for [`Peer::send_wanted_initiation`].
+    pub fn wants_initiation(&self) -> bool {
+        self.initiation_wanted
     }
     /// Whether [`Peer::handle_datagram`] should demand MAC2 (answer with cookie replies).
     pub fn set_under_load(&mut self, under_load: bool) {

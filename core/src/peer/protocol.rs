@@ -138,7 +138,7 @@ impl Peer {
         }
         self.staged.push_back(packet.to_vec());
         if self.sendable_keypair(now).is_none() {
-            self.send_initiation(now, wall, false);
+            self.want_initiation(now, wall);
         }
     }
 
@@ -171,7 +171,7 @@ impl Peer {
             self.timers.on_data_sent(now);
         }
         if rekey {
-            self.send_initiation(now, wall, false);
+            self.want_initiation(now, wall);
         }
     }
 
@@ -213,7 +213,7 @@ impl Peer {
             self.keypairs.current.as_ref().map(|k| (k.is_initiator(), k.age(now)))
         {
             if self.timers.take_lastminute_handshake(initiator, age) {
-                self.send_initiation(now, wall, false);
+                self.want_initiation(now, wall);
             }
         }
         self.timers.on_any_authenticated_packet_received(now);
@@ -258,6 +258,27 @@ impl Peer {
         self.timers.on_any_authenticated_packet_sent(now);
         let jitter = random_jitter(&mut *self.rng);
         self.timers.on_handshake_initiated(now, jitter);
+    }
+
+    /// Creates the initiation a data-path hook deferred (see
+    /// [`Peer::set_defer_initiations`]), unless one went out meanwhile (rate limit).
+    pub fn send_wanted_initiation(&mut self, now: Instant, wall: SystemTime) {
+        if std::mem::take(&mut self.initiation_wanted) {
+            // The request was already counted when it was deferred.
+            self.send_initiation(now, wall, true);
+        }
+    }
+
+    /// A new handshake is wanted: sent now, or deferred to [`Peer::send_wanted_initiation`].
+    fn want_initiation(&mut self, now: Instant, wall: SystemTime) {
+        if !self.defer_initiations {
+            return self.send_initiation(now, wall, false);
+        }
+        self.last_wall = wall;
+        self.timers.on_handshake_requested();
+        if !self.timers.initiation_rate_limited(now) {
+            self.initiation_wanted = true;
+        }
     }
 
     /// Queues a keepalive (an empty data packet); without a session this starts a

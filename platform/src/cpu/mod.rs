@@ -4,10 +4,14 @@
 //! [`sysfs`] (Linux `/sys/devices`, root path a parameter), [`sysctl`] (macOS
 //! `hw.perflevel*` values) and [`glpi`] (the record buffer Windows'
 //! `GetLogicalProcessorInformationEx` fills). [`topology`] calls the one for this OS.
+//! [`PinningHook`] places the engine's threads on the CPUs its plan chose.
 
 pub mod glpi;
+mod hook;
 pub mod sysctl;
 pub mod sysfs;
+
+pub use hook::PinningHook;
 
 use std::io;
 

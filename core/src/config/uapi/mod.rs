@@ -144,6 +144,19 @@ pub enum UapiErrorKind {
     /// The device answered with a nonzero errno.
     #[error("device returned errno {0}")]
     Remote(i32),
+    /// The request was valid but its listen port could not be bound (in use, no
+    /// permission); wireguard-go answers every such failure with `EADDRINUSE`.
+    #[error("cannot bind UDP port {port}: {reason}")]
+    PortUnavailable {
+        /// The port asked for (0: any).
+        port: u16,
+        /// The OS error, as text.
+        reason: String,
+    },
+    /// The request was valid line by line but the device refused the configuration it
+    /// produced.
+    #[error("configuration refused: {0}")]
+    Rejected(String),
 }
 
 impl UapiErrorKind {
@@ -152,13 +165,14 @@ impl UapiErrorKind {
         match self {
             Self::NotKeyValue | Self::MissingErrno => EPROTO,
             Self::Remote(e) => *e,
+            Self::PortUnavailable { .. } => EADDRINUSE,
             _ => EINVAL,
         }
     }
 }
 
 impl UapiError {
-    /// The positive errno (22 = EINVAL, 71 = EPROTO).
+    /// The positive errno (22 = EINVAL, 71 = EPROTO, 98 = EADDRINUSE).
     pub fn errno(&self) -> i32 {
         self.kind.errno()
     }
