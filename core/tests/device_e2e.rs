@@ -10,6 +10,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
 use device_support::*;
+use ferrowg_core::aqm::CodelParams;
 use ferrowg_core::config::{AllowedIp, DeviceConfig};
 use ferrowg_core::device::{DeviceOptions, WorkerMode};
 use ferrowg_core::error::DropReason;
@@ -160,8 +161,16 @@ fn source_address_outside_allowed_ips_is_dropped() {
 
 #[test]
 fn hundred_thousand_packets_through_codel_queues_with_live_config() {
-    // Flow control keeps the standing queue far below CoDel's 5 ms target, so CoDel
-    // must not drop anything here.
-    let o = |seed| DeviceOptions { codel: true, ..opts(seed) };
+    // The whole queued TX path (per-peer CoDel queues, DQL byte limit, buffer pool) must
+    // carry every packet intact and in order. Flow control keeps the standing queue short,
+    // but on a loaded shared machine a descheduled thread can still hold a packet past
+    // RFC 8289's 5 ms for a whole interval, so the target here is far above any stall:
+    // CoDel's dropping is covered by the aqm tests and the CoDel bench, not by this test.
+    let codel_params = CodelParams {
+        target: Duration::from_secs(10),
+        interval: Duration::from_secs(60),
+        ..CodelParams::default()
+    };
+    let o = |seed| DeviceOptions { codel: true, codel_params, ..opts(seed) };
     exchange(o(7), o(8));
 }

@@ -52,6 +52,7 @@ use std::time::SystemTime;
 
 use parking_lot::Mutex;
 
+use crate::aqm::CodelParams;
 use crate::config::uapi::{self, UapiError};
 use crate::config::DeviceConfig;
 use crate::error::DropReason;
@@ -128,6 +129,9 @@ pub struct DeviceOptions {
     /// limit from DQL) and run CoDel (RFC 8289: 5 ms target, 100 ms interval) on those
     /// queues. Implies `tx_queue`.
     pub codel: bool,
+    /// CoDel's target and interval when `codel` is on (RFC 8289 defaults; `max_packet` is
+    /// replaced by the interface MTU).
+    pub codel_params: CodelParams,
     /// Queue outgoing packets per peer inside the engine (as with `codel`) but never drop
     /// from the queues: the CoDel-off baseline for comparisons.
     pub tx_queue: bool,
@@ -150,6 +154,7 @@ impl fmt::Debug for DeviceOptions {
             .field("topology", &self.topology)
             .field("batch_size", &self.batch_size)
             .field("codel", &self.codel)
+            .field("codel_params", &self.codel_params)
             .field("tx_queue", &self.tx_queue)
             .field("ring", &self.ring)
             .field("fanout_threshold", &self.fanout_threshold)
@@ -167,6 +172,7 @@ impl Default for DeviceOptions {
             topology: CpuTopology::uniform(1),
             batch_size: 64,
             codel: false,
+            codel_params: CodelParams::default(),
             tx_queue: false,
             ring: RingKind::LockFree,
             fanout_threshold: 16,

@@ -42,7 +42,7 @@ pub(crate) fn run_tx_queued(inner: &Inner) {
     let mut scratch = vec![0u8; stride];
     let mut queues: Vec<PeerQueue> = Vec::new();
     let mut rr = 0usize;
-    let params = CodelParams { max_packet: mtu, ..CodelParams::default() };
+    let params = CodelParams { max_packet: mtu, ..inner.opts.codel_params };
     let dql_params = DqlParams {
         min_limit: (batch * (mtu + DATA_HEADER_LEN)) as u64,
         max_limit: (POOL * mtu) as u64,
