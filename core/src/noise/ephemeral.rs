@@ -56,7 +56,7 @@ impl PeerEphemeral {
         // k/8 < 2^252 < ℓ, so this is the canonical scalar itself.
         let scalar = Zeroizing::new(Scalar::from_bytes_mod_order(*eighth));
         // By reference, so that no copy of the secret scalar is left unzeroized.
-        let product: EdwardsPoint = std::ops::Mul::mul(point, &*scalar);
+        let product: Zeroizing<EdwardsPoint> = Zeroizing::new(std::ops::Mul::mul(point, &*scalar));
         let shared = Zeroizing::new(product.to_montgomery().0);
         if ct_eq(&shared[..], &[0u8; 32]) {
             return Err(DropReason::LowOrderKey);

@@ -34,7 +34,9 @@ impl FixedPoint {
     /// `X25519(private, public)`, refusing an all-zero result like [`dh`].
     pub(crate) fn dh(&self, private: &DhPrivate) -> Result<Secret, DropReason> {
         // The sign chosen in `new` does not matter: u([k]P) = u([k](-P)).
-        let shared = Zeroizing::new(self.0.mul_base_clamped(*private.as_bytes()).to_montgomery());
+        // The product point is the shared secret in Edwards form: zeroized too.
+        let product = Zeroizing::new(self.0.mul_base_clamped(*private.as_bytes()));
+        let shared = Zeroizing::new(product.to_montgomery());
         if ct_eq(&shared.0, &[0u8; 32]) {
             return Err(DropReason::LowOrderKey);
         }
