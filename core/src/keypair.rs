@@ -145,9 +145,9 @@ impl Keypair {
         if counter >= REJECT_AFTER_MESSAGES {
             return Err(DropReason::CounterOutOfRange);
         }
-        let end = buf.len() - AEAD_TAG_LEN;
         let (rest, tag) = buf.split_last_chunk_mut::<AEAD_TAG_LEN>().ok_or(DropReason::TooShort)?;
         let tag = *tag;
+        let end = rest.len();
         let body = rest.get_mut(DATA_HEADER_LEN..).ok_or(DropReason::TooShort)?;
         self.recv.open_in_place(counter, &[], body, &tag).map_err(|_| DropReason::DecryptFailed)?;
         Ok((counter, DATA_HEADER_LEN..end))
