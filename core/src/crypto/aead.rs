@@ -147,8 +147,7 @@ pub fn seal_to(
     plain: &[u8],
     out: &mut [u8],
 ) -> Result<(), AeadError> {
-    let (ct, tag) = split_tag_mut(out, plain.len())?;
-    ct.copy_from_slice(plain);
+    let (ct, tag) = stage_seal(plain, out)?;
     *tag = DataAead::new(key).seal_in_place(counter, aad, ct)?;
     Ok(())
 }
@@ -161,13 +160,7 @@ pub fn open_to(
     sealed: &[u8],
     out: &mut [u8],
 ) -> Result<(), AeadError> {
-    let ct_len = sealed.len().checked_sub(AEAD_TAG_LEN).ok_or(AeadError)?;
-    if out.len() != ct_len {
-        return Err(AeadError);
-    }
-    let (ct, tag) = sealed.split_at(ct_len);
-    let tag: &[u8; AEAD_TAG_LEN] = tag.try_into().map_err(|_| AeadError)?;
-    out.copy_from_slice(ct);
+    let tag = stage_open(sealed, out)?;
     DataAead::new(key).open_in_place(counter, aad, out, tag)
 }
 
@@ -179,8 +172,7 @@ pub fn xseal_to(
     plain: &[u8],
     out: &mut [u8],
 ) -> Result<(), AeadError> {
-    let (ct, tag) = split_tag_mut(out, plain.len())?;
-    ct.copy_from_slice(plain);
+    let (ct, tag) = stage_seal(plain, out)?;
     let t = XChaCha20Poly1305::new(key.into())
         .encrypt_in_place_detached(nonce.into(), aad, ct)
         .map_err(|_| AeadError)?;
@@ -196,26 +188,35 @@ pub fn xopen_to(
     sealed: &[u8],
     out: &mut [u8],
 ) -> Result<(), AeadError> {
-    let ct_len = sealed.len().checked_sub(AEAD_TAG_LEN).ok_or(AeadError)?;
-    if out.len() != ct_len {
-        return Err(AeadError);
-    }
-    let (ct, tag) = sealed.split_at(ct_len);
-    out.copy_from_slice(ct);
+    let tag = stage_open(sealed, out)?;
     XChaCha20Poly1305::new(key.into())
         .decrypt_in_place_detached(nonce.into(), aad, out, tag.into())
         .map_err(|_| AeadError)
 }
 
-fn split_tag_mut(
-    out: &mut [u8],
-    ct_len: usize,
-) -> Result<(&mut [u8], &mut [u8; AEAD_TAG_LEN]), AeadError> {
-    if out.len() != ct_len + AEAD_TAG_LEN {
+/// Copies `plain` to the front of `out` (which must be exactly `plain.len() + 16`) and
+/// returns the ciphertext and tag parts to seal into.
+fn stage_seal<'a>(
+    plain: &[u8],
+    out: &'a mut [u8],
+) -> Result<(&'a mut [u8], &'a mut [u8; AEAD_TAG_LEN]), AeadError> {
+    if out.len() != plain.len() + AEAD_TAG_LEN {
         return Err(AeadError);
     }
-    let (ct, tag) = out.split_at_mut(ct_len);
+    let (ct, tag) = out.split_at_mut(plain.len());
+    ct.copy_from_slice(plain);
     Ok((ct, tag.try_into().map_err(|_| AeadError)?))
+}
+
+/// Copies the ciphertext of `sealed` into `out` (which must be exactly 16 bytes shorter)
+/// and returns the tag, for opening `out` in place.
+fn stage_open<'a>(sealed: &'a [u8], out: &mut [u8]) -> Result<&'a [u8; AEAD_TAG_LEN], AeadError> {
+    let (ct, tag) = sealed.split_last_chunk::<AEAD_TAG_LEN>().ok_or(AeadError)?;
+    if out.len() != ct.len() {
+        return Err(AeadError);
+    }
+    out.copy_from_slice(ct);
+    Ok(tag)
 }
 
 #[cfg(test)]
@@ -275,6 +276,27 @@ mod tests {
         xopen_to(&[1; 32], &[2; 24], b"mac1", &sealed, &mut out).unwrap();
         assert_eq!(out, [3; 16]);
         assert!(xopen_to(&[1; 32], &[2; 24], b"mac2", &sealed, &mut out).is_err());
+        // Wrong buffer sizes are refused, never sliced.
+        assert!(xseal_to(&[1; 32], &[2; 24], b"", &[3; 16], &mut [0u8; 31]).is_err());
+        assert!(xopen_to(&[1; 32], &[2; 24], b"mac1", &sealed, &mut [0u8; 15]).is_err());
+        assert!(xopen_to(&[1; 32], &[2; 24], b"mac1", &sealed[..15], &mut []).is_err());
+    }
+
+    #[test]
+    fn handshake_fields_round_trip_and_refuse_wrong_sizes() {
+        let mut sealed = [0u8; 28];
+        seal_to(&[4; 32], 0, b"h", &[5; 12], &mut sealed).unwrap();
+        let mut out = [0u8; 12];
+        open_to(&[4; 32], 0, b"h", &sealed, &mut out).unwrap();
+        assert_eq!(out, [5; 12]);
+        sealed[3] ^= 1;
+        assert!(open_to(&[4; 32], 0, b"h", &sealed, &mut out).is_err());
+        assert!(seal_to(&[4; 32], 0, b"h", &[5; 12], &mut [0u8; 27]).is_err());
+        assert!(open_to(&[4; 32], 0, b"h", &sealed, &mut [0u8; 13]).is_err());
+        // An empty payload is just a tag.
+        let mut tag_only = [0u8; 16];
+        seal_to(&[4; 32], 0, b"h", &[], &mut tag_only).unwrap();
+        open_to(&[4; 32], 0, b"h", &tag_only, &mut []).unwrap();
     }
 
     fn hex(s: &str) -> Vec<u8> {
