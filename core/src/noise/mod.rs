@@ -24,6 +24,8 @@
 
 mod ephemeral;
 mod fixed_point;
+#[cfg(test)]
+mod test_points;
 
 use std::sync::OnceLock;
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
