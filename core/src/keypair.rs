@@ -25,9 +25,13 @@ use crate::replay::ReplayWindow;
 /// Bytes a data message adds around the plaintext, padding excluded.
 pub const DATA_OVERHEAD: usize = DATA_HEADER_LEN + AEAD_TAG_LEN;
 
-/// The length of the data message that carries `plaintext_len` bytes (with padding).
+/// The length of the data message that carries `plaintext_len` bytes (with padding);
+/// `usize::MAX` if that does not fit in a `usize`.
 pub fn data_message_len(plaintext_len: usize) -> usize {
-    DATA_OVERHEAD + plaintext_len.next_multiple_of(MESSAGE_PADDING_MULTIPLE)
+    plaintext_len
+        .checked_next_multiple_of(MESSAGE_PADDING_MULTIPLE)
+        .and_then(|padded| padded.checked_add(DATA_OVERHEAD))
+        .unwrap_or(usize::MAX)
 }
 
 /// One session's transport keys and counters.
@@ -295,6 +299,14 @@ mod tests {
         assert_eq!(b.open(&mut buf[..n]).unwrap().1.len(), 17);
         assert_eq!(a.seal(1, &mut buf, 18).unwrap_err(), DropReason::BufferTooSmall);
         assert_eq!(a.seal(1, &mut [0u8; 31], 0).unwrap_err(), DropReason::BufferTooSmall);
+    }
+
+    #[test]
+    fn data_message_len_saturates_instead_of_overflowing() {
+        assert_eq!(data_message_len(0), 32);
+        assert_eq!(data_message_len(17), 64);
+        assert_eq!(data_message_len(usize::MAX - 40), usize::MAX);
+        assert_eq!(data_message_len(usize::MAX), usize::MAX);
     }
 
     #[test]
