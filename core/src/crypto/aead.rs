@@ -1,9 +1,9 @@
 //! ChaCha20-Poly1305 backends (in place, detached tag) and XChaCha20-Poly1305.
 //!
 //! WireGuard's nonce is 32 zero bits followed by the 64-bit little-endian counter.
-//! [`DataAead`] is the backend the protocol uses: [`RingAead`] with the default `ring`
-//! feature, [`RustCryptoAead`] otherwise. Both are always usable directly (benchmarks
-//! compare them side by side).
+//! [`DataAead`] is the data-path backend: [`RingAead`] with the default `ring` feature,
+//! [`RustCryptoAead`] otherwise. Handshake fields always use [`RustCryptoAead`], which
+//! zeroizes its key. Both are always usable directly (benchmarks compare them).
 
 use chacha20poly1305::aead::{AeadInPlace, KeyInit};
 use chacha20poly1305::{ChaCha20Poly1305, XChaCha20Poly1305};
@@ -45,6 +45,12 @@ pub type DataAead = RingAead;
 #[cfg(not(feature = "ring"))]
 pub type DataAead = RustCryptoAead;
 
+/// The backend for handshake fields ([`seal_to`], [`open_to`]): always RustCrypto, whose
+/// key is zeroized on drop. The handshake keys are one-shot secrets and the messages are
+/// a few dozen bytes, so ring's speed buys nothing there, while its key schedule (for
+/// ChaCha20, the key bytes themselves) would be left in freed memory.
+type HandshakeAead = RustCryptoAead;
+
 fn nonce12(counter: u64) -> [u8; 12] {
     let mut n = [0u8; 12];
     n[4..].copy_from_slice(&counter.to_le_bytes());
@@ -53,6 +59,9 @@ fn nonce12(counter: u64) -> [u8; 12] {
 
 /// RustCrypto `chacha20poly1305` (portable; zeroizes its key on drop).
 pub struct RustCryptoAead(ChaCha20Poly1305);
+
+// The only field zeroizes its key on drop.
+impl zeroize::ZeroizeOnDrop for RustCryptoAead {}
 
 impl Aead for RustCryptoAead {
     const NAME: &'static str = "rustcrypto";
@@ -148,7 +157,7 @@ pub fn seal_to(
     out: &mut [u8],
 ) -> Result<(), AeadError> {
     let (ct, tag) = stage_seal(plain, out)?;
-    *tag = DataAead::new(key).seal_in_place(counter, aad, ct)?;
+    *tag = HandshakeAead::new(key).seal_in_place(counter, aad, ct)?;
     Ok(())
 }
 
@@ -161,7 +170,7 @@ pub fn open_to(
     out: &mut [u8],
 ) -> Result<(), AeadError> {
     let tag = stage_open(sealed, out)?;
-    DataAead::new(key).open_in_place(counter, aad, out, tag)
+    HandshakeAead::new(key).open_in_place(counter, aad, out, tag)
 }
 
 /// XChaCha20-Poly1305 seal of a cookie: `out = ciphertext || tag`.
@@ -280,6 +289,14 @@ mod tests {
         assert!(xseal_to(&[1; 32], &[2; 24], b"", &[3; 16], &mut [0u8; 31]).is_err());
         assert!(xopen_to(&[1; 32], &[2; 24], b"mac1", &sealed, &mut [0u8; 15]).is_err());
         assert!(xopen_to(&[1; 32], &[2; 24], b"mac1", &sealed[..15], &mut []).is_err());
+    }
+
+    #[test]
+    fn handshake_and_cookie_keys_are_zeroized_on_drop() {
+        fn check<T: zeroize::ZeroizeOnDrop>() {}
+        check::<ChaCha20Poly1305>();
+        check::<HandshakeAead>();
+        check::<XChaCha20Poly1305>();
     }
 
     #[test]
