@@ -59,7 +59,8 @@ impl std::fmt::Debug for Keypair {
 
 impl Keypair {
     /// Builds the keypair from a finished handshake's keys, created at `now`. The raw
-    /// keys stay in `keys`, which zeroizes itself on drop.
+    /// keys stay in `keys`, which zeroizes itself on drop; the backends' copies are
+    /// zeroized on drop by RustCrypto but not by ring (the default data-path backend).
     pub fn new(keys: &TransportKeys, now: Instant) -> Self {
         Self {
             send: DataAead::new(&keys.send),
