@@ -112,12 +112,16 @@ impl Keypair {
     /// Encrypts in place. On entry `buf[16..16 + plaintext_len]` holds the plaintext; on
     /// return `buf[..n]` is the whole data message (header, padded ciphertext, tag) and
     /// `n` is returned. Padding is cut short if `buf` has no room for all of it.
+    /// A counter at or beyond `REJECT_AFTER_MESSAGES` is refused.
     pub fn seal(
         &self,
         counter: u64,
         buf: &mut [u8],
         plaintext_len: usize,
     ) -> Result<usize, DropReason> {
+        if counter >= REJECT_AFTER_MESSAGES {
+            return Err(DropReason::CounterExhausted);
+        }
         let room = buf.len().checked_sub(DATA_OVERHEAD).ok_or(DropReason::BufferTooSmall)?;
         if plaintext_len > room {
             return Err(DropReason::BufferTooSmall);
@@ -318,6 +322,12 @@ mod tests {
         assert_eq!(a.next_send_counter(), None);
         assert_eq!(a.next_send_counter(), None);
         assert_eq!(a.send_counter(), REJECT_AFTER_MESSAGES);
+        // Nor does seal accept a counter that next_send_counter would never hand out.
+        let mut buf = [0u8; 64];
+        for c in [REJECT_AFTER_MESSAGES, u64::MAX] {
+            assert_eq!(a.seal(c, &mut buf, 0), Err(DropReason::CounterExhausted));
+        }
+        assert!(a.seal(REJECT_AFTER_MESSAGES - 1, &mut buf, 0).is_ok());
     }
 
     #[test]
