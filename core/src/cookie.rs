@@ -327,4 +327,46 @@ mod tests {
         assert_eq!(gen.consume_reply(&parsed, t0()), Err(DropReason::InvalidCookieReply));
         assert!(!gen.has_cookie());
     }
+
+    #[test]
+    fn a_reply_only_answers_the_last_message_sent() {
+        let (checker, mut gen, mut msg) = setup();
+        let mut rng = ChaCha20Rng::seed_from_u64(7);
+        let now = t0();
+        let src: SocketAddr = "127.0.0.1:4".parse().unwrap();
+        gen.write_macs(&mut msg, now);
+        let mut old = [0u8; COOKIE_REPLY_LEN];
+        checker.create_reply(&msg, 1, src, now, &mut rng, &mut old).unwrap();
+        // A newer message (another MAC1) went out since: the old reply is refused.
+        msg[20] ^= 1;
+        gen.write_macs(&mut msg, now);
+        let parsed = CookieReply::parse(&old).unwrap();
+        assert_eq!(gen.consume_reply(&parsed, now), Err(DropReason::InvalidCookieReply));
+        assert!(!gen.has_cookie());
+        let mut current = [0u8; COOKIE_REPLY_LEN];
+        checker.create_reply(&msg, 1, src, now, &mut rng, &mut current).unwrap();
+        gen.consume_reply(&CookieReply::parse(&current).unwrap(), now).unwrap();
+        assert!(gen.has_cookie());
+    }
+
+    #[test]
+    fn short_messages_are_invalid_not_panics() {
+        let (checker, mut gen, _) = setup();
+        let mut rng = ChaCha20Rng::seed_from_u64(8);
+        let src: SocketAddr = "127.0.0.1:4".parse().unwrap();
+        let mut out = [0u8; COOKIE_REPLY_LEN];
+        for len in [0usize, 1, 16, 31] {
+            let mut m = vec![0u8; len];
+            gen.write_macs(&mut m, t0());
+            assert!(m.iter().all(|b| *b == 0), "nothing written into {len} bytes");
+            assert!(!checker.check_mac1(&m));
+            assert_eq!(checker.check_macs(&m, src, t0(), &mut rng), MacState::Invalid);
+            let err = checker.create_reply(&m, 1, src, t0(), &mut rng, &mut out);
+            assert_eq!(err, Err(DropReason::WrongLength));
+        }
+        // 32 bytes is an empty body plus two MACs: valid once written.
+        let mut m = [0u8; 32];
+        gen.write_macs(&mut m, t0());
+        assert!(checker.check_mac1(&m));
+    }
 }

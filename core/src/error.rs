@@ -185,9 +185,9 @@ impl DropCounters {
     pub fn get(&self, reason: DropReason) -> u64 {
         self.counts.get(reason.index()).copied().unwrap_or(0)
     }
-    /// Sum over all reasons.
+    /// Sum over all reasons (saturating, like the counters themselves).
     pub fn total(&self) -> u64 {
-        self.counts.iter().sum()
+        self.counts.iter().fold(0, |sum, c| sum.saturating_add(*c))
     }
 }
 
@@ -216,5 +216,9 @@ mod tests {
         assert_eq!(c.get(DropReason::TooShort), 1);
         assert_eq!(c.get(DropReason::DecryptFailed), 0);
         assert_eq!(c.total(), 3);
+        c.counts[0] = u64::MAX;
+        c.add(DropReason::ALL[0]);
+        assert_eq!(c.get(DropReason::ALL[0]), u64::MAX);
+        assert_eq!(c.total(), u64::MAX);
     }
 }

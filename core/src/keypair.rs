@@ -25,9 +25,13 @@ use crate::replay::ReplayWindow;
 /// Bytes a data message adds around the plaintext, padding excluded.
 pub const DATA_OVERHEAD: usize = DATA_HEADER_LEN + AEAD_TAG_LEN;
 
-/// The length of the data message that carries `plaintext_len` bytes (with padding).
+/// The length of the data message that carries `plaintext_len` bytes (with padding);
+/// `usize::MAX` if that does not fit in a `usize`.
 pub fn data_message_len(plaintext_len: usize) -> usize {
-    DATA_OVERHEAD + plaintext_len.next_multiple_of(MESSAGE_PADDING_MULTIPLE)
+    plaintext_len
+        .checked_next_multiple_of(MESSAGE_PADDING_MULTIPLE)
+        .and_then(|padded| padded.checked_add(DATA_OVERHEAD))
+        .unwrap_or(usize::MAX)
 }
 
 /// One session's transport keys and counters.
@@ -55,7 +59,8 @@ impl std::fmt::Debug for Keypair {
 
 impl Keypair {
     /// Builds the keypair from a finished handshake's keys, created at `now`. The raw
-    /// keys stay in `keys`, which zeroizes itself on drop.
+    /// keys stay in `keys`, which zeroizes itself on drop; the backends' copies are
+    /// zeroized on drop by RustCrypto but not by ring (the default data-path backend).
     pub fn new(keys: &TransportKeys, now: Instant) -> Self {
         Self {
             send: DataAead::new(&keys.send),
@@ -107,12 +112,16 @@ impl Keypair {
     /// Encrypts in place. On entry `buf[16..16 + plaintext_len]` holds the plaintext; on
     /// return `buf[..n]` is the whole data message (header, padded ciphertext, tag) and
     /// `n` is returned. Padding is cut short if `buf` has no room for all of it.
+    /// A counter at or beyond `REJECT_AFTER_MESSAGES` is refused.
     pub fn seal(
         &self,
         counter: u64,
         buf: &mut [u8],
         plaintext_len: usize,
     ) -> Result<usize, DropReason> {
+        if counter >= REJECT_AFTER_MESSAGES {
+            return Err(DropReason::CounterExhausted);
+        }
         let room = buf.len().checked_sub(DATA_OVERHEAD).ok_or(DropReason::BufferTooSmall)?;
         if plaintext_len > room {
             return Err(DropReason::BufferTooSmall);
@@ -145,9 +154,9 @@ impl Keypair {
         if counter >= REJECT_AFTER_MESSAGES {
             return Err(DropReason::CounterOutOfRange);
         }
-        let end = buf.len() - AEAD_TAG_LEN;
         let (rest, tag) = buf.split_last_chunk_mut::<AEAD_TAG_LEN>().ok_or(DropReason::TooShort)?;
         let tag = *tag;
+        let end = rest.len();
         let body = rest.get_mut(DATA_HEADER_LEN..).ok_or(DropReason::TooShort)?;
         self.recv.open_in_place(counter, &[], body, &tag).map_err(|_| DropReason::DecryptFailed)?;
         Ok((counter, DATA_HEADER_LEN..end))
@@ -298,6 +307,14 @@ mod tests {
     }
 
     #[test]
+    fn data_message_len_saturates_instead_of_overflowing() {
+        assert_eq!(data_message_len(0), 32);
+        assert_eq!(data_message_len(17), 64);
+        assert_eq!(data_message_len(usize::MAX - 40), usize::MAX);
+        assert_eq!(data_message_len(usize::MAX), usize::MAX);
+    }
+
+    #[test]
     fn send_counter_stops_at_reject_after_messages() {
         let (a, _) = pair();
         a.force_send_counter(REJECT_AFTER_MESSAGES - 1);
@@ -305,6 +322,12 @@ mod tests {
         assert_eq!(a.next_send_counter(), None);
         assert_eq!(a.next_send_counter(), None);
         assert_eq!(a.send_counter(), REJECT_AFTER_MESSAGES);
+        // Nor does seal accept a counter that next_send_counter would never hand out.
+        let mut buf = [0u8; 64];
+        for c in [REJECT_AFTER_MESSAGES, u64::MAX] {
+            assert_eq!(a.seal(c, &mut buf, 0), Err(DropReason::CounterExhausted));
+        }
+        assert!(a.seal(REJECT_AFTER_MESSAGES - 1, &mut buf, 0).is_ok());
     }
 
     #[test]

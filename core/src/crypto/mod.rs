@@ -81,9 +81,12 @@ pub fn kdf3(key: &[u8; 32], input: &[u8]) -> (Secret, Secret, Secret) {
 }
 
 /// Keyed BLAKE2s-128 (the `MAC` of whitepaper 5.4) of the concatenation of `parts`.
-pub fn mac(key: &[u8], parts: &[&[u8]]) -> [u8; 16] {
-    // Keys are 16 or 32 bytes here, always valid for BLAKE2s (<= 32); the fallback keeps
-    // the function total without a panic path.
+/// The key is 1 to 32 bytes (checked at compile time): MAC1 keys and cookie secrets are
+/// 32, cookies 16.
+pub fn mac<const N: usize>(key: &[u8; N], parts: &[&[u8]]) -> [u8; 16] {
+    const { assert!(N > 0 && N <= 32, "BLAKE2s keys are 1 to 32 bytes") };
+    // The assertion above makes this branch unreachable; a key length that reached it
+    // would give a constant (forgeable) MAC, which is why the length is a type now.
     let Ok(mut m) = <Blake2sMac<U16> as blake2::digest::KeyInit>::new_from_slice(key) else {
         return [0u8; 16];
     };
@@ -176,6 +179,8 @@ mod tests {
     fn mac_depends_on_key_and_input() {
         let m = mac(&[1; 32], &[b"x"]);
         assert_ne!(m, mac(&[2; 32], &[b"x"]));
+        assert_ne!(m, mac(&[1; 16], &[b"x"]));
+        assert_ne!(mac(&[0; 1], &[b"x"]), [0; 16]);
         assert_ne!(m, mac(&[1; 32], &[b"y"]));
         assert_eq!(m, mac(&[1; 32], &[b"", b"x"]));
     }

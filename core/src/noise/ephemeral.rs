@@ -56,7 +56,7 @@ impl PeerEphemeral {
         // k/8 < 2^252 < ℓ, so this is the canonical scalar itself.
         let scalar = Zeroizing::new(Scalar::from_bytes_mod_order(*eighth));
         // By reference, so that no copy of the secret scalar is left unzeroized.
-        let product: EdwardsPoint = std::ops::Mul::mul(point, &*scalar);
+        let product: Zeroizing<EdwardsPoint> = Zeroizing::new(std::ops::Mul::mul(point, &*scalar));
         let shared = Zeroizing::new(product.to_montgomery().0);
         if ct_eq(&shared[..], &[0u8; 32]) {
             return Err(DropReason::LowOrderKey);
@@ -89,16 +89,10 @@ fn edwards_is_faster() -> bool {
 
 #[cfg(test)]
 mod tests {
+    use super::super::test_points::{low_order_publics, mixed_publics, random32};
     use super::*;
-    use curve25519_dalek::constants::EIGHT_TORSION;
-    use rand_chacha::rand_core::{RngCore, SeedableRng};
+    use rand_chacha::rand_core::SeedableRng;
     use rand_chacha::ChaCha20Rng;
-
-    fn random32(rng: &mut ChaCha20Rng) -> [u8; 32] {
-        let mut b = [0u8; 32];
-        rng.fill_bytes(&mut b);
-        b
-    }
 
     /// Both paths agree with the ladder (value and error) for `public`; returns whether
     /// the Edwards path really ran (the point was on the curve).
@@ -118,14 +112,8 @@ mod tests {
     fn matches_the_ladder_on_keys_torsion_and_twist_points() {
         let mut rng = ChaCha20Rng::seed_from_u64(0xe9);
         let mut on_curve = 0;
-        for i in 0..48 {
-            // Honest keys, the same plus each torsion point, and raw random bytes (about
-            // half on the twist; some with the top bit set or >= p).
-            let key = EdwardsPoint::mul_base_clamped(random32(&mut rng));
-            let torsion = key + EIGHT_TORSION[i % 8];
-            for public in [key.to_montgomery().0, torsion.to_montgomery().0, random32(&mut rng)] {
-                on_curve += usize::from(check(public, &mut rng));
-            }
+        for public in mixed_publics(&mut rng) {
+            on_curve += usize::from(check(public, &mut rng));
         }
         assert!(on_curve > 96 && on_curve < 144, "{on_curve} of 144 took the Edwards path");
     }
@@ -133,8 +121,7 @@ mod tests {
     #[test]
     fn low_order_points_are_refused_on_both_paths() {
         let mut rng = ChaCha20Rng::seed_from_u64(8);
-        for t in EIGHT_TORSION {
-            let public = t.to_montgomery().0;
+        for public in low_order_publics() {
             check(public, &mut rng);
             let private = DhPrivate::from_bytes(random32(&mut rng));
             for edwards in [true, false] {

@@ -34,7 +34,9 @@ impl FixedPoint {
     /// `X25519(private, public)`, refusing an all-zero result like [`dh`].
     pub(crate) fn dh(&self, private: &DhPrivate) -> Result<Secret, DropReason> {
         // The sign chosen in `new` does not matter: u([k]P) = u([k](-P)).
-        let shared = Zeroizing::new(self.0.mul_base_clamped(*private.as_bytes()).to_montgomery());
+        // The product point is the shared secret in Edwards form: zeroized too.
+        let product = Zeroizing::new(self.0.mul_base_clamped(*private.as_bytes()));
+        let shared = Zeroizing::new(product.to_montgomery());
         if ct_eq(&shared.0, &[0u8; 32]) {
             return Err(DropReason::LowOrderKey);
         }
@@ -56,17 +58,10 @@ pub(crate) fn dh_with(
 
 #[cfg(test)]
 mod tests {
+    use super::super::test_points::{low_order_publics, mixed_publics, random32};
     use super::*;
-    use curve25519_dalek::constants::EIGHT_TORSION;
-    use curve25519_dalek::EdwardsPoint;
-    use rand_chacha::rand_core::{RngCore, SeedableRng};
+    use rand_chacha::rand_core::SeedableRng;
     use rand_chacha::ChaCha20Rng;
-
-    fn random32(rng: &mut ChaCha20Rng) -> [u8; 32] {
-        let mut b = [0u8; 32];
-        rng.fill_bytes(&mut b);
-        b
-    }
 
     /// The table path and the ladder agree (value and error) for `public`.
     fn check(public: [u8; 32], rng: &mut ChaCha20Rng) -> bool {
@@ -84,14 +79,8 @@ mod tests {
     fn matches_the_ladder_on_keys_torsion_and_twist_points() {
         let mut rng = ChaCha20Rng::seed_from_u64(0x5eed);
         let mut with_table = 0;
-        for i in 0..48 {
-            // Honest public keys, the same plus each torsion point, and raw random bytes
-            // (about half are on the twist; some have the top bit set or are >= p).
-            let key = EdwardsPoint::mul_base_clamped(random32(&mut rng));
-            let torsion = key + EIGHT_TORSION[i % 8];
-            for public in [key.to_montgomery().0, torsion.to_montgomery().0, random32(&mut rng)] {
-                with_table += usize::from(check(public, &mut rng));
-            }
+        for public in mixed_publics(&mut rng) {
+            with_table += usize::from(check(public, &mut rng));
         }
         // Both paths were exercised.
         assert!(with_table > 96 && with_table < 144, "{with_table} of 144 had a table");
@@ -100,8 +89,7 @@ mod tests {
     #[test]
     fn low_order_points_are_refused_on_both_paths() {
         let mut rng = ChaCha20Rng::seed_from_u64(7);
-        for t in EIGHT_TORSION {
-            let public = t.to_montgomery().0;
+        for public in low_order_publics() {
             check(public, &mut rng);
             let private = DhPrivate::from_bytes(random32(&mut rng));
             let table = FixedPoint::new(&public);
