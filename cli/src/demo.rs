@@ -3,16 +3,22 @@
 //! A handshake, then a one-way bulk transfer A → B with a live progress line, then a
 //! ping-pong RTT measurement, then a summary. No root, nothing beyond loopback, and it
 //! ends by itself (about 10 s).
+//!
+//! The transfer is flow-controlled like a real sender would be: at most [`WINDOW`]
+//! packets beyond the highest sequence number B's host has received are in flight, so A
+//! cannot outrun B and overflow B's loopback socket buffer. The window follows the
+//! highest sequence seen, not the count received, so a lost packet does not shrink it for
+//! good; and if it has not moved for [`STALL`], the sender goes on anyway (counted).
 
 use std::io::{IsTerminal, Write};
 use std::net::{IpAddr, Ipv4Addr, SocketAddr};
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
-use std::thread;
+use std::thread::{self, Thread};
 use std::time::{Duration, Instant};
 
 use ferrowg_core::config::{AllowedIp, DeviceConfig, Endpoint, PeerConfig};
-use ferrowg_core::device::memory::{memory_tun, StdUdpBind, TunHost};
+use ferrowg_core::device::memory::{memory_tun, StdUdpBind, StdUdpTransport, TunHost};
 use ferrowg_core::device::{Device, DeviceEvent, DeviceObserver, DeviceOptions};
 use ferrowg_core::io::SystemClock;
 use ferrowg_core::keys::{PresharedKey, PrivateKey};
@@ -27,6 +33,10 @@ const BULK: Duration = Duration::from_secs(6);
 const PINGS: usize = 200;
 /// Packets per injected batch.
 const BATCH: usize = 64;
+/// Most packets in flight: sent beyond the highest sequence number B's host received.
+const WINDOW: u64 = 512;
+/// How long the sender waits for a full window to move before sending anyway.
+const STALL: Duration = Duration::from_millis(2);
 /// Tunnel addresses of the two ends (the project's tunnel test range).
 const ADDR_A: Ipv4Addr = Ipv4Addr::new(198, 19, 0, 1);
 const ADDR_B: Ipv4Addr = Ipv4Addr::new(198, 19, 0, 2);
@@ -53,6 +63,10 @@ struct Summary {
     received: u64,
     received_bytes: u64,
     out_of_order: u64,
+    /// Times the window had not moved for [`STALL`] and the sender went on anyway.
+    window_stalls: u64,
+    /// Effective (receive, send) kernel buffer sizes of a loopback [`StdUdpTransport`].
+    socket_buffers: Option<(usize, usize)>,
     /// Growth of the kernel's UDP receive-buffer drop counter during the transfer
     /// (Linux; host-wide, so other programs' drops count too).
     udp_rcvbuf_drops: Option<u64>,
@@ -120,6 +134,8 @@ pub fn run() -> Result<(), String> {
     println!("  handshake complete in {:.2} ms", ms(handshake));
     let mut summary = bulk(&host_a, &host_b)?;
     summary.handshake = handshake;
+    summary.socket_buffers =
+        StdUdpTransport::bind(SocketAddr::new(loopback, 0)).and_then(|t| t.buffer_sizes()).ok();
     summary.rtts = ping_pong(&host_a, &host_b);
     summary.drops_a = drops(&dev_a);
     summary.drops_b = drops(&dev_b);
@@ -163,15 +179,22 @@ fn bulk(a: &TunHost, b: &TunHost) -> Result<Summary, String> {
     let received = Arc::new(AtomicU64::new(0));
     let received_bytes = Arc::new(AtomicU64::new(0));
     let out_of_order = Arc::new(AtomicU64::new(0));
+    let window_stalls = Arc::new(AtomicU64::new(0));
+    let flow = Arc::new(Flow { highest: AtomicU64::new(0), waiting: AtomicBool::new(false) });
     let rcvbuf_before = udp_rcvbuf_errors();
     let start = Instant::now();
     let sender = {
-        let (a, stop, sent) = (a.clone(), stop.clone(), sent.clone());
+        let (a, stop, sent, flow, stalls) =
+            (a.clone(), stop.clone(), sent.clone(), flow.clone(), window_stalls.clone());
         thread::spawn(move || {
             let mut batch: Vec<Vec<u8>> =
                 (0..BATCH).map(|_| ipv4_udp(ADDR_A, ADDR_B, MTU, 0)).collect();
             let mut next = 1u64;
+            let mut window = Window::new();
             while !stop.load(Ordering::Relaxed) {
+                if window.wait(&flow, next - 1, &stop) {
+                    stalls.fetch_add(1, Ordering::Relaxed);
+                }
                 for p in batch.iter_mut() {
                     set_seq(p, next);
                     next += 1;
@@ -183,20 +206,22 @@ fn bulk(a: &TunHost, b: &TunHost) -> Result<Summary, String> {
             }
         })
     };
+    let sender_thread = sender.thread().clone();
     let receiver = {
-        let (b, stop, received, received_bytes, out_of_order) = (
+        let (b, stop, received, received_bytes, out_of_order, flow) = (
             b.clone(),
             stop.clone(),
             received.clone(),
             received_bytes.clone(),
             out_of_order.clone(),
+            flow.clone(),
         );
         thread::spawn(move || {
             let mut got = Vec::with_capacity(256);
             let mut last = 0u64;
             let mut idle_since: Option<Instant> = None;
             loop {
-                got.clear();
+                b.recycle(&mut got);
                 let n = b.recv(&mut got, 256, Duration::from_millis(50));
                 if n == 0 {
                     // After the sender stops, wait up to 500 ms for stragglers.
@@ -218,6 +243,7 @@ fn bulk(a: &TunHost, b: &TunHost) -> Result<Summary, String> {
                     received_bytes.fetch_add(p.len() as u64, Ordering::Relaxed);
                 }
                 received.fetch_add(n as u64, Ordering::Relaxed);
+                flow.advance(last, &sender_thread);
             }
         })
     };
@@ -263,10 +289,73 @@ fn bulk(a: &TunHost, b: &TunHost) -> Result<Summary, String> {
         received: received.load(Ordering::Relaxed),
         received_bytes: received_bytes.load(Ordering::Relaxed),
         out_of_order: out_of_order.load(Ordering::Relaxed),
+        window_stalls: window_stalls.load(Ordering::Relaxed),
+        socket_buffers: None,
         rtts: Vec::new(),
         drops_a: Vec::new(),
         drops_b: Vec::new(),
     })
+}
+
+/// What the receiver tells the sender: the highest sequence number B's host received.
+struct Flow {
+    highest: AtomicU64,
+    /// The sender is parked waiting for `highest` to move.
+    waiting: AtomicBool,
+}
+
+impl Flow {
+    /// Publishes a new highest sequence number and wakes a waiting sender.
+    fn advance(&self, highest: u64, sender: &Thread) {
+        self.highest.store(highest, Ordering::SeqCst);
+        if self.waiting.swap(false, Ordering::SeqCst) {
+            sender.unpark();
+        }
+    }
+}
+
+/// The sender's side of the window.
+struct Window {
+    /// Sequence numbers at or below this are written off after a stall (presumed lost).
+    floor: u64,
+    /// The highest sequence number last seen, and since when it has not moved.
+    seen: u64,
+    since: Instant,
+}
+
+impl Window {
+    fn new() -> Self {
+        Self { floor: 0, seen: 0, since: Instant::now() }
+    }
+
+    /// Waits until one more batch fits after `last_sent`. Returns true if it gave up
+    /// waiting after [`STALL`] without progress (then it writes off just enough in-flight
+    /// packets for one batch: once that batch arrives, the window is open again).
+    fn wait(&mut self, flow: &Flow, last_sent: u64, stop: &AtomicBool) -> bool {
+        loop {
+            let hi = flow.highest.load(Ordering::SeqCst).max(self.floor);
+            if last_sent.saturating_sub(hi) + BATCH as u64 <= WINDOW || stop.load(Ordering::Relaxed)
+            {
+                return false;
+            }
+            if hi != self.seen {
+                (self.seen, self.since) = (hi, Instant::now());
+            }
+            let waited = self.since.elapsed();
+            if waited >= STALL {
+                self.floor = (last_sent + BATCH as u64).saturating_sub(WINDOW);
+                self.since = Instant::now();
+                return true;
+            }
+            flow.waiting.store(true, Ordering::SeqCst);
+            // Re-check after announcing the wait, so a concurrent advance is not missed
+            // (an unpark before the park also makes the park return at once).
+            if flow.highest.load(Ordering::SeqCst).max(self.floor) == hi {
+                thread::park_timeout(STALL - waited);
+            }
+            flow.waiting.store(false, Ordering::SeqCst);
+        }
+    }
 }
 
 /// [`PINGS`] round trips A → B → A (B's host echoes each packet), at most 3 s in total.
@@ -320,12 +409,25 @@ fn print_summary(s: &Summary) {
         MTU,
         s.bulk_elapsed.as_secs_f64()
     );
+    let pct = if s.sent == 0 { 0.0 } else { lost as f64 * 100.0 / s.sent as f64 };
     println!(
-        "  packets        sent {}  received {}  lost {}  out of order {}",
-        s.sent, s.received, lost, s.out_of_order
+        "  packets        sent {}  received {}  lost {} ({:.3} %)  out of order {}",
+        s.sent, s.received, lost, pct, s.out_of_order
     );
-    if let Some(d) = s.udp_rcvbuf_drops.filter(|_| lost > 0) {
-        println!("                 (kernel UDP receive-buffer drops meanwhile: {d})");
+    println!(
+        "  flow control   window {} packets; went on after {} ms without progress {} times",
+        WINDOW,
+        STALL.as_millis(),
+        s.window_stalls
+    );
+    match s.udp_rcvbuf_drops {
+        Some(d) => println!(
+            "  kernel drops   {d} UDP receive-buffer drops during the transfer (host-wide)"
+        ),
+        None => println!("  kernel drops   not readable on this system"),
+    }
+    if let Some((rcv, snd)) = s.socket_buffers {
+        println!("  socket buffers receive {} KiB  send {} KiB (effective)", rcv >> 10, snd >> 10);
     }
     let mut rtts = s.rtts.clone();
     rtts.sort();
