@@ -4,8 +4,8 @@
 //! ping-pong RTT measurement, then a summary. No root, nothing beyond loopback, and it
 //! ends by itself (about 10 s).
 //!
-//! The transfer is flow-controlled like a real sender would be: at most [`WINDOW`]
-//! packets beyond the highest sequence number B's host has received are in flight, so A
+//! The transfer is flow-controlled like a real sender would be: at most a window of
+//! packets (sized to B's socket receive buffer, see [`window_for`]) beyond the highest sequence number B's host has received are in flight, so A
 //! cannot outrun B and overflow B's loopback socket buffer. The window follows the
 //! highest sequence seen, not the count received, so a lost packet does not shrink it for
 //! good; and if it has not moved for [`STALL`], the sender goes on anyway (counted).
@@ -33,8 +33,13 @@ const BULK: Duration = Duration::from_secs(6);
 const PINGS: usize = 200;
 /// Packets per injected batch.
 const BATCH: usize = 64;
-/// Most packets in flight: sent beyond the highest sequence number B's host received.
-const WINDOW: u64 = 512;
+/// Most packets in flight (sent beyond the highest sequence number B's host received),
+/// whatever the socket buffer.
+const MAX_WINDOW: u64 = 2048;
+/// Kernel receive-buffer bytes budgeted per in-flight datagram: a 1452-byte datagram
+/// costs more than its size (socket buffer accounting counts the whole kernel buffer),
+/// so this leaves headroom.
+const RCVBUF_PER_PACKET: usize = 4096;
 /// How long the sender waits for a full window to move before sending anyway.
 const STALL: Duration = Duration::from_millis(2);
 /// Tunnel addresses of the two ends (the project's tunnel test range).
@@ -67,6 +72,8 @@ struct Summary {
     window_stalls: u64,
     /// Effective (receive, send) kernel buffer sizes of a loopback [`StdUdpTransport`].
     socket_buffers: Option<(usize, usize)>,
+    /// The flow-control window used, in packets.
+    window: u64,
     /// Growth of the kernel's UDP receive-buffer drop counter during the transfer
     /// (Linux; host-wide, so other programs' drops count too).
     udp_rcvbuf_drops: Option<u64>,
@@ -132,10 +139,13 @@ pub fn run() -> Result<(), String> {
 
     let handshake = handshake(&host_a, &host_b, &watch)?;
     println!("  handshake complete in {:.2} ms", ms(handshake));
-    let mut summary = bulk(&host_a, &host_b)?;
-    summary.handshake = handshake;
-    summary.socket_buffers =
+    // The engines' transports are bound the same way; a probe shows what the kernel granted.
+    let socket_buffers =
         StdUdpTransport::bind(SocketAddr::new(loopback, 0)).and_then(|t| t.buffer_sizes()).ok();
+    let window = window_for(socket_buffers.map(|(rcv, _)| rcv));
+    let mut summary = bulk(&host_a, &host_b, window)?;
+    summary.handshake = handshake;
+    summary.socket_buffers = socket_buffers;
     summary.rtts = ping_pong(&host_a, &host_b);
     summary.drops_a = drops(&dev_a);
     summary.drops_b = drops(&dev_b);
@@ -173,7 +183,7 @@ fn handshake(a: &TunHost, b: &TunHost, watch: &HandshakeWatch) -> Result<Duratio
 }
 
 /// One-way transfer A → B for [`BULK`], with a progress line.
-fn bulk(a: &TunHost, b: &TunHost) -> Result<Summary, String> {
+fn bulk(a: &TunHost, b: &TunHost, window: u64) -> Result<Summary, String> {
     let stop = Arc::new(AtomicBool::new(false));
     let sent = Arc::new(AtomicU64::new(0));
     let received = Arc::new(AtomicU64::new(0));
@@ -190,7 +200,7 @@ fn bulk(a: &TunHost, b: &TunHost) -> Result<Summary, String> {
             let mut batch: Vec<Vec<u8>> =
                 (0..BATCH).map(|_| ipv4_udp(ADDR_A, ADDR_B, MTU, 0)).collect();
             let mut next = 1u64;
-            let mut window = Window::new();
+            let mut window = Window::new(window);
             while !stop.load(Ordering::Relaxed) {
                 if window.wait(&flow, next - 1, &stop) {
                     stalls.fetch_add(1, Ordering::Relaxed);
@@ -291,10 +301,19 @@ fn bulk(a: &TunHost, b: &TunHost) -> Result<Summary, String> {
         out_of_order: out_of_order.load(Ordering::Relaxed),
         window_stalls: window_stalls.load(Ordering::Relaxed),
         socket_buffers: None,
+        window,
         rtts: Vec::new(),
         drops_a: Vec::new(),
         drops_b: Vec::new(),
     })
+}
+
+/// The window for a receive buffer of `rcvbuf` bytes: as many packets as fit with
+/// [`RCVBUF_PER_PACKET`] each, between two batches and [`MAX_WINDOW`]. An unknown buffer
+/// gets the Linux default's share.
+fn window_for(rcvbuf: Option<usize>) -> u64 {
+    let packets = rcvbuf.unwrap_or(208 << 10) / RCVBUF_PER_PACKET;
+    (packets as u64).clamp(2 * BATCH as u64, MAX_WINDOW)
 }
 
 /// What the receiver tells the sender: the highest sequence number B's host received.
@@ -316,6 +335,8 @@ impl Flow {
 
 /// The sender's side of the window.
 struct Window {
+    /// Most packets in flight.
+    size: u64,
     /// Sequence numbers at or below this are written off after a stall (presumed lost).
     floor: u64,
     /// The highest sequence number last seen, and since when it has not moved.
@@ -324,8 +345,8 @@ struct Window {
 }
 
 impl Window {
-    fn new() -> Self {
-        Self { floor: 0, seen: 0, since: Instant::now() }
+    fn new(size: u64) -> Self {
+        Self { size, floor: 0, seen: 0, since: Instant::now() }
     }
 
     /// Waits until one more batch fits after `last_sent`. Returns true if it gave up
@@ -334,7 +355,8 @@ impl Window {
     fn wait(&mut self, flow: &Flow, last_sent: u64, stop: &AtomicBool) -> bool {
         loop {
             let hi = flow.highest.load(Ordering::SeqCst).max(self.floor);
-            if last_sent.saturating_sub(hi) + BATCH as u64 <= WINDOW || stop.load(Ordering::Relaxed)
+            if last_sent.saturating_sub(hi) + BATCH as u64 <= self.size
+                || stop.load(Ordering::Relaxed)
             {
                 return false;
             }
@@ -343,7 +365,7 @@ impl Window {
             }
             let waited = self.since.elapsed();
             if waited >= STALL {
-                self.floor = (last_sent + BATCH as u64).saturating_sub(WINDOW);
+                self.floor = (last_sent + BATCH as u64).saturating_sub(self.size);
                 self.since = Instant::now();
                 return true;
             }
@@ -416,7 +438,7 @@ fn print_summary(s: &Summary) {
     );
     println!(
         "  flow control   window {} packets; went on after {} ms without progress {} times",
-        WINDOW,
+        s.window,
         STALL.as_millis(),
         s.window_stalls
     );
