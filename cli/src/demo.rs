@@ -8,7 +8,8 @@
 //! packets (sized to B's socket receive buffer, see [`window_for`]) beyond the highest sequence number B's host has received are in flight, so A
 //! cannot outrun B and overflow B's loopback socket buffer. The window follows the
 //! highest sequence seen, not the count received, so a lost packet does not shrink it for
-//! good; and if it has not moved for [`STALL`], the sender goes on anyway (counted).
+//! good; and if it has not moved for [`STALL`], the sender goes on anyway (counted, with
+//! a backoff while there is still no progress).
 
 use std::io::{IsTerminal, Write};
 use std::net::{IpAddr, Ipv4Addr, SocketAddr};
@@ -339,41 +340,48 @@ struct Window {
     size: u64,
     /// Sequence numbers at or below this are written off after a stall (presumed lost).
     floor: u64,
-    /// The highest sequence number last seen, and since when it has not moved.
+    /// The highest sequence number B's host had received when last looked at, and since
+    /// when it has not moved.
     seen: u64,
     since: Instant,
+    /// Stalls in a row without progress: each doubles the next wait (up to 32x), so a
+    /// receiver that is merely descheduled for long is not flooded one batch per 2 ms.
+    backoff: u32,
 }
 
 impl Window {
     fn new(size: u64) -> Self {
-        Self { size, floor: 0, seen: 0, since: Instant::now() }
+        Self { size, floor: 0, seen: 0, since: Instant::now(), backoff: 0 }
     }
 
     /// Waits until one more batch fits after `last_sent`. Returns true if it gave up
-    /// waiting after [`STALL`] without progress (then it writes off just enough in-flight
-    /// packets for one batch: once that batch arrives, the window is open again).
+    /// waiting after [`STALL`] (times the backoff) without progress; then it writes off
+    /// just enough in-flight packets for one batch: if the tail of the window was lost,
+    /// that batch moves the highest sequence number and the window is open again.
     fn wait(&mut self, flow: &Flow, last_sent: u64, stop: &AtomicBool) -> bool {
         loop {
-            let hi = flow.highest.load(Ordering::SeqCst).max(self.floor);
-            if last_sent.saturating_sub(hi) + BATCH as u64 <= self.size
+            let highest = flow.highest.load(Ordering::SeqCst);
+            if highest != self.seen {
+                (self.seen, self.since, self.backoff) = (highest, Instant::now(), 0);
+            }
+            let base = highest.max(self.floor);
+            if last_sent.saturating_sub(base) + BATCH as u64 <= self.size
                 || stop.load(Ordering::Relaxed)
             {
                 return false;
             }
-            if hi != self.seen {
-                (self.seen, self.since) = (hi, Instant::now());
-            }
+            let limit = STALL * (1 << self.backoff.min(5));
             let waited = self.since.elapsed();
-            if waited >= STALL {
+            if waited >= limit {
                 self.floor = (last_sent + BATCH as u64).saturating_sub(self.size);
-                self.since = Instant::now();
+                (self.since, self.backoff) = (Instant::now(), self.backoff + 1);
                 return true;
             }
             flow.waiting.store(true, Ordering::SeqCst);
             // Re-check after announcing the wait, so a concurrent advance is not missed
             // (an unpark before the park also makes the park return at once).
-            if flow.highest.load(Ordering::SeqCst).max(self.floor) == hi {
-                thread::park_timeout(STALL - waited);
+            if flow.highest.load(Ordering::SeqCst) == highest {
+                thread::park_timeout(limit - waited);
             }
             flow.waiting.store(false, Ordering::SeqCst);
         }
@@ -437,7 +445,7 @@ fn print_summary(s: &Summary) {
         s.sent, s.received, lost, pct, s.out_of_order
     );
     println!(
-        "  flow control   window {} packets; went on after {} ms without progress {} times",
+        "  flow control   window {} packets; sent on after >= {} ms without progress {} times",
         s.window,
         STALL.as_millis(),
         s.window_stalls
