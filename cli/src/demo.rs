@@ -504,3 +504,39 @@ fn udp_rcvbuf_errors() -> Option<u64> {
     let col = names.split_whitespace().position(|n| n == "RcvbufErrors")?;
     values.split_whitespace().nth(col)?.parse().ok()
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn window_follows_the_receive_buffer_within_bounds() {
+        assert_eq!(window_for(Some(8 << 20)), MAX_WINDOW);
+        assert_eq!(window_for(Some(1 << 20)), (1 << 20) as u64 / RCVBUF_PER_PACKET as u64);
+        assert_eq!(window_for(Some(0)), 2 * BATCH as u64);
+        assert_eq!(window_for(None), 2 * BATCH as u64);
+    }
+
+    #[test]
+    fn window_opens_on_progress_and_forces_a_batch_with_backoff_after_stalls() {
+        let flow = Flow { highest: AtomicU64::new(0), waiting: AtomicBool::new(false) };
+        let stop = AtomicBool::new(false);
+        let mut w = Window::new(256);
+        // Room for a batch: no wait.
+        assert!(!w.wait(&flow, 192, &stop));
+        // Full and nothing received: gives up after a stall, writing off one batch.
+        assert!(w.wait(&flow, 256, &stop));
+        assert_eq!((w.floor, w.backoff), (64, 1));
+        // Still no progress: gives up again (after a longer wait), one more batch.
+        assert!(w.wait(&flow, 320, &stop));
+        assert_eq!((w.floor, w.backoff), (128, 2));
+        // The forced batch arrived: the window is open again and the backoff resets.
+        flow.highest.store(384, Ordering::SeqCst);
+        assert!(!w.wait(&flow, 384, &stop));
+        assert_eq!(w.backoff, 0);
+        // A lost packet below the highest does not matter: only the highest counts.
+        flow.highest.store(500, Ordering::SeqCst);
+        assert!(!w.wait(&flow, 692, &stop));
+        assert!(!flow.waiting.load(Ordering::SeqCst));
+    }
+}
