@@ -7,7 +7,8 @@
 //!   instead of dropping: a full queue makes the writer wait (bounded by a timeout).
 //! - [`StdUdpBind`] / [`StdUdpTransport`] are a portable [`Transport`] over
 //!   `std::net::UdpSocket` (one syscall per datagram; `ferrowg-platform` has the
-//!   recvmmsg/sendmmsg one).
+//!   recvmmsg/sendmmsg one). They ask for [`SOCKET_BUFFER`]-byte kernel buffers, so a
+//!   burst is queued rather than dropped while the receiving engine catches up.
 
 use std::collections::VecDeque;
 use std::io;
@@ -226,16 +227,31 @@ pub struct StdUdpTransport {
     timeout: Mutex<Option<Duration>>,
 }
 
+/// Receive and send buffer size [`StdUdpTransport`] asks the kernel for. Linux caps it
+/// at `net.core.rmem_max` / `wmem_max` (and reports twice the granted value).
+pub const SOCKET_BUFFER: usize = 4 << 20;
+
 /// How many times a send that would block is retried (with a yield) before the datagram
 /// is given up; the receive thread briefly switches the shared socket to non-blocking.
 const SEND_RETRIES: usize = 10_000;
 
 impl StdUdpTransport {
-    /// Binds a socket to `addr`.
+    /// Binds a socket to `addr` and asks for [`SOCKET_BUFFER`]-byte kernel buffers (best
+    /// effort: a smaller grant is not an error; see [`Self::buffer_sizes`]).
     pub fn bind(addr: SocketAddr) -> io::Result<Self> {
         let socket = UdpSocket::bind(addr)?;
+        let sock = socket2::SockRef::from(&socket);
+        let _ = sock.set_recv_buffer_size(SOCKET_BUFFER);
+        let _ = sock.set_send_buffer_size(SOCKET_BUFFER);
         let local = socket.local_addr()?;
         Ok(Self { socket, port: local.port(), v6: local.is_ipv6(), timeout: Mutex::new(None) })
+    }
+
+    /// The kernel's effective (receive, send) buffer sizes in bytes, as `SO_RCVBUF` /
+    /// `SO_SNDBUF` report them.
+    pub fn buffer_sizes(&self) -> io::Result<(usize, usize)> {
+        let sock = socket2::SockRef::from(&self.socket);
+        Ok((sock.recv_buffer_size()?, sock.send_buffer_size()?))
     }
 
     /// An IPv6 socket (dual-stack when bound to `::`) reaches IPv4 peers through
@@ -355,6 +371,22 @@ mod tests {
         let n = v6.recv_batch(&mut [&mut buf[..]], &mut meta, Duration::from_secs(5)).unwrap();
         assert_eq!(n, 1);
         assert_eq!(meta[0].src, SocketAddr::from((Ipv4Addr::LOCALHOST, v4.local_port())));
+    }
+
+    #[test]
+    fn std_transport_asks_for_larger_buffers() {
+        let plain = UdpSocket::bind(SocketAddr::from((Ipv4Addr::LOCALHOST, 0))).unwrap();
+        let plain = socket2::SockRef::from(&plain);
+        let default_rcv = plain.recv_buffer_size().unwrap();
+        let t = StdUdpTransport::bind(SocketAddr::from((Ipv4Addr::LOCALHOST, 0))).unwrap();
+        let (rcv, snd) = t.buffer_sizes().unwrap();
+        assert!(rcv >= default_rcv && snd > 0, "{rcv}/{snd}, default receive {default_rcv}");
+        // Linux grants min(request, rmem_max) (reported doubled); where the cap is
+        // readable, the request must have been made.
+        if let Ok(max) = std::fs::read_to_string("/proc/sys/net/core/rmem_max") {
+            let max: usize = max.trim().parse().unwrap();
+            assert!(rcv >= SOCKET_BUFFER.min(max), "{rcv} < min({SOCKET_BUFFER}, {max})");
+        }
     }
 
     #[test]
