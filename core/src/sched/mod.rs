@@ -1,5 +1,18 @@
 //! Worker count and placement from a [`CpuTopology`] value that `ferrowg-platform` fills
 //! in (Linux /sys, macOS sysctl hw.perflevel*, Windows GetLogicalProcessorInformationEx).
+//!
+//! Two pure pieces: [`plan`] turns a topology into a [`Placement`] (the I/O thread's CPU
+//! and the CPUs workers are added on, best first), and [`Scaler`] decides from measured
+//! crypto busy time and `now` how many of those workers to run (0 = crypto inline on the
+//! I/O thread), with hysteresis so the count does not flap.
+
+mod placement;
+mod scaler;
+#[cfg(test)]
+mod tests;
+
+pub use placement::{plan, Placement, PlacementPolicy};
+pub use scaler::{Scaler, ScalerParams};
 
 /// The kind of a core on a hybrid CPU.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default)]

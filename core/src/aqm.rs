@@ -1,1 +1,0 @@
-//! Bufferbloat control: CoDel (RFC 8289) and DQL-style byte limits.

@@ -1,0 +1,16 @@
+//! Bufferbloat control: CoDel (RFC 8289) and DQL-style byte limits.
+//!
+//! Both are pure state machines: the caller owns the queue and passes `now` in.
+//! [`Codel`] decides at dequeue time which packets of a per-peer queue to drop;
+//! [`Dql`] (Linux's dynamic queue limits) sizes the bytes in flight between two stages
+//! from how many bytes the next stage completes per interval, instead of a fixed depth.
+
+mod codel;
+#[cfg(test)]
+mod codel_tests;
+mod dql;
+#[cfg(test)]
+mod dql_tests;
+
+pub use codel::{Codel, CodelParams, CodelQueue, VecCodelQueue};
+pub use dql::{Dql, DqlParams};

@@ -1,1 +1,0 @@
-//! AEAD backends: ring on the data path (default feature), RustCrypto as fallback.

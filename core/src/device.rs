@@ -1,1 +1,0 @@
-//! The engine: threads, workers and batching over the traits in [crate::io].

@@ -1,0 +1,290 @@
+//! In-memory and loopback implementations of the I/O traits, for tests, the demo and the
+//! FFI's host mode.
+//!
+//! - [`memory_tun`] makes a virtual NIC as a pair of bounded channels: the engine sees a
+//!   [`MemoryTun`]; the host side ([`TunHost`]) injects packets "from applications" and
+//!   receives the packets the engine delivers. Both directions apply backpressure
+//!   instead of dropping: a full queue makes the writer wait (bounded by a timeout).
+//! - [`StdUdpBind`] / [`StdUdpTransport`] are a portable [`Transport`] over
+//!   `std::net::UdpSocket` (one syscall per datagram; `ferrowg-platform` has the
+//!   recvmmsg/sendmmsg one).
+
+use std::collections::VecDeque;
+use std::io;
+use std::net::{IpAddr, SocketAddr, UdpSocket};
+use std::sync::Arc;
+use std::time::Duration;
+
+use parking_lot::{Condvar, Mutex};
+
+use crate::io::{Bind, RecvMeta, Transmit, Transport, Tun};
+
+/// How long the engine's write into a full [`MemoryTun`] waits for the host to drain it
+/// before the rest of the batch is dropped (the engine counts them).
+const TUN_WRITE_WAIT: Duration = Duration::from_millis(500);
+
+/// Makes an in-memory virtual NIC with room for `capacity` packets in each direction.
+pub fn memory_tun(mtu: usize, capacity: usize) -> (Arc<MemoryTun>, TunHost) {
+    let shared =
+        Arc::new(Channels { to_engine: Channel::new(capacity), to_host: Channel::new(capacity) });
+    (Arc::new(MemoryTun { shared: shared.clone(), mtu }), TunHost { shared })
+}
+
+/// The engine's side of an in-memory NIC (implements [`Tun`]).
+pub struct MemoryTun {
+    shared: Arc<Channels>,
+    mtu: usize,
+}
+
+/// The host's side of an in-memory NIC: what applications would write to and read from
+/// the virtual interface.
+#[derive(Clone)]
+pub struct TunHost {
+    shared: Arc<Channels>,
+}
+
+struct Channels {
+    to_engine: Channel,
+    to_host: Channel,
+}
+
+/// A bounded FIFO of packets with blocking push and pop.
+struct Channel {
+    queue: Mutex<VecDeque<Vec<u8>>>,
+    capacity: usize,
+    not_empty: Condvar,
+    not_full: Condvar,
+}
+
+impl Channel {
+    fn new(capacity: usize) -> Self {
+        Self {
+            queue: Mutex::new(VecDeque::with_capacity(capacity.max(1))),
+            capacity: capacity.max(1),
+            not_empty: Condvar::new(),
+            not_full: Condvar::new(),
+        }
+    }
+
+    /// Pushes packets in order, waiting up to `timeout` in total for room. Returns how
+    /// many were pushed.
+    fn push<P: AsRef<[u8]>>(&self, packets: &[P], timeout: Duration) -> usize {
+        let mut q = self.queue.lock();
+        let mut pushed = 0;
+        let mut waited = false;
+        while pushed < packets.len() {
+            if q.len() >= self.capacity {
+                if waited && q.len() >= self.capacity {
+                    break;
+                }
+                self.not_empty.notify_all();
+                let timed_out = self.not_full.wait_for(&mut q, timeout).timed_out();
+                waited = timed_out;
+                continue;
+            }
+            if let Some(p) = packets.get(pushed) {
+                q.push_back(p.as_ref().to_vec());
+            }
+            pushed += 1;
+        }
+        drop(q);
+        if pushed > 0 {
+            self.not_empty.notify_all();
+        }
+        pushed
+    }
+
+    /// Pops up to `max` packets, waiting up to `timeout` for the first one.
+    fn pop_with(&self, max: usize, timeout: Duration, mut f: impl FnMut(Vec<u8>)) -> usize {
+        let mut q = self.queue.lock();
+        if q.is_empty() && !timeout.is_zero() {
+            let _ = self.not_empty.wait_for(&mut q, timeout);
+        }
+        let n = q.len().min(max);
+        for p in q.drain(..n) {
+            f(p);
+        }
+        drop(q);
+        if n > 0 {
+            self.not_full.notify_all();
+        }
+        n
+    }
+
+    fn len(&self) -> usize {
+        self.queue.lock().len()
+    }
+}
+
+impl Tun for MemoryTun {
+    fn recv_batch(
+        &self,
+        bufs: &mut [&mut [u8]],
+        sizes: &mut [usize],
+        timeout: Duration,
+    ) -> io::Result<usize> {
+        let mut i = 0;
+        self.shared.to_engine.pop_with(bufs.len().min(sizes.len()), timeout, |p| {
+            if let (Some(buf), Some(size)) = (bufs.get_mut(i), sizes.get_mut(i)) {
+                let n = p.len().min(buf.len());
+                buf[..n].copy_from_slice(&p[..n]);
+                *size = n;
+                i += 1;
+            }
+        });
+        Ok(i)
+    }
+
+    fn send_batch(&self, packets: &[&[u8]]) -> io::Result<usize> {
+        Ok(self.shared.to_host.push(packets, TUN_WRITE_WAIT))
+    }
+
+    fn mtu(&self) -> usize {
+        self.mtu
+    }
+}
+
+impl TunHost {
+    /// Injects packets as if applications sent them into the interface, in order.
+    /// Waits up to `timeout` for room; returns how many were accepted.
+    pub fn inject<P: AsRef<[u8]>>(&self, packets: &[P], timeout: Duration) -> usize {
+        self.shared.to_engine.push(packets, timeout)
+    }
+
+    /// Receives up to `max` packets the engine delivered, waiting up to `timeout` for the
+    /// first. Appends them to `out`; returns how many.
+    pub fn recv(&self, out: &mut Vec<Vec<u8>>, max: usize, timeout: Duration) -> usize {
+        self.shared.to_host.pop_with(max, timeout, |p| out.push(p))
+    }
+
+    /// Packets injected but not yet read by the engine.
+    pub fn pending_to_engine(&self) -> usize {
+        self.shared.to_engine.len()
+    }
+
+    /// Packets delivered by the engine but not yet received by the host.
+    pub fn pending_to_host(&self) -> usize {
+        self.shared.to_host.len()
+    }
+}
+
+/// Opens [`StdUdpTransport`]s on one local address (e.g. 127.0.0.1).
+#[derive(Debug, Clone, Copy)]
+pub struct StdUdpBind {
+    addr: IpAddr,
+}
+
+impl StdUdpBind {
+    /// Binds transports to `addr` (use a loopback address in tests).
+    pub fn new(addr: IpAddr) -> Self {
+        Self { addr }
+    }
+}
+
+impl Bind for StdUdpBind {
+    fn bind(&self, port: u16) -> io::Result<Arc<dyn Transport>> {
+        Ok(Arc::new(StdUdpTransport::bind(SocketAddr::new(self.addr, port))?))
+    }
+}
+
+/// A [`Transport`] over one `std::net::UdpSocket`.
+pub struct StdUdpTransport {
+    socket: UdpSocket,
+    port: u16,
+    /// The read timeout currently set on the socket (saves a syscall per batch).
+    timeout: Mutex<Option<Duration>>,
+}
+
+/// How many times a send that would block is retried (with a yield) before the datagram
+/// is given up; the receive thread briefly switches the shared socket to non-blocking.
+const SEND_RETRIES: usize = 10_000;
+
+impl StdUdpTransport {
+    /// Binds a socket to `addr`.
+    pub fn bind(addr: SocketAddr) -> io::Result<Self> {
+        let socket = UdpSocket::bind(addr)?;
+        let port = socket.local_addr()?.port();
+        Ok(Self { socket, port, timeout: Mutex::new(None) })
+    }
+
+    fn set_timeout(&self, timeout: Duration) -> io::Result<()> {
+        let t = Some(timeout.max(Duration::from_micros(100)));
+        let mut cur = self.timeout.lock();
+        if *cur != t {
+            self.socket.set_read_timeout(t)?;
+            *cur = t;
+        }
+        Ok(())
+    }
+}
+
+fn unmap(addr: SocketAddr) -> SocketAddr {
+    match addr {
+        SocketAddr::V6(v6) => match v6.ip().to_ipv4_mapped() {
+            Some(v4) => SocketAddr::new(IpAddr::V4(v4), v6.port()),
+            None => addr,
+        },
+        SocketAddr::V4(_) => addr,
+    }
+}
+
+impl Transport for StdUdpTransport {
+    fn recv_batch(
+        &self,
+        bufs: &mut [&mut [u8]],
+        meta: &mut [RecvMeta],
+        timeout: Duration,
+    ) -> io::Result<usize> {
+        let max = bufs.len().min(meta.len());
+        let (Some(first), Some(first_meta)) = (bufs.first_mut(), meta.first_mut()) else {
+            return Ok(0);
+        };
+        self.set_timeout(timeout)?;
+        match self.socket.recv_from(first) {
+            Ok((len, src)) => *first_meta = RecvMeta { len, src: unmap(src) },
+            Err(e) if matches!(e.kind(), io::ErrorKind::WouldBlock | io::ErrorKind::TimedOut) => {
+                return Ok(0)
+            }
+            Err(e) => return Err(e),
+        }
+        let mut n = 1;
+        if max > 1 {
+            self.socket.set_nonblocking(true)?;
+            while n < max {
+                let (Some(buf), Some(m)) = (bufs.get_mut(n), meta.get_mut(n)) else { break };
+                match self.socket.recv_from(buf) {
+                    Ok((len, src)) => *m = RecvMeta { len, src: unmap(src) },
+                    Err(_) => break,
+                }
+                n += 1;
+            }
+            self.socket.set_nonblocking(false)?;
+        }
+        Ok(n)
+    }
+
+    fn send_batch(&self, datagrams: &[Transmit<'_>]) -> io::Result<usize> {
+        let mut sent = 0;
+        for d in datagrams {
+            let mut tries = 0;
+            loop {
+                match self.socket.send_to(d.data, d.dst) {
+                    Ok(_) => sent += 1,
+                    Err(e) if e.kind() == io::ErrorKind::WouldBlock && tries < SEND_RETRIES => {
+                        tries += 1;
+                        std::thread::yield_now();
+                        continue;
+                    }
+                    // One unreachable destination must not stop the rest of the batch.
+                    Err(_) => {}
+                }
+                break;
+            }
+        }
+        Ok(sent)
+    }
+
+    fn local_port(&self) -> u16 {
+        self.port
+    }
+}

@@ -1,0 +1,377 @@
+//! The engine: threads, batching and live configuration over the traits in [crate::io].
+//!
+//! [`Device::start`] takes a [`DeviceConfig`], a virtual NIC ([`Tun`]), a way to open UDP
+//! transports ([`Bind`]) and a [`Clock`], and runs the tunnel on its own threads until
+//! [`Device::stop`] (or drop):
+//!
+//! - **TX thread**: NIC batch → allowed-IPs lookup of the destination → per-peer run:
+//!   staged behind a handshake when there is no usable session, else counters taken in
+//!   order and the packets sealed in place → one UDP batch.
+//! - **RX thread**: UDP batch → message type; handshake messages are copied into a
+//!   bounded queue for the control thread (so a flood can only fill that queue, never
+//!   stall data) → receiver-index lookup → decrypt in place → replay window → inner
+//!   source address checked against the peer's allowed IPs → one NIC batch.
+//! - **Control thread**: handshakes (MAC1, cookie replies and the per-source rate
+//!   limiter when under load, noise), handshake requests from the data path, and every
+//!   peer's timers, driven by `clock.now()`.
+//! - **Crypto workers** (optional, see [`WorkerMode`]): a large TX batch is split into
+//!   parts sealed in parallel and re-joined before sending, so order is kept per peer.
+//!
+//! Buffers are allocated once per thread; the steady-state data path allocates nothing
+//! per packet. Configuration changes build a new immutable snapshot (peers, allowed-IPs
+//! trie, local key) and publish it with one pointer swap, so the data path sees either
+//! the old or the new configuration, never a mix.
+
+mod control;
+mod datapath;
+mod engine;
+pub mod memory;
+mod peer;
+mod txqueue;
+mod workers;
+
+use std::fmt;
+use std::io;
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::thread::JoinHandle;
+use std::time::SystemTime;
+
+use parking_lot::Mutex;
+
+use crate::config::uapi::{self, UapiError};
+use crate::config::DeviceConfig;
+use crate::error::DropReason;
+use crate::io::{Bind, Clock, Tun};
+use crate::keys::PublicKey;
+use crate::sched::CpuTopology;
+
+use engine::Inner;
+
+/// How the engine spreads encryption over threads.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum WorkerMode {
+    /// Encrypt inline on the I/O threads while batches are small, and fan large batches
+    /// out to workers (one per useful core beyond the I/O threads).
+    #[default]
+    Auto,
+    /// Always fan batches out to this many workers (0 behaves like `Inline`).
+    Fixed(usize),
+    /// Never use workers: the I/O threads do all crypto.
+    Inline,
+}
+
+/// Which bounded ring carries work between engine stages.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum RingKind {
+    /// [`crate::queue::LockedRing`] (a mutex around a deque).
+    Locked,
+    /// [`crate::queue::LockFreeRing`] (Vyukov's bounded MPMC array).
+    #[default]
+    LockFree,
+}
+
+/// Engine tuning. `Default` suits a desktop client.
+#[derive(Debug, Clone)]
+pub struct DeviceOptions {
+    /// Seed for the engine's CSPRNG (ephemeral keys, indices, cookies, jitter). Hosts
+    /// should pass 32 bytes from the OS RNG; `None` derives a seed from std's
+    /// OS-seeded hasher keys. Tests pass a fixed seed.
+    pub rng_seed: Option<[u8; 32]>,
+    /// Crypto fan-out.
+    pub workers: WorkerMode,
+    /// The CPUs the engine may use (sizes the worker pool in [`WorkerMode::Auto`]).
+    pub topology: CpuTopology,
+    /// Packets per NIC or UDP batch (capped at 128).
+    pub batch_size: usize,
+    /// Queue outgoing packets per peer inside the engine (draining the NIC eagerly, byte
+    /// limit from DQL) and run CoDel (RFC 8289: 5 ms target, 100 ms interval) on those
+    /// queues. Implies `tx_queue`.
+    pub codel: bool,
+    /// Queue outgoing packets per peer inside the engine (as with `codel`) but never drop
+    /// from the queues: the CoDel-off baseline for comparisons.
+    pub tx_queue: bool,
+    /// The ring between the TX thread and the crypto workers.
+    pub ring: RingKind,
+    /// In [`WorkerMode::Auto`], batches at least this long go to the workers.
+    pub fanout_threshold: usize,
+    /// Capacity of the incoming handshake queue; the device is "under load" (cookie
+    /// replies, rate limiting) while it is at least 1/8 full.
+    pub handshake_queue: usize,
+}
+
+impl Default for DeviceOptions {
+    fn default() -> Self {
+        Self {
+            rng_seed: None,
+            workers: WorkerMode::Auto,
+            topology: CpuTopology::uniform(1),
+            batch_size: 64,
+            codel: false,
+            tx_queue: false,
+            ring: RingKind::LockFree,
+            fanout_threshold: 16,
+            handshake_queue: 4096,
+        }
+    }
+}
+
+/// Why the device could not start or apply a configuration.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum DeviceError {
+    /// The UDP transport could not be opened (port in use, no permission, ...).
+    #[error("cannot open UDP port {port}: {source}")]
+    Bind {
+        /// The port asked for (0: any).
+        port: u16,
+        /// The OS error.
+        #[source]
+        source: io::Error,
+    },
+    /// An endpoint hostname did not resolve.
+    #[error(transparent)]
+    Resolve(#[from] crate::config::ResolveError),
+    /// The configuration is inconsistent (for example the same peer twice).
+    #[error("invalid configuration: {0}")]
+    InvalidConfig(String),
+    /// A thread could not be spawned.
+    #[error("cannot spawn engine thread: {0}")]
+    Spawn(#[source] io::Error),
+}
+
+/// Something that happened to the tunnel, for the host's UI.
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum DeviceEvent {
+    /// A handshake with the peer completed (a new session is in use).
+    HandshakeComplete {
+        /// The peer.
+        peer: PublicKey,
+    },
+    /// The peer's keys were erased after a long time without a new handshake.
+    SessionExpired {
+        /// The peer.
+        peer: PublicKey,
+    },
+    /// The peer roamed: authenticated packets now come from a new address.
+    EndpointChanged {
+        /// The peer.
+        peer: PublicKey,
+        /// Its new address.
+        endpoint: SocketAddr,
+    },
+    /// Handshake retries were exhausted (about 90 s without an answer).
+    PeerUnreachable {
+        /// The peer.
+        peer: PublicKey,
+    },
+    /// An I/O error on the NIC or the UDP transport.
+    Error {
+        /// What failed.
+        message: String,
+    },
+}
+
+/// Severity of a log line passed to [`DeviceObserver::on_log`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub enum LogLevel {
+    /// Something failed.
+    Error,
+    /// Something odd that the engine recovered from.
+    Warn,
+    /// Lifecycle information.
+    Info,
+    /// Details for debugging.
+    Debug,
+}
+
+/// Receives events and logs from the engine's threads. Calls must return quickly and
+/// must not call back into [`Device::set_observer`].
+pub trait DeviceObserver: Send + Sync {
+    /// An event happened.
+    fn on_event(&self, event: &DeviceEvent);
+    /// A log line.
+    fn on_log(&self, level: LogLevel, msg: &str) {
+        let _ = (level, msg);
+    }
+}
+
+/// Counters of one peer.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PeerStatus {
+    /// The peer's public key.
+    pub public_key: PublicKey,
+    /// Where packets to the peer go now.
+    pub endpoint: Option<SocketAddr>,
+    /// Wall-clock time of the last completed handshake.
+    pub last_handshake: Option<SystemTime>,
+    /// Datagram bytes received from the peer (authenticated data messages).
+    pub rx_bytes: u64,
+    /// Datagram bytes sent to the peer (data messages).
+    pub tx_bytes: u64,
+    /// Data messages received (keepalives included).
+    pub rx_packets: u64,
+    /// Data messages sent (keepalives included).
+    pub tx_packets: u64,
+    /// Handshakes completed.
+    pub handshakes: u64,
+    /// Packets of this peer dropped, by reason.
+    pub drops: DropStats,
+    /// Packets staged waiting for a session.
+    pub staged_packets: usize,
+}
+
+/// Drop counters by [`DropReason`].
+#[derive(Clone, PartialEq, Eq)]
+pub struct DropStats([u64; DropReason::COUNT]);
+
+impl DropStats {
+    /// Drops counted for `reason`.
+    pub fn get(&self, reason: DropReason) -> u64 {
+        self.0.get(reason.index()).copied().unwrap_or(0)
+    }
+    /// All drops.
+    pub fn total(&self) -> u64 {
+        self.0.iter().sum()
+    }
+    /// The non-zero counters.
+    pub fn nonzero(&self) -> impl Iterator<Item = (DropReason, u64)> + '_ {
+        DropReason::ALL.iter().map(|&r| (r, self.get(r))).filter(|&(_, n)| n > 0)
+    }
+}
+
+impl fmt::Debug for DropStats {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_map().entries(self.nonzero().map(|(r, n)| (r.name(), n))).finish()
+    }
+}
+
+/// Device-wide counters plus every peer's.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct DeviceStats {
+    /// The UDP port in use.
+    pub listen_port: u16,
+    /// Drops not attributed to a peer (and, summed in, every peer's), by reason.
+    pub drops: DropStats,
+    /// Incoming handshake messages waiting for the control thread.
+    pub handshake_queue_len: usize,
+    /// Handshake messages refused because that queue was full.
+    pub handshake_queue_overflows: u64,
+    /// Handshake messages processed by the control thread.
+    pub handshakes_processed: u64,
+    /// Cookie replies sent (the device was under load).
+    pub cookie_replies_sent: u64,
+    /// Whether the device is under load now.
+    pub under_load: bool,
+    /// TX batches encrypted by the workers instead of inline.
+    pub fanout_batches: u64,
+    /// TX batches encrypted inline.
+    pub inline_batches: u64,
+    /// Packets CoDel dropped from the per-peer queues.
+    pub codel_drops: u64,
+    /// Packets waiting in the per-peer TX queues (queued TX path only).
+    pub tx_queued_packets: u64,
+    /// Per-peer counters, in configuration order.
+    pub peers: Vec<PeerStatus>,
+}
+
+/// A running WireGuard device. `Send + Sync`: share it by reference or `Arc`.
+pub struct Device {
+    inner: Arc<Inner>,
+    threads: Mutex<Vec<JoinHandle<()>>>,
+}
+
+impl Device {
+    /// Opens the UDP transport, applies `config` and starts the engine's threads.
+    pub fn start(
+        config: DeviceConfig,
+        tun: Arc<dyn Tun>,
+        bind: Arc<dyn Bind>,
+        clock: Arc<dyn Clock>,
+        opts: DeviceOptions,
+    ) -> Result<Device, DeviceError> {
+        let inner = Arc::new(Inner::new(tun, bind, clock, opts)?);
+        inner.set_config(&config)?;
+        let device = Device { inner: inner.clone(), threads: Mutex::new(Vec::new()) };
+        let spawned = engine::spawn_threads(&inner);
+        match spawned {
+            Ok(handles) => {
+                *device.threads.lock() = handles;
+                inner.interface_up();
+                Ok(device)
+            }
+            Err(e) => Err(DeviceError::Spawn(e)),
+        }
+    }
+
+    /// Replaces the whole configuration atomically: either everything applies or
+    /// nothing does. Peers that stay keep their sessions and counters.
+    pub fn set_config(&self, config: &DeviceConfig) -> Result<(), DeviceError> {
+        self.inner.set_config(config)
+    }
+
+    /// Applies a UAPI `set=1` body (the lines after `set=1`) to the running config.
+    pub fn uapi_set(&self, body: &str) -> Result<(), UapiError> {
+        let ops = uapi::parse_set(body)?;
+        self.inner.uapi_set(&ops)
+    }
+
+    /// The full `get=1` response: configuration, counters, `errno=0`.
+    pub fn uapi_get(&self) -> String {
+        self.inner.uapi_get()
+    }
+
+    /// The current configuration (endpoints as the peers roamed).
+    pub fn config(&self) -> DeviceConfig {
+        self.inner.live_config()
+    }
+
+    /// Device and per-peer counters.
+    pub fn stats(&self) -> DeviceStats {
+        self.inner.stats()
+    }
+
+    /// Installs (or with `None` removes) the observer. After this returns the previous
+    /// observer is never called again.
+    pub fn set_observer(&self, observer: Option<Arc<dyn DeviceObserver>>) {
+        *self.inner.observer.write() = observer;
+    }
+
+    /// The network changed: closes the UDP transport and opens a new one on the same
+    /// port (or a new OS-chosen port if none was configured and the old one is taken).
+    pub fn rebind(&self) -> Result<(), DeviceError> {
+        self.inner.rebind()
+    }
+
+    /// The UDP port in use.
+    pub fn listen_port(&self) -> u16 {
+        self.inner.listen_port()
+    }
+
+    /// Stops every thread and waits for them. Also done on drop.
+    pub fn stop(self) {
+        // Drop does the work.
+    }
+
+    fn shutdown(&self) {
+        self.inner.begin_shutdown();
+        let handles = std::mem::take(&mut *self.threads.lock());
+        for h in handles {
+            let _ = h.join();
+        }
+        self.inner.finish_shutdown();
+    }
+}
+
+impl Drop for Device {
+    fn drop(&mut self) {
+        self.shutdown();
+    }
+}
+
+impl fmt::Debug for Device {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Device").field("listen_port", &self.listen_port()).finish_non_exhaustive()
+    }
+}

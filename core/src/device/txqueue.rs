@@ -1,0 +1,166 @@
+//! The queued TX path ([`super::DeviceOptions::codel`]): the TX thread drains the NIC
+//! eagerly into per-peer queues, so a standing queue forms inside the engine (where CoDel
+//! can see and control it) rather than in the NIC; it then sends from the queues round
+//! robin. The bytes held in the queues are bounded by a DQL limit fed by what the UDP
+//! stage completes, instead of a fixed packet depth. Buffers come from a pool allocated
+//! once, so the path allocates nothing per packet.
+
+use std::sync::atomic::Ordering;
+use std::sync::Arc;
+use std::time::Duration;
+
+use super::datapath::{io_error, route_by_dst, send_runs, tx_stride, SealRec};
+use super::engine::{Inner, MAX_BATCH, POLL_INTERVAL};
+use super::peer::Peer;
+use crate::aqm::{Codel, CodelParams, CodelQueue, Dql, DqlParams, VecCodelQueue};
+use crate::messages::DATA_HEADER_LEN;
+
+/// Buffers in the pool: the most packets the engine holds queued at once.
+const POOL: usize = 2048;
+
+/// One peer's queue and its CoDel state.
+struct PeerQueue {
+    peer: Arc<Peer>,
+    queue: VecCodelQueue<(Vec<u8>, usize)>,
+    codel: Codel,
+}
+
+/// The queued TX loop.
+pub(crate) fn run_tx_queued(inner: &Inner) {
+    let mtu = inner.tun.mtu();
+    let stride = tx_stride(mtu);
+    let batch = inner.opts.batch_size.clamp(1, MAX_BATCH);
+    let mut pool: Vec<Vec<u8>> = (0..POOL).map(|_| vec![0u8; stride]).collect();
+    let mut reading: Vec<Vec<u8>> = Vec::with_capacity(MAX_BATCH);
+    let mut sending: Vec<Vec<u8>> = Vec::with_capacity(MAX_BATCH);
+    let mut sizes = [0usize; MAX_BATCH];
+    let mut targets: Vec<Option<Arc<Peer>>> = Vec::with_capacity(MAX_BATCH);
+    let mut recs: Vec<SealRec> = Vec::with_capacity(MAX_BATCH);
+    let mut scratch = vec![0u8; stride];
+    let mut queues: Vec<PeerQueue> = Vec::new();
+    let mut rr = 0usize;
+    let params = CodelParams { max_packet: mtu, ..CodelParams::default() };
+    let dql_params = DqlParams {
+        min_limit: (batch * (mtu + DATA_HEADER_LEN)) as u64,
+        max_limit: (POOL * mtu) as u64,
+        hold_time: Duration::from_secs(1),
+    };
+    let mut dql = Dql::new(dql_params, inner.clock.now());
+    let mut queued = 0usize;
+    while inner.running.load(Ordering::Relaxed) {
+        // Read phase: everything the NIC has, while buffers and the DQL limit allow.
+        let mut wait = if queued == 0 { POLL_INTERVAL } else { Duration::ZERO };
+        loop {
+            let want = batch.min(pool.len());
+            if want == 0 || dql.avail() <= 0 {
+                break;
+            }
+            reading.extend(pool.drain(pool.len() - want..));
+            let n = {
+                let mut it = reading.iter_mut();
+                let mut slices: [&mut [u8]; MAX_BATCH] = std::array::from_fn(|_| {
+                    it.next()
+                        .and_then(|b| b.get_mut(DATA_HEADER_LEN..DATA_HEADER_LEN + mtu))
+                        .unwrap_or_default()
+                });
+                let (Some(s), Some(z)) = (slices.get_mut(..want), sizes.get_mut(..want)) else {
+                    break;
+                };
+                match inner.tun.recv_batch(s, z, wait) {
+                    Ok(n) => n.min(want),
+                    Err(e) => {
+                        io_error(inner, "NIC read", &e);
+                        0
+                    }
+                }
+            };
+            wait = Duration::ZERO;
+            let now = inner.clock.now();
+            let snap = inner.snapshot.load();
+            for (k, buf) in reading.drain(..).enumerate() {
+                let len = sizes.get(k).copied().unwrap_or(0);
+                if k >= n {
+                    pool.push(buf);
+                    continue;
+                }
+                let pkt = buf.get(DATA_HEADER_LEN..DATA_HEADER_LEN + len).unwrap_or_default();
+                let peer = match route_by_dst(&snap.routes, pkt) {
+                    Ok(p) => p.clone(),
+                    Err(reason) => {
+                        inner.counters.drop(reason);
+                        pool.push(buf);
+                        continue;
+                    }
+                };
+                let q = match queues.iter().position(|q| Arc::ptr_eq(&q.peer, &peer)) {
+                    Some(i) => &mut queues[i],
+                    None => {
+                        queues.push(PeerQueue {
+                            peer,
+                            queue: VecCodelQueue::new(),
+                            codel: Codel::new(params),
+                        });
+                        let last = queues.len() - 1;
+                        &mut queues[last]
+                    }
+                };
+                q.queue.enqueue((buf, len), len, now);
+                dql.queued(len as u64);
+                queued += 1;
+            }
+            if n < want {
+                break;
+            }
+        }
+        inner.counters.tx_queued.store(queued as u64, Ordering::Relaxed);
+        if queued == 0 {
+            continue;
+        }
+        // Send phase: one batch, round robin over the peers with packets.
+        let now = inner.clock.now();
+        targets.clear();
+        let mut sent_bytes = 0u64;
+        // Each visit takes a contiguous share, so a peer's packets form one run.
+        let share = (batch / queues.len().max(1)).max(1);
+        let mut idle_rounds = 0;
+        while sending.len() < batch && idle_rounds < queues.len() {
+            rr = (rr + 1) % queues.len().max(1);
+            let Some(q) = queues.get_mut(rr) else { break };
+            let removed = q.peer.removed.load(Ordering::Relaxed);
+            let mut took = 0;
+            while took < share && sending.len() < batch {
+                let item = if inner.opts.codel {
+                    q.codel.dequeue(now, &mut q.queue, |(buf, len)| {
+                        pool.push(buf);
+                        queued -= 1;
+                        dql.completed(len as u64, now);
+                        inner.counters.codel_drops.fetch_add(1, Ordering::Relaxed);
+                    })
+                } else {
+                    q.queue.dequeue().map(|(item, _)| item)
+                };
+                let Some((buf, len)) = item else { break };
+                queued -= 1;
+                sent_bytes += len as u64;
+                if let Some(z) = sizes.get_mut(sending.len()) {
+                    *z = len;
+                }
+                sending.push(buf);
+                targets.push((!removed).then(|| q.peer.clone()));
+                took += 1;
+            }
+            idle_rounds = if took > 0 { 0 } else { idle_rounds + 1 };
+        }
+        let n = sending.len();
+        send_runs(inner, &mut sending, &sizes, n, &targets, &mut recs, &mut scratch, now, mtu);
+        pool.append(&mut sending);
+        dql.completed(sent_bytes, now);
+        queues.retain(|q| !q.queue.is_empty() || !q.peer.removed.load(Ordering::Relaxed));
+        if queues.len() > 1024 {
+            queues.retain(|q| !q.queue.is_empty());
+        }
+    }
+    for q in &mut queues {
+        while q.queue.dequeue().is_some() {}
+    }
+}

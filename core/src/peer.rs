@@ -1,1 +1,0 @@
-//! One peer's protocol state: handshake, keypairs, timers, staged packets, endpoint.

@@ -1,1 +1,0 @@
-//! SipHash-keyed resizable tables: public key to peer, receiver index to keypair.

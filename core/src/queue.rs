@@ -1,1 +1,0 @@
-//! Bounded MPMC rings (locked and lock-free) and ordered parallel crypto.
