@@ -1,4 +1,22 @@
 //! ferrowg-platform: the OS side of the engine's [`ferrowg_core::io`] traits.
 //!
-//! The only crate besides `ferrowg-ffi` that contains `unsafe`; every block carries a
+//! - [`tun`]: virtual NICs that implement [`ferrowg_core::io::Tun`] — Linux
+//!   `/dev/net/tun`, macOS utun, Windows wintun, and an adopted file descriptor
+//!   (Android `VpnService`, Apple `NEPacketTunnelProvider`).
+//! - [`udp`]: the dual-stack UDP [`ferrowg_core::io::Transport`], batched with
+//!   `recvmmsg`/`sendmmsg` on Linux.
+//! - [`cpu`]: the machine's CPU topology as a [`ferrowg_core::sched::CpuTopology`], and
+//!   thread placement.
+//!
+//! The only crate besides `ferrowg-ffi` that contains `unsafe`: raw calls live in one
+//! private `sys` module per OS (plus the wintun adapter), every block with a
 //! `// SAFETY:` line.
+
+pub mod cpu;
+mod error;
+#[allow(unsafe_code)]
+mod sys;
+pub mod tun;
+pub mod udp;
+
+pub use error::Error;

@@ -1,0 +1,95 @@
+//! The machine's CPUs as a [`CpuTopology`] for the scheduler, and thread placement.
+//!
+//! The parsers are pure and compiled on every host, so they are tested on Linux:
+//! [`sysfs`] (Linux `/sys/devices`, root path a parameter), [`sysctl`] (macOS
+//! `hw.perflevel*` values) and [`glpi`] (the record buffer Windows'
+//! `GetLogicalProcessorInformationEx` fills). [`topology`] calls the one for this OS.
+
+pub mod glpi;
+pub mod sysctl;
+pub mod sysfs;
+
+use std::io;
+
+use ferrowg_core::sched::{CoreKind, CpuTopology, LogicalCpu};
+
+use crate::Error;
+
+/// Reads the topology of the CPUs this process may run on.
+///
+/// Linux: `/sys/devices`, limited to the thread's affinity mask. macOS: sysctl
+/// `hw.perflevelN.*`. Windows: `GetLogicalProcessorInformationEx`. Elsewhere (or if
+/// the OS answer is empty): a uniform topology of `available_parallelism` CPUs.
+pub fn topology() -> Result<CpuTopology, Error> {
+    let topo = os_topology()?;
+    if topo.cpus.is_empty() {
+        let n = std::thread::available_parallelism().map_or(1, |n| n.get());
+        return Ok(CpuTopology::uniform(n));
+    }
+    Ok(topo)
+}
+
+/// Places the calling thread on `cpu`, as far as the OS allows.
+///
+/// Linux: `sched_setaffinity` to exactly that CPU. Windows: `SetThreadGroupAffinity` to
+/// that CPU within its processor group. macOS cannot pin threads: the thread's QoS
+/// class is set instead (user-interactive for performance cores, utility for
+/// efficiency cores), which steers it to that kind of core. Elsewhere: does nothing.
+pub fn pin_current_thread(cpu: &LogicalCpu) -> io::Result<()> {
+    pin(cpu)
+}
+
+#[cfg(target_os = "linux")]
+fn os_topology() -> Result<CpuTopology, Error> {
+    let allowed = crate::sys::linux::allowed_cpus().map_err(Error::os("sched_getaffinity"))?;
+    sysfs::read_topology(std::path::Path::new(sysfs::SYSFS_DEVICES), Some(&allowed))
+}
+
+#[cfg(target_os = "linux")]
+fn pin(cpu: &LogicalCpu) -> io::Result<()> {
+    crate::sys::linux::pin_to_cpu(cpu.id)
+}
+
+#[cfg(target_os = "macos")]
+fn os_topology() -> Result<CpuTopology, Error> {
+    let read = |name: &str| crate::sys::macos::sysctl_usize(name);
+    let values = sysctl::SysctlValues::read_with(read);
+    Ok(sysctl::topology(&values))
+}
+
+#[cfg(target_os = "macos")]
+fn pin(cpu: &LogicalCpu) -> io::Result<()> {
+    crate::sys::macos::set_qos_for(cpu.kind == CoreKind::Efficiency)
+}
+
+#[cfg(windows)]
+fn os_topology() -> Result<CpuTopology, Error> {
+    let buf = crate::sys::windows::logical_processor_information()
+        .map_err(Error::os("GetLogicalProcessorInformationEx"))?;
+    Ok(glpi::parse(&buf))
+}
+
+#[cfg(windows)]
+fn pin(cpu: &LogicalCpu) -> io::Result<()> {
+    let bit = cpu.id % glpi::CPUS_PER_GROUP;
+    crate::sys::windows::set_group_affinity(cpu.group, 1u64 << bit)
+}
+
+#[cfg(not(any(target_os = "linux", target_os = "macos", windows)))]
+fn os_topology() -> Result<CpuTopology, Error> {
+    Ok(CpuTopology::default())
+}
+
+#[cfg(not(any(target_os = "linux", target_os = "macos", windows)))]
+fn pin(_cpu: &LogicalCpu) -> io::Result<()> {
+    Ok(())
+}
+
+/// Marks the CPUs whose score is below the best as efficiency cores; all stay
+/// performance cores when every score is equal (a non-hybrid machine).
+pub(crate) fn classify_by_score(cpus: &mut [LogicalCpu], score: impl Fn(&LogicalCpu) -> u64) {
+    let Some(best) = cpus.iter().map(&score).max() else { return };
+    for cpu in cpus.iter_mut() {
+        cpu.kind = if score(cpu) < best { CoreKind::Efficiency } else { CoreKind::Performance };
+    }
+}

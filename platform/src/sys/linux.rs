@@ -1,0 +1,332 @@
+//! Linux-only calls: /dev/net/tun and interface ioctls, recvmmsg/sendmmsg, CPU affinity.
+
+use std::io;
+use std::mem;
+use std::net::{Ipv4Addr, Ipv6Addr, SocketAddr, SocketAddrV4, SocketAddrV6};
+use std::os::fd::{AsRawFd, BorrowedFd, FromRawFd, OwnedFd};
+
+use ferrowg_core::io::{RecvMeta, Transmit};
+
+use super::unix::{ifname_array, ifname_string};
+
+/// Most datagrams moved by one recvmmsg/sendmmsg call.
+pub(crate) const MMSG_BATCH: usize = 64;
+
+/// Opens `/dev/net/tun` and attaches it to the TUN interface `name` (created if missing;
+/// an empty name lets the kernel pick `tunN`). Returns the fd and the actual name.
+pub(crate) fn open_tun(name: &str, multi_queue: bool) -> io::Result<(OwnedFd, String)> {
+    let path = c"/dev/net/tun";
+    // SAFETY: `path` is a valid NUL-terminated string; open has no other memory effects.
+    let raw =
+        unsafe { libc::open(path.as_ptr(), libc::O_RDWR | libc::O_CLOEXEC | libc::O_NONBLOCK) };
+    if raw < 0 {
+        return Err(io::Error::last_os_error());
+    }
+    // SAFETY: `raw` is a descriptor we just opened and own exclusively.
+    let fd = unsafe { OwnedFd::from_raw_fd(raw) };
+    let mut flags = libc::IFF_TUN | libc::IFF_NO_PI;
+    if multi_queue {
+        flags |= libc::IFF_MULTI_QUEUE;
+    }
+    // SAFETY: ifreq is plain old data; all-zero is a valid value.
+    let mut req: libc::ifreq = unsafe { mem::zeroed() };
+    req.ifr_name = ifname_array(name)?;
+    req.ifr_ifru.ifru_flags = flags as libc::c_short;
+    // SAFETY: TUNSETIFF reads and writes one `ifreq`, which `req` is, for the whole call.
+    let rc = unsafe { libc::ioctl(fd.as_raw_fd(), libc::TUNSETIFF, &mut req as *mut libc::ifreq) };
+    if rc < 0 {
+        return Err(io::Error::last_os_error());
+    }
+    Ok((fd, ifname_string(&req.ifr_name)))
+}
+
+/// A throwaway AF_INET datagram socket, the handle interface ioctls go through.
+fn ioctl_socket() -> io::Result<OwnedFd> {
+    // SAFETY: socket(2) has no memory effects.
+    let raw = unsafe { libc::socket(libc::AF_INET, libc::SOCK_DGRAM | libc::SOCK_CLOEXEC, 0) };
+    if raw < 0 {
+        return Err(io::Error::last_os_error());
+    }
+    // SAFETY: `raw` is a descriptor we just created and own exclusively.
+    Ok(unsafe { OwnedFd::from_raw_fd(raw) })
+}
+
+fn ifreq_ioctl(sock: &OwnedFd, request: libc::Ioctl, req: &mut libc::ifreq) -> io::Result<()> {
+    // SAFETY: the SIOC[GS]IF* requests used here read and write exactly one `ifreq`.
+    let rc = unsafe { libc::ioctl(sock.as_raw_fd(), request, req as *mut libc::ifreq) };
+    if rc < 0 {
+        return Err(io::Error::last_os_error());
+    }
+    Ok(())
+}
+
+/// Sets the interface MTU (SIOCSIFMTU).
+pub(crate) fn set_mtu(name: &str, mtu: usize) -> io::Result<()> {
+    let mtu = libc::c_int::try_from(mtu)
+        .map_err(|_| io::Error::new(io::ErrorKind::InvalidInput, "MTU out of range"))?;
+    let sock = ioctl_socket()?;
+    // SAFETY: ifreq is plain old data; all-zero is a valid value.
+    let mut req: libc::ifreq = unsafe { mem::zeroed() };
+    req.ifr_name = ifname_array(name)?;
+    req.ifr_ifru.ifru_mtu = mtu;
+    ifreq_ioctl(&sock, libc::SIOCSIFMTU, &mut req)
+}
+
+/// Brings the interface up (IFF_UP via SIOCGIFFLAGS/SIOCSIFFLAGS).
+pub(crate) fn set_up(name: &str) -> io::Result<()> {
+    let sock = ioctl_socket()?;
+    // SAFETY: ifreq is plain old data; all-zero is a valid value.
+    let mut req: libc::ifreq = unsafe { mem::zeroed() };
+    req.ifr_name = ifname_array(name)?;
+    ifreq_ioctl(&sock, libc::SIOCGIFFLAGS, &mut req)?;
+    // SAFETY: SIOCGIFFLAGS just filled the flags member of the union.
+    let flags = unsafe { req.ifr_ifru.ifru_flags };
+    req.ifr_ifru.ifru_flags = flags | libc::IFF_UP as libc::c_short;
+    ifreq_ioctl(&sock, libc::SIOCSIFFLAGS, &mut req)
+}
+
+/// Converts a kernel socket address to a `SocketAddr`; `None` for other families.
+fn from_storage(ss: &libc::sockaddr_storage) -> Option<SocketAddr> {
+    match libc::c_int::from(ss.ss_family) {
+        libc::AF_INET => {
+            // SAFETY: the family says the storage holds a sockaddr_in, and
+            // sockaddr_storage is large and aligned enough for it.
+            let sin =
+                unsafe { &*(ss as *const libc::sockaddr_storage).cast::<libc::sockaddr_in>() };
+            let ip = Ipv4Addr::from(u32::from_be(sin.sin_addr.s_addr));
+            Some(SocketAddr::V4(SocketAddrV4::new(ip, u16::from_be(sin.sin_port))))
+        }
+        libc::AF_INET6 => {
+            // SAFETY: as above, for sockaddr_in6.
+            let sin6 =
+                unsafe { &*(ss as *const libc::sockaddr_storage).cast::<libc::sockaddr_in6>() };
+            let ip = Ipv6Addr::from(sin6.sin6_addr.s6_addr);
+            Some(SocketAddr::V6(SocketAddrV6::new(
+                ip,
+                u16::from_be(sin6.sin6_port),
+                sin6.sin6_flowinfo,
+                sin6.sin6_scope_id,
+            )))
+        }
+        _ => None,
+    }
+}
+
+/// Writes `addr` into `ss` as the kernel expects it; returns the length used.
+fn to_storage(addr: SocketAddr, ss: &mut libc::sockaddr_storage) -> libc::socklen_t {
+    match addr {
+        SocketAddr::V4(a) => {
+            // SAFETY: sockaddr_storage is large and aligned enough for a sockaddr_in, and
+            // we hold it exclusively.
+            let sin =
+                unsafe { &mut *(ss as *mut libc::sockaddr_storage).cast::<libc::sockaddr_in>() };
+            sin.sin_family = libc::AF_INET as libc::sa_family_t;
+            sin.sin_port = a.port().to_be();
+            sin.sin_addr = libc::in_addr { s_addr: u32::from(*a.ip()).to_be() };
+            mem::size_of::<libc::sockaddr_in>() as libc::socklen_t
+        }
+        SocketAddr::V6(a) => {
+            // SAFETY: as above, for sockaddr_in6.
+            let sin6 =
+                unsafe { &mut *(ss as *mut libc::sockaddr_storage).cast::<libc::sockaddr_in6>() };
+            sin6.sin6_family = libc::AF_INET6 as libc::sa_family_t;
+            sin6.sin6_port = a.port().to_be();
+            sin6.sin6_flowinfo = a.flowinfo();
+            sin6.sin6_addr = libc::in6_addr { s6_addr: a.ip().octets() };
+            sin6.sin6_scope_id = a.scope_id();
+            mem::size_of::<libc::sockaddr_in6>() as libc::socklen_t
+        }
+    }
+}
+
+/// Receives up to `min(bufs.len(), meta.len(), MMSG_BATCH)` datagrams without waiting.
+/// `Err(WouldBlock)` when none is queued. Truncated datagrams and non-IP sources are
+/// skipped; the buffers of the kept ones are moved to the front of `bufs` (swapped), so
+/// `bufs[i]` and `meta[i]` match for `i` below the count returned.
+pub(crate) fn recvmmsg(
+    fd: BorrowedFd<'_>,
+    bufs: &mut [&mut [u8]],
+    meta: &mut [RecvMeta],
+) -> io::Result<usize> {
+    let n = bufs.len().min(meta.len()).min(MMSG_BATCH);
+    if n == 0 {
+        return Ok(0);
+    }
+    // SAFETY: these are plain C structs for which all-zero bytes are valid values.
+    let mut addrs: [libc::sockaddr_storage; MMSG_BATCH] = unsafe { mem::zeroed() };
+    // SAFETY: as above.
+    let mut iovs: [libc::iovec; MMSG_BATCH] = unsafe { mem::zeroed() };
+    // SAFETY: as above.
+    let mut hdrs: [libc::mmsghdr; MMSG_BATCH] = unsafe { mem::zeroed() };
+    for i in 0..n {
+        iovs[i] = libc::iovec { iov_base: bufs[i].as_mut_ptr().cast(), iov_len: bufs[i].len() };
+        hdrs[i].msg_hdr.msg_name = (&mut addrs[i] as *mut libc::sockaddr_storage).cast();
+        hdrs[i].msg_hdr.msg_namelen = mem::size_of::<libc::sockaddr_storage>() as libc::socklen_t;
+        hdrs[i].msg_hdr.msg_iov = &mut iovs[i];
+        hdrs[i].msg_hdr.msg_iovlen = 1;
+    }
+    // SAFETY: the first `n` headers point at live, exclusively borrowed buffers and
+    // address slots with their true lengths; no timeout pointer is passed.
+    let rc = unsafe {
+        libc::recvmmsg(
+            fd.as_raw_fd(),
+            hdrs.as_mut_ptr(),
+            n as libc::c_uint,
+            libc::MSG_DONTWAIT,
+            std::ptr::null_mut(),
+        )
+    };
+    if rc < 0 {
+        return Err(io::Error::last_os_error());
+    }
+    let got = rc as usize;
+    let mut out = 0;
+    for i in 0..got {
+        // A datagram larger than its buffer arrives cut short: drop it rather than hand
+        // on a prefix.
+        if hdrs[i].msg_hdr.msg_flags & libc::MSG_TRUNC != 0 {
+            continue;
+        }
+        let Some(src) = from_storage(&addrs[i]) else { continue };
+        let len = hdrs[i].msg_len as usize;
+        if out != i {
+            bufs.swap(out, i);
+        }
+        meta[out] = RecvMeta { len, src };
+        out += 1;
+    }
+    Ok(out)
+}
+
+/// `UDP_SEGMENT` (linux/udp.h; not in the libc crate for glibc targets).
+const UDP_SEGMENT: libc::c_int = 103;
+/// Most datagrams coalesced into one GSO send (the kernel's UDP_MAX_SEGMENTS floor).
+const GSO_MAX_SEGMENTS: usize = 64;
+/// Most payload bytes in one GSO send (below the 64 KiB IP datagram limit).
+const GSO_MAX_BYTES: usize = 65000;
+
+/// With `gso`, how many datagrams from the start of `datagrams` go out as one message:
+/// consecutive datagrams to the same destination with the same length (a shorter one may
+/// end the run), as UDP_SEGMENT requires. Without `gso`, or if nothing coalesces: 1.
+pub(crate) fn gso_run(datagrams: &[Transmit<'_>], gso: bool) -> usize {
+    let Some(first) = datagrams.first() else { return 0 };
+    let seg = first.data.len();
+    if !gso || seg == 0 || seg > usize::from(u16::MAX) {
+        return 1;
+    }
+    let mut count = 1;
+    let mut total = seg;
+    for d in &datagrams[1..] {
+        let len = d.data.len();
+        if count == GSO_MAX_SEGMENTS
+            || d.dst != first.dst
+            || len == 0
+            || len > seg
+            || total + len > GSO_MAX_BYTES
+        {
+            break;
+        }
+        count += 1;
+        total += len;
+        if len < seg {
+            break;
+        }
+    }
+    count
+}
+
+/// Sends the datagrams with one sendmmsg call (at most `MMSG_BATCH`). With `gso`, runs
+/// that [`gso_run`] groups go out as one message each with a `UDP_SEGMENT` control
+/// message, and the kernel splits them. Returns how many datagrams the kernel took;
+/// `Err` only if the first message failed.
+pub(crate) fn sendmmsg(
+    fd: BorrowedFd<'_>,
+    datagrams: &[Transmit<'_>],
+    gso: bool,
+) -> io::Result<usize> {
+    let n = datagrams.len().min(MMSG_BATCH);
+    if n == 0 {
+        return Ok(0);
+    }
+    // SAFETY: plain C structs for which all-zero bytes are valid values.
+    let mut addrs: [libc::sockaddr_storage; MMSG_BATCH] = unsafe { mem::zeroed() };
+    // SAFETY: as above.
+    let mut iovs: [libc::iovec; MMSG_BATCH] = unsafe { mem::zeroed() };
+    // SAFETY: as above.
+    let mut hdrs: [libc::mmsghdr; MMSG_BATCH] = unsafe { mem::zeroed() };
+    // u64 elements keep each control buffer aligned for cmsghdr.
+    let mut control = [[0u64; 4]; MMSG_BATCH];
+    // SAFETY: CMSG_SPACE/CMSG_LEN are pure arithmetic on a constant.
+    let (space, cmsg_len) = unsafe { (libc::CMSG_SPACE(2), libc::CMSG_LEN(2)) };
+    for (iov, d) in iovs.iter_mut().zip(&datagrams[..n]) {
+        *iov =
+            libc::iovec { iov_base: d.data.as_ptr() as *mut libc::c_void, iov_len: d.data.len() };
+    }
+    let mut runs = [0usize; MMSG_BATCH];
+    let (mut start, mut msgs) = (0, 0);
+    while start < n {
+        let run = gso_run(&datagrams[start..n], gso);
+        let hdr = &mut hdrs[msgs].msg_hdr;
+        hdr.msg_namelen = to_storage(datagrams[start].dst, &mut addrs[msgs]);
+        hdr.msg_name = (&mut addrs[msgs] as *mut libc::sockaddr_storage).cast();
+        hdr.msg_iov = &mut iovs[start];
+        hdr.msg_iovlen = run;
+        if run > 1 {
+            hdr.msg_control = control[msgs].as_mut_ptr().cast();
+            hdr.msg_controllen = space as usize;
+            let seg = datagrams[start].data.len() as u16;
+            // SAFETY: msg_control points at a zeroed, aligned buffer of `space` bytes,
+            // enough for one cmsghdr carrying a u16, so the first header and its data
+            // are inside it; the data is written unaligned.
+            unsafe {
+                let cmsg = libc::CMSG_FIRSTHDR(hdr);
+                (*cmsg).cmsg_level = libc::SOL_UDP;
+                (*cmsg).cmsg_type = UDP_SEGMENT;
+                (*cmsg).cmsg_len = cmsg_len as usize;
+                libc::CMSG_DATA(cmsg).cast::<u16>().write_unaligned(seg);
+            }
+        }
+        runs[msgs] = run;
+        start += run;
+        msgs += 1;
+    }
+    // SAFETY: the first `msgs` headers point at live payloads, addresses and control
+    // buffers with their true lengths; the kernel only reads them and writes `msg_len`.
+    let rc = unsafe {
+        libc::sendmmsg(fd.as_raw_fd(), hdrs.as_mut_ptr(), msgs as libc::c_uint, libc::MSG_DONTWAIT)
+    };
+    if rc < 0 {
+        return Err(io::Error::last_os_error());
+    }
+    Ok(runs[..rc as usize].iter().sum())
+}
+
+/// Restricts the calling thread to one CPU.
+pub(crate) fn pin_to_cpu(cpu: usize) -> io::Result<()> {
+    if cpu >= libc::CPU_SETSIZE as usize {
+        return Err(io::Error::new(io::ErrorKind::InvalidInput, "CPU number beyond CPU_SETSIZE"));
+    }
+    // SAFETY: cpu_set_t is a plain bit array; all-zero is the empty set.
+    let mut set: libc::cpu_set_t = unsafe { mem::zeroed() };
+    // SAFETY: `cpu` < CPU_SETSIZE was checked above, so the bit is inside `set`.
+    unsafe { libc::CPU_SET(cpu, &mut set) };
+    // SAFETY: `set` is a valid cpu_set_t and we pass its exact size; pid 0 is this thread.
+    let rc = unsafe { libc::sched_setaffinity(0, mem::size_of::<libc::cpu_set_t>(), &set) };
+    if rc < 0 {
+        return Err(io::Error::last_os_error());
+    }
+    Ok(())
+}
+
+/// The CPUs the calling thread may run on.
+pub(crate) fn allowed_cpus() -> io::Result<Vec<usize>> {
+    // SAFETY: cpu_set_t is a plain bit array; all-zero is the empty set.
+    let mut set: libc::cpu_set_t = unsafe { mem::zeroed() };
+    // SAFETY: `set` is writable and we pass its exact size; pid 0 is this thread.
+    let rc = unsafe { libc::sched_getaffinity(0, mem::size_of::<libc::cpu_set_t>(), &mut set) };
+    if rc < 0 {
+        return Err(io::Error::last_os_error());
+    }
+    // SAFETY: every `c` is below CPU_SETSIZE, so the bit tested is inside `set`.
+    Ok((0..libc::CPU_SETSIZE as usize).filter(|&c| unsafe { libc::CPU_ISSET(c, &set) }).collect())
+}

@@ -1,0 +1,489 @@
+//! The UDP [`Transport`]: two sockets on the same port, one IPv4 and one IPv6 with
+//! `IPV6_V6ONLY` (like wireguard-go), rather than one dual-stack socket — so IPv4 sources
+//! are never reported as IPv4-mapped IPv6, and a host without IPv6 still works.
+//!
+//! On Linux datagrams move in batches with `recvmmsg`/`sendmmsg`; elsewhere one
+//! `recv_from`/`send_to` per datagram. Sockets are non-blocking; `recv_batch` waits with
+//! `poll` (`WSAPoll` on Windows) on both sockets for at most its timeout.
+//!
+//! [`UdpTransport::rebind`] reopens the sockets after a network change;
+//! [`UdpTransport::set_listen_port`] moves to another port; the socket handles are
+//! exposed ([`UdpTransport::raw_fds`] / `raw_sockets`) and every new socket passes through
+//! [`UdpOptions::on_new_socket`] before it is bound, so Android can `protect` it.
+
+use std::io;
+use std::net::{Ipv4Addr, Ipv6Addr, SocketAddr, UdpSocket};
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex, PoisonError};
+use std::time::Duration;
+
+use arc_swap::ArcSwap;
+use ferrowg_core::io::{RecvMeta, Transmit, Transport};
+use socket2::{Domain, Protocol, Socket, Type};
+
+#[cfg(target_os = "linux")]
+mod linux;
+#[cfg(target_os = "linux")]
+use linux as imp;
+
+#[cfg(not(target_os = "linux"))]
+mod generic;
+#[cfg(not(target_os = "linux"))]
+use generic as imp;
+
+mod wait;
+
+use crate::Error;
+
+/// The OS handle of a socket: a file descriptor on Unix, a `SOCKET` on Windows.
+#[cfg(unix)]
+pub type RawSocketHandle = std::os::fd::RawFd;
+/// The OS handle of a socket: a file descriptor on Unix, a `SOCKET` on Windows.
+#[cfg(windows)]
+pub type RawSocketHandle = std::os::windows::io::RawSocket;
+
+/// Called with every socket the transport opens, before it is bound (Android:
+/// `VpnService.protect(fd)`, so the tunnel's own traffic bypasses the tunnel).
+pub type SocketHook = Arc<dyn Fn(RawSocketHandle) -> io::Result<()> + Send + Sync>;
+
+/// Socket buffer size asked for (the kernel may cap it): room for bursts at Gb/s.
+const SOCKET_BUFFER: usize = 7 << 20;
+/// How long `send_batch` waits for room in a full socket buffer before returning short.
+const SEND_WAIT: Duration = Duration::from_millis(100);
+/// How many times one `send_batch` waits for room before returning short.
+const MAX_SEND_WAITS: usize = 8;
+/// How long `rebind` keeps retrying while receivers still hold the old sockets open.
+const REBIND_WAIT: Duration = Duration::from_secs(3);
+/// Attempts at finding a port free on both IPv4 and IPv6 when the OS picks it.
+const PORT_ATTEMPTS: usize = 16;
+
+/// How to open the transport.
+#[derive(Clone, Default)]
+pub struct UdpOptions {
+    /// Listen port; 0 lets the OS pick one (then the same port is used for IPv6).
+    pub port: u16,
+    /// Skip the IPv4 socket.
+    pub no_ipv4: bool,
+    /// Skip the IPv6 socket. Without this, a host lacking IPv6 still works (IPv4 only).
+    pub no_ipv6: bool,
+    /// Linux `SO_MARK` on both sockets (WireGuard's fwmark); ignored elsewhere.
+    pub fwmark: Option<u32>,
+    /// Never use UDP GSO (Linux `UDP_SEGMENT`), e.g. to compare with and without it.
+    pub no_gso: bool,
+    /// Run on every new socket before it is bound.
+    pub on_new_socket: Option<SocketHook>,
+}
+
+impl std::fmt::Debug for UdpOptions {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("UdpOptions")
+            .field("port", &self.port)
+            .field("no_ipv4", &self.no_ipv4)
+            .field("no_ipv6", &self.no_ipv6)
+            .field("fwmark", &self.fwmark)
+            .field("no_gso", &self.no_gso)
+            .field("on_new_socket", &self.on_new_socket.is_some())
+            .finish()
+    }
+}
+
+/// The bound sockets; replaced whole on rebind.
+#[derive(Debug)]
+struct Sockets {
+    v4: Option<UdpSocket>,
+    v6: Option<UdpSocket>,
+    port: u16,
+    /// UDP GSO still on for the IPv4 / IPv6 socket (Linux only).
+    gso: [AtomicBool; 2],
+}
+
+impl Sockets {
+    fn iter(&self) -> impl Iterator<Item = &UdpSocket> {
+        self.v4.iter().chain(self.v6.iter())
+    }
+}
+
+/// Dual-stack UDP sockets implementing [`Transport`].
+pub struct UdpTransport {
+    sockets: ArcSwap<Sockets>,
+    options: Mutex<UdpOptions>,
+    /// Alternates which socket is read first, so a busy IPv4 side cannot starve IPv6.
+    turn: AtomicUsize,
+}
+
+impl std::fmt::Debug for UdpTransport {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("UdpTransport").field("sockets", &self.sockets.load()).finish()
+    }
+}
+
+impl UdpTransport {
+    /// Opens the sockets on `port` (0: the OS picks) with default options.
+    pub fn bind(port: u16) -> Result<Self, Error> {
+        Self::with_options(UdpOptions { port, ..UdpOptions::default() })
+    }
+
+    /// Opens the sockets as `options` say.
+    pub fn with_options(options: UdpOptions) -> Result<Self, Error> {
+        let sockets = open_sockets(options.port, &options)?;
+        Ok(Self {
+            sockets: ArcSwap::from_pointee(sockets),
+            options: Mutex::new(options),
+            turn: AtomicUsize::new(0),
+        })
+    }
+
+    /// Reopens the sockets on the current port (after a network change). Blocks until
+    /// receivers blocked in `recv_batch` on the old sockets have returned (at most their
+    /// timeout), because the port stays taken until then.
+    pub fn rebind(&self) -> Result<(), Error> {
+        let port = self.local_port();
+        self.replace(port)
+    }
+
+    /// Moves to another listen port (0: the OS picks), like `wg set listen-port`.
+    pub fn set_listen_port(&self, port: u16) -> Result<(), Error> {
+        if port != 0 && port == self.local_port() {
+            return Ok(());
+        }
+        self.replace(port)
+    }
+
+    /// Sets (or with `None` clears) the Linux `SO_MARK` on the open sockets and on every
+    /// later one, like `wg set fwmark`. A no-op elsewhere.
+    pub fn set_fwmark(&self, mark: Option<u32>) -> Result<(), Error> {
+        let mut options = self.options.lock().unwrap_or_else(PoisonError::into_inner);
+        #[cfg(target_os = "linux")]
+        for s in self.sockets.load().iter() {
+            socket2::SockRef::from(s).set_mark(mark.unwrap_or(0)).map_err(Error::os("SO_MARK"))?;
+        }
+        options.fwmark = mark;
+        Ok(())
+    }
+
+    /// Runs `f` on the open sockets (IPv4 first), e.g. to read or set socket options.
+    pub fn with_sockets<R>(&self, f: impl FnOnce(&[&UdpSocket]) -> R) -> R {
+        let sockets = self.sockets.load();
+        let list: Vec<&UdpSocket> = sockets.iter().collect();
+        f(&list)
+    }
+
+    fn replace(&self, port: u16) -> Result<(), Error> {
+        // Held throughout, so concurrent rebinds and option changes serialize.
+        let options = self.options.lock().unwrap_or_else(PoisonError::into_inner);
+        let old_port = self.local_port();
+        if port != old_port {
+            // A different port (or one the OS picks) can be bound before the old sockets
+            // close.
+            let fresh = open_sockets(port, &options)?;
+            self.sockets.store(Arc::new(fresh));
+            return Ok(());
+        }
+        self.sockets.store(Arc::new(Sockets {
+            v4: None,
+            v6: None,
+            port: old_port,
+            gso: [AtomicBool::new(false), AtomicBool::new(false)],
+        }));
+        let mut waited = Duration::ZERO;
+        let step = Duration::from_millis(5);
+        loop {
+            match open_sockets(port, &options) {
+                Ok(fresh) => {
+                    self.sockets.store(Arc::new(fresh));
+                    return Ok(());
+                }
+                Err(Error::Os { source, .. })
+                    if source.kind() == io::ErrorKind::AddrInUse && waited < REBIND_WAIT =>
+                {
+                    std::thread::sleep(step);
+                    waited += step;
+                }
+                Err(e) => return Err(e),
+            }
+        }
+    }
+
+    /// The raw descriptors of the open sockets (IPv4 first), e.g. for Android `protect`.
+    #[cfg(unix)]
+    pub fn raw_fds(&self) -> Vec<RawSocketHandle> {
+        use std::os::fd::AsRawFd;
+        self.sockets.load().iter().map(|s| s.as_raw_fd()).collect()
+    }
+
+    /// The raw `SOCKET` handles of the open sockets (IPv4 first).
+    #[cfg(windows)]
+    pub fn raw_sockets(&self) -> Vec<RawSocketHandle> {
+        use std::os::windows::io::AsRawSocket;
+        self.sockets.load().iter().map(|s| s.as_raw_socket()).collect()
+    }
+
+    /// Whether UDP GSO is in use on the IPv4 and IPv6 socket (it turns itself off if the
+    /// kernel refuses it; always false off Linux or with [`UdpOptions::no_gso`]).
+    pub fn gso_active(&self) -> [bool; 2] {
+        let s = self.sockets.load();
+        [s.gso[0].load(Ordering::Relaxed), s.gso[1].load(Ordering::Relaxed)]
+    }
+
+    /// The local addresses of the open sockets (IPv4 first).
+    pub fn local_addrs(&self) -> Vec<SocketAddr> {
+        self.sockets.load().iter().filter_map(|s| s.local_addr().ok()).collect()
+    }
+}
+
+impl Transport for UdpTransport {
+    fn recv_batch(
+        &self,
+        bufs: &mut [&mut [u8]],
+        meta: &mut [RecvMeta],
+        timeout: Duration,
+    ) -> io::Result<usize> {
+        let want = bufs.len().min(meta.len());
+        if want == 0 {
+            return Ok(0);
+        }
+        let sockets = self.sockets.load();
+        let (mut order, count) = match (sockets.v4.as_ref(), sockets.v6.as_ref()) {
+            (Some(a), Some(b)) => ([a, b], 2),
+            (Some(a), None) | (None, Some(a)) => ([a, a], 1),
+            (None, None) => {
+                // Mid-rebind: nothing to read yet.
+                std::thread::sleep(timeout.min(Duration::from_millis(5)));
+                return Ok(0);
+            }
+        };
+        if self.turn.fetch_add(1, Ordering::Relaxed) % 2 == 1 {
+            order.swap(0, 1);
+        }
+        let order = &order[..count];
+        let n = recv_from_any(order, &mut bufs[..want], &mut meta[..want])?;
+        if n > 0 || !wait::readable(order, timeout)? {
+            return Ok(n);
+        }
+        recv_from_any(order, &mut bufs[..want], &mut meta[..want])
+    }
+
+    fn send_batch(&self, datagrams: &[Transmit<'_>]) -> io::Result<usize> {
+        let sockets = self.sockets.load();
+        let mut done = 0;
+        let mut first_error = None;
+        let mut sent_any = false;
+        let mut waits = 0;
+        while done < datagrams.len() {
+            let Some((family, run)) = next_run(&datagrams[done..]) else { break };
+            let (socket, gso) = match family {
+                Family::V4 => (sockets.v4.as_ref(), &sockets.gso[0]),
+                Family::V6 => (sockets.v6.as_ref(), &sockets.gso[1]),
+            };
+            let Some(socket) = socket else {
+                // No socket for this family: these datagrams cannot go anywhere.
+                first_error.get_or_insert(io::Error::from(io::ErrorKind::AddrNotAvailable));
+                done += run;
+                continue;
+            };
+            match send_run(socket, &datagrams[done..done + run], family, gso) {
+                Ok(0) => break,
+                Ok(n) => {
+                    done += n;
+                    sent_any = true;
+                }
+                Err(e) if e.kind() == io::ErrorKind::WouldBlock => {
+                    waits += 1;
+                    if waits > MAX_SEND_WAITS || !wait::writable(socket, SEND_WAIT)? {
+                        break;
+                    }
+                }
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+                Err(e) => {
+                    // A per-destination failure (unreachable, refused, too big): drop
+                    // this datagram and keep going.
+                    tracing::debug!(error = %e, dst = %datagrams[done].dst, "udp send failed");
+                    first_error.get_or_insert(e);
+                    done += 1;
+                }
+            }
+        }
+        match first_error {
+            Some(e) if !sent_any => Err(e),
+            _ => Ok(done),
+        }
+    }
+
+    fn local_port(&self) -> u16 {
+        self.sockets.load().port
+    }
+}
+
+/// Address family of a destination (IPv4-mapped IPv6 counts as IPv4).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Family {
+    V4,
+    V6,
+}
+
+fn family_of(dst: &SocketAddr) -> Family {
+    match dst {
+        SocketAddr::V4(_) => Family::V4,
+        SocketAddr::V6(a) if a.ip().to_ipv4_mapped().is_some() => Family::V4,
+        SocketAddr::V6(_) => Family::V6,
+    }
+}
+
+/// The family of the first datagram and how many in a row share it.
+fn next_run(datagrams: &[Transmit<'_>]) -> Option<(Family, usize)> {
+    let family = family_of(&datagrams.first()?.dst);
+    let run = datagrams.iter().take_while(|d| family_of(&d.dst) == family).count();
+    Some((family, run))
+}
+
+/// The address to hand the OS: IPv4-mapped IPv6 destinations go out the IPv4 socket.
+fn os_dst(dst: SocketAddr) -> SocketAddr {
+    match dst {
+        SocketAddr::V6(a) => match a.ip().to_ipv4_mapped() {
+            Some(v4) => SocketAddr::from((v4, a.port())),
+            None => dst,
+        },
+        SocketAddr::V4(_) => dst,
+    }
+}
+
+fn send_run(
+    socket: &UdpSocket,
+    run: &[Transmit<'_>],
+    family: Family,
+    gso: &AtomicBool,
+) -> io::Result<usize> {
+    if family == Family::V4 && run.iter().any(|d| d.dst.is_ipv6()) {
+        let mapped: Vec<Transmit<'_>> =
+            run.iter().map(|d| Transmit { dst: os_dst(d.dst), data: d.data }).collect();
+        return imp::send(socket, &mapped, gso);
+    }
+    imp::send(socket, run, gso)
+}
+
+/// Reads what is queued on the sockets, in order, without waiting.
+fn recv_from_any(
+    sockets: &[&UdpSocket],
+    bufs: &mut [&mut [u8]],
+    meta: &mut [RecvMeta],
+) -> io::Result<usize> {
+    let mut got = 0;
+    let mut first_error = None;
+    for socket in sockets {
+        if got == bufs.len() {
+            break;
+        }
+        match imp::recv(socket, &mut bufs[got..], &mut meta[got..]) {
+            Ok(n) => got += n,
+            Err(e) if e.kind() == io::ErrorKind::WouldBlock => {}
+            Err(e) => {
+                first_error.get_or_insert(e);
+            }
+        }
+    }
+    match first_error {
+        Some(e) if got == 0 => Err(e),
+        _ => Ok(got),
+    }
+}
+
+/// Opens the IPv4 and IPv6 sockets on one port, retrying with another OS-picked port if
+/// the IPv6 side of an OS-picked port is taken.
+fn open_sockets(port: u16, options: &UdpOptions) -> Result<Sockets, Error> {
+    let attempts = if port == 0 { PORT_ATTEMPTS } else { 1 };
+    let mut last = None;
+    for _ in 0..attempts {
+        let v4 = if options.no_ipv4 {
+            None
+        } else {
+            Some(open_socket(SocketAddr::from((Ipv4Addr::UNSPECIFIED, port)), options)?)
+        };
+        let chosen = match &v4 {
+            Some(s) => s.local_addr().map_err(Error::os("getsockname"))?.port(),
+            None => port,
+        };
+        if options.no_ipv6 {
+            return finish(v4, None, chosen, options);
+        }
+        match open_socket(SocketAddr::from((Ipv6Addr::UNSPECIFIED, chosen)), options) {
+            Ok(v6) => {
+                let chosen = v6.local_addr().map_err(Error::os("getsockname"))?.port();
+                return finish(v4, Some(v6), chosen, options);
+            }
+            Err(Error::Os { source, .. }) if v4.is_some() && ipv6_unavailable(&source) => {
+                tracing::info!(error = %source, "no IPv6 socket; IPv4 only");
+                return finish(v4, None, chosen, options);
+            }
+            Err(Error::Os { op, source })
+                if port == 0 && source.kind() == io::ErrorKind::AddrInUse =>
+            {
+                last = Some(Error::Os { op, source });
+            }
+            Err(e) => return Err(e),
+        }
+    }
+    Err(last.unwrap_or(Error::NotFound("a port free on both IPv4 and IPv6")))
+}
+
+fn finish(
+    v4: Option<UdpSocket>,
+    v6: Option<UdpSocket>,
+    port: u16,
+    options: &UdpOptions,
+) -> Result<Sockets, Error> {
+    if v4.is_none() && v6.is_none() {
+        return Err(Error::NotFound("an address family to bind"));
+    }
+    let gso = cfg!(target_os = "linux") && !options.no_gso;
+    Ok(Sockets { v4, v6, port, gso: [AtomicBool::new(gso), AtomicBool::new(gso)] })
+}
+
+fn ipv6_unavailable(e: &io::Error) -> bool {
+    #[cfg(unix)]
+    {
+        matches!(
+            e.raw_os_error(),
+            Some(libc::EAFNOSUPPORT | libc::EADDRNOTAVAIL | libc::EPROTONOSUPPORT)
+        )
+    }
+    #[cfg(not(unix))]
+    {
+        e.kind() == io::ErrorKind::AddrNotAvailable || e.kind() == io::ErrorKind::Unsupported
+    }
+}
+
+fn open_socket(addr: SocketAddr, options: &UdpOptions) -> Result<UdpSocket, Error> {
+    let domain = Domain::for_address(addr);
+    let socket =
+        Socket::new(domain, Type::DGRAM, Some(Protocol::UDP)).map_err(Error::os("socket"))?;
+    if addr.is_ipv6() {
+        socket.set_only_v6(true).map_err(Error::os("IPV6_V6ONLY"))?;
+    }
+    socket.set_nonblocking(true).map_err(Error::os("set non-blocking"))?;
+    // Best effort: the kernel caps these at its own maximum.
+    let _ = socket.set_recv_buffer_size(SOCKET_BUFFER);
+    let _ = socket.set_send_buffer_size(SOCKET_BUFFER);
+    #[cfg(target_os = "linux")]
+    if let Some(mark) = options.fwmark {
+        socket.set_mark(mark).map_err(Error::os("SO_MARK"))?;
+    }
+    #[cfg(windows)]
+    crate::sys::windows::disable_udp_connreset(&socket).map_err(Error::os("SIO_UDP_CONNRESET"))?;
+    if let Some(hook) = &options.on_new_socket {
+        hook(raw_handle(&socket)).map_err(Error::os("on_new_socket hook"))?;
+    }
+    socket.bind(&addr.into()).map_err(Error::os("bind"))?;
+    Ok(socket.into())
+}
+
+#[cfg(unix)]
+fn raw_handle(socket: &Socket) -> RawSocketHandle {
+    use std::os::fd::AsRawFd;
+    socket.as_raw_fd()
+}
+
+#[cfg(windows)]
+fn raw_handle(socket: &Socket) -> RawSocketHandle {
+    use std::os::windows::io::AsRawSocket;
+    socket.as_raw_socket()
+}
