@@ -1,0 +1,81 @@
+//! The OS virtual NIC modes: create a named adapter, or adopt a descriptor.
+
+use std::sync::Arc;
+
+use ferrowg_core::io::Tun;
+
+use crate::error::TunnelError;
+
+fn nic_error(e: impl std::fmt::Display) -> TunnelError {
+    TunnelError::Nic { message: e.to_string() }
+}
+
+/// Creates the OS adapter `name` (Linux tun, macOS `utunN`, Windows wintun).
+pub(crate) fn create(name: &str, mtu: usize) -> Result<Arc<dyn Tun>, TunnelError> {
+    #[cfg(target_os = "linux")]
+    {
+        let tun = ferrowg_platform::tun::linux::create(name, mtu).map_err(nic_error)?;
+        Ok(Arc::new(tun))
+    }
+    #[cfg(target_os = "macos")]
+    {
+        let unit = match name {
+            "" | "utun" => None,
+            _ => Some(
+                name.strip_prefix("utun")
+                    .and_then(|n| n.parse::<u32>().ok())
+                    .ok_or_else(|| TunnelError::invalid("macOS adapter names are utun or utunN"))?,
+            ),
+        };
+        let tun = ferrowg_platform::tun::utun::create(unit, mtu).map_err(nic_error)?;
+        Ok(Arc::new(tun))
+    }
+    #[cfg(windows)]
+    {
+        let opts = ferrowg_platform::tun::wintun::WintunOptions::new(name, mtu);
+        let tun = ferrowg_platform::tun::wintun::WintunTun::create(&opts).map_err(nic_error)?;
+        Ok(Arc::new(tun))
+    }
+    #[cfg(not(any(target_os = "linux", target_os = "macos", windows)))]
+    {
+        let _ = (name, mtu, nic_error as fn(&str) -> TunnelError);
+        Err(TunnelError::Unsupported { message: "creating adapters on this OS".into() })
+    }
+}
+
+/// Adopts a TUN descriptor the app got from the OS (Apple `NEPacketTunnelProvider`'s
+/// utun, Android `VpnService.Builder.establish()`). The descriptor is duplicated: the
+/// caller keeps ownership of `fd` and may close it after this returns.
+#[cfg_attr(not(unix), allow(unused_variables))]
+#[allow(unsafe_code)]
+pub(crate) fn adopt(fd: i32, mtu: usize) -> Result<Arc<dyn Tun>, TunnelError> {
+    #[cfg(unix)]
+    {
+        use std::os::fd::BorrowedFd;
+        if fd < 0 {
+            return Err(TunnelError::invalid("file descriptor is negative"));
+        }
+        // SAFETY: the caller promises `fd` is an open descriptor for the duration of this
+        // call; we only duplicate it and own the duplicate.
+        let borrowed = unsafe { BorrowedFd::borrow_raw(fd) };
+        let owned = borrowed.try_clone_to_owned().map_err(nic_error)?;
+        #[cfg(target_os = "macos")]
+        let tun = ferrowg_platform::tun::utun::adopt(owned, mtu).map_err(nic_error)?;
+        #[cfg(not(target_os = "macos"))]
+        let tun = ferrowg_platform::tun::FdTun::adopt(
+            owned,
+            mtu,
+            if cfg!(target_os = "ios") {
+                ferrowg_platform::tun::Framing::AfHeader
+            } else {
+                ferrowg_platform::tun::Framing::None
+            },
+        )
+        .map_err(nic_error)?;
+        Ok(Arc::new(tun))
+    }
+    #[cfg(not(unix))]
+    {
+        Err(TunnelError::Unsupported { message: "adopting a descriptor on this OS".into() })
+    }
+}
