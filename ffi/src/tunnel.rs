@@ -68,6 +68,7 @@ struct EngineObserver {
 impl DeviceObserver for EngineObserver {
     fn on_event(&self, event: &DeviceEvent) {
         let event = TunnelEvent::from_device(event);
+        logging::log(LogLevel::Debug, &format!("event: {event:?}"));
         self.events.call(|o| o.event(&event));
     }
 
@@ -115,6 +116,10 @@ impl Tunnel {
             }
             (Parsed::Uapi(body), false) => device.uapi_set(&body)?,
         }
+        logging::log(
+            LogLevel::Info,
+            if replace { "configuration replaced" } else { "configuration updated" },
+        );
         Ok(())
     }
 
@@ -149,6 +154,7 @@ impl Tunnel {
     pub fn network_changed(&self) -> Result<(), TunnelError> {
         let guard = self.device.read();
         let device = guard.as_ref().ok_or(TunnelError::Stopped)?;
+        logging::log(LogLevel::Info, "network changed: reopening UDP sockets");
         Ok(device.rebind()?)
     }
 
@@ -202,7 +208,11 @@ impl Tunnel {
         // Take the device out first so calls blocked on the lock (maybe inside engine
         // callbacks) can finish while the threads are joined.
         let device = self.device.write().take();
-        drop(device);
+        if let Some(device) = device {
+            let port = device.listen_port();
+            drop(device);
+            logging::log(LogLevel::Info, &format!("tunnel on UDP port {port} stopped"));
+        }
         Ok(())
     }
 }
@@ -226,6 +236,11 @@ impl Tunnel {
                     .map_err(|_| TunnelError::invalid("bind address is not an IP address"))
             })
             .transpose()?;
+        let mode_name = match &mode {
+            NicMode::CreateAdapter { name } => format!("adapter {name}"),
+            NicMode::AdoptFd { fd } => format!("adopted fd {fd}"),
+            NicMode::HostPackets => "host packet I/O".to_owned(),
+        };
         let (tun, host): (Arc<dyn Tun>, _) = match mode {
             NicMode::CreateAdapter { name } => (crate::nic::create(&name, mtu)?, None),
             NicMode::AdoptFd { fd } => (crate::nic::adopt(fd, mtu)?, None),
@@ -242,6 +257,10 @@ impl Tunnel {
         let device = Device::start(config, tun, bind.clone(), Arc::new(SystemClock), opts)?;
         let events: Arc<Slot<dyn RawObserver>> = Arc::new(Slot::new());
         device.set_observer(Some(Arc::new(EngineObserver { events: events.clone() })));
+        logging::log(
+            LogLevel::Info,
+            &format!("tunnel started: {mode_name}, MTU {mtu}, UDP port {}", device.listen_port()),
+        );
         Ok(Self { device: RwLock::new(Some(device)), host, bind, events })
     }
 
