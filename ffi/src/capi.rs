@@ -154,6 +154,27 @@ pub unsafe extern "C" fn ferrowg_set_logger(
     })
 }
 
+/// The base64 public key of the base64 `private_key` in `*out`; free it with
+/// `ferrowg_string_free`.
+///
+/// # Safety
+/// `private_key` is a NUL-terminated string; `out` is writable.
+#[no_mangle]
+pub unsafe extern "C" fn ferrowg_public_key(
+    private_key: *const c_char,
+    out: *mut *mut c_char,
+) -> i32 {
+    boundary(|| {
+        let out = non_null(out)?;
+        // SAFETY: forwarded caller contract.
+        let key = unsafe { c_str(private_key) }?;
+        let public = crate::public_key_from_private(key.to_owned())?;
+        // SAFETY: non-NULL and writable per the caller contract.
+        unsafe { *out = issue_string(&public) };
+        Ok(())
+    })
+}
+
 // ---------------------------------------------------------------------------------
 // Starting and stopping.
 

@@ -41,6 +41,14 @@ pub fn version() -> String {
     env!("CARGO_PKG_VERSION").to_owned()
 }
 
+/// The base64 public key of a base64 private key (as in wg-quick files).
+#[uniffi::export]
+pub fn public_key_from_private(private_key: String) -> Result<String, TunnelError> {
+    let key = ferrowg_core::keys::PrivateKey::from_base64(private_key.trim())
+        .map_err(|e| TunnelError::invalid(format!("private key: {e}")))?;
+    Ok(key.public_key().to_base64())
+}
+
 /// Callbacks that panicked or raised since the process started; each was contained.
 #[uniffi::export]
 pub fn callback_failures() -> u64 {
