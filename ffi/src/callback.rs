@@ -50,7 +50,10 @@ impl<T: ?Sized> Slot<T> {
     /// Calls `f` with the callback, if one is registered; returns whether one was. A
     /// panic in the callback is contained and counted.
     pub(crate) fn call(&self, f: impl FnOnce(&T)) -> bool {
-        let guard = self.current.read_recursive();
+        // A plain read queues behind a waiting `set`, so busy callers cannot starve it.
+        // Inside another callback this thread may already hold a read lock (of this
+        // slot, with a writer queued behind it): only then read recursively.
+        let guard = if in_callback() { self.current.read_recursive() } else { self.current.read() };
         let Some(cb) = guard.as_deref() else {
             return false;
         };
@@ -61,5 +64,88 @@ impl<T: ?Sized> Slot<T> {
             CALLBACK_PANICS.fetch_add(1, Ordering::Relaxed);
         }
         true
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::sync::atomic::AtomicBool;
+
+    trait Count: Send + Sync {
+        fn hit(&self);
+    }
+
+    struct Counter(AtomicU64);
+
+    impl Count for Counter {
+        fn hit(&self) {
+            self.0.fetch_add(1, Ordering::SeqCst);
+        }
+    }
+
+    #[test]
+    fn no_call_after_unregister_returns() {
+        let slot: Arc<Slot<dyn Count>> = Arc::new(Slot::new());
+        let stop = Arc::new(AtomicBool::new(false));
+        let callers: Vec<_> = (0..2)
+            .map(|_| {
+                let (slot, stop) = (slot.clone(), stop.clone());
+                std::thread::spawn(move || {
+                    let mut n = 0u64;
+                    while !stop.load(Ordering::Relaxed) && n < 50_000_000 {
+                        slot.call(|c| c.hit());
+                        n += 1;
+                    }
+                })
+            })
+            .collect();
+        for _ in 0..50 {
+            let counter = Arc::new(Counter(AtomicU64::new(0)));
+            slot.set(Some(counter.clone())).unwrap();
+            let mut spins = 0u64;
+            while counter.0.load(Ordering::SeqCst) == 0 && spins < 100_000_000 {
+                std::thread::yield_now();
+                spins += 1;
+            }
+            assert!(counter.0.load(Ordering::SeqCst) > 0, "callers never called");
+            slot.set(None).unwrap();
+            let frozen = counter.0.load(Ordering::SeqCst);
+            for _ in 0..1000 {
+                std::thread::yield_now();
+            }
+            assert_eq!(counter.0.load(Ordering::SeqCst), frozen);
+        }
+        stop.store(true, Ordering::Relaxed);
+        for c in callers {
+            c.join().unwrap();
+        }
+    }
+
+    struct Reenter(Arc<Slot<dyn Count>>, AtomicU64);
+
+    impl Count for Reenter {
+        fn hit(&self) {
+            if matches!(self.0.set(None), Err(TunnelError::Reentrant)) {
+                self.1.fetch_add(1, Ordering::SeqCst);
+            }
+            panic!("callback panics");
+        }
+    }
+
+    #[test]
+    fn reentrant_set_refused_and_panic_contained() {
+        let prev = std::panic::take_hook();
+        std::panic::set_hook(Box::new(|_| {}));
+        let other: Arc<Slot<dyn Count>> = Arc::new(Slot::new());
+        let slot: Slot<dyn Count> = Slot::new();
+        let cb = Arc::new(Reenter(other, AtomicU64::new(0)));
+        slot.set(Some(cb.clone())).unwrap();
+        let before = CALLBACK_PANICS.load(Ordering::SeqCst);
+        assert!(slot.call(|c| c.hit()));
+        std::panic::set_hook(prev);
+        assert_eq!(cb.1.load(Ordering::SeqCst), 1);
+        assert!(CALLBACK_PANICS.load(Ordering::SeqCst) > before);
+        assert!(!in_callback());
     }
 }

@@ -694,3 +694,41 @@ impl RawPacketSink for CPacketSink {
         unsafe { (self.f)(self.ctx.0, ptrs.as_ptr(), lens.as_ptr(), ptrs.len()) }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn panic_becomes_internal_error_with_message() {
+        let prev = std::panic::take_hook();
+        std::panic::set_hook(Box::new(|_| {}));
+        let rc = boundary(|| panic!("boom {}", 7));
+        std::panic::set_hook(prev);
+        assert_eq!(rc, FERROWG_ERR_INTERNAL);
+        assert_eq!(ferrowg_last_error_code(), FERROWG_ERR_INTERNAL);
+        // SAFETY: the message pointer is valid until the next call on this thread.
+        let msg = unsafe { CStr::from_ptr(ferrowg_last_error_message()) }.to_str().unwrap();
+        assert!(msg.contains("boom 7"), "{msg}");
+        assert_eq!(boundary(|| Ok(())), FERROWG_OK);
+        assert_eq!(ferrowg_last_error_code(), FERROWG_OK);
+    }
+
+    #[test]
+    fn strings_are_freed_once() {
+        let s = issue_string("abc");
+        assert!(issued_strings().lock().contains(&(s as usize)));
+        // SAFETY: issued above; the second call must be ignored.
+        unsafe {
+            ferrowg_string_free(s);
+            ferrowg_string_free(s);
+        }
+        assert!(!issued_strings().lock().contains(&(s as usize)));
+    }
+
+    #[test]
+    fn unknown_handles_are_refused() {
+        assert_eq!(ferrowg_tunnel_stop(0), FERROWG_ERR_INVALID_HANDLE);
+        assert_eq!(ferrowg_tunnel_free(u64::MAX), FERROWG_ERR_INVALID_HANDLE);
+    }
+}

@@ -309,7 +309,7 @@ impl Drop for Tunnel {
 
 /// Configuration text, by format.
 enum Parsed {
-    WgQuick(WgQuickConfig),
+    WgQuick(Box<WgQuickConfig>),
     /// The body of a UAPI `set=1` request.
     Uapi(String),
 }
@@ -322,7 +322,7 @@ fn parse_config(text: &str) -> Result<Parsed, TunnelError> {
         .map(|l| l.trim_start_matches('\u{feff}').trim())
         .find(|l| !l.is_empty() && !l.starts_with('#'));
     match first {
-        Some(l) if l.starts_with('[') => Ok(Parsed::WgQuick(WgQuickConfig::parse(text)?)),
+        Some(l) if l.starts_with('[') => Ok(Parsed::WgQuick(Box::new(WgQuickConfig::parse(text)?))),
         Some("set=1") => {
             let body = text.trim_start_matches('\u{feff}').trim_start();
             Ok(Parsed::Uapi(
