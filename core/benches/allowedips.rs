@@ -19,18 +19,43 @@ use rand_chacha::ChaCha8Rng;
 /// Addresses looked up per scenario, cycled through by the measured loop.
 const QUERIES: usize = 4096;
 
-/// A scenario: `peers` peers with `per_peer` random prefixes each.
+/// A scenario: `prefixes` random prefixes spread round-robin over `peers` peers. With
+/// `cluster`, every prefix is a host route inside 10.7.0.0/16 (fd19::/64), the layout of
+/// a server giving each client one tunnel address, and queries stay inside that range.
 struct Scenario {
     name: &'static str,
     peers: u32,
-    per_peer: u32,
+    prefixes: u32,
+    cluster: bool,
 }
 
-const SCENARIOS: [Scenario; 3] = [
-    Scenario { name: "10x10", peers: 10, per_peer: 10 },
-    Scenario { name: "100x1000", peers: 100, per_peer: 1000 },
-    Scenario { name: "1000x1000", peers: 1000, per_peer: 1000 },
+/// `p10_n10` and `p100_n1k` are wireguard-go's `BenchmarkTrieIPv4Peers10Addresses10` and
+/// `...Peers100Addresses1000` (addresses counted in total); `p10_n100` and `p100_n100k`
+/// read "10 × 10" and "100 × 1000" as prefixes per peer; `p1k_n1M` is the 1 M case.
+const SCENARIOS: [Scenario; 6] = [
+    Scenario { name: "p10_n10", peers: 10, prefixes: 10, cluster: false },
+    Scenario { name: "p10_n100", peers: 10, prefixes: 100, cluster: false },
+    Scenario { name: "p100_n1k", peers: 100, prefixes: 1_000, cluster: false },
+    Scenario { name: "hosts_p1k", peers: 1_000, prefixes: 1_000, cluster: true },
+    Scenario { name: "p100_n100k", peers: 100, prefixes: 100_000, cluster: false },
+    Scenario { name: "p1k_n1M", peers: 1_000, prefixes: 1_000_000, cluster: false },
 ];
+
+/// The cluster range of a `cluster` scenario: (base, prefix length).
+fn cluster(v6: bool) -> (u128, u8) {
+    if v6 {
+        (0xfd19_u128 << 112, 64)
+    } else {
+        (0x0a07_0000, 16)
+    }
+}
+
+/// `bits` moved inside the cluster range.
+fn in_cluster(v6: bool, bits: u128) -> u128 {
+    let (base, len) = cluster(v6);
+    let width = if v6 { 128 } else { 32 };
+    base | (bits & (u128::MAX >> (128 - width + u32::from(len))))
+}
 
 fn to_addr(v6: bool, bits: u128) -> IpAddr {
     if v6 {
@@ -53,22 +78,26 @@ fn random_bits(rng: &mut ChaCha8Rng, v6: bool) -> u128 {
 fn routes(s: &Scenario, v6: bool, seed: u64) -> Vec<(Prefix, u32)> {
     let mut rng = ChaCha8Rng::seed_from_u64(seed);
     let width = if v6 { 128 } else { 32 };
-    (0..s.peers * s.per_peer)
+    (0..s.prefixes)
         .map(|i| {
-            let addr = to_addr(v6, random_bits(&mut rng, v6));
-            (Prefix::new(addr, rng.gen_range(1..=width)).unwrap(), i % s.peers)
+            let (bits, cidr) = if s.cluster {
+                (in_cluster(v6, random_bits(&mut rng, v6)), width)
+            } else {
+                (random_bits(&mut rng, v6), rng.gen_range(1..=width))
+            };
+            (Prefix::new(to_addr(v6, bits), cidr).unwrap(), i % s.peers)
         })
         .collect()
 }
 
 /// Half the queries fall inside a stored prefix (random host bits), half are random.
-fn queries(routes: &[(Prefix, u32)], v6: bool, seed: u64) -> Vec<IpAddr> {
+fn queries(s: &Scenario, routes: &[(Prefix, u32)], v6: bool, seed: u64) -> Vec<IpAddr> {
     let mut rng = ChaCha8Rng::seed_from_u64(seed);
     (0..QUERIES)
         .map(|i| {
             let random = random_bits(&mut rng, v6);
             if i % 2 == 1 {
-                return to_addr(v6, random);
+                return to_addr(v6, if s.cluster { in_cluster(v6, random) } else { random });
             }
             let (p, _) = routes[rng.gen_range(0..routes.len())];
             let (base, width) = match p.addr() {
@@ -79,6 +108,12 @@ fn queries(routes: &[(Prefix, u32)], v6: bool, seed: u64) -> Vec<IpAddr> {
             to_addr(v6, base | host)
         })
         .collect()
+}
+
+/// Whether `group` should run: all by default, or those named in `ALLOWEDIPS_BENCH`
+/// (comma-separated: lookup, shared, update), to skip the slow 1 M setups.
+fn enabled(group: &str) -> bool {
+    std::env::var("ALLOWEDIPS_BENCH").map_or(true, |v| v.split(',').any(|g| g == group))
 }
 
 /// Nanoseconds per lookup of one pass over `passes` x the query set.
@@ -100,6 +135,7 @@ fn interleaved(label: &str, contenders: &mut [(&str, &mut dyn FnMut() -> u64)]) 
     let mut samples = vec![Vec::with_capacity(ROUNDS); contenders.len()];
     for _ in 0..ROUNDS {
         for (n, (_, pass)) in contenders.iter_mut().enumerate() {
+            black_box(pass()); // warm this contender's cache lines first
             samples[n].push(time_pass(4, QUERIES, &mut **pass));
         }
     }
@@ -112,10 +148,7 @@ fn interleaved(label: &str, contenders: &mut [(&str, &mut dyn FnMut() -> u64)]) 
         .collect();
     let mut line = format!("interleaved {label}:");
     for ((name, _), &(best, median)) in contenders.iter().zip(&stats) {
-        line += &format!(
-            " {name} {best:.1}/{median:.1} ns (x{:.2})",
-            median / stats[0].1
-        );
+        line += &format!(" {name} {best:.1}/{median:.1} ns (x{:.2})", median / stats[0].1);
     }
     println!("{line}  [best/median, ratio of medians to first]");
 }
@@ -134,135 +167,125 @@ fn octets6(a: &IpAddr) -> [u8; 16] {
     }
 }
 
+/// One lookup implementation under test, generic so each is monomorphized (no dyn call).
+fn bench_lookup<Q, F: FnMut(&Q) -> Option<u32>>(
+    g: &mut criterion::BenchmarkGroup<'_, criterion::measurement::WallTime>,
+    name: &str,
+    queries: &[Q],
+    mut lookup: F,
+) {
+    let mut i = 0usize;
+    g.bench_function(name, |b| {
+        b.iter(|| {
+            i = (i + 1) % QUERIES;
+            black_box(lookup(black_box(&queries[i])))
+        })
+    });
+}
+
+/// A whole pass over the query set, summing the peers found (for the interleaved timer).
+fn pass<'a, Q, F: FnMut(&Q) -> Option<u32> + 'a>(
+    queries: &'a [Q],
+    mut lookup: F,
+) -> impl FnMut() -> u64 + 'a {
+    move || queries.iter().map(|q| u64::from(lookup(black_box(q)).unwrap_or(0))).sum()
+}
+
 fn lookups(c: &mut Criterion) {
+    if !enabled("lookup") {
+        return;
+    }
     for s in &SCENARIOS {
         for v6 in [false, true] {
             let family = if v6 { "v6" } else { "v4" };
             let rs = routes(s, v6, 0xa110_7ed1 + u64::from(v6));
-            let qs = queries(&rs, v6, 0x9e7 + u64::from(v6));
+            let qs = queries(s, &rs, v6, 0x9e7 + u64::from(v6));
             let q4: Vec<[u8; 4]> = qs.iter().map(octets4).collect();
             let q6: Vec<[u8; 16]> = qs.iter().map(octets6).collect();
 
-            let mut native = Table::new();
+            // `plain` is the kernel's trie as inserted; `native` is what gets published
+            // after compact(): depth-first layout plus the top-level index.
+            let mut plain = Table::new();
             let mut network_table = IpNetworkTable::new();
             for &(p, peer) in &rs {
-                native.insert(p, peer).unwrap();
+                plain.insert(p, peer).unwrap();
                 network_table.insert(IpNetwork::new_truncate(p.addr(), p.cidr()).unwrap(), peer);
             }
-            // A published snapshot is a clone: arrays exactly as long as needed.
-            let native = native.clone();
+            let mut native = plain.clone();
+            native.compact();
             println!(
-                "memory {family} {}: {} prefixes, {} nodes, {:.1} bytes/prefix",
+                "memory {family} {}: {} prefixes, {} nodes, {:.1} bytes/prefix indexed, \
+                 {:.1} plain",
                 s.name,
                 native.len(),
                 native.node_count(),
-                native.memory_bytes() as f64 / native.len() as f64
+                native.memory_bytes() as f64 / native.len() as f64,
+                plain.clone().memory_bytes() as f64 / native.len() as f64,
             );
             // Every implementation must agree before its speed means anything.
             for q in &qs {
-                assert_eq!(native.lookup(*q), network_table.longest_match(*q).map(|(_, p)| p));
+                let want = network_table.longest_match(*q).map(|(_, p)| p);
+                assert_eq!(native.lookup(*q), want);
+                assert_eq!(plain.lookup(*q), want);
             }
-
             #[cfg(feature = "bench-big-endian-trie")]
-            let be = {
+            let (be_plain, be) = {
                 let mut be = ferrowg_core::allowedips::big_endian::BigEndianTable::new();
                 for &(p, peer) in &rs {
                     be.insert(p, peer).unwrap();
                 }
-                let be = be.clone();
+                let plain = be.clone();
+                be.compact();
                 for q in &qs {
                     assert_eq!(be.lookup(*q), native.lookup(*q));
+                    assert_eq!(plain.lookup(*q), native.lookup(*q));
                 }
-                be
+                (plain, be)
             };
 
-            let sum = |found: Option<&u32>| u64::from(found.copied().unwrap_or(0));
-            let mut native_pass = || -> u64 {
-                if v6 {
-                    q6.iter().map(|q| sum(native.lookup_v6(black_box(q)))).sum()
-                } else {
-                    q4.iter().map(|q| sum(native.lookup_v4(black_box(q)))).sum()
-                }
-            };
-            #[cfg(feature = "bench-big-endian-trie")]
-            let mut be_pass = || -> u64 {
-                if v6 {
-                    q6.iter().map(|q| sum(be.lookup_v6(black_box(q)))).sum()
-                } else {
-                    q4.iter().map(|q| sum(be.lookup_v4(black_box(q)))).sum()
-                }
-            };
-            let mut table_pass = || -> u64 {
-                if v6 {
-                    let m = |q: &[u8; 16]| network_table.longest_match(IpAddr::from(*q));
-                    q6.iter().map(|q| sum(m(black_box(q)).map(|(_, p)| p))).sum()
-                } else {
-                    let m = |q: &[u8; 4]| network_table.longest_match(IpAddr::from(*q));
-                    q4.iter().map(|q| sum(m(black_box(q)).map(|(_, p)| p))).sum()
-                }
-            };
-            interleaved(
-                &format!("{family} {}", s.name),
-                &mut [
-                    ("native", &mut native_pass),
-                    #[cfg(feature = "bench-big-endian-trie")]
-                    ("big_endian", &mut be_pass),
-                    ("ip_network_table", &mut table_pass),
-                ],
-            );
-
+            let label = format!("{family} {}", s.name);
             let mut g = c.benchmark_group(format!("allowedips_lookup/{family}/{}", s.name));
-            let mut i = 0usize;
-            if v6 {
-                g.bench_function("native", |b| {
-                    b.iter(|| {
-                        i = (i + 1) % QUERIES;
-                        black_box(native.lookup_v6(black_box(&q6[i])))
-                    })
-                });
-            } else {
-                g.bench_function("native", |b| {
-                    b.iter(|| {
-                        i = (i + 1) % QUERIES;
-                        black_box(native.lookup_v4(black_box(&q4[i])))
-                    })
-                });
-            }
-            #[cfg(feature = "bench-big-endian-trie")]
-            {
-                if v6 {
-                    g.bench_function("big_endian", |b| {
-                        b.iter(|| {
-                            i = (i + 1) % QUERIES;
-                            black_box(be.lookup_v6(black_box(&q6[i])))
-                        })
-                    });
-                } else {
-                    g.bench_function("big_endian", |b| {
-                        b.iter(|| {
-                            i = (i + 1) % QUERIES;
-                            black_box(be.lookup_v4(black_box(&q4[i])))
-                        })
-                    });
-                }
-            }
             // boringtun builds an IpAddr from the header and calls longest_match.
+            let table_v4 =
+                |q: &[u8; 4]| network_table.longest_match(IpAddr::from(*q)).map(|(_, p)| *p);
+            let table_v6 =
+                |q: &[u8; 16]| network_table.longest_match(IpAddr::from(*q)).map(|(_, p)| *p);
             if v6 {
-                g.bench_function("ip_network_table", |b| {
-                    b.iter(|| {
-                        i = (i + 1) % QUERIES;
-                        let addr = IpAddr::from(*black_box(&q6[i]));
-                        black_box(network_table.longest_match(addr).map(|(_, p)| p))
-                    })
-                });
+                interleaved(
+                    &label,
+                    &mut [
+                        ("native", &mut pass(&q6, |q| native.lookup_v6(q).copied())),
+                        ("native_plain", &mut pass(&q6, |q| plain.lookup_v6(q).copied())),
+                        #[cfg(feature = "bench-big-endian-trie")]
+                        ("big_endian", &mut pass(&q6, |q| be.lookup_v6(q).copied())),
+                        #[cfg(feature = "bench-big-endian-trie")]
+                        ("big_endian_plain", &mut pass(&q6, |q| be_plain.lookup_v6(q).copied())),
+                        ("ip_network_table", &mut pass(&q6, table_v6)),
+                    ],
+                );
+                bench_lookup(&mut g, "native", &q6, |q| native.lookup_v6(q).copied());
+                bench_lookup(&mut g, "native_plain", &q6, |q| plain.lookup_v6(q).copied());
+                #[cfg(feature = "bench-big-endian-trie")]
+                bench_lookup(&mut g, "big_endian_plain", &q6, |q| be_plain.lookup_v6(q).copied());
+                bench_lookup(&mut g, "ip_network_table", &q6, table_v6);
             } else {
-                g.bench_function("ip_network_table", |b| {
-                    b.iter(|| {
-                        i = (i + 1) % QUERIES;
-                        let addr = IpAddr::from(*black_box(&q4[i]));
-                        black_box(network_table.longest_match(addr).map(|(_, p)| p))
-                    })
-                });
+                interleaved(
+                    &label,
+                    &mut [
+                        ("native", &mut pass(&q4, |q| native.lookup_v4(q).copied())),
+                        ("native_plain", &mut pass(&q4, |q| plain.lookup_v4(q).copied())),
+                        #[cfg(feature = "bench-big-endian-trie")]
+                        ("big_endian", &mut pass(&q4, |q| be.lookup_v4(q).copied())),
+                        #[cfg(feature = "bench-big-endian-trie")]
+                        ("big_endian_plain", &mut pass(&q4, |q| be_plain.lookup_v4(q).copied())),
+                        ("ip_network_table", &mut pass(&q4, table_v4)),
+                    ],
+                );
+                bench_lookup(&mut g, "native", &q4, |q| native.lookup_v4(q).copied());
+                bench_lookup(&mut g, "native_plain", &q4, |q| plain.lookup_v4(q).copied());
+                #[cfg(feature = "bench-big-endian-trie")]
+                bench_lookup(&mut g, "big_endian_plain", &q4, |q| be_plain.lookup_v4(q).copied());
+                bench_lookup(&mut g, "ip_network_table", &q4, table_v4);
             }
             g.finish();
         }
@@ -272,20 +295,32 @@ fn lookups(c: &mut Criterion) {
 /// The cost of reaching the table from the data path while it is shared: a bare table
 /// (the floor), an arc-swap snapshot load (the chosen design), a parking_lot read lock.
 fn shared_access(c: &mut Criterion) {
-    let s = &SCENARIOS[1];
+    if !enabled("shared") {
+        return;
+    }
+    let s = &SCENARIOS[2];
     let rs = routes(s, false, 0xa110_7ed1);
-    let qs: Vec<[u8; 4]> = queries(&rs, false, 0x9e7).iter().map(octets4).collect();
-    let mut bare = Table::new();
+    let qs: Vec<[u8; 4]> = queries(s, &rs, false, 0x9e7).iter().map(octets4).collect();
     let shared = AllowedIps::new();
-    shared.update(|w| {
-        for &(p, peer) in &rs {
-            bare.insert(p, peer).unwrap();
-            w.insert(p, peer).unwrap();
-        }
-    });
+    shared.update(|w| rs.iter().for_each(|&(p, peer)| w.insert(p, peer).unwrap()));
+    let bare = Table::clone(&shared.load());
     let locked = RwLock::new(bare.clone());
+    interleaved(
+        "shared v4 p100_n1k",
+        &mut [
+            ("bare_table", &mut pass(&qs, |q| bare.lookup_v4(q).copied())),
+            ("arc_swap_load_per_lookup", &mut pass(&qs, |q| shared.lookup_v4(q))),
+            ("arc_swap_load_per_pass", &mut || {
+                let snap = shared.load();
+                qs.iter()
+                    .map(|q| u64::from(snap.lookup_v4(black_box(q)).copied().unwrap_or(0)))
+                    .sum()
+            }),
+            ("parking_lot_rwlock", &mut pass(&qs, |q| locked.read().lookup_v4(q).copied())),
+        ],
+    );
 
-    let mut g = c.benchmark_group("allowedips_shared/v4/100x1000");
+    let mut g = c.benchmark_group("allowedips_shared/v4/p100_n1k");
     let mut i = 0usize;
     g.bench_function("bare_table", |b| {
         b.iter(|| {
@@ -309,13 +344,22 @@ fn shared_access(c: &mut Criterion) {
 }
 
 /// One peer gets `n` new prefixes in one batch, then loses them in a second batch, on top
-/// of the 100x1000 table. Linear in `n` means 10,000 costs about 10x 1,000.
+/// of the p100_n100k table. Linear in `n` means 10,000 costs about 10x 1,000. Every
+/// variant leaves the top-level index current after each batch, as readers need it.
 fn batch_updates(c: &mut Criterion) {
-    let base = routes(&SCENARIOS[1], false, 0xa110_7ed1);
-    let mut g = c.benchmark_group("allowedips_update/v4/100x1000");
+    if !enabled("update") {
+        return;
+    }
+    let base = routes(&SCENARIOS[4], false, 0xa110_7ed1);
+    let mut g = c.benchmark_group("allowedips_update/v4/p100_n100k");
     g.sample_size(20);
-    for n in [1_000u32, 10_000] {
-        let extra = routes(&Scenario { name: "", peers: 1, per_peer: n }, false, 0x00da_7a00);
+    let mut table = Table::new();
+    base.iter().for_each(|&(p, id)| table.insert(p, id).unwrap());
+    g.bench_function("reindex_only", |b| b.iter(|| table.reindex()));
+    g.bench_function("clone_only", |b| b.iter(|| black_box(table.clone())));
+    for n in [1u32, 1_000, 10_000] {
+        let one = Scenario { name: "", peers: 1, prefixes: n, cluster: false };
+        let extra = routes(&one, false, 0x00da_7a00);
         let peer = 1_000_000u32;
 
         let shared = AllowedIps::new();
@@ -335,15 +379,16 @@ fn batch_updates(c: &mut Criterion) {
             })
         });
 
-        let mut plain = Table::new();
-        base.iter().for_each(|&(p, id)| plain.insert(p, id).unwrap());
-        let locked = RwLock::new(plain);
+        let locked = RwLock::new(Table::clone(&shared.load()));
         g.bench_function(BenchmarkId::new("rwlock_in_place", n), |b| {
             b.iter(|| {
                 let mut t = locked.write();
                 extra.iter().for_each(|&(p, _)| t.insert(p, peer).unwrap());
+                t.reindex_if_stale();
                 drop(t);
-                locked.write().remove_peer(&peer);
+                let mut t = locked.write();
+                t.remove_peer(&peer);
+                t.reindex_if_stale();
             })
         });
     }

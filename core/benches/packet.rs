@@ -18,6 +18,9 @@ use ferrowg_core::peer::{Identity, Peer, PeerConfig, RandomIndices, Received};
 use rand_chacha::rand_core::SeedableRng;
 use rand_chacha::ChaCha20Rng;
 
+/// One benchmarked operation per call.
+type Step = Box<dyn FnMut()>;
+
 const SIZES: [usize; 2] = [64, 1420];
 
 fn ipv4_packet(total: usize) -> Vec<u8> {
@@ -60,7 +63,7 @@ fn ferrowg_pair() -> (Peer, Peer, SocketAddr, Instant, SystemTime) {
 }
 
 /// One ferrowg encapsulate + decapsulate of a `size`-byte packet per call.
-fn ferrowg_step(size: usize) -> Box<dyn FnMut()> {
+fn ferrowg_step(size: usize) -> Step {
     let (mut a, mut b, addr_a, now, wall) = ferrowg_pair();
     let mut buf = vec![0u8; 2048];
     let pkt = ipv4_packet(size);
@@ -76,7 +79,7 @@ fn ferrowg_step(size: usize) -> Box<dyn FnMut()> {
 }
 
 /// One raw seal + open of the padded length per call.
-fn raw_aead_step(size: usize) -> Box<dyn FnMut()> {
+fn raw_aead_step(size: usize) -> Step {
     let key = DataAead::new(&[3; 32]);
     let mut buf = vec![0xabu8; size.next_multiple_of(16)];
     let mut counter = 0u64;
@@ -153,7 +156,7 @@ fn boringtun_pair() -> (boringtun::noise::Tunn, boringtun::noise::Tunn) {
 
 /// One boringtun encapsulate + decapsulate per call.
 #[cfg(target_os = "linux")]
-fn boringtun_step(size: usize) -> Box<dyn FnMut()> {
+fn boringtun_step(size: usize) -> Step {
     use boringtun::noise::TunnResult;
     let (mut a, mut b) = boringtun_pair();
     let ip = Some("127.0.0.1".parse().unwrap());
@@ -205,10 +208,10 @@ fn boringtun(_: &mut Criterion) {}
 /// and the median round per packet and the ratios to raw AEAD.
 #[allow(clippy::disallowed_methods)] // a benchmark has to read the clock
 fn interleaved_report() {
-    const ROUNDS: usize = 40;
-    const BATCH: usize = 500;
+    const ROUNDS: usize = 300;
+    const BATCH: usize = 200;
     for size in SIZES {
-        let mut variants: Vec<(&str, Box<dyn FnMut()>)> =
+        let mut variants: Vec<(&str, Step)> =
             vec![("raw-aead", raw_aead_step(size)), ("ferrowg", ferrowg_step(size))];
         #[cfg(target_os = "linux")]
         variants.push(("boringtun", boringtun_step(size)));

@@ -325,8 +325,8 @@ criterion_group! {
 }
 
 fn main() {
-    if std::env::var_os("FERROWG_BENCH_INTERLEAVED").is_some() {
-        interleaved::run();
+    if let Some(mode) = std::env::var_os("FERROWG_BENCH_INTERLEAVED") {
+        interleaved::run(mode == "threads");
         return;
     }
     benches();

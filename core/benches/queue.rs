@@ -22,29 +22,21 @@ const CAPACITY: usize = 1024;
 const BATCH: usize = 32;
 
 /// crossbeam's ArrayQueue behind the same trait (batches are loops: it has no batch API).
-struct Crossbeam<T>(ArrayQueue<T>);
+struct Crossbeam(ArrayQueue<u64>);
 
-impl<T: Send> Ring<T> for Crossbeam<T> {
-    fn push(&self, item: T) -> Result<(), T> {
+impl Ring<u64> for Crossbeam {
+    fn push(&self, item: u64) -> Result<(), u64> {
         self.0.push(item)
     }
-    fn pop(&self) -> Option<T> {
+    fn pop(&self) -> Option<u64> {
         self.0.pop()
     }
-    fn push_batch(&self, items: &mut Vec<T>) -> usize {
-        let mut n = 0;
-        let mut rest = items.drain(..);
-        for item in rest.by_ref() {
-            if let Err(item) = self.0.push(item) {
-                let left: Vec<T> = std::iter::once(item).chain(rest).collect();
-                *items = left;
-                return n;
-            }
-            n += 1;
-        }
+    fn push_batch(&self, items: &mut Vec<u64>) -> usize {
+        let n = items.iter().take_while(|&&item| self.0.push(item).is_ok()).count();
+        items.drain(..n);
         n
     }
-    fn pop_batch(&self, out: &mut Vec<T>, max: usize) -> usize {
+    fn pop_batch(&self, out: &mut Vec<u64>, max: usize) -> usize {
         let mut n = 0;
         while n < max {
             let Some(item) = self.0.pop() else { break };
@@ -165,8 +157,10 @@ fn fake_seal(job: &mut u64) {
 
 const JOBS: u64 = 20_000;
 
-/// One flow, `JOBS` jobs: submit, let `workers` threads process, release in order.
-fn pipeline(workers: usize) {
+/// One flow, `JOBS` jobs: submit, let `workers` threads process, release in order. With
+/// `help`, the submitting thread processes queued jobs itself instead of yielding while
+/// the flow's head is not done.
+fn pipeline(workers: usize, help: bool) {
     let ordered = Arc::new(Ordered::new(CAPACITY, fake_seal));
     let flow = Flow::new(0, CAPACITY);
     let stop = Arc::new(AtomicBool::new(false));
@@ -193,7 +187,7 @@ fn pipeline(workers: usize) {
         out.clear();
         released += flow.drain_ready(&mut out, CAPACITY) as u64;
         black_box(&out);
-        if out.is_empty() {
+        if out.is_empty() && !(help && ordered.work().is_some()) {
             thread::yield_now();
         }
     }
@@ -208,8 +202,14 @@ fn ordered(c: &mut Criterion) {
     group.sample_size(10);
     group.throughput(Throughput::Elements(JOBS));
     for workers in [0usize, 1, 2] {
-        group
-            .bench_function(BenchmarkId::new("workers", workers), |b| b.iter(|| pipeline(workers)));
+        group.bench_function(BenchmarkId::new("workers", workers), |b| {
+            b.iter(|| pipeline(workers, false))
+        });
+    }
+    for workers in [1usize, 2] {
+        group.bench_function(BenchmarkId::new("workers+help", workers), |b| {
+            b.iter(|| pipeline(workers, true))
+        });
     }
     group.finish();
 }

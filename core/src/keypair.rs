@@ -9,7 +9,6 @@
 //! then the plaintext zero-padded to a multiple of 16, encrypted, then the 16-byte tag.
 
 use std::ops::Range;
-use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
 use parking_lot::Mutex;
@@ -35,7 +34,7 @@ pub fn data_message_len(plaintext_len: usize) -> usize {
 pub struct Keypair {
     send: DataAead,
     recv: DataAead,
-    send_counter: AtomicU64,
+    send_counter: SendCounter,
     replay: Mutex<ReplayWindow>,
     local_index: u32,
     remote_index: u32,
@@ -49,7 +48,7 @@ impl std::fmt::Debug for Keypair {
             .field("local_index", &self.local_index)
             .field("remote_index", &self.remote_index)
             .field("is_initiator", &self.is_initiator)
-            .field("send_counter", &self.send_counter.load(Ordering::Relaxed))
+            .field("send_counter", &self.send_counter.load())
             .finish_non_exhaustive()
     }
 }
@@ -61,7 +60,7 @@ impl Keypair {
         Self {
             send: DataAead::new(&keys.send),
             recv: DataAead::new(&keys.recv),
-            send_counter: AtomicU64::new(0),
+            send_counter: SendCounter::new(),
             replay: Mutex::new(ReplayWindow::new()),
             local_index: keys.local_index,
             remote_index: keys.remote_index,
@@ -96,17 +95,13 @@ impl Keypair {
     }
     /// Messages sent so far (the next counter to be handed out).
     pub fn send_counter(&self) -> u64 {
-        self.send_counter.load(Ordering::Relaxed)
+        self.send_counter.load()
     }
 
     /// Reserves the next send counter; `None` once `REJECT_AFTER_MESSAGES` is reached
     /// (the counter then stays there, so a nonce is never reused).
     pub fn next_send_counter(&self) -> Option<u64> {
-        self.send_counter
-            .fetch_update(Ordering::Relaxed, Ordering::Relaxed, |c| {
-                (c < REJECT_AFTER_MESSAGES).then_some(c + 1)
-            })
-            .ok()
+        self.send_counter.next_below(REJECT_AFTER_MESSAGES)
     }
 
     /// Encrypts in place. On entry `buf[16..16 + plaintext_len]` holds the plaintext; on
@@ -158,9 +153,66 @@ impl Keypair {
         Ok((counter, DATA_HEADER_LEN..end))
     }
 
+    /// Test hook: jumps the send counter (to reach the message-count limits quickly).
+    #[cfg(test)]
+    pub(crate) fn force_send_counter(&self, counter: u64) {
+        self.send_counter.store(counter);
+    }
+
     /// Replay check after [`Keypair::open`]: true if `counter` is fresh (and records it).
     pub fn accept_counter(&self, counter: u64) -> bool {
         self.replay.lock().check_and_update(counter)
+    }
+}
+
+/// A 64-bit send counter on every target: an atomic where the target has 64-bit atomics,
+/// a tiny lock elsewhere (32-bit MIPS/PowerPC), so nonces never wrap or repeat.
+#[derive(Debug)]
+struct SendCounter {
+    #[cfg(target_has_atomic = "64")]
+    value: std::sync::atomic::AtomicU64,
+    #[cfg(not(target_has_atomic = "64"))]
+    value: Mutex<u64>,
+}
+
+#[cfg(target_has_atomic = "64")]
+impl SendCounter {
+    fn new() -> Self {
+        Self { value: std::sync::atomic::AtomicU64::new(0) }
+    }
+    fn load(&self) -> u64 {
+        self.value.load(std::sync::atomic::Ordering::Relaxed)
+    }
+    #[cfg(test)]
+    fn store(&self, v: u64) {
+        self.value.store(v, std::sync::atomic::Ordering::Relaxed);
+    }
+    /// Returns the current value and increments it, unless it reached `limit`.
+    fn next_below(&self, limit: u64) -> Option<u64> {
+        use std::sync::atomic::Ordering::Relaxed;
+        self.value.fetch_update(Relaxed, Relaxed, |c| (c < limit).then_some(c + 1)).ok()
+    }
+}
+
+#[cfg(not(target_has_atomic = "64"))]
+impl SendCounter {
+    fn new() -> Self {
+        Self { value: Mutex::new(0) }
+    }
+    fn load(&self) -> u64 {
+        *self.value.lock()
+    }
+    #[cfg(test)]
+    fn store(&self, v: u64) {
+        *self.value.lock() = v;
+    }
+    fn next_below(&self, limit: u64) -> Option<u64> {
+        let mut c = self.value.lock();
+        let cur = *c;
+        (cur < limit).then(|| {
+            *c = cur + 1;
+            cur
+        })
     }
 }
 
@@ -248,7 +300,7 @@ mod tests {
     #[test]
     fn send_counter_stops_at_reject_after_messages() {
         let (a, _) = pair();
-        a.send_counter.store(REJECT_AFTER_MESSAGES - 1, Ordering::Relaxed);
+        a.force_send_counter(REJECT_AFTER_MESSAGES - 1);
         assert_eq!(a.next_send_counter(), Some(REJECT_AFTER_MESSAGES - 1));
         assert_eq!(a.next_send_counter(), None);
         assert_eq!(a.next_send_counter(), None);

@@ -116,6 +116,11 @@ impl RemoteStatic {
     pub fn public_key(&self) -> &PublicKey {
         &self.remote
     }
+    /// Recomputes the static-static DH for a new local key (the interface's private key
+    /// changed); the PSK and the replay state are kept.
+    pub fn rebind(&mut self, local: &LocalStatic) {
+        self.static_static = dh(&local.private, &self.remote.0).ok().map(|s| *s);
+    }
     /// Replaces the pre-shared key (all zero means none).
     pub fn set_preshared_key(&mut self, psk: Option<&PresharedKey>) {
         self.psk = psk.map(|p| *p.as_bytes()).unwrap_or([0; 32]);

@@ -189,6 +189,12 @@ fn random_routes_match_naive_model_until_empty() {
 
     let mut lookups = 0usize;
     for round in 0..=NUM_PEERS as usize {
+        // Alternate the three lookup paths: from the root, through the index, compacted.
+        match round % 3 {
+            0 => {}
+            1 => t.reindex(),
+            _ => t.compact(),
+        }
         for i in 0..QUERIES_PER_ROUND {
             for v6 in [false, true] {
                 // Half random, half near a stored route so deep prefixes get hit too.
@@ -215,7 +221,7 @@ fn random_routes_match_naive_model_until_empty() {
         assert_eq!(t.prefixes(&peer).collect::<Vec<_>>(), h.prefixes(peer), "peer {peer}");
         assert_eq!(t.remove_peer(&peer), h.remove_peer(peer), "peer {peer}");
         assert_eq!(t.prefixes(&peer).count(), 0);
-        if round % 100 == 0 {
+        if round % 100 == 1 {
             t.check_invariants().unwrap();
             assert_eq!(t.len(), h.len());
         }
@@ -232,6 +238,8 @@ enum Op {
     Remove { v6: bool, bits: u128, cidr: u8, peer: u32 },
     RemovePeer(u32),
     Lookup { v6: bool, bits: u128 },
+    Reindex,
+    Compact,
 }
 
 /// Addresses from a small space (8 significant bits at the top) so operations collide.
@@ -245,6 +253,8 @@ fn op() -> impl Strategy<Value = Op> {
         4 => route.clone().prop_map(|(v6, bits, cidr, peer)| Op::Insert { v6, bits, cidr, peer }),
         2 => route.prop_map(|(v6, bits, cidr, peer)| Op::Remove { v6, bits, cidr, peer }),
         1 => (0u32..6).prop_map(Op::RemovePeer),
+        1 => Just(Op::Reindex),
+        1 => Just(Op::Compact),
         4 => (any::<bool>(), any::<u8>()).prop_map(|(v6, top)| {
             let bits = if v6 { u128::from(top) << 120 } else { u128::from(top) << 24 };
             Op::Lookup { v6, bits }
@@ -283,6 +293,8 @@ proptest! {
                 Op::Lookup { v6, bits } => {
                     prop_assert_eq!(t.lookup(addr(v6, bits)).copied(), h.lookup(v6, bits));
                 }
+                Op::Reindex => t.reindex(),
+                Op::Compact => t.compact(),
             }
             prop_assert!(t.check_invariants().is_ok(), "{:?}", t.check_invariants());
         }
@@ -320,7 +332,8 @@ proptest! {
                         Op::RemovePeer(peer) => {
                             w.remove_peer(&peer);
                         }
-                        Op::Lookup { .. } => {}
+                        Op::Compact => w.compact(),
+                        Op::Lookup { .. } | Op::Reindex => {}
                     }
                 }
             });
@@ -329,7 +342,8 @@ proptest! {
                     Op::Insert { v6, bits, cidr, peer } => plain.insert(prefix(v6, bits, cidr), peer).unwrap(),
                     Op::Remove { v6, bits, cidr, peer } => { plain.remove(prefix(v6, bits, cidr), &peer); }
                     Op::RemovePeer(peer) => { plain.remove_peer(&peer); }
-                    Op::Lookup { .. } => {}
+                    Op::Compact => plain.compact(),
+                    Op::Lookup { .. } | Op::Reindex => {}
                 }
             }
             let now = shared.load();
@@ -420,4 +434,37 @@ fn memory_per_prefix() {
             published.memory_bytes() as f64 / t.len() as f64
         );
     }
+}
+
+/// The bench-only big-endian variant answers exactly like the native trie.
+#[cfg(feature = "bench-big-endian-trie")]
+#[test]
+fn big_endian_variant_agrees() {
+    use ferrowg_core::allowedips::big_endian::BigEndianTable;
+    let mut rng = ChaCha8Rng::seed_from_u64(11);
+    let mut native = Table::new();
+    let mut be = BigEndianTable::new();
+    for i in 0..5000u32 {
+        let v6 = i % 2 == 1;
+        let p = prefix(v6, random_bits(&mut rng, v6), rng.gen_range(0..=width(v6)));
+        native.insert(p, i % 97).unwrap();
+        be.insert(p, i % 97).unwrap();
+    }
+    for round in 0..3 {
+        for _ in 0..20_000 {
+            let v6 = rng.gen();
+            let a = addr(v6, random_bits(&mut rng, v6));
+            assert_eq!(native.lookup(a), be.lookup(a), "round {round}: {a}");
+        }
+        native.reindex();
+        be.reindex();
+        if round == 1 {
+            native.compact();
+            be.compact();
+        }
+    }
+    for peer in 0..97 {
+        assert!(native.prefixes(&peer).eq(be.prefixes(&peer)));
+    }
+    assert!(native.to_dot().lines().count() == be.to_dot().lines().count());
 }

@@ -4,14 +4,16 @@
 //! one function after another). Run with `FERROWG_BENCH_INTERLEAVED=1`.
 
 use std::hint::black_box;
+use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use ferrowg_core::keys::PublicKey;
 use ferrowg_core::peer_lookup::{HashKey, IndexTable, PubkeyTable};
+use ferrowg_core::ratelimiter::RateLimiter;
 use parking_lot::{Mutex, RwLock};
-use rand::SeedableRng;
+use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
 
 use super::chained::ChainedTable;
@@ -146,8 +148,9 @@ fn insert_remove(n: usize) {
     race(&format!("pubkey insert+remove, {n} entries"), ops_for(n.min(10_000)), &mut variants);
 }
 
-/// Lookups on two threads while a third thread inserts and removes every 20 µs.
-fn concurrent() {
+/// Lookups on two threads while a third thread inserts and removes, pausing `pause`
+/// between updates (a control path) or never (a worst case for one big lock).
+fn concurrent(pause: Duration) {
     const N: usize = 10_000;
     let mut rng = ChaCha8Rng::seed_from_u64(77);
     let ks = keys(&mut rng, N);
@@ -165,9 +168,13 @@ fn concurrent() {
             t.insert(*k, i as u64);
         }
         let (fresh, probes) = (fresh.clone(), probes.clone());
-        variants.push((name, Box::new(move |ops| contended_round(&t, &fresh, &probes, ops))));
+        variants
+            .push((name, Box::new(move |ops| contended_round(&t, &fresh, &probes, ops, pause))));
     }
-    race("pubkey lookup, 10000 entries, 2 reader threads + 1 writer", 100_000, &mut variants);
+    let title = format!(
+        "pubkey lookup, 10000 entries, 2 reader threads + 1 writer pausing {pause:?} per update"
+    );
+    race(&title, 100_000, &mut variants);
 }
 
 fn contended_round(
@@ -175,6 +182,7 @@ fn contended_round(
     fresh: &Arc<Vec<PublicKey>>,
     probes: &Arc<Vec<PublicKey>>,
     ops: usize,
+    pause: Duration,
 ) {
     let stop = Arc::new(AtomicBool::new(false));
     let writer = {
@@ -186,7 +194,9 @@ fn contended_round(
                 t.insert(k, 1);
                 t.remove(&k);
                 i += 1;
-                std::thread::sleep(Duration::from_micros(20));
+                if !pause.is_zero() {
+                    std::thread::sleep(pause);
+                }
             }
         })
     };
@@ -227,12 +237,54 @@ fn cycle<'a, K>(keys: &'a [K], mut f: impl FnMut(&K) + 'a) -> Op<'a> {
     })
 }
 
-/// Runs every interleaved comparison and prints the table.
-pub(crate) fn run() {
-    for n in SIZES {
+/// `RateLimiter::allow` for 10k IPv4 sources and 10k IPv6 /64s, each revisited every
+/// 50 ms of virtual time (so mostly allowed), next to a bare mutex-guarded map lookup.
+fn ratelimiter() {
+    let mut rng = ChaCha8Rng::seed_from_u64(5);
+    let rl4 = RateLimiter::new(&mut rng);
+    let rl6 = RateLimiter::new(&mut rng);
+    let v4: Vec<IpAddr> =
+        (0..10_000).map(|_| IpAddr::V4(Ipv4Addr::from(rng.gen::<u32>()))).collect();
+    let v6: Vec<IpAddr> =
+        (0..10_000).map(|_| IpAddr::V6(Ipv6Addr::from(rng.gen::<u128>()))).collect();
+    let floor: Mutex<std::collections::HashMap<IpAddr, u64>> =
+        Mutex::new(v4.iter().map(|&a| (a, 0)).collect());
+    let t0 = Instant::now();
+    let (mut now4, mut now6) = (t0, t0);
+    let mut variants: Vec<(&str, Op<'_>)> = vec![
+        (
+            "ratelimiter_allow_v4",
+            cycle(&v4, move |a| {
+                now4 += Duration::from_micros(5);
+                let _ = black_box(rl4.allow(*a, now4));
+            }),
+        ),
+        (
+            "ratelimiter_allow_v6",
+            cycle(&v6, move |a| {
+                now6 += Duration::from_micros(5);
+                let _ = black_box(rl6.allow(*a, now6));
+            }),
+        ),
+        (
+            "mutex_std_hashmap_get",
+            cycle(&v4, |a| {
+                black_box(floor.lock().get(a).copied());
+            }),
+        ),
+    ];
+    race("rate limiter, 10000 sources", 100_000, &mut variants);
+}
+
+/// Runs every interleaved comparison and prints the tables. `FERROWG_BENCH_INTERLEAVED=threads`
+/// runs only the concurrent ones.
+pub(crate) fn run(threads_only: bool) {
+    for n in SIZES.into_iter().filter(|_| !threads_only) {
         pubkey_lookup(n);
         index_lookup(n);
         insert_remove(n);
     }
-    concurrent();
+    concurrent(Duration::from_micros(20));
+    concurrent(Duration::ZERO);
+    ratelimiter();
 }

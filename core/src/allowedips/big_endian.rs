@@ -58,6 +58,16 @@ impl<T: PeerHandle> BigEndianTable<T> {
         self.inner.prefixes(peer)
     }
 
+    /// See [`super::Table::reindex`].
+    pub fn reindex(&mut self) {
+        self.inner.reindex();
+    }
+
+    /// See [`super::Table::compact`].
+    pub fn compact(&mut self) {
+        self.inner.compact();
+    }
+
     /// See [`super::Table::len`].
     pub fn len(&self) -> usize {
         self.inner.len()

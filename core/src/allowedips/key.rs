@@ -10,6 +10,8 @@ use std::net::{Ipv4Addr, Ipv6Addr};
 pub(crate) trait Key: Copy + Eq {
     /// Address length in bits (32 or 128).
     const BITS: u8;
+    /// The all-zero key.
+    const ZERO: Self;
     /// The human-facing address type.
     type Addr: Copy + Into<std::net::IpAddr>;
     /// The address in packet (network) byte order.
@@ -30,6 +32,9 @@ pub(crate) trait Key: Copy + Eq {
     fn prefix_matches(self, other: Self, cidr: u8) -> bool {
         self.common_bits(other) >= cidr
     }
+    /// Bits `skip .. skip + k` as an integer (`skip < BITS`, `1 <= k <= BITS - skip`,
+    /// `k <= 24`): the top-level index slot.
+    fn bits(self, skip: u8, k: u8) -> usize;
     /// The bit at position `at` counted from the most significant end, as 0 or 1.
     /// Positions at or past `BITS` return an arbitrary bit instead of panicking.
     fn bit(self, at: u8) -> usize;
@@ -37,6 +42,7 @@ pub(crate) trait Key: Copy + Eq {
 
 impl Key for u32 {
     const BITS: u8 = 32;
+    const ZERO: Self = 0;
     type Addr = Ipv4Addr;
     type Bytes = [u8; 4];
 
@@ -65,6 +71,10 @@ impl Key for u32 {
         (self ^ other) & mask == 0
     }
     #[inline(always)]
+    fn bits(self, skip: u8, k: u8) -> usize {
+        self.wrapping_shl(u32::from(skip)).wrapping_shr(32u32.wrapping_sub(u32::from(k))) as usize
+    }
+    #[inline(always)]
     fn bit(self, at: u8) -> usize {
         (self.wrapping_shl(u32::from(at)) >> 31) as usize
     }
@@ -72,6 +82,7 @@ impl Key for u32 {
 
 impl Key for u128 {
     const BITS: u8 = 128;
+    const ZERO: Self = 0;
     type Addr = Ipv6Addr;
     type Bytes = [u8; 16];
 
@@ -96,6 +107,10 @@ impl Key for u128 {
         (self ^ other).leading_zeros() as u8
     }
     #[inline(always)]
+    fn bits(self, skip: u8, k: u8) -> usize {
+        self.wrapping_shl(u32::from(skip)).wrapping_shr(128u32.wrapping_sub(u32::from(k))) as usize
+    }
+    #[inline(always)]
     fn bit(self, at: u8) -> usize {
         (self.wrapping_shl(u32::from(at)) >> 127) as usize
     }
@@ -114,6 +129,7 @@ pub(crate) struct Be128(u128);
 #[cfg(feature = "bench-big-endian-trie")]
 impl Key for Be32 {
     const BITS: u8 = 32;
+    const ZERO: Self = Be32(0);
     type Addr = Ipv4Addr;
     type Bytes = [u8; 4];
 
@@ -137,6 +153,10 @@ impl Key for Be32 {
         u32::from_be(self.0 ^ other.0).leading_zeros() as u8
     }
     #[inline(always)]
+    fn bits(self, skip: u8, k: u8) -> usize {
+        u32::from_be(self.0).bits(skip, k)
+    }
+    #[inline(always)]
     fn bit(self, at: u8) -> usize {
         let bytes = self.0.to_ne_bytes();
         let byte = bytes[usize::from(at >> 3) & 3];
@@ -147,6 +167,7 @@ impl Key for Be32 {
 #[cfg(feature = "bench-big-endian-trie")]
 impl Key for Be128 {
     const BITS: u8 = 128;
+    const ZERO: Self = Be128(0);
     type Addr = Ipv6Addr;
     type Bytes = [u8; 16];
 
@@ -167,6 +188,10 @@ impl Key for Be128 {
     #[inline(always)]
     fn common_bits(self, other: Self) -> u8 {
         u128::from_be(self.0 ^ other.0).leading_zeros() as u8
+    }
+    #[inline(always)]
+    fn bits(self, skip: u8, k: u8) -> usize {
+        u128::from_be(self.0).bits(skip, k)
     }
     #[inline(always)]
     fn bit(self, at: u8) -> usize {

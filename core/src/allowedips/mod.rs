@@ -8,13 +8,23 @@
 //! converts the packet's big-endian address once instead of once per edge; the seed
 //! report's experiment, measured in `docs/performance.md`.
 //!
+//! Two additions to the kernel's design, both measured there: a top-level index (a
+//! direct table on the ~log2(nodes) address bits below the root's common prefix, at most
+//! 2^16 slots) that lets a lookup skip the top of the trie, rebuilt by
+//! [`Table::reindex`]; and [`Table::compact`], which lays the nodes out depth-first.
+//! Inserts and removes patch the index (only the slots under the changed prefix); after
+//! a bulk change, or when the trie's root moves, they drop it instead, lookups walk from
+//! the root (correct, slower) until the next rebuild, and [`AllowedIps::update`] rebuilds
+//! it at the end of such a batch.
+//!
 //! [`AllowedIps`] shares a table between the data path and the control path: lookups
 //! load an immutable snapshot through `arc-swap` (no lock, no reader-side write), and
 //! [`AllowedIps::update`] applies a batch of changes to a private copy and publishes it
 //! with one pointer swap. The copy is recycled: the writer keeps the previous snapshot
 //! and, once no reader holds it any more, replays the last batch on it instead of cloning,
-//! so an update costs O(batch × depth) in the common case and O(table) when a reader
-//! still holds the old snapshot. Memory is two tables.
+//! so a small update costs O(batch × (depth + patched index slots)); a big batch (more
+//! than 8 prefixes touched and more than nodes / 256) or a reader still holding the old snapshot makes the next
+//! update copy the table instead, O(table). Memory is two tables.
 //!
 //! Peers are identified through [`PeerHandle`]: a cheap clone plus an ordered identity
 //! key. It is implemented for integer peer ids and for `Arc<P>` (identity = pointer), the
@@ -121,12 +131,13 @@ impl<T: PeerHandle> Table<T> {
     }
 
     /// Maps `prefix` to `peer`, replacing the peer it had. The prefix moves to the end of
-    /// `peer`'s list, as in the kernel.
+    /// `peer`'s list, as in the kernel. Patches or drops the top-level index.
     pub fn insert(&mut self, prefix: Prefix, peer: T) -> Result<(), AllowedIpsError> {
         self.inner.insert(prefix, peer)
     }
 
-    /// Removes `prefix` if it is mapped to `peer`; returns whether it was.
+    /// Removes `prefix` if it is mapped to `peer`; returns whether it was. Patches or
+    /// drops the top-level index.
     pub fn remove(&mut self, prefix: Prefix, peer: &T) -> bool {
         self.inner.remove(prefix, peer)
     }
@@ -194,6 +205,28 @@ impl<T: PeerHandle> Table<T> {
         self.inner.memory_bytes()
     }
 
+    /// Rebuilds the top-level index (a direct table on the first ~log2(nodes) address
+    /// bits, at most 2^16 slots of 8 bytes) that lets lookups skip the trie's top levels.
+    /// A new table has none; inserts and removes keep an existing one current or drop it
+    /// after a bulk change. Lookups are correct without it, only slower on big tables.
+    /// See [`Table::reindex_if_stale`] for the conditional form.
+    pub fn reindex(&mut self) {
+        self.inner.reindex();
+    }
+
+    /// Rebuilds the index only if it was dropped (after a bulk change or a root move) or is
+    /// sized for a table 4x smaller or larger; otherwise free. Call after a batch of
+    /// changes; [`AllowedIps::update`] does.
+    pub fn reindex_if_stale(&mut self) {
+        self.inner.reindex_if_stale();
+    }
+
+    /// Lays the nodes out in depth-first order, drops free space and rebuilds the index
+    /// (O(nodes)). Lookups on large tables touch fewer cache lines afterwards.
+    pub fn compact(&mut self) {
+        self.inner.compact();
+    }
+
     /// Checks the trie and per-peer list invariants (for tests and fuzzing).
     #[doc(hidden)]
     pub fn check_invariants(&self) -> Result<(), String> {
@@ -213,6 +246,7 @@ enum Op<T> {
     Remove(Prefix, T),
     RemovePeer(T),
     Clear,
+    Compact,
 }
 
 /// The write side of [`AllowedIps::update`]: changes apply to a private copy that
@@ -220,31 +254,50 @@ enum Op<T> {
 pub struct Batch<'a, T: PeerHandle> {
     table: &'a mut Table<T>,
     log: &'a mut Vec<Op<T>>,
+    /// Prefixes touched so far, the cost of replaying this batch.
+    work: &'a mut usize,
 }
 
 impl<T: PeerHandle> Batch<'_, T> {
     /// See [`Table::insert`].
     pub fn insert(&mut self, prefix: Prefix, peer: T) -> Result<(), AllowedIpsError> {
         self.log.push(Op::Insert(prefix, peer.clone()));
+        self.charge(1);
         self.table.insert(prefix, peer)
     }
 
     /// See [`Table::remove`].
     pub fn remove(&mut self, prefix: Prefix, peer: &T) -> bool {
         self.log.push(Op::Remove(prefix, peer.clone()));
+        self.charge(1);
         self.table.remove(prefix, peer)
     }
 
     /// See [`Table::remove_peer`].
     pub fn remove_peer(&mut self, peer: &T) -> usize {
         self.log.push(Op::RemovePeer(peer.clone()));
-        self.table.remove_peer(peer)
+        let removed = self.table.remove_peer(peer);
+        self.charge(removed.max(1));
+        removed
     }
 
     /// See [`Table::clear`].
     pub fn clear(&mut self) {
         self.log.push(Op::Clear);
+        self.charge(1);
         self.table.clear();
+    }
+
+    /// See [`Table::compact`]: O(table), worth it after large changes.
+    pub fn compact(&mut self) {
+        self.log.push(Op::Compact);
+        // Replaying a compaction costs a copy anyway: copy instead.
+        self.charge(usize::MAX);
+        self.table.compact();
+    }
+
+    fn charge(&mut self, prefixes: usize) {
+        *self.work = self.work.saturating_add(prefixes);
     }
 
     /// The table as modified so far in this batch.
@@ -257,6 +310,7 @@ impl<T: PeerHandle> Batch<'_, T> {
 struct Spare<T: PeerHandle> {
     previous: Option<Arc<Table<T>>>,
     log: Vec<Op<T>>,
+    work: usize,
 }
 
 /// A [`Table`] shared by lock-free readers and serialized writers.
@@ -276,7 +330,7 @@ impl<T: PeerHandle> AllowedIps<T> {
     pub fn new() -> Self {
         AllowedIps {
             current: ArcSwap::from_pointee(Table::new()),
-            writer: Mutex::new(Spare { previous: None, log: Vec::new() }),
+            writer: Mutex::new(Spare { previous: None, log: Vec::new(), work: 0 }),
         }
     }
 
@@ -316,21 +370,34 @@ impl<T: PeerHandle> AllowedIps<T> {
     /// copy the table, so 10,000 single-prefix calls can cost 10,000 copies.
     pub fn update<R>(&self, f: impl FnOnce(&mut Batch<'_, T>) -> R) -> R {
         let mut spare = self.writer.lock();
-        let Spare { previous, log } = &mut *spare;
+        let Spare { previous, log, work } = &mut *spare;
+        let current = self.current.load();
+        let cheap =
+            *work <= ALWAYS_REPLAY || work.saturating_mul(REPLAY_COST) <= current.node_count();
         let mut table = match previous.take().map(Arc::try_unwrap) {
-            Some(Ok(mut old)) => {
+            Some(Ok(mut old)) if cheap => {
                 replay(&mut old, log);
                 old
             }
-            // A reader still holds the old snapshot (or this is the first update).
-            _ => Table::clone(&self.current.load()),
+            // A reader still holds the old snapshot, the last batch was too big to replay,
+            // or this is the first update.
+            _ => Table::clone(&current),
         };
+        drop(current);
         log.clear();
-        let result = f(&mut Batch { table: &mut table, log });
+        *work = 0;
+        let result = f(&mut Batch { table: &mut table, log, work });
+        table.reindex_if_stale();
         *previous = Some(self.current.swap(Arc::new(table)));
         result
     }
 }
+
+/// Replaying one change costs about as much as copying this many nodes: a trie walk is a
+/// chain of cache misses, a copy streams memory (measured in `docs/performance.md`).
+const REPLAY_COST: usize = 256;
+/// Batches this small are always replayed: a few walks beat any copy.
+const ALWAYS_REPLAY: usize = 8;
 
 /// Brings a copy from the previous snapshot to the current one by repeating the batch.
 /// The table's operations are deterministic, so the result equals the current snapshot.
@@ -348,6 +415,8 @@ fn replay<T: PeerHandle>(table: &mut Table<T>, log: &mut Vec<Op<T>>) {
                 table.remove_peer(&peer);
             }
             Op::Clear => table.clear(),
+            Op::Compact => table.compact(),
         }
     }
+    table.reindex_if_stale();
 }

@@ -167,6 +167,41 @@ where
             + self.ids.len() * (std::mem::size_of::<T::Id>() + std::mem::size_of::<u32>())
     }
 
+    pub(crate) fn reindex(&mut self) {
+        self.v4.reindex();
+        self.v6.reindex();
+    }
+
+    pub(crate) fn reindex_if_stale(&mut self) {
+        if self.v4.index_stale() {
+            self.v4.reindex();
+        }
+        if self.v6.index_stale() {
+            self.v6.reindex();
+        }
+    }
+
+    pub(crate) fn compact(&mut self) {
+        let map4 = self.v4.compact();
+        let map6 = self.v6.compact();
+        let remap = |r: NodeRef| {
+            let map = if r.is_v6() { &map6 } else { &map4 };
+            match map.get(r.index() as usize) {
+                Some(&i) if !r.is_none() && r.is_v6() => NodeRef::v6(i),
+                Some(&i) if !r.is_none() => NodeRef::v4(i),
+                _ => NodeRef::NONE,
+            }
+        };
+        for link in self.v4.links_mut().chain(self.v6.links_mut()) {
+            link.prev = remap(link.prev);
+            link.next = remap(link.next);
+        }
+        for slot in &mut self.slots {
+            slot.head = remap(slot.head);
+            slot.tail = remap(slot.tail);
+        }
+    }
+
     pub(crate) fn check(&self) -> Result<(), String> {
         self.v4.check()?;
         self.v6.check()?;

@@ -90,8 +90,22 @@ fn kernel_selftest_lookups() {
         /* 27 */ (C, ip4(10, 1, 0, 10)),
         /* 28 */ (D, ip4(10, 1, 0, 20)),
     ];
-    for (n, &(peer, addr)) in cases.iter().enumerate() {
-        assert_eq!(t.lookup(addr), Some(&peer), "case {} ({addr})", n + 1);
+    let check = |t: &Table<u32>, how: &str| {
+        for (n, &(peer, addr)) in cases.iter().enumerate() {
+            assert_eq!(t.lookup(addr), Some(&peer), "{how}: case {} ({addr})", n + 1);
+        }
+    };
+    check(&t, "plain");
+    t.reindex();
+    t.check_invariants().unwrap();
+    check(&t, "indexed");
+    let mut compacted = t.clone();
+    compacted.compact();
+    compacted.check_invariants().unwrap();
+    check(&compacted, "compacted");
+    for peer in A..=H {
+        let before: Vec<_> = t.prefixes(&peer).collect();
+        assert_eq!(compacted.prefixes(&peer).collect::<Vec<_>>(), before, "peer {peer}");
     }
     // The raw-header entry points agree with the IpAddr one.
     assert_eq!(t.lookup_v4(&[192, 168, 4, 4]), Some(&B));
@@ -289,4 +303,68 @@ fn shared_table_publishes_batches_atomically() {
     assert_eq!(now.lookup_v4(&[10, 2, 0, 1]), Some(&D));
     assert_eq!((now.len(), now.peer_count()), (3, 3));
     now.check_invariants().unwrap();
+}
+
+#[test]
+fn index_below_a_shared_root_prefix() {
+    // Every prefix sits under 10.0.0.0/8, so the index starts after the root's 8 bits
+    // (or more) and must still refuse addresses outside the root's prefix.
+    let mut t = Table::new();
+    insert(&mut t, A, ip4(10, 0, 0, 0), 8);
+    for i in 0..200u8 {
+        insert(&mut t, u32::from(i) + 100, ip4(10, 7, i / 16, i), 32);
+    }
+    insert(&mut t, B, ip4(10, 7, 3, 0), 24);
+    let before: Vec<_> = (0..=255u8).map(|i| t.lookup(ip4(10, 7, 3, i)).copied()).collect();
+    t.reindex();
+    t.check_invariants().unwrap();
+    let after: Vec<_> = (0..=255u8).map(|i| t.lookup(ip4(10, 7, 3, i)).copied()).collect();
+    assert_eq!(before, after);
+    assert_eq!(t.lookup(ip4(10, 7, 0, 5)), Some(&105));
+    assert_eq!(t.lookup(ip4(10, 7, 3, 250)), Some(&B));
+    assert_eq!(t.lookup(ip4(10, 8, 0, 1)), Some(&A));
+    assert_eq!(t.lookup(ip4(11, 7, 0, 5)), None);
+    assert_eq!(t.lookup(ip4(138, 7, 0, 5)), None);
+    // Without the /8 the root is a branch deeper down; outside addresses find nothing.
+    assert!(t.remove(p(ip4(10, 0, 0, 0), 8), &A));
+    t.reindex();
+    t.check_invariants().unwrap();
+    assert_eq!(t.lookup(ip4(10, 8, 0, 1)), None);
+    assert_eq!(t.lookup(ip4(10, 7, 0, 5)), Some(&105));
+    // A mutation drops the index; lookups stay right without it.
+    insert(&mut t, C, ip4(10, 7, 0, 5), 32);
+    assert_eq!(t.lookup(ip4(10, 7, 0, 5)), Some(&C));
+}
+
+#[test]
+fn index_is_patched_in_place_by_small_updates() {
+    use rand::{Rng, SeedableRng};
+    let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64(3);
+    let mut t = Table::new();
+    let random_prefix = |rng: &mut rand_chacha::ChaCha8Rng, cidr: u8| {
+        p(IpAddr::V4(Ipv4Addr::from(rng.gen::<u32>())), cidr)
+    };
+    for i in 0..2000u32 {
+        let cidr = rng.gen_range(1..=32);
+        t.insert(random_prefix(&mut rng, cidr), i % 50).unwrap();
+    }
+    t.reindex();
+    assert!(!t.inner.v4.index_stale());
+    let mut stored = Vec::new();
+    for step in 0..400u32 {
+        // Mostly long prefixes (one slot each), now and then a short one (many slots).
+        let cidr = if step % 25 == 0 { rng.gen_range(4..=10) } else { rng.gen_range(12..=32) };
+        if step % 3 == 2 {
+            if let Some((prefix, peer)) = stored.pop() {
+                assert!(t.remove(prefix, &peer));
+            }
+        } else {
+            let prefix = random_prefix(&mut rng, cidr);
+            t.insert(prefix, step % 60).unwrap();
+            stored.push((prefix, step % 60));
+        }
+        // check_invariants compares every index slot with a walk from the root.
+        t.check_invariants().unwrap();
+    }
+    assert!(!t.inner.v4.index_stale(), "small updates keep the index instead of dropping it");
 }

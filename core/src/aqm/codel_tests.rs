@@ -219,3 +219,129 @@ fn reentering_soon_resumes_previous_drop_rate() {
     let next = codel.drop_next().unwrap().duration_since(t0).as_secs_f64() * 1000.0;
     assert!((next - (510.0 + 100.0 / 3f64.sqrt())).abs() < 1e-3);
 }
+
+/// RFC 8289's pseudo-code transcribed literally (times in ns, 0 meaning "unset"), used as
+/// a reference for randomized traces.
+struct Reference {
+    queue: std::collections::VecDeque<(u32, u64, u64)>,
+    bytes: u64,
+    first_above_time: u64,
+    drop_next: u64,
+    count: u32,
+    lastcount: u32,
+    dropping: bool,
+    dropped: Vec<u32>,
+}
+
+const TARGET: u64 = 5_000_000;
+const INTERVAL: u64 = 100_000_000;
+const MAXPACKET: u64 = 1500;
+
+impl Reference {
+    fn dodequeue(&mut self, now: u64) -> (Option<u32>, bool) {
+        let Some((id, size, tstamp)) = self.queue.pop_front() else {
+            self.first_above_time = 0;
+            return (None, false);
+        };
+        self.bytes -= size;
+        let mut ok_to_drop = false;
+        if now - tstamp < TARGET || self.bytes <= MAXPACKET {
+            self.first_above_time = 0;
+        } else if self.first_above_time == 0 {
+            self.first_above_time = now + INTERVAL;
+        } else if now >= self.first_above_time {
+            ok_to_drop = true;
+        }
+        (Some(id), ok_to_drop)
+    }
+
+    fn control_law(t: u64, count: u32) -> u64 {
+        t + Duration::from_nanos(INTERVAL).div_f64(f64::from(count).sqrt()).as_nanos() as u64
+    }
+
+    fn dequeue(&mut self, now: u64) -> Option<u32> {
+        let mut r = self.dodequeue(now);
+        if r.0.is_none() {
+            self.dropping = false;
+            return None;
+        }
+        if self.dropping {
+            if !r.1 {
+                self.dropping = false;
+            }
+            while now >= self.drop_next && self.dropping {
+                self.dropped.push(r.0.unwrap());
+                self.count += 1;
+                r = self.dodequeue(now);
+                if !r.1 {
+                    self.dropping = false;
+                } else {
+                    self.drop_next = Self::control_law(self.drop_next, self.count);
+                }
+            }
+        } else if r.1 {
+            self.dropped.push(r.0.unwrap());
+            r = self.dodequeue(now);
+            self.dropping = true;
+            let delta = self.count.wrapping_sub(self.lastcount);
+            self.count = 1;
+            // Linux's signed comparison: a drop_next in the future counts as recent.
+            if delta > 1 && (now as i64 - self.drop_next as i64) < 16 * INTERVAL as i64 {
+                self.count = delta;
+            }
+            self.drop_next = Self::control_law(now, self.count);
+            self.lastcount = self.count;
+        }
+        r.0
+    }
+}
+
+#[test]
+fn matches_literal_rfc_transcription_on_random_traces() {
+    use rand::{Rng, SeedableRng};
+    for seed in 0..40u64 {
+        let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64(seed);
+        let t0 = origin();
+        let mut codel = Codel::new(CodelParams::default());
+        let mut q = VecCodelQueue::new();
+        let mut reference = Reference {
+            queue: Default::default(),
+            bytes: 0,
+            first_above_time: 0,
+            drop_next: 0,
+            count: 0,
+            lastcount: 0,
+            dropping: false,
+            dropped: Vec::new(),
+        };
+        let mut dropped = Vec::new();
+        // Start at 1 s so the reference's 0 sentinel never collides with a real time.
+        let mut now_ns = 1_000_000_000u64;
+        let mut next_id = 0u32;
+        // Phases of overload and underload so the controller enters and leaves dropping.
+        let overload: f64 = rng.gen_range(1.2..4.0);
+        for step in 0..20_000u32 {
+            now_ns += rng.gen_range(50_000..400_000);
+            let arrivals_per_dequeue: f64 = if (step / 2_000) % 2 == 0 { overload } else { 0.6 };
+            let mut arrivals = arrivals_per_dequeue.floor() as u32;
+            if rng.gen_bool(arrivals_per_dequeue.fract()) {
+                arrivals += 1;
+            }
+            for _ in 0..arrivals {
+                let size = rng.gen_range(60..1500u64);
+                q.enqueue(next_id, size as usize, t0 + Duration::from_nanos(now_ns));
+                reference.queue.push_back((next_id, size, now_ns));
+                reference.bytes += size;
+                next_id += 1;
+            }
+            let now = t0 + Duration::from_nanos(now_ns);
+            let got = codel.dequeue(now, &mut q, |p| dropped.push(p));
+            let want = reference.dequeue(now_ns);
+            assert_eq!(got, want, "seed {seed} step {step}: delivered");
+            assert_eq!(dropped, reference.dropped, "seed {seed} step {step}: drops");
+            assert_eq!(codel.dropping(), reference.dropping, "seed {seed} step {step}");
+            assert_eq!(codel.count(), reference.count, "seed {seed} step {step}");
+        }
+        assert!(!dropped.is_empty(), "seed {seed}: the trace never made CoDel drop");
+    }
+}

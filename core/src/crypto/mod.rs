@@ -3,7 +3,7 @@
 //! - [`aead`]: ChaCha20-Poly1305 backends for the data path: `ring` under the default
 //!   `ring` feature, RustCrypto `chacha20poly1305` always available (and the only one with
 //!   `--no-default-features`); XChaCha20-Poly1305 for cookies.
-//! - BLAKE2s [`hash`], [`hmac`], the HKDF-style [`kdf1`]/[`kdf2`]/[`kdf3`], and the keyed
+//! - BLAKE2s [`hash`], [`hmac()`], the HKDF-style [`kdf1`]/[`kdf2`]/[`kdf3`], and the keyed
 //!   BLAKE2s-128 [`mac`].
 //! - X25519 [`dh`] that refuses all-zero results (low-order points).
 //!

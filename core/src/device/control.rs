@@ -62,10 +62,17 @@ pub(crate) fn run(inner: &Inner) {
     }
 }
 
-/// Expires due timers of every peer; returns the time until the next deadline.
+/// Expires due timers; returns the time until the next deadline. Scans the peers only
+/// when the device-wide minimum says one may be due (deadlines only move later on the
+/// data path, so the minimum is at worst early, which costs one idle scan).
 fn run_timers(inner: &Inner, now: Instant, scratch: &mut [u8]) -> Option<Duration> {
-    let snap = inner.snapshot.load();
     let ticks = inner.ticks(now);
+    if inner.min_deadline.load(Ordering::Acquire) > ticks {
+        let next = inner.min_deadline.load(Ordering::Acquire);
+        return (next != u64::MAX).then(|| Duration::from_nanos(next.saturating_sub(ticks)));
+    }
+    inner.min_deadline.store(u64::MAX, Ordering::Release);
+    let snap = inner.snapshot.load();
     let mut next = u64::MAX;
     for peer in &snap.peers {
         if peer.next_deadline.load(Ordering::Relaxed) <= ticks {
@@ -74,6 +81,8 @@ fn run_timers(inner: &Inner, now: Instant, scratch: &mut [u8]) -> Option<Duratio
         }
         next = next.min(peer.next_deadline.load(Ordering::Relaxed));
     }
+    inner.min_deadline.fetch_min(next, Ordering::AcqRel);
+    let next = inner.min_deadline.load(Ordering::Acquire);
     (next != u64::MAX).then(|| Duration::from_nanos(next.saturating_sub(ticks)))
 }
 
@@ -92,7 +101,7 @@ pub(crate) fn with_peer<R>(
         let p = guard.as_mut()?;
         let r = f(p);
         flush(inner, peer, p, now, scratch, &mut events);
-        peer.publish_deadline(Some(p), inner.base);
+        inner.publish_deadline(peer, Some(p));
         r
     };
     for e in events {

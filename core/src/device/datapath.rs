@@ -12,6 +12,7 @@ use std::time::{Duration, Instant};
 use super::control::{flush, with_peer, HandshakeJob};
 use super::engine::{Inner, Snapshot, MAX_BATCH, POLL_INTERVAL};
 use super::peer::Peer;
+use super::workers::OpenRec;
 use super::DeviceEvent;
 use crate::allowedips::Table;
 use crate::error::DropReason;
@@ -195,7 +196,7 @@ fn tx_run(
             }
         }
         flush(inner, peer, p, now, scratch, &mut events);
-        peer.publish_deadline(Some(p), inner.base);
+        inner.publish_deadline(peer, Some(p));
     }
     for e in events {
         inner.emit(e);
@@ -288,6 +289,7 @@ pub(crate) fn run_rx(inner: &Inner) {
     let mut bufs: Vec<Vec<u8>> = (0..batch).map(|_| vec![0u8; stride]).collect();
     let mut meta = [RecvMeta::default(); MAX_BATCH];
     let mut deliver: Vec<(usize, usize)> = Vec::with_capacity(batch);
+    let mut opens: Vec<OpenRec> = Vec::with_capacity(batch);
     let mut scratch = vec![0u8; tx_stride(mtu)];
     while inner.running.load(Ordering::Relaxed) {
         let Some(transport) = inner.transport() else {
@@ -317,8 +319,9 @@ pub(crate) fn run_rx(inner: &Inner) {
         let now = inner.clock.now();
         let snap = inner.snapshot.load();
         deliver.clear();
-        let mut run: Option<RxRun> = None;
+        opens.clear();
         let mut woke = false;
+        // 1. Classify; look data messages up by receiver index (no crypto yet).
         for (k, (buf, m)) in bufs.iter_mut().zip(&meta).take(n).enumerate() {
             let Some(dgram) = buf.get_mut(..m.len) else { continue };
             match dgram.first().copied() {
@@ -335,11 +338,32 @@ pub(crate) fn run_rx(inner: &Inner) {
                     continue;
                 }
             }
-            match rx_data(inner, &snap, dgram, m.src, now, &mut run, &mut scratch) {
-                Ok(0) => {}
-                Ok(len) => deliver.push((k, len)),
+            match rx_lookup(inner, dgram, now) {
+                Ok((peer, keypair)) => opens.push(OpenRec {
+                    slot: k,
+                    len: m.len,
+                    src: m.src,
+                    peer,
+                    keypair,
+                    result: Err(DropReason::DecryptFailed),
+                }),
                 Err(None) => {}
                 Err(Some(reason)) => inner.counters.drop(reason),
+            }
+        }
+        // 2. Decrypt in place, inline or on the workers.
+        if !opens.is_empty() {
+            inner.workers.open(inner, &mut bufs, &mut opens);
+        }
+        // 3. In arrival order: replay window, inner packet, source address, bookkeeping.
+        let mut run: Option<RxRun> = None;
+        for rec in opens.drain(..) {
+            let slot = rec.slot;
+            let Some(dgram) = bufs.get(slot).and_then(|b| b.get(..rec.len)) else { continue };
+            match rx_accept(inner, &snap, rec, dgram, now, &mut run, &mut scratch) {
+                Ok(0) => {}
+                Ok(len) => deliver.push((slot, len)),
+                Err(()) => {}
             }
         }
         if let Some(r) = run.take() {
@@ -383,18 +407,13 @@ fn queue_handshake(inner: &Inner, dgram: &[u8], src: SocketAddr) {
     }
 }
 
-/// Opens one data message in place. `Ok(len)`: an inner packet of `len` bytes at
-/// `dgram[DATA_HEADER_LEN..]` to deliver (0 for a keepalive). `Err(Some(reason))`: a
-/// drop not charged to a peer; `Err(None)`: a drop already charged to one.
-fn rx_data(
+/// Finds the keypair a data message is addressed to. `Err(Some(reason))`: a drop not
+/// charged to a peer; `Err(None)`: a drop already charged to one.
+fn rx_lookup(
     inner: &Inner,
-    snap: &Snapshot,
-    dgram: &mut [u8],
-    src: SocketAddr,
+    dgram: &[u8],
     now: Instant,
-    run: &mut Option<RxRun>,
-    scratch: &mut [u8],
-) -> Result<usize, Option<DropReason>> {
+) -> Result<(Arc<Peer>, Arc<Keypair>), Option<DropReason>> {
     if dgram.len() < DATA_MIN_LEN {
         return Err(Some(DropReason::WrongLength));
     }
@@ -410,17 +429,31 @@ fn rx_data(
     let Some(keypair) = entry.keypair else {
         return Err(Some(DropReason::UnknownIndex));
     };
-    let peer = entry.peer;
-    let fail = |reason: DropReason| {
-        peer.counters.drop(reason);
-        None
-    };
     if keypair.is_expired(now) {
-        return Err(fail(DropReason::KeyExpired));
+        entry.peer.counters.drop(DropReason::KeyExpired);
+        return Err(None);
     }
-    let (counter, range) = keypair.open(dgram).map_err(fail)?;
+    Ok((entry.peer, keypair))
+}
+
+/// After decryption: replay window, run bookkeeping, inner packet and source checks.
+/// `Ok(len)`: an inner packet of `len` bytes at `dgram[DATA_HEADER_LEN..]` to deliver
+/// (0 for a keepalive); `Err(())`: dropped and counted.
+fn rx_accept(
+    inner: &Inner,
+    snap: &Snapshot,
+    rec: OpenRec,
+    dgram: &[u8],
+    now: Instant,
+    run: &mut Option<RxRun>,
+    scratch: &mut [u8],
+) -> Result<usize, ()> {
+    let OpenRec { peer, keypair, src, result, .. } = rec;
+    let fail = |reason: DropReason| peer.counters.drop(reason);
+    let (counter, range) = result.map_err(fail)?;
     if !keypair.accept_counter(counter) {
-        return Err(fail(DropReason::Replay));
+        fail(DropReason::Replay);
+        return Err(());
     }
     let same = run
         .as_ref()
@@ -462,4 +495,101 @@ fn finish_run(inner: &Inner, r: RxRun, now: Instant, scratch: &mut [u8]) {
     with_peer(inner, &peer, now, scratch, |p| {
         p.on_data_received(&keypair, src, bytes, plain, now, wall);
     });
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::allowedips::Prefix;
+    use crate::keys::PublicKey;
+
+    fn v4_packet(src: [u8; 4], dst: [u8; 4]) -> Vec<u8> {
+        let mut p = vec![0u8; 40];
+        p[0] = 0x45;
+        p[2..4].copy_from_slice(&40u16.to_be_bytes());
+        p[12..16].copy_from_slice(&src);
+        p[16..20].copy_from_slice(&dst);
+        p
+    }
+
+    fn v6_packet(src: [u8; 16], dst: [u8; 16]) -> Vec<u8> {
+        let mut p = vec![0u8; 48];
+        p[0] = 0x60;
+        p[4..6].copy_from_slice(&8u16.to_be_bytes());
+        p[8..24].copy_from_slice(&src);
+        p[24..40].copy_from_slice(&dst);
+        p
+    }
+
+    fn routes() -> (Table<Arc<Peer>>, Arc<Peer>, Arc<Peer>) {
+        let (a, b) =
+            (Arc::new(Peer::new(PublicKey([1; 32]))), Arc::new(Peer::new(PublicKey([2; 32]))));
+        let mut t = Table::new();
+        let p = |s: &str| s.parse::<Prefix>().unwrap();
+        t.insert(p("10.0.0.0/8"), a.clone()).unwrap();
+        t.insert(p("10.1.0.0/16"), b.clone()).unwrap();
+        t.insert(p("fd00::/64"), b.clone()).unwrap();
+        (t, a, b)
+    }
+
+    #[test]
+    fn padding_table() {
+        // (len, mtu, padded)
+        for (len, mtu, want) in [
+            (0, 1420, 0),
+            (1, 1420, 16),
+            (16, 1420, 16),
+            (17, 1420, 32),
+            (1409, 1420, 1420),
+            (1420, 1420, 1420),
+            (1419, 1419, 1419),
+            (1500, 1420, 1504),
+        ] {
+            assert_eq!(padded_len(len, mtu), want, "len {len} mtu {mtu}");
+        }
+    }
+
+    #[test]
+    fn route_by_destination_longest_prefix() {
+        let (t, a, b) = routes();
+        let to = |dst| route_by_dst(&t, &v4_packet([9; 4], dst)).map(Arc::as_ptr);
+        assert_eq!(to([10, 2, 0, 1]), Ok(Arc::as_ptr(&a)));
+        assert_eq!(to([10, 1, 0, 1]), Ok(Arc::as_ptr(&b)));
+        assert_eq!(to([11, 0, 0, 1]), Err(DropReason::NoRoute));
+        let fd = |last| {
+            let mut x = [0u8; 16];
+            x[0] = 0xfd;
+            x[15] = last;
+            x
+        };
+        let r = route_by_dst(&t, &v6_packet(fd(1), fd(2))).map(Arc::as_ptr);
+        assert_eq!(r, Ok(Arc::as_ptr(&b)));
+        assert_eq!(route_by_dst(&t, &[0x45, 0, 0]).err(), Some(DropReason::InvalidInnerPacket));
+        assert_eq!(route_by_dst(&t, &[]).err(), Some(DropReason::InvalidInnerPacket));
+        assert_eq!(route_by_dst(&t, &[0x20; 40]).err(), Some(DropReason::InvalidInnerPacket));
+    }
+
+    #[test]
+    fn source_must_belong_to_the_sending_peer() {
+        let (t, a, b) = routes();
+        assert_eq!(check_source(&t, &a, &v4_packet([10, 2, 3, 4], [1; 4])), Ok(()));
+        // In A's /8 but B's more specific /16: not A's.
+        assert_eq!(
+            check_source(&t, &a, &v4_packet([10, 1, 3, 4], [1; 4])),
+            Err(DropReason::DisallowedSource)
+        );
+        assert_eq!(
+            check_source(&t, &b, &v4_packet([192, 168, 0, 1], [1; 4])),
+            Err(DropReason::DisallowedSource)
+        );
+        let mut src = [0u8; 16];
+        src[0] = 0xfd;
+        src[15] = 9;
+        assert_eq!(check_source(&t, &b, &v6_packet(src, [0; 16])), Ok(()));
+        assert_eq!(
+            check_source(&t, &a, &v6_packet(src, [0; 16])),
+            Err(DropReason::DisallowedSource)
+        );
+        assert_eq!(check_source(&t, &a, &[0x70; 40]), Err(DropReason::InvalidInnerPacket));
+    }
 }

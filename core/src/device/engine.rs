@@ -16,7 +16,7 @@ use super::peer::{IndexEntry, Peer, SlotIndices};
 use super::workers::Workers;
 use super::{
     DeviceError, DeviceEvent, DeviceObserver, DeviceOptions, DeviceStats, DropStats, LogLevel,
-    PeerStatus,
+    PeerStatus, ThreadRole,
 };
 use crate::allowedips::{Prefix, Table};
 use crate::config::uapi::{self, UapiError, UapiErrorKind, UapiOp};
@@ -28,6 +28,7 @@ use crate::peer::{Identity, Peer as ProtoPeer, PeerConfig as ProtoPeerConfig};
 use crate::peer_lookup::{IndexTable, PubkeyTable};
 use crate::queue::{LockedRing, Ring};
 use crate::ratelimiter::RateLimiter;
+use crate::sched::{plan, Placement, PlacementPolicy};
 
 /// How long a blocking NIC or UDP read waits before re-checking for shutdown.
 pub(crate) const POLL_INTERVAL: Duration = Duration::from_millis(50);
@@ -79,6 +80,8 @@ pub(crate) struct Inner {
     /// Reference point for the peers' atomic timer deadlines.
     pub(crate) base: Instant,
     pub(crate) running: AtomicBool,
+    /// Set once the threads run (peers added later get their interface-up timers).
+    started: AtomicBool,
     pub(crate) transport: ArcSwapOption<TransportSlot>,
     pub(crate) snapshot: ArcSwap<Snapshot>,
     config_lock: Mutex<()>,
@@ -90,9 +93,13 @@ pub(crate) struct Inner {
     pub(crate) observer: RwLock<Option<Arc<dyn DeviceObserver>>>,
     pub(crate) counters: DeviceCounters,
     pub(crate) ratelimiter: RateLimiter,
+    /// The earliest timer deadline of any peer (ticks; may be stale-early, never late).
+    pub(crate) min_deadline: AtomicU64,
     /// Nanoseconds after `base` until which the device counts as under load.
     pub(crate) under_load_until: AtomicU64,
     pub(crate) workers: Workers,
+    /// Where `sched::plan` would put the threads (reported to the thread hook).
+    placement: Placement,
 }
 
 impl Inner {
@@ -106,6 +113,7 @@ impl Inner {
         let mut rng = ChaCha20Rng::from_seed(seed);
         let base = clock.now();
         let workers = Workers::new(&opts);
+        let placement = plan(&opts.topology, PlacementPolicy::default());
         let hs_cap = opts.handshake_queue.max(8);
         Ok(Self {
             by_key: PubkeyTable::new(&mut rng),
@@ -118,6 +126,7 @@ impl Inner {
             opts,
             base,
             running: AtomicBool::new(true),
+            started: AtomicBool::new(false),
             transport: ArcSwapOption::empty(),
             snapshot: ArcSwap::from_pointee(Snapshot {
                 config: DeviceConfig::default(),
@@ -131,8 +140,33 @@ impl Inner {
             observer: RwLock::new(None),
             counters: DeviceCounters::default(),
             under_load_until: AtomicU64::new(0),
+            min_deadline: AtomicU64::new(u64::MAX),
             workers,
+            placement,
         })
+    }
+
+    /// Tells the host's thread hook that a thread of `role` started.
+    pub(crate) fn thread_started(&self, role: ThreadRole) {
+        let Some(hook) = &self.opts.thread_hook else { return };
+        let p = &self.placement;
+        let cpu = match role {
+            ThreadRole::Tx => p.io_cpu,
+            ThreadRole::Rx => p.workers.first().copied(),
+            ThreadRole::Crypto(n) => p.workers.get(n + 1).copied(),
+            ThreadRole::Control => None,
+        };
+        hook.on_thread_start(role, cpu);
+    }
+
+    /// Publishes a peer's earliest timer deadline and lowers the device-wide minimum, so
+    /// the control thread scans the peers only when some deadline may be due.
+    pub(crate) fn publish_deadline(&self, peer: &Peer, proto: Option<&ProtoPeer>) {
+        let at = peer.publish_deadline(proto, self.base);
+        if self.min_deadline.fetch_min(at, Ordering::AcqRel) > at {
+            // Earlier than the control thread planned to wake: tell it.
+            self.wake_control();
+        }
     }
 
     /// Nanoseconds from `base` to `now`.
@@ -248,6 +282,9 @@ impl Inner {
             peers.push(peer);
         }
 
+        // A freshly built trie: lay it out depth-first and build its top-level index.
+        routes.compact();
+
         // Commit: from here on nothing fails.
         if let Some(t) = new_transport {
             self.transport.store(Some(Arc::new(TransportSlot(t))));
@@ -297,7 +334,7 @@ impl Inner {
                 if let Some(p) = guard.as_mut() {
                     p.on_interface_up(now);
                 }
-                peer.publish_deadline(guard.as_ref(), self.base);
+                self.publish_deadline(peer, guard.as_ref());
                 continue;
             }
             let mut guard = peer.proto.lock();
@@ -312,9 +349,9 @@ impl Inner {
                     p.set_endpoint(new_endpoint);
                 }
             }
-            peer.publish_deadline(guard.as_ref(), self.base);
+            self.publish_deadline(peer, guard.as_ref());
         }
-        let running = self.running.load(Ordering::Relaxed) && !old.peers.is_empty();
+        let running = self.started.load(Ordering::Relaxed);
         self.snapshot.store(Arc::new(Snapshot { config, identity, peers, routes }));
         if running {
             for p in &fresh {
@@ -322,7 +359,7 @@ impl Inner {
                 if let Some(proto) = guard.as_mut() {
                     proto.on_interface_up(now);
                 }
-                p.publish_deadline(guard.as_ref(), self.base);
+                self.publish_deadline(p, guard.as_ref());
             }
             self.wake_control();
         }
@@ -368,18 +405,20 @@ impl Inner {
                 self.indices.remove(idx);
             }
         }
-        peer.publish_deadline(None, self.base);
+        self.publish_deadline(peer, None);
     }
 
     /// Called once the threads run: arms persistent keepalives.
     pub(crate) fn interface_up(&self) {
+        let _guard = self.config_lock.lock();
+        self.started.store(true, Ordering::Relaxed);
         let now = self.clock.now();
         for p in &self.snapshot.load().peers {
             let mut guard = p.proto.lock();
             if let Some(proto) = guard.as_mut() {
                 proto.on_interface_up(now);
             }
-            p.publish_deadline(guard.as_ref(), self.base);
+            self.publish_deadline(p, guard.as_ref());
         }
         self.wake_control();
     }
@@ -493,6 +532,8 @@ impl Inner {
             inline_batches: self.counters.inline_batches.load(Ordering::Relaxed),
             codel_drops: self.counters.codel_drops.load(Ordering::Relaxed),
             tx_queued_packets: self.counters.tx_queued.load(Ordering::Relaxed),
+            workers: self.workers.count(),
+            active_workers: self.workers.active(),
             peers,
         }
     }
@@ -547,13 +588,16 @@ pub(crate) fn spawn_threads(inner: &Arc<Inner>) -> std::io::Result<Vec<JoinHandl
     let mut handles = Vec::new();
     let result = (|| {
         let i = inner.clone();
-        let control = std::thread::Builder::new()
-            .name("ferrowg-control".into())
-            .spawn(move || super::control::run(&i))?;
+        let control =
+            std::thread::Builder::new().name("ferrowg-control".into()).spawn(move || {
+                i.thread_started(ThreadRole::Control);
+                super::control::run(&i)
+            })?;
         *inner.control_thread.lock() = Some(control.thread().clone());
         handles.push(control);
         let i = inner.clone();
         handles.push(std::thread::Builder::new().name("ferrowg-tx".into()).spawn(move || {
+            i.thread_started(ThreadRole::Tx);
             if i.opts.codel || i.opts.tx_queue {
                 super::txqueue::run_tx_queued(&i)
             } else {
@@ -561,11 +605,10 @@ pub(crate) fn spawn_threads(inner: &Arc<Inner>) -> std::io::Result<Vec<JoinHandl
             }
         })?);
         let i = inner.clone();
-        handles.push(
-            std::thread::Builder::new()
-                .name("ferrowg-rx".into())
-                .spawn(move || super::datapath::run_rx(&i))?,
-        );
+        handles.push(std::thread::Builder::new().name("ferrowg-rx".into()).spawn(move || {
+            i.thread_started(ThreadRole::Rx);
+            super::datapath::run_rx(&i)
+        })?);
         handles.extend(inner.workers.spawn(inner)?);
         Ok(())
     })();

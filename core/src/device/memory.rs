@@ -25,8 +25,10 @@ const TUN_WRITE_WAIT: Duration = Duration::from_millis(500);
 
 /// Makes an in-memory virtual NIC with room for `capacity` packets in each direction.
 pub fn memory_tun(mtu: usize, capacity: usize) -> (Arc<MemoryTun>, TunHost) {
-    let shared =
-        Arc::new(Channels { to_engine: Channel::new(capacity), to_host: Channel::new(capacity) });
+    let shared = Arc::new(Channels {
+        to_engine: Channel::new(capacity, mtu),
+        to_host: Channel::new(capacity, mtu),
+    });
     (Arc::new(MemoryTun { shared: shared.clone(), mtu }), TunHost { shared })
 }
 
@@ -48,18 +50,24 @@ struct Channels {
     to_host: Channel,
 }
 
-/// A bounded FIFO of packets with blocking push and pop.
+/// A bounded FIFO of packets with blocking push and pop. Packet buffers are recycled
+/// through a free list, so steady traffic allocates nothing.
 struct Channel {
     queue: Mutex<VecDeque<Vec<u8>>>,
+    free: Mutex<Vec<Vec<u8>>>,
     capacity: usize,
     not_empty: Condvar,
     not_full: Condvar,
 }
 
 impl Channel {
-    fn new(capacity: usize) -> Self {
+    /// A channel whose free list starts with `capacity` buffers of `mtu` bytes, so even
+    /// the first pass of a full queue allocates nothing.
+    fn new(capacity: usize, mtu: usize) -> Self {
+        let free = (0..capacity.max(1)).map(|_| Vec::with_capacity(mtu)).collect();
         Self {
             queue: Mutex::new(VecDeque::with_capacity(capacity.max(1))),
+            free: Mutex::new(free),
             capacity: capacity.max(1),
             not_empty: Condvar::new(),
             not_full: Condvar::new(),
@@ -83,7 +91,10 @@ impl Channel {
                 continue;
             }
             if let Some(p) = packets.get(pushed) {
-                q.push_back(p.as_ref().to_vec());
+                let mut buf = self.free.lock().pop().unwrap_or_default();
+                buf.clear();
+                buf.extend_from_slice(p.as_ref());
+                q.push_back(buf);
             }
             pushed += 1;
         }
@@ -114,6 +125,17 @@ impl Channel {
     fn len(&self) -> usize {
         self.queue.lock().len()
     }
+
+    /// Keeps buffers for reuse (up to the channel's capacity).
+    fn recycle(&self, bufs: impl Iterator<Item = Vec<u8>>) {
+        let mut free = self.free.lock();
+        for b in bufs {
+            if free.len() >= self.capacity {
+                break;
+            }
+            free.push(b);
+        }
+    }
 }
 
 impl Tun for MemoryTun {
@@ -124,13 +146,15 @@ impl Tun for MemoryTun {
         timeout: Duration,
     ) -> io::Result<usize> {
         let mut i = 0;
-        self.shared.to_engine.pop_with(bufs.len().min(sizes.len()), timeout, |p| {
+        let ch = &self.shared.to_engine;
+        ch.pop_with(bufs.len().min(sizes.len()), timeout, |p| {
             if let (Some(buf), Some(size)) = (bufs.get_mut(i), sizes.get_mut(i)) {
                 let n = p.len().min(buf.len());
                 buf[..n].copy_from_slice(&p[..n]);
                 *size = n;
                 i += 1;
             }
+            ch.recycle(std::iter::once(p));
         });
         Ok(i)
     }
@@ -155,6 +179,12 @@ impl TunHost {
     /// first. Appends them to `out`; returns how many.
     pub fn recv(&self, out: &mut Vec<Vec<u8>>, max: usize, timeout: Duration) -> usize {
         self.shared.to_host.pop_with(max, timeout, |p| out.push(p))
+    }
+
+    /// Hands received packet buffers back for reuse (optional; saves an allocation per
+    /// packet). Empties `bufs`.
+    pub fn recycle(&self, bufs: &mut Vec<Vec<u8>>) {
+        self.shared.to_host.recycle(bufs.drain(..));
     }
 
     /// Packets injected but not yet read by the engine.
@@ -191,6 +221,7 @@ impl Bind for StdUdpBind {
 pub struct StdUdpTransport {
     socket: UdpSocket,
     port: u16,
+    v6: bool,
     /// The read timeout currently set on the socket (saves a syscall per batch).
     timeout: Mutex<Option<Duration>>,
 }
@@ -203,8 +234,19 @@ impl StdUdpTransport {
     /// Binds a socket to `addr`.
     pub fn bind(addr: SocketAddr) -> io::Result<Self> {
         let socket = UdpSocket::bind(addr)?;
-        let port = socket.local_addr()?.port();
-        Ok(Self { socket, port, timeout: Mutex::new(None) })
+        let local = socket.local_addr()?;
+        Ok(Self { socket, port: local.port(), v6: local.is_ipv6(), timeout: Mutex::new(None) })
+    }
+
+    /// An IPv6 socket (dual-stack when bound to `::`) reaches IPv4 peers through
+    /// IPv4-mapped addresses.
+    fn map(&self, dst: SocketAddr) -> SocketAddr {
+        match (self.v6, dst) {
+            (true, SocketAddr::V4(v4)) => {
+                SocketAddr::new(IpAddr::V6(v4.ip().to_ipv6_mapped()), v4.port())
+            }
+            _ => dst,
+        }
     }
 
     fn set_timeout(&self, timeout: Duration) -> io::Result<()> {
@@ -268,7 +310,7 @@ impl Transport for StdUdpTransport {
         for d in datagrams {
             let mut tries = 0;
             loop {
-                match self.socket.send_to(d.data, d.dst) {
+                match self.socket.send_to(d.data, self.map(d.dst)) {
                     Ok(_) => sent += 1,
                     Err(e) if e.kind() == io::ErrorKind::WouldBlock && tries < SEND_RETRIES => {
                         tries += 1;
@@ -286,5 +328,53 @@ impl Transport for StdUdpTransport {
 
     fn local_port(&self) -> u16 {
         self.port
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::net::{Ipv4Addr, Ipv6Addr};
+
+    use super::*;
+
+    #[test]
+    fn dual_stack_socket_reaches_ipv4_and_reports_it_unmapped() {
+        let v6 = StdUdpTransport::bind(SocketAddr::from((Ipv6Addr::UNSPECIFIED, 0))).unwrap();
+        let v4 = StdUdpTransport::bind(SocketAddr::from((Ipv4Addr::LOCALHOST, 0))).unwrap();
+        let to_v4 = SocketAddr::from((Ipv4Addr::LOCALHOST, v4.local_port()));
+        assert_eq!(v6.send_batch(&[Transmit { dst: to_v4, data: b"ping" }]).unwrap(), 1);
+        let mut buf = [0u8; 16];
+        let mut meta = [RecvMeta::default(); 1];
+        let n = v4.recv_batch(&mut [&mut buf[..]], &mut meta, Duration::from_secs(5)).unwrap();
+        assert_eq!(n, 1);
+        assert_eq!(&buf[..meta[0].len], b"ping");
+        let from = meta[0].src;
+        assert_eq!(from.port(), v6.local_port());
+        // Answer through the v6 socket's reply path: it arrives with a plain IPv4 source.
+        assert_eq!(v4.send_batch(&[Transmit { dst: from, data: b"pong" }]).unwrap(), 1);
+        let n = v6.recv_batch(&mut [&mut buf[..]], &mut meta, Duration::from_secs(5)).unwrap();
+        assert_eq!(n, 1);
+        assert_eq!(meta[0].src, SocketAddr::from((Ipv4Addr::LOCALHOST, v4.local_port())));
+    }
+
+    #[test]
+    fn memory_tun_is_fifo_and_batched() {
+        let (tun, host) = memory_tun(1420, 4);
+        let pkts: Vec<Vec<u8>> = (0..6u8).map(|i| vec![i; 10 + usize::from(i)]).collect();
+        // Capacity 4: the first four go in at once, the rest time out.
+        assert_eq!(host.inject(&pkts, Duration::from_millis(20)), 4);
+        let mut a = [0u8; 64];
+        let mut b = [0u8; 64];
+        let mut c = [0u8; 64];
+        let mut sizes = [0usize; 3];
+        let n = tun.recv_batch(&mut [&mut a, &mut b, &mut c], &mut sizes, Duration::ZERO).unwrap();
+        assert_eq!((n, sizes), (3, [10, 11, 12]));
+        assert_eq!(a[..10], [0u8; 10]);
+        assert_eq!(c[..12], [2u8; 12]);
+        assert_eq!(tun.send_batch(&[&a[..10], &b[..11]]).unwrap(), 2);
+        let mut out = Vec::new();
+        assert_eq!(host.recv(&mut out, 8, Duration::ZERO), 2);
+        assert_eq!(out[1], vec![1u8; 11]);
+        assert_eq!(host.pending_to_engine(), 1);
     }
 }

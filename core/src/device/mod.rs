@@ -2,24 +2,33 @@
 //!
 //! [`Device::start`] takes a [`DeviceConfig`], a virtual NIC ([`Tun`]), a way to open UDP
 //! transports ([`Bind`]) and a [`Clock`], and runs the tunnel on its own threads until
-//! [`Device::stop`] (or drop):
+//! [`Device::stop`] (or drop). Each peer's protocol state is a sans-IO
+//! [`crate::peer::Peer`] behind a mutex; the threads take the lock once per run of
+//! packets of one peer and do the per-packet crypto outside it.
 //!
 //! - **TX thread**: NIC batch → allowed-IPs lookup of the destination → per-peer run:
-//!   staged behind a handshake when there is no usable session, else counters taken in
-//!   order and the packets sealed in place → one UDP batch.
+//!   staged behind a handshake when there is no usable keypair (the initiation is
+//!   created and sent right there), else counters taken in order under the lock → seal
+//!   in place (inline, or fanned out to the crypto workers) → one UDP batch in the
+//!   original order. With [`DeviceOptions::codel`] the packets first wait in per-peer
+//!   CoDel queues (see `txqueue`).
 //! - **RX thread**: UDP batch → message type; handshake messages are copied into a
 //!   bounded queue for the control thread (so a flood can only fill that queue, never
-//!   stall data) → receiver-index lookup → decrypt in place → replay window → inner
-//!   source address checked against the peer's allowed IPs → one NIC batch.
-//! - **Control thread**: handshakes (MAC1, cookie replies and the per-source rate
-//!   limiter when under load, noise), handshake requests from the data path, and every
-//!   peer's timers, driven by `clock.now()`.
-//! - **Crypto workers** (optional, see [`WorkerMode`]): a large TX batch is split into
-//!   parts sealed in parallel and re-joined before sending, so order is kept per peer.
+//!   stall data) → receiver-index lookup → decrypt in place (inline, or fanned out to
+//!   the crypto workers) → then in arrival order: replay window → inner source address
+//!   checked against the peer's allowed IPs → one NIC batch; per run of one peer, its
+//!   receive hooks (timers, roaming, confirming a responder's keypair).
+//! - **Control thread**: handshake messages (MAC1; under load MAC2, cookie replies and
+//!   the per-source rate limiter; then the Noise responder or initiator step) and every
+//!   peer's timers, driven by `clock.now()` (a lock-free scan of per-peer deadlines).
+//! - **Crypto workers** (see [`WorkerMode`]): a TX or RX batch at least
+//!   [`DeviceOptions::fanout_threshold`] long is handed out packet by packet through a
+//!   [`crate::queue::Ring`] and re-joined (the submitting thread helps meanwhile)
+//!   before anything leaves, so order is kept per peer.
 //!
 //! Buffers are allocated once per thread; the steady-state data path allocates nothing
 //! per packet. Configuration changes build a new immutable snapshot (peers, allowed-IPs
-//! trie, local key) and publish it with one pointer swap, so the data path sees either
+//! trie, identity) and publish it with one pointer swap, so the data path sees either
 //! the old or the new configuration, never a mix.
 
 mod control;
@@ -44,15 +53,18 @@ use crate::config::DeviceConfig;
 use crate::error::DropReason;
 use crate::io::{Bind, Clock, Tun};
 use crate::keys::PublicKey;
-use crate::sched::CpuTopology;
+use crate::sched::{CpuTopology, LogicalCpu};
 
 use engine::Inner;
 
 /// How the engine spreads encryption over threads.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub enum WorkerMode {
-    /// Encrypt inline on the I/O threads while batches are small, and fan large batches
-    /// out to workers (one per useful core beyond the I/O threads).
+    /// Size the pool from the topology ([`crate::sched::plan`]: one NUMA node, P-cores
+    /// first, no SMT siblings, minus the two I/O threads) and use as many of them as the
+    /// measured crypto load justifies ([`crate::sched::Scaler`], with hysteresis): inline
+    /// on the TX thread at low rates, fanning batches of at least `fanout_threshold`
+    /// packets out as load rises, back in as it falls.
     #[default]
     Auto,
     /// Always fan batches out to this many workers (0 behaves like `Inline`).
@@ -71,8 +83,31 @@ pub enum RingKind {
     LockFree,
 }
 
+/// Which engine thread is starting (see [`ThreadHook`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum ThreadRole {
+    /// Reads the NIC, encrypts, sends UDP.
+    Tx,
+    /// Receives UDP, decrypts, writes the NIC.
+    Rx,
+    /// Handshakes and timers.
+    Control,
+    /// Crypto worker number `n`.
+    Crypto(usize),
+}
+
+/// Lets the host place the engine's threads (core makes no OS calls itself): called on
+/// each new thread before it does any work, with the CPU that [`crate::sched::plan`]
+/// chose for it from [`DeviceOptions::topology`] (`None`: no preference). The TX thread
+/// gets the plan's I/O CPU, the RX thread the first worker CPU, crypto workers the
+/// following ones; the control thread is left to the OS.
+pub trait ThreadHook: Send + Sync {
+    /// Runs on the starting thread.
+    fn on_thread_start(&self, role: ThreadRole, cpu: Option<LogicalCpu>);
+}
+
 /// Engine tuning. `Default` suits a desktop client.
-#[derive(Debug, Clone)]
+#[derive(Clone)]
 pub struct DeviceOptions {
     /// Seed for the engine's CSPRNG (ephemeral keys, indices, cookies, jitter). Hosts
     /// should pass 32 bytes from the OS RNG; `None` derives a seed from std's
@@ -98,6 +133,25 @@ pub struct DeviceOptions {
     /// Capacity of the incoming handshake queue; the device is "under load" (cookie
     /// replies, rate limiting) while it is at least 1/8 full.
     pub handshake_queue: usize,
+    /// Called on every engine thread as it starts (CPU pinning by the platform layer).
+    pub thread_hook: Option<Arc<dyn ThreadHook>>,
+}
+
+impl fmt::Debug for DeviceOptions {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("DeviceOptions")
+            .field("rng_seed", &self.rng_seed.map(|_| "<seed>"))
+            .field("workers", &self.workers)
+            .field("topology", &self.topology)
+            .field("batch_size", &self.batch_size)
+            .field("codel", &self.codel)
+            .field("tx_queue", &self.tx_queue)
+            .field("ring", &self.ring)
+            .field("fanout_threshold", &self.fanout_threshold)
+            .field("handshake_queue", &self.handshake_queue)
+            .field("thread_hook", &self.thread_hook.is_some())
+            .finish()
+    }
 }
 
 impl Default for DeviceOptions {
@@ -112,6 +166,7 @@ impl Default for DeviceOptions {
             ring: RingKind::LockFree,
             fanout_threshold: 16,
             handshake_queue: 4096,
+            thread_hook: None,
         }
     }
 }
@@ -187,7 +242,8 @@ pub enum LogLevel {
 }
 
 /// Receives events and logs from the engine's threads. Calls must return quickly and
-/// must not call back into [`Device::set_observer`].
+/// must not call back into [`Device::set_observer`] or stop the device (both wait for
+/// the engine's threads, one of which is the caller).
 pub trait DeviceObserver: Send + Sync {
     /// An event happened.
     fn on_event(&self, event: &DeviceEvent);
@@ -272,6 +328,10 @@ pub struct DeviceStats {
     pub codel_drops: u64,
     /// Packets waiting in the per-peer TX queues (queued TX path only).
     pub tx_queued_packets: u64,
+    /// Crypto worker threads running.
+    pub workers: usize,
+    /// Workers in use now (auto mode scales this with the load).
+    pub active_workers: usize,
     /// Per-peer counters, in configuration order.
     pub peers: Vec<PeerStatus>,
 }
@@ -299,6 +359,8 @@ impl Device {
             Ok(handles) => {
                 *device.threads.lock() = handles;
                 inner.interface_up();
+                inner
+                    .log(LogLevel::Info, &format!("device up on UDP port {}", inner.listen_port()));
                 Ok(device)
             }
             Err(e) => Err(DeviceError::Spawn(e)),
@@ -308,7 +370,15 @@ impl Device {
     /// Replaces the whole configuration atomically: either everything applies or
     /// nothing does. Peers that stay keep their sessions and counters.
     pub fn set_config(&self, config: &DeviceConfig) -> Result<(), DeviceError> {
-        self.inner.set_config(config)
+        let r = self.inner.set_config(config);
+        match &r {
+            Ok(()) => self.inner.log(
+                LogLevel::Debug,
+                &format!("configuration applied ({} peers)", config.peers.len()),
+            ),
+            Err(e) => self.inner.log(LogLevel::Warn, &format!("configuration refused: {e}")),
+        }
+        r
     }
 
     /// Applies a UAPI `set=1` body (the lines after `set=1`) to the running config.
@@ -341,7 +411,14 @@ impl Device {
     /// The network changed: closes the UDP transport and opens a new one on the same
     /// port (or a new OS-chosen port if none was configured and the old one is taken).
     pub fn rebind(&self) -> Result<(), DeviceError> {
-        self.inner.rebind()
+        let r = self.inner.rebind();
+        match &r {
+            Ok(()) => self
+                .inner
+                .log(LogLevel::Info, &format!("rebound UDP port {}", self.inner.listen_port())),
+            Err(e) => self.inner.log(LogLevel::Error, &format!("rebind failed: {e}")),
+        }
+        r
     }
 
     /// The UDP port in use.
@@ -355,6 +432,7 @@ impl Device {
     }
 
     fn shutdown(&self) {
+        self.inner.log(LogLevel::Info, "device stopping");
         self.inner.begin_shutdown();
         let handles = std::mem::take(&mut *self.threads.lock());
         for h in handles {

@@ -72,12 +72,14 @@ impl Peer {
         }
     }
 
-    /// Records the earliest timer deadline for the lock-free scan.
-    pub(crate) fn publish_deadline(&self, proto: Option<&ProtoPeer>, base: Instant) {
+    /// Records the earliest timer deadline for the lock-free scan and returns it (see
+    /// `Inner::publish_deadline`, which also lowers the device-wide minimum).
+    pub(crate) fn publish_deadline(&self, proto: Option<&ProtoPeer>, base: Instant) -> u64 {
         let at = proto.and_then(|p| p.poll_timeout()).map_or(u64::MAX, |(at, _)| {
             u64::try_from(at.saturating_duration_since(base).as_nanos()).unwrap_or(u64::MAX)
         });
         self.next_deadline.store(at, Ordering::Relaxed);
+        at
     }
 }
 

@@ -1,9 +1,10 @@
-//! The queued TX path ([`super::DeviceOptions::codel`]): the TX thread drains the NIC
-//! eagerly into per-peer queues, so a standing queue forms inside the engine (where CoDel
-//! can see and control it) rather than in the NIC; it then sends from the queues round
-//! robin. The bytes held in the queues are bounded by a DQL limit fed by what the UDP
-//! stage completes, instead of a fixed packet depth. Buffers come from a pool allocated
-//! once, so the path allocates nothing per packet.
+//! The queued TX path ([`super::DeviceOptions::codel`] / `tx_queue`): the TX thread
+//! moves packets from the NIC into per-peer queues and sends from them round robin.
+//! With CoDel it drains the NIC eagerly, so a standing queue forms inside the engine
+//! where CoDel sees and controls it (bounded by the buffer pool). Without CoDel the bytes
+//! held are bounded by a DQL limit fed by what the UDP stage completes, instead of a
+//! fixed packet depth. Buffers come from a pool allocated once, so the path allocates
+//! nothing per packet.
 
 use std::sync::atomic::Ordering;
 use std::sync::Arc;
@@ -17,6 +18,8 @@ use crate::messages::DATA_HEADER_LEN;
 
 /// Buffers in the pool: the most packets the engine holds queued at once.
 const POOL: usize = 2048;
+/// Target duration of one send round (see `budget`).
+const SEND_ROUND: Duration = Duration::from_millis(1);
 
 /// One peer's queue and its CoDel state.
 struct PeerQueue {
@@ -47,12 +50,20 @@ pub(crate) fn run_tx_queued(inner: &Inner) {
     };
     let mut dql = Dql::new(dql_params, inner.clock.now());
     let mut queued = 0usize;
+    // Packets per send round, adapted so one round keeps the UDP stage busy for about
+    // SEND_ROUND (BQL-style): a slow link gets small rounds, so packets wait in the
+    // CoDel queue (where their sojourn is measured) rather than in a long batch.
+    let mut budget = batch;
     while inner.running.load(Ordering::Relaxed) {
         // Read phase: everything the NIC has, while buffers and the DQL limit allow.
         let mut wait = if queued == 0 { POLL_INTERVAL } else { Duration::ZERO };
         loop {
             let want = batch.min(pool.len());
-            if want == 0 || dql.avail() <= 0 {
+            // With CoDel the queue itself is the managed buffer (bounded by the pool):
+            // drain the NIC so the standing queue forms where CoDel sees it. Without
+            // CoDel, DQL keeps the engine's share of the queue to what the UDP stage
+            // completes per round.
+            if want == 0 || (!inner.opts.codel && dql.avail() <= 0) {
                 break;
             }
             reading.extend(pool.drain(pool.len() - want..));
@@ -121,14 +132,14 @@ pub(crate) fn run_tx_queued(inner: &Inner) {
         targets.clear();
         let mut sent_bytes = 0u64;
         // Each visit takes a contiguous share, so a peer's packets form one run.
-        let share = (batch / queues.len().max(1)).max(1);
+        let share = (budget / queues.len().max(1)).max(1);
         let mut idle_rounds = 0;
-        while sending.len() < batch && idle_rounds < queues.len() {
+        while sending.len() < budget && idle_rounds < queues.len() {
             rr = (rr + 1) % queues.len().max(1);
             let Some(q) = queues.get_mut(rr) else { break };
             let removed = q.peer.removed.load(Ordering::Relaxed);
             let mut took = 0;
-            while took < share && sending.len() < batch {
+            while took < share && sending.len() < budget {
                 let item = if inner.opts.codel {
                     q.codel.dequeue(now, &mut q.queue, |(buf, len)| {
                         pool.push(buf);
@@ -153,6 +164,12 @@ pub(crate) fn run_tx_queued(inner: &Inner) {
         }
         let n = sending.len();
         send_runs(inner, &mut sending, &sizes, n, &targets, &mut recs, &mut scratch, now, mtu);
+        let took = inner.clock.now().saturating_duration_since(now);
+        if took > SEND_ROUND * 2 && budget > 1 {
+            budget /= 2;
+        } else if took < SEND_ROUND / 2 && n >= budget {
+            budget = (budget * 2).min(batch);
+        }
         pool.append(&mut sending);
         dql.completed(sent_bytes, now);
         queues.retain(|q| !q.queue.is_empty() || !q.peer.removed.load(Ordering::Relaxed));

@@ -19,11 +19,13 @@
 //!
 //! The engine keeps each peer behind a lock and does the per-packet crypto outside it:
 //!
-//! - **Send**: under the lock, `peer.sendable_keypair(now)` gives an `Arc<Keypair>` (if
-//!   `None`: `peer.stage_packet(packet, now, wall)` and flush `poll_transmit`). Outside
-//!   the lock, `kp.next_send_counter()` + `kp.seal(counter, buf, len)` on any worker;
-//!   then, under the lock, `peer.on_data_sent(&kp, len, now, wall)` (batched is fine:
-//!   once per batch with the batch's total plaintext length and `len > 0`).
+//! - **Send**: under the lock, `peer.sendable_keypair(now)` gives the `Arc<Keypair>` to
+//!   clone (if `None`, or while `peer.staged_len() > 0` to keep order:
+//!   `peer.stage_packet(packet, now, wall)` and flush `poll_transmit`). Outside the lock,
+//!   `kp.next_send_counter()` + `kp.seal(counter, buf, len)` on any worker; then, under
+//!   the lock, `peer.on_data_sent(&kp, datagram_len, plaintext_len, now, wall)` (batching
+//!   is fine: once per batch with the batch's totals; `plaintext_len == 0` only for a
+//!   keepalive). It may queue a rekey initiation: flush `poll_transmit`.
 //! - **Receive data**: the index table maps the receiver index to `(peer, Arc<Keypair>)`
 //!   (the engine learns indices through its [`IndexAllocator`]). Outside the lock:
 //!   check `!kp.is_expired(now)`, `kp.open(buf)`, `kp.accept_counter(counter)`, then
@@ -221,6 +223,16 @@ impl std::fmt::Debug for Peer {
     }
 }
 
+impl Drop for Peer {
+    /// Returns every index the peer still holds to its [`IndexAllocator`].
+    fn drop(&mut self) {
+        let held: Vec<u32> = self.local_indices().collect();
+        for index in held {
+            self.indices.release(index);
+        }
+    }
+}
+
 impl Peer {
     /// A peer of the interface `identity`. `rng` supplies ephemeral keys, indices,
     /// jitter and cookie nonces (seed it from the OS in production, fixed in tests).
@@ -265,6 +277,17 @@ impl Peer {
     /// Sets the endpoint (configuration; roaming updates it by itself).
     pub fn set_endpoint(&mut self, endpoint: Option<SocketAddr>) {
         self.endpoint = endpoint;
+    }
+    /// The interface's private key changed: rebinds the handshake to the new identity,
+    /// abandons the pending handshake and drops every session (the kernel expires them
+    /// too); the next packet starts a new handshake.
+    pub fn set_identity(&mut self, identity: Arc<Identity>) {
+        self.remote.rebind(&identity.local);
+        self.identity = identity;
+        self.clear_handshake();
+        for kp in self.keypairs.clear() {
+            self.indices.release(kp.local_index());
+        }
     }
     /// Replaces the pre-shared key (takes effect at the next handshake).
     pub fn set_preshared_key(&mut self, psk: Option<&PresharedKey>) {

@@ -338,3 +338,141 @@ fn inner_packet_len_checks_headers() {
     assert_eq!(inner_packet_len(&v6), Ok(48));
     assert_eq!(inner_packet_len(&[0x50; 32]), Err(DropReason::InvalidInnerPacket));
 }
+
+/// Records allocations and releases, like an engine's index table would.
+#[derive(Default)]
+struct Ledger(std::sync::Mutex<(Vec<u32>, Vec<u32>)>);
+
+impl IndexAllocator for Ledger {
+    fn allocate(&self, rng: &mut dyn CryptoRngCore) -> u32 {
+        let i = rng.next_u32();
+        self.0.lock().unwrap().0.push(i);
+        i
+    }
+    fn release(&self, index: u32) {
+        self.0.lock().unwrap().1.push(index);
+    }
+}
+
+#[test]
+fn indices_are_allocated_and_all_released() {
+    let ledger = Arc::new(Ledger::default());
+    let mut p = Pair::new(None, 11);
+    let id = Arc::new(Identity::new(&PrivateKey::from_bytes([0x10 + 11; 32])));
+    let mut cfg = PeerConfig::new(*p.b.peer.identity.public_key());
+    cfg.endpoint = Some(p.b.addr);
+    p.a.peer = Peer::new(id, cfg, ledger.clone(), Box::new(ChaCha20Rng::seed_from_u64(11)));
+    p.send_a(&ipv4_packet(60, 1));
+    for _ in 0..3 {
+        p.advance(REKEY_AFTER_TIME + Duration::from_secs(1), Duration::from_secs(5));
+        p.send_a(&ipv4_packet(60, 2));
+    }
+    let live: Vec<u32> = p.a.peer.local_indices().collect();
+    {
+        let (allocated, released) = &*ledger.0.lock().unwrap();
+        assert!(allocated.len() >= 4, "one index per handshake: {allocated:?}");
+        // Exactly the indices still held are unreleased.
+        let mut unreleased: Vec<u32> =
+            allocated.iter().copied().filter(|i| !released.contains(i)).collect();
+        let mut live_sorted = live.clone();
+        unreleased.sort_unstable();
+        live_sorted.sort_unstable();
+        assert_eq!(unreleased, live_sorted);
+    }
+    drop(p);
+    let (allocated, released) = &*ledger.0.lock().unwrap();
+    let mut a = allocated.clone();
+    let mut r = released.clone();
+    a.sort_unstable();
+    r.sort_unstable();
+    assert_eq!(a, r, "dropping the peer releases the rest");
+}
+
+#[test]
+fn peer_and_identity_are_send_and_sync() {
+    fn check<T: Send + Sync>() {}
+    check::<Peer>();
+    check::<Identity>();
+}
+
+#[test]
+fn changing_the_private_key_drops_sessions_and_rehandshakes() {
+    let mut p = Pair::new(None, 12);
+    p.send_a(&ipv4_packet(60, 1));
+    // b gets a new private key; a learns b's new public key (as a config change would).
+    let new_b = Arc::new(Identity::new(&PrivateKey::from_bytes([0x99; 32])));
+    p.b.peer.set_identity(new_b.clone());
+    assert!(p.b.peer.current_keypair().is_none());
+    let id_a = p.a.peer.identity.clone();
+    let mut cfg = PeerConfig::new(*new_b.public_key());
+    cfg.endpoint = Some(p.b.addr);
+    p.a.peer =
+        Peer::new(id_a, cfg, Arc::new(RandomIndices), Box::new(ChaCha20Rng::seed_from_u64(5)));
+    p.now += Duration::from_secs(6);
+    p.send_a(&ipv4_packet(60, 2));
+    assert_eq!(p.b.nic.last().unwrap()[20], 2);
+}
+
+#[test]
+fn rekey_after_messages_and_reject_after_messages() {
+    use crate::messages::{REJECT_AFTER_MESSAGES, REKEY_AFTER_MESSAGES};
+    let mut p = Pair::new(None, 13);
+    p.send_a(&ipv4_packet(60, 1));
+    let first = p.a.peer.current_keypair().unwrap().clone();
+    // Past REKEY_AFTER_MESSAGES the key still sends, and a new handshake starts.
+    first.force_send_counter(REKEY_AFTER_MESSAGES + 1);
+    p.now += Duration::from_secs(6); // past the initiation rate limit (REKEY_TIMEOUT)
+    p.send_a(&ipv4_packet(60, 2));
+    assert_eq!(p.b.nic.last().unwrap()[20], 2);
+    let second = p.a.peer.current_keypair().unwrap().clone();
+    assert_ne!(first.local_index(), second.local_index(), "rekeyed on message count");
+    // At REJECT_AFTER_MESSAGES the key is unusable: the packet waits for a new session.
+    second.force_send_counter(REJECT_AFTER_MESSAGES);
+    assert!(p.a.peer.sendable_keypair(p.now).is_none());
+    p.now += Duration::from_secs(6); // past the initiation rate limit
+    p.send_a(&ipv4_packet(60, 3));
+    assert_eq!(p.b.nic.last().unwrap()[20], 3);
+    assert_ne!(p.a.peer.current_keypair().unwrap().local_index(), second.local_index());
+}
+
+#[test]
+fn in_flight_packets_under_the_previous_key_are_accepted_after_rotation() {
+    let mut p = Pair::new(None, 14);
+    p.send_a(&ipv4_packet(60, 1));
+    let (now, wall) = (p.now, p.wall());
+    // A packet sealed under the old key, held back by the network.
+    let mut late = vec![0u8; 2048];
+    let t = p.a.peer.encapsulate(&ipv4_packet(60, 7), &mut late, now, wall).unwrap().unwrap();
+    late.truncate(t.len);
+    p.advance(REKEY_AFTER_TIME + Duration::from_secs(1), Duration::from_secs(10));
+    p.send_a(&ipv4_packet(60, 2)); // old key + starts the rekey
+    p.send_a(&ipv4_packet(60, 3)); // new key: b rotates next -> current
+    assert_ne!(
+        p.b.peer.current_keypair().unwrap().local_index(),
+        u32::from_le_bytes(late[4..8].try_into().unwrap())
+    );
+    let (now, wall) = (p.now, p.wall());
+    let a_addr = p.a.addr;
+    deliver(&mut p.b, &mut late, a_addr, now, wall);
+    assert_eq!(p.b.nic.last().unwrap()[20], 7, "previous keypair still decrypts");
+    assert!(p.b.drops.is_empty(), "{:?}", p.b.drops);
+}
+
+#[test]
+fn initiator_under_load_gets_mac2_on_the_next_response() {
+    let mut p = Pair::new(None, 15);
+    p.a.peer.set_under_load(true);
+    let (now, wall) = (p.now, p.wall());
+    let mut out = vec![0u8; 2048];
+    assert!(p.a.peer.encapsulate(&ipv4_packet(60, 1), &mut out, now, wall).unwrap().is_none());
+    // One exchange at a time: initiation -> response -> cookie reply -> consumed by b.
+    p.pump();
+    assert_eq!(p.a.drops, vec![DropReason::CookieRequired], "response lacked mac2");
+    assert!(p.b.drops.is_empty(), "b consumed the cookie reply: {:?}", p.b.drops);
+    assert!(p.a.peer.current_keypair().is_none());
+    // a retries after REKEY_TIMEOUT; b's response now carries mac2 and is accepted.
+    p.advance(Duration::from_secs(6), Duration::from_millis(500));
+    assert!(p.a.peer.current_keypair().is_some());
+    assert_eq!(p.b.nic.len(), 1);
+    assert_eq!(p.a.drops.len(), 1);
+}

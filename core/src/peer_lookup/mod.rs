@@ -24,7 +24,9 @@
 //! Every method takes `&self`. Lookups take one shard's read lock, so data-path threads run
 //! in parallel with each other and only wait for a control-path writer touching the same
 //! shard. The choice of sharded read-write locks over one lock, and the shard count, are
-//! measured in `docs/performance.md` ("SipHash peer tables").
+//! measured in `docs/performance.md` ("SipHash peer tables"). Closures passed to `with`,
+//! `retain`, `for_each` and `insert_new_with` run under a shard lock and must not call
+//! back into the same table.
 
 mod raw;
 #[cfg(test)]

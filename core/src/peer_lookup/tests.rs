@@ -60,6 +60,33 @@ fn pubkey_table_matches_hashmap_model() {
 }
 
 #[test]
+fn tiny_single_shard_matches_hashmap_model() {
+    // A few keys in one shard: every step is near a grow/shrink threshold and probe
+    // sequences wrap around the end of the 8- and 16-slot arrays.
+    for seed in 0..8 {
+        let mut rng = ChaCha8Rng::seed_from_u64(seed);
+        let table = PubkeyTable::with_key(HashKey::random(&mut rng), 1);
+        let mut model: HashMap<PublicKey, u64> = HashMap::new();
+        for step in 0..3_000u64 {
+            let k = pk(rng.gen_range(0..14));
+            if rng.gen_bool(0.5) {
+                assert_eq!(table.insert(k, step), model.insert(k, step));
+            } else {
+                assert_eq!(table.remove(&k), model.remove(&k));
+            }
+            for n in 0..14 {
+                assert_eq!(
+                    table.get(&pk(n)),
+                    model.get(&pk(n)).copied(),
+                    "seed {seed} step {step}"
+                );
+            }
+            assert_shape(&table.table);
+        }
+    }
+}
+
+#[test]
 fn index_table_matches_hashmap_model() {
     let mut rng = ChaCha8Rng::seed_from_u64(0x1d3);
     let table = IndexTable::new(&mut rng);

@@ -9,6 +9,23 @@
 //! [`Flow`] (a peer) are processed by any number of workers but leave strictly in
 //! submission order.
 //!
+//! ```
+//! use std::sync::Arc;
+//! use ferrowg_core::queue::{Dispatch, Flow, Ordered};
+//!
+//! // Device-wide: the parallel queue and the step workers run (sealing, in the engine).
+//! let ordered = Arc::new(Ordered::new(1024, |job: &mut Vec<u8>| job.reverse()));
+//! // Per peer: its serial queue.
+//! let peer = Flow::new(7, 1024);
+//! ordered.submit(&peer, vec![1, 2, 3], Dispatch::Parallel).unwrap();
+//! ordered.submit(&peer, vec![4, 5], Dispatch::Inline).unwrap();
+//! assert_eq!(peer.pop_ready(), None); // the first job still waits for a worker
+//! let woken = ordered.work().unwrap(); // on a worker thread
+//! assert_eq!(woken.id(), 7); // tells the engine whose consumer to wake
+//! assert_eq!(peer.pop_ready(), Some(vec![3, 2, 1]));
+//! assert_eq!(peer.pop_ready(), Some(vec![5, 4]));
+//! ```
+//!
 //! This is the one core module allowed to use `unsafe`, and only in `lockfree`, where
 //! every block carries a `// SAFETY:` line and a loom model test covers the protocol.
 

@@ -5,6 +5,20 @@
 //! and the CPUs workers are added on, best first), and [`Scaler`] decides from measured
 //! crypto busy time and `now` how many of those workers to run (0 = crypto inline on the
 //! I/O thread), with hysteresis so the count does not flap.
+//!
+//! ```
+//! use std::time::{Duration, Instant};
+//! use ferrowg_core::sched::{plan, CpuTopology, PlacementPolicy, Scaler, ScalerParams};
+//!
+//! let placement = plan(&CpuTopology::uniform(4), PlacementPolicy::default());
+//! let mut scaler = Scaler::new(ScalerParams::new(placement.max_workers()));
+//! # let start = Instant::now();
+//! // Every ~100 ms: feed the crypto busy time measured since the previous call.
+//! scaler.update(start, Duration::ZERO);
+//! let now = start + Duration::from_millis(100);
+//! let workers = scaler.update(now, Duration::from_millis(150)); // 1.5 cores busy
+//! assert_eq!(workers, 2); // run workers on placement.workers[..2]
+//! ```
 
 mod placement;
 mod scaler;

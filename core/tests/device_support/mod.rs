@@ -57,14 +57,19 @@ pub struct Side {
 /// Two devices: A (198.19.0.1, fd19::1) and B (198.19.0.2, fd19::2). B knows A's
 /// endpoint; A learns B's from the handshake.
 pub fn pair(opts_a: DeviceOptions, opts_b: DeviceOptions) -> (Side, Side) {
+    pair_on(IpAddr::V4(Ipv4Addr::LOCALHOST), opts_a, opts_b)
+}
+
+/// [`pair`] with the UDP underlay on `underlay` (127.0.0.1 or ::1).
+pub fn pair_on(underlay: IpAddr, opts_a: DeviceOptions, opts_b: DeviceOptions) -> (Side, Side) {
     let (ka, kb) = (key(0x11), key(0x22));
-    let bind = Arc::new(StdUdpBind::new(IpAddr::V4(Ipv4Addr::LOCALHOST)));
+    let bind = Arc::new(StdUdpBind::new(underlay));
     let (tun_a, host_a) = memory_tun(MTU, 1024);
     let mut cfg_a = DeviceConfig { private_key: Some(ka.clone()), ..Default::default() };
     cfg_a.peers.push(peer(kb.public_key(), &[B_V4.into(), B_V6.into()], None));
     let a =
         Device::start(cfg_a.clone(), tun_a, bind.clone(), Arc::new(SystemClock), opts_a).unwrap();
-    let a_addr = SocketAddr::from((Ipv4Addr::LOCALHOST, a.listen_port()));
+    let a_addr = SocketAddr::new(underlay, a.listen_port());
     let (tun_b, host_b) = memory_tun(MTU, 1024);
     let mut cfg_b = DeviceConfig { private_key: Some(kb.clone()), ..Default::default() };
     cfg_b.peers.push(peer(ka.public_key(), &[A_V4.into(), A_V6.into()], Some(a_addr)));

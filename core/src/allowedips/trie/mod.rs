@@ -9,6 +9,10 @@
 
 use super::key::Key;
 
+mod index;
+
+use index::Jump;
+
 /// "No node" / "no peer" marker for indices.
 pub(crate) const NONE: u32 = u32::MAX;
 
@@ -109,6 +113,14 @@ pub(crate) struct Placed {
 pub(crate) struct Full;
 
 /// A trie for one address family.
+///
+/// The optional top-level index (`jump`, built by [`Trie::reindex`]) is a direct table on
+/// the `jump_bits` address bits that follow the root's prefix (which every stored prefix
+/// below the root shares), so a lookup skips the trie's top levels: LC-trie style level
+/// compression on top of the kernel's layout. Inserts and removes rewrite only the slots
+/// under the changed prefix; when the root moves, or rewrites since the last rebuild
+/// exceed the index's size (a bulk load), they drop it instead, and lookups start at the
+/// root until the next [`Trie::reindex`].
 #[derive(Clone)]
 pub(crate) struct Trie<K> {
     nodes: Vec<Node<K>>,
@@ -116,11 +128,31 @@ pub(crate) struct Trie<K> {
     free: Vec<u32>,
     root: u32,
     prefixes: usize,
+    jump: Vec<Jump>,
+    jump_bits: u8,
+    /// The root's index, prefix length and key, copied here when the index is built.
+    jump_root_index: u32,
+    jump_skip: u8,
+    jump_root: K,
+    /// Slot rewrites left before an update drops the index rather than patch it.
+    jump_budget: usize,
 }
 
 impl<K: Key> Trie<K> {
     pub(crate) fn new() -> Self {
-        Trie { nodes: Vec::new(), links: Vec::new(), free: Vec::new(), root: NONE, prefixes: 0 }
+        Trie {
+            nodes: Vec::new(),
+            links: Vec::new(),
+            free: Vec::new(),
+            root: NONE,
+            prefixes: 0,
+            jump: Vec::new(),
+            jump_bits: 0,
+            jump_root_index: NONE,
+            jump_skip: 0,
+            jump_root: K::ZERO,
+            jump_budget: 0,
+        }
     }
 
     /// Number of stored prefixes.
@@ -131,8 +163,15 @@ impl<K: Key> Trie<K> {
     /// Longest-prefix match: the peer slot of the most specific prefix holding `key`.
     #[inline]
     pub(crate) fn lookup(&self, key: K) -> u32 {
-        let mut found = NONE;
-        let mut index = self.root;
+        let (mut index, mut found) = match self.jump.get(key.bits(self.jump_skip, self.jump_bits)) {
+            Some(jump) => {
+                if !self.jump_root.prefix_matches(key, self.jump_skip) {
+                    return NONE;
+                }
+                (jump.start, jump.best)
+            }
+            None => (self.root, NONE),
+        };
         while let Some(node) = self.nodes.get(index as usize) {
             if !node.key.prefix_matches(key, node.cidr()) {
                 break;
@@ -163,6 +202,23 @@ impl<K: Key> Trie<K> {
 
     /// Stores `key/cidr` (`key` already masked) for `peer`, replacing any previous peer.
     pub(crate) fn insert(&mut self, key: K, cidr: u8, peer: u32) -> Result<Placed, Full> {
+        let placed = self.place(key, cidr, peer)?;
+        self.refresh(key, cidr);
+        Ok(placed)
+    }
+
+    /// Clears the prefix at `index` and splices out nodes left without a purpose.
+    /// The caller has already unlinked it from its peer's list.
+    pub(crate) fn remove(&mut self, index: u32) {
+        let Some(&node) = self.nodes.get(index as usize) else { return };
+        if node.peer() == NONE {
+            return;
+        }
+        self.unplace(index);
+        self.refresh(node.key, node.cidr());
+    }
+
+    fn place(&mut self, key: K, cidr: u8, peer: u32) -> Result<Placed, Full> {
         let mut parent = NONE;
         let mut index = self.root;
         while let Some(node) = self.nodes.get_mut(index as usize) {
@@ -204,9 +260,7 @@ impl<K: Key> Trie<K> {
         Ok(Placed { node: new, old_peer: NONE })
     }
 
-    /// Clears the prefix at `index` and splices out nodes left without a purpose.
-    /// The caller has already unlinked it from its peer's list.
-    pub(crate) fn remove(&mut self, index: u32) {
+    fn unplace(&mut self, index: u32) {
         let Some(node) = self.nodes.get_mut(index as usize) else { return };
         if node.peer() == NONE {
             return;
@@ -264,11 +318,53 @@ impl<K: Key> Trie<K> {
         self.nodes.capacity() * std::mem::size_of::<Node<K>>()
             + self.links.capacity() * std::mem::size_of::<Link>()
             + self.free.capacity() * std::mem::size_of::<u32>()
+            + self.jump.capacity() * std::mem::size_of::<Jump>()
     }
 
     /// Number of live nodes (stored prefixes plus branching nodes).
     pub(crate) fn node_count(&self) -> usize {
         self.nodes.len() - self.free.len()
+    }
+
+    /// Rebuilds the arena in depth-first preorder, so a lookup's next node is often on
+    /// the cache line it already loaded, and drops free slots. Returns the old-to-new
+    /// index map; per-peer list links (`prev`/`next`) are left for the caller to remap.
+    pub(crate) fn compact(&mut self) -> Vec<u32> {
+        let mut map = vec![NONE; self.nodes.len()];
+        let mut nodes = Vec::with_capacity(self.node_count());
+        let mut links = Vec::with_capacity(self.node_count());
+        let mut stack = vec![self.root];
+        while let Some(old) = stack.pop() {
+            let (Some(&node), Some(&link)) =
+                (self.nodes.get(old as usize), self.links.get(old as usize))
+            else {
+                continue;
+            };
+            if let Some(slot) = map.get_mut(old as usize) {
+                *slot = nodes.len() as u32;
+            }
+            nodes.push(node);
+            links.push(link);
+            stack.extend([node.children[1], node.children[0]]);
+        }
+        let remap = |i: u32| map.get(i as usize).copied().unwrap_or(NONE);
+        for node in &mut nodes {
+            node.children = node.children.map(remap);
+        }
+        for link in &mut links {
+            link.parent = remap(link.parent);
+        }
+        self.root = remap(self.root);
+        self.nodes = nodes;
+        self.links = links;
+        self.free = Vec::new();
+        self.reindex();
+        map
+    }
+
+    /// Every live node's per-peer list links, for remapping after [`Trie::compact`].
+    pub(crate) fn links_mut(&mut self) -> impl Iterator<Item = &mut Link> {
+        self.links.iter_mut()
     }
 
     /// Checks the structural invariants; `Err` names the first one broken.
@@ -304,6 +400,7 @@ impl<K: Key> Trie<K> {
                 stack.push(child);
             }
         }
+        self.check_index()?;
         if with_peer != self.prefixes || seen != self.node_count() {
             return Err(format!(
                 "counted {with_peer} prefixes / {seen} nodes, expected {} / {}",
