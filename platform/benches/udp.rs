@@ -1,5 +1,5 @@
 //! UDP over 127.0.0.1: the transport's batched path (sendmmsg/recvmmsg on Linux, with
-//! and without UDP GSO) side by side with one send_to/recv_from per datagram on std sockets, 64 datagrams of 1420
+//! UDP GSO + GRO, GSO only, neither) side by side with one send_to/recv_from per datagram on std sockets, 64 datagrams of 1420
 //! bytes per iteration, the size of a full WireGuard datagram at MTU 1420 minus the 32-byte header.
 //!
 //! Timed in thread CPU time (`CLOCK_THREAD_CPUTIME_ID`), not wall time: on loopback the
@@ -41,9 +41,9 @@ fn cpu_time(iters: u64, mut f: impl FnMut()) -> Duration {
     thread_cpu() - start
 }
 
-fn transport(no_gso: bool) -> UdpTransport {
-    UdpTransport::with_options(UdpOptions { no_ipv6: true, no_gso, ..UdpOptions::default() })
-        .unwrap()
+fn transport(no_gso: bool, no_gro: bool) -> UdpTransport {
+    let options = UdpOptions { no_ipv6: true, no_gso, no_gro, ..UdpOptions::default() };
+    UdpTransport::with_options(options).unwrap()
 }
 
 /// Sends one batch from `tx` and receives it on `rx`.
@@ -77,8 +77,13 @@ fn bench(c: &mut Criterion) {
 
     let mut storage = vec![[0u8; 2048]; BATCH];
     let mut meta = vec![RecvMeta::default(); BATCH];
-    for (name, no_gso) in [("ferrowg_mmsg_gso", false), ("ferrowg_mmsg", true)] {
-        let (tx, rx) = (transport(no_gso), transport(no_gso));
+    let variants = [
+        ("ferrowg_gso_gro", false, false),
+        ("ferrowg_gso", false, true),
+        ("ferrowg_mmsg", true, true),
+    ];
+    for (name, no_gso, no_gro) in variants {
+        let (tx, rx) = (transport(no_gso, no_gro), transport(no_gso, no_gro));
         let dst = SocketAddr::from((Ipv4Addr::LOCALHOST, rx.local_port()));
         let datagrams: Vec<Transmit<'_>> =
             (0..BATCH).map(|_| Transmit { dst, data: &payload }).collect();

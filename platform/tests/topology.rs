@@ -86,7 +86,7 @@ fn missing_tree_is_empty_not_a_panic() {
     assert!(topo.cpus.is_empty());
 }
 
-#[cfg(target_os = "linux")]
+#[cfg(any(target_os = "linux", windows))]
 #[test]
 fn live_topology_matches_this_process() {
     let topo = ferrowg_platform::cpu::topology().unwrap();
@@ -94,10 +94,20 @@ fn live_topology_matches_this_process() {
     assert_eq!(topo.cpus.len(), n);
     let first = topo.cpus[0];
     // Pinning runs in a fresh thread so the test harness thread keeps its mask.
-    std::thread::spawn(move || ferrowg_platform::cpu::pin_current_thread(&first).unwrap())
-        .join()
-        .unwrap();
-    let bogus = ferrowg_core::sched::LogicalCpu { id: 1 << 20, ..first };
+    let seen_after = std::thread::spawn(move || {
+        ferrowg_platform::cpu::pin_current_thread(&first).unwrap();
+        ferrowg_platform::cpu::topology().unwrap()
+    })
+    .join()
+    .unwrap();
+    // On Linux the topology follows the thread's affinity mask, so a pinned thread sees
+    // exactly its CPU.
+    if cfg!(target_os = "linux") {
+        let ids: Vec<usize> = seen_after.cpus.iter().map(|c| c.id).collect();
+        assert_eq!(ids, vec![first.id]);
+    }
+    // Beyond CPU_SETSIZE on Linux; a processor group that does not exist on Windows.
+    let bogus = ferrowg_core::sched::LogicalCpu { id: 1 << 20, group: 999, ..first };
     assert!(ferrowg_platform::cpu::pin_current_thread(&bogus).is_err());
 }
 

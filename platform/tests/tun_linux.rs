@@ -2,10 +2,9 @@
 //! (tunnel addresses 198.19.0.0/24 and fd19::/64 only), plus fd adoption with the Apple
 //! AF header over a local socket pair. Needs root, as CI runs.
 #![cfg(target_os = "linux")]
-// setns(2) has no safe wrapper in std; the one block below carries its SAFETY line.
-#![allow(unsafe_code)]
 
-use std::fs::File;
+mod common;
+
 use std::net::{Ipv4Addr, Ipv6Addr};
 use std::os::fd::{AsRawFd, OwnedFd};
 use std::os::unix::net::UnixDatagram;
@@ -16,53 +15,7 @@ use ferrowg_core::io::Tun;
 use ferrowg_platform::tun::{linux, FdTun, Framing};
 use ferrowg_platform::Error;
 
-/// A network namespace that exists for the life of the value.
-struct Netns {
-    name: String,
-}
-
-impl Netns {
-    fn new(tag: &str) -> Self {
-        let name = format!("ferrowg-pt-{tag}-{}", std::process::id());
-        let _ = Command::new("ip").args(["netns", "del", &name]).output();
-        run("ip", &["netns", "add", &name]);
-        Self { name }
-    }
-
-    fn ip(&self, args: &[&str]) -> String {
-        let mut all = vec!["-n", self.name.as_str()];
-        all.extend_from_slice(args);
-        run("ip", &all)
-    }
-
-    /// Runs `f` on a thread that has entered this namespace.
-    fn enter<R: Send>(&self, f: impl FnOnce() -> R + Send) -> R {
-        let ns = File::open(format!("/var/run/netns/{}", self.name)).unwrap();
-        std::thread::scope(|s| {
-            s.spawn(|| {
-                // SAFETY: setns only changes this (fresh, scoped) thread's network
-                // namespace; `ns` is an open namespace file.
-                let rc = unsafe { libc::setns(ns.as_raw_fd(), libc::CLONE_NEWNET) };
-                assert_eq!(rc, 0, "setns: {}", std::io::Error::last_os_error());
-                f()
-            })
-            .join()
-            .unwrap()
-        })
-    }
-}
-
-impl Drop for Netns {
-    fn drop(&mut self) {
-        let _ = Command::new("ip").args(["netns", "del", &self.name]).output();
-    }
-}
-
-fn run(cmd: &str, args: &[&str]) -> String {
-    let out = Command::new(cmd).args(args).output().unwrap();
-    assert!(out.status.success(), "{cmd} {args:?}: {}", String::from_utf8_lossy(&out.stderr));
-    String::from_utf8_lossy(&out.stdout).into_owned()
-}
+use common::netns::Netns;
 
 fn checksum(chunks: &[&[u8]]) -> u16 {
     let mut sum = 0u32;
@@ -114,14 +67,22 @@ fn icmp6_echo(src: Ipv6Addr, dst: Ipv6Addr, id: u16, seq: u16, data: &[u8]) -> V
     ip
 }
 
-/// Returns the first packet `pick` accepts, from `backlog` (packets read earlier) or
-/// from new reads (bounded: 20 reads of up to 1 s). Everything read stays in `backlog`.
-fn recv_until(tun: &FdTun, backlog: &mut Vec<Vec<u8>>, pick: impl Fn(&[u8]) -> bool) -> Vec<u8> {
+/// Writes `request` into the device and returns the first packet `pick` accepts, from
+/// `backlog` (packets read earlier) or from new reads; everything read stays in
+/// `backlog`. The request is written again each round (bounded: 20 rounds of up to
+/// 1 s), like ping, because a just-added IPv6 address may not take packets yet.
+fn ping(
+    tun: &FdTun,
+    backlog: &mut Vec<Vec<u8>>,
+    request: &[u8],
+    pick: impl Fn(&[u8]) -> bool,
+) -> Vec<u8> {
     let mut storage = vec![[0u8; 2048]; 8];
     for _ in 0..20 {
         if let Some(i) = backlog.iter().position(|p| pick(p)) {
             return backlog.remove(i);
         }
+        assert_eq!(tun.send_batch(&[request]).unwrap(), 1);
         let mut bufs: Vec<&mut [u8]> = storage.iter_mut().map(|b| &mut b[..]).collect();
         let mut sizes = [0usize; 8];
         let n = tun.recv_batch(&mut bufs, &mut sizes, Duration::from_secs(1)).unwrap();
@@ -133,7 +94,7 @@ fn recv_until(tun: &FdTun, backlog: &mut Vec<Vec<u8>>, pick: impl Fn(&[u8]) -> b
 #[test]
 fn tun_in_netns_answers_ping_v4_and_v6() {
     let ns = Netns::new("ping");
-    let tun = ns.enter(|| linux::create("fwgt0", 1420).unwrap());
+    let tun = ns.enter(|| ferrowg_platform::tun::create("fwgt0", 1420).unwrap());
     assert_eq!(tun.name(), Some("fwgt0"));
     assert_eq!(tun.mtu(), 1420);
     let link = ns.ip(&["-o", "link", "show", "fwgt0"]);
@@ -148,10 +109,8 @@ fn tun_in_netns_answers_ping_v4_and_v6() {
     let ping4 = icmp4_echo(peer4, me4, 0x1234, 1, b"ferrowg-v4");
     let (me6, peer6) = ("fd19::1".parse().unwrap(), "fd19::2".parse().unwrap());
     let ping6 = icmp6_echo(peer6, me6, 0x4321, 2, b"ferrowg-v6");
-    assert_eq!(tun.send_batch(&[&ping4, &ping6]).unwrap(), 2);
-
     let mut backlog = Vec::new();
-    let reply4 = recv_until(&tun, &mut backlog, |p| {
+    let reply4 = ping(&tun, &mut backlog, &ping4, |p| {
         p.len() > 20 && p[0] >> 4 == 4 && p[9] == 1 && p[20] == 0
     });
     assert_eq!(&reply4[12..16], &me4.octets());
@@ -159,7 +118,7 @@ fn tun_in_netns_answers_ping_v4_and_v6() {
     assert_eq!(&reply4[24..26], &0x1234u16.to_be_bytes());
     assert_eq!(&reply4[28..], b"ferrowg-v4");
 
-    let reply6 = recv_until(&tun, &mut backlog, |p| {
+    let reply6 = ping(&tun, &mut backlog, &ping6, |p| {
         p.len() > 40 && p[0] >> 4 == 6 && p[6] == 58 && p[40] == 129
     });
     assert_eq!(&reply6[8..24], &me6.octets());

@@ -139,16 +139,52 @@ fn to_storage(addr: SocketAddr, ss: &mut libc::sockaddr_storage) -> libc::sockle
     }
 }
 
-/// Receives up to `min(bufs.len(), meta.len(), MMSG_BATCH)` datagrams without waiting.
-/// `Err(WouldBlock)` when none is queued. Truncated datagrams and non-IP sources are
-/// skipped; the buffers of the kept ones are moved to the front of `bufs` (swapped), so
-/// `bufs[i]` and `meta[i]` match for `i` below the count returned.
-pub(crate) fn recvmmsg(
+/// `UDP_GRO` (linux/udp.h; not in the libc crate for glibc targets).
+const UDP_GRO: libc::c_int = 104;
+
+/// Asks the kernel to hand over coalesced runs of datagrams (UDP GRO); each arrives as
+/// one message with its segment size in a control message.
+pub(crate) fn enable_gro(fd: BorrowedFd<'_>) -> io::Result<()> {
+    let on: libc::c_int = 1;
+    // SAFETY: `on` is a live c_int and we pass its exact size.
+    let rc = unsafe {
+        libc::setsockopt(
+            fd.as_raw_fd(),
+            libc::SOL_UDP,
+            UDP_GRO,
+            (&on as *const libc::c_int).cast(),
+            mem::size_of::<libc::c_int>() as libc::socklen_t,
+        )
+    };
+    if rc < 0 {
+        return Err(io::Error::last_os_error());
+    }
+    Ok(())
+}
+
+/// One message from [`recvmmsg_raw`].
+#[derive(Debug, Clone, Copy, Default)]
+pub(crate) struct Received {
+    /// Sender; `None` for a non-IP family.
+    pub src: Option<SocketAddr>,
+    /// Bytes in the buffer.
+    pub len: usize,
+    /// The datagram was larger than the buffer and was cut.
+    pub truncated: bool,
+    /// With GRO: the size of each coalesced datagram (the last may be shorter).
+    pub segment: Option<usize>,
+}
+
+/// Receives up to `min(bufs.len(), out.len(), MMSG_BATCH)` messages without waiting,
+/// with room for a UDP GRO control message when `gro`. `Err(WouldBlock)` when none is
+/// queued.
+pub(crate) fn recvmmsg_raw(
     fd: BorrowedFd<'_>,
     bufs: &mut [&mut [u8]],
-    meta: &mut [RecvMeta],
+    out: &mut [Received],
+    gro: bool,
 ) -> io::Result<usize> {
-    let n = bufs.len().min(meta.len()).min(MMSG_BATCH);
+    let n = bufs.len().min(out.len()).min(MMSG_BATCH);
     if n == 0 {
         return Ok(0);
     }
@@ -158,15 +194,22 @@ pub(crate) fn recvmmsg(
     let mut iovs: [libc::iovec; MMSG_BATCH] = unsafe { mem::zeroed() };
     // SAFETY: as above.
     let mut hdrs: [libc::mmsghdr; MMSG_BATCH] = unsafe { mem::zeroed() };
+    let mut control = [[0u64; 4]; MMSG_BATCH];
+    // SAFETY: CMSG_SPACE is pure arithmetic on a constant.
+    let space = unsafe { libc::CMSG_SPACE(mem::size_of::<libc::c_int>() as libc::c_uint) } as usize;
     for i in 0..n {
         iovs[i] = libc::iovec { iov_base: bufs[i].as_mut_ptr().cast(), iov_len: bufs[i].len() };
         hdrs[i].msg_hdr.msg_name = (&mut addrs[i] as *mut libc::sockaddr_storage).cast();
         hdrs[i].msg_hdr.msg_namelen = mem::size_of::<libc::sockaddr_storage>() as libc::socklen_t;
         hdrs[i].msg_hdr.msg_iov = &mut iovs[i];
         hdrs[i].msg_hdr.msg_iovlen = 1;
+        if gro {
+            hdrs[i].msg_hdr.msg_control = control[i].as_mut_ptr().cast();
+            hdrs[i].msg_hdr.msg_controllen = space;
+        }
     }
-    // SAFETY: the first `n` headers point at live, exclusively borrowed buffers and
-    // address slots with their true lengths; no timeout pointer is passed.
+    // SAFETY: the first `n` headers point at live, exclusively borrowed buffers, address
+    // slots and control buffers with their true lengths; no timeout pointer is passed.
     let rc = unsafe {
         libc::recvmmsg(
             fd.as_raw_fd(),
@@ -180,19 +223,56 @@ pub(crate) fn recvmmsg(
         return Err(io::Error::last_os_error());
     }
     let got = rc as usize;
-    let mut out = 0;
     for i in 0..got {
+        let hdr = &hdrs[i].msg_hdr;
+        out[i] = Received {
+            src: from_storage(&addrs[i]),
+            len: hdrs[i].msg_len as usize,
+            truncated: hdr.msg_flags & libc::MSG_TRUNC != 0,
+            segment: if gro { gro_segment(hdr) } else { None },
+        };
+    }
+    Ok(got)
+}
+
+/// The UDP_GRO segment size in a received message's control data, if any.
+fn gro_segment(hdr: &libc::msghdr) -> Option<usize> {
+    // SAFETY: `hdr` was filled by recvmmsg: msg_control/msg_controllen describe our own
+    // control buffer, so walking it with the CMSG macros stays inside it; the data is
+    // read unaligned.
+    unsafe {
+        let mut cmsg = libc::CMSG_FIRSTHDR(hdr);
+        while !cmsg.is_null() {
+            if (*cmsg).cmsg_level == libc::SOL_UDP && (*cmsg).cmsg_type == UDP_GRO {
+                let seg = libc::CMSG_DATA(cmsg).cast::<libc::c_int>().read_unaligned();
+                return usize::try_from(seg).ok().filter(|&s| s > 0);
+            }
+            cmsg = libc::CMSG_NXTHDR(hdr, cmsg);
+        }
+    }
+    None
+}
+
+/// Receives up to `min(bufs.len(), meta.len(), MMSG_BATCH)` datagrams without waiting.
+/// `Err(WouldBlock)` when none is queued. Truncated datagrams and non-IP sources are
+/// skipped; the buffers of the kept ones are moved to the front of `bufs` (swapped), so
+/// `bufs[i]` and `meta[i]` match for `i` below the count returned.
+pub(crate) fn recvmmsg(
+    fd: BorrowedFd<'_>,
+    bufs: &mut [&mut [u8]],
+    meta: &mut [RecvMeta],
+) -> io::Result<usize> {
+    let mut received = [Received::default(); MMSG_BATCH];
+    let got = recvmmsg_raw(fd, bufs, &mut received[..meta.len().min(MMSG_BATCH)], false)?;
+    let mut out = 0;
+    for (i, r) in received[..got].iter().enumerate() {
         // A datagram larger than its buffer arrives cut short: drop it rather than hand
         // on a prefix.
-        if hdrs[i].msg_hdr.msg_flags & libc::MSG_TRUNC != 0 {
-            continue;
-        }
-        let Some(src) = from_storage(&addrs[i]) else { continue };
-        let len = hdrs[i].msg_len as usize;
+        let (Some(src), false) = (r.src, r.truncated) else { continue };
         if out != i {
             bufs.swap(out, i);
         }
-        meta[out] = RecvMeta { len, src };
+        meta[out] = RecvMeta { len: r.len, src };
         out += 1;
     }
     Ok(out)

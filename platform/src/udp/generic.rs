@@ -6,11 +6,31 @@ use std::sync::atomic::AtomicBool;
 
 use ferrowg_core::io::{RecvMeta, Transmit};
 
+/// Receive-side state (none needed without GRO).
+#[derive(Debug, Default)]
+pub(super) struct RxState;
+
+impl RxState {
+    /// There is no GRO here; the flag is ignored.
+    pub(super) fn new(_gro: bool) -> Self {
+        Self
+    }
+}
+
+/// Nothing to set up on a new socket.
+pub(super) fn setup(_socket: &socket2::Socket, _rx_gro: bool) {}
+
+/// Nothing is ever left over between calls.
+pub(super) fn drain(_rx: &RxState, _bufs: &mut [&mut [u8]], _meta: &mut [RecvMeta]) -> usize {
+    0
+}
+
 /// Receives what is queued without waiting; `Err(WouldBlock)` if nothing is.
 pub(super) fn recv(
     socket: &UdpSocket,
     bufs: &mut [&mut [u8]],
     meta: &mut [RecvMeta],
+    _rx: &RxState,
 ) -> io::Result<usize> {
     let mut got = 0;
     let want = bufs.len().min(meta.len());

@@ -70,6 +70,10 @@ pub struct UdpOptions {
     pub fwmark: Option<u32>,
     /// Never use UDP GSO (Linux `UDP_SEGMENT`), e.g. to compare with and without it.
     pub no_gso: bool,
+    /// Never use UDP GRO (Linux `UDP_GRO`): receive datagrams one by one straight into
+    /// the caller's buffers instead of coalesced runs split by copying (which costs each
+    /// receiving thread a 512 KiB scratch buffer).
+    pub no_gro: bool,
     /// Run on every new socket before it is bound.
     pub on_new_socket: Option<SocketHook>,
 }
@@ -82,6 +86,7 @@ impl std::fmt::Debug for UdpOptions {
             .field("no_ipv6", &self.no_ipv6)
             .field("fwmark", &self.fwmark)
             .field("no_gso", &self.no_gso)
+            .field("no_gro", &self.no_gro)
             .field("on_new_socket", &self.on_new_socket.is_some())
             .finish()
     }
@@ -95,6 +100,8 @@ struct Sockets {
     port: u16,
     /// UDP GSO still on for the IPv4 / IPv6 socket (Linux only).
     gso: [AtomicBool; 2],
+    /// Receive state (GRO leftovers) shared by both sockets.
+    rx: imp::RxState,
 }
 
 impl Sockets {
@@ -135,7 +142,9 @@ impl UdpTransport {
 
     /// Reopens the sockets on the current port (after a network change). Blocks until
     /// receivers blocked in `recv_batch` on the old sockets have returned (at most their
-    /// timeout), because the port stays taken until then.
+    /// timeout), because the port stays taken until then. If reopening fails, the
+    /// transport has no sockets until a later `rebind` succeeds: sends fail and receives
+    /// return nothing.
     pub fn rebind(&self) -> Result<(), Error> {
         let port = self.local_port();
         self.replace(port)
@@ -184,6 +193,7 @@ impl UdpTransport {
             v6: None,
             port: old_port,
             gso: [AtomicBool::new(false), AtomicBool::new(false)],
+            rx: imp::RxState::new(false),
         }));
         let mut waited = Duration::ZERO;
         let step = Duration::from_millis(5);
@@ -256,11 +266,15 @@ impl Transport for UdpTransport {
             order.swap(0, 1);
         }
         let order = &order[..count];
-        let n = recv_from_any(order, &mut bufs[..want], &mut meta[..want])?;
+        let (bufs, meta) = (&mut bufs[..want], &mut meta[..want]);
+        let mut n = imp::drain(&sockets.rx, bufs, meta);
+        if n < want {
+            n += recv_from_any(order, &mut bufs[n..], &mut meta[n..], &sockets.rx, n > 0)?;
+        }
         if n > 0 || !wait::readable(order, timeout)? {
             return Ok(n);
         }
-        recv_from_any(order, &mut bufs[..want], &mut meta[..want])
+        recv_from_any(order, bufs, meta, &sockets.rx, false)
     }
 
     fn send_batch(&self, datagrams: &[Transmit<'_>]) -> io::Result<usize> {
@@ -361,11 +375,14 @@ fn send_run(
     imp::send(socket, run, gso)
 }
 
-/// Reads what is queued on the sockets, in order, without waiting.
+/// Reads what is queued on the sockets, in order, without waiting. With `have_some`,
+/// errors are not reported (the caller already has datagrams to return).
 fn recv_from_any(
     sockets: &[&UdpSocket],
     bufs: &mut [&mut [u8]],
     meta: &mut [RecvMeta],
+    rx: &imp::RxState,
+    have_some: bool,
 ) -> io::Result<usize> {
     let mut got = 0;
     let mut first_error = None;
@@ -373,7 +390,7 @@ fn recv_from_any(
         if got == bufs.len() {
             break;
         }
-        match imp::recv(socket, &mut bufs[got..], &mut meta[got..]) {
+        match imp::recv(socket, &mut bufs[got..], &mut meta[got..], rx) {
             Ok(n) => got += n,
             Err(e) if e.kind() == io::ErrorKind::WouldBlock => {}
             Err(e) => {
@@ -382,7 +399,7 @@ fn recv_from_any(
         }
     }
     match first_error {
-        Some(e) if got == 0 => Err(e),
+        Some(e) if got == 0 && !have_some => Err(e),
         _ => Ok(got),
     }
 }
@@ -435,7 +452,13 @@ fn finish(
         return Err(Error::NotFound("an address family to bind"));
     }
     let gso = cfg!(target_os = "linux") && !options.no_gso;
-    Ok(Sockets { v4, v6, port, gso: [AtomicBool::new(gso), AtomicBool::new(gso)] })
+    Ok(Sockets {
+        v4,
+        v6,
+        port,
+        gso: [AtomicBool::new(gso), AtomicBool::new(gso)],
+        rx: imp::RxState::new(!options.no_gro),
+    })
 }
 
 fn ipv6_unavailable(e: &io::Error) -> bool {
@@ -469,6 +492,7 @@ fn open_socket(addr: SocketAddr, options: &UdpOptions) -> Result<UdpSocket, Erro
     }
     #[cfg(windows)]
     crate::sys::windows::disable_udp_connreset(&socket).map_err(Error::os("SIO_UDP_CONNRESET"))?;
+    imp::setup(&socket, !options.no_gro);
     if let Some(hook) = &options.on_new_socket {
         hook(raw_handle(&socket)).map_err(Error::os("on_new_socket hook"))?;
     }
