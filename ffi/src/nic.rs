@@ -10,35 +10,16 @@ fn nic_error(e: impl std::fmt::Display) -> TunnelError {
     TunnelError::Nic { message: e.to_string() }
 }
 
-/// Creates the OS adapter `name` (Linux tun, macOS `utunN`, Windows wintun).
+/// Creates the OS adapter `name` (Linux tun, macOS `utun`/`utunN`, Windows wintun).
 pub(crate) fn create(name: &str, mtu: usize) -> Result<Arc<dyn Tun>, TunnelError> {
-    #[cfg(target_os = "linux")]
+    #[cfg(any(target_os = "linux", target_os = "macos", windows))]
     {
-        let tun = ferrowg_platform::tun::linux::create(name, mtu).map_err(nic_error)?;
-        Ok(Arc::new(tun))
-    }
-    #[cfg(target_os = "macos")]
-    {
-        let unit = match name {
-            "" | "utun" => None,
-            _ => Some(
-                name.strip_prefix("utun")
-                    .and_then(|n| n.parse::<u32>().ok())
-                    .ok_or_else(|| TunnelError::invalid("macOS adapter names are utun or utunN"))?,
-            ),
-        };
-        let tun = ferrowg_platform::tun::utun::create(unit, mtu).map_err(nic_error)?;
-        Ok(Arc::new(tun))
-    }
-    #[cfg(windows)]
-    {
-        let opts = ferrowg_platform::tun::wintun::WintunOptions::new(name, mtu);
-        let tun = ferrowg_platform::tun::wintun::WintunTun::create(&opts).map_err(nic_error)?;
+        let tun = ferrowg_platform::tun::create(name, mtu).map_err(nic_error)?;
         Ok(Arc::new(tun))
     }
     #[cfg(not(any(target_os = "linux", target_os = "macos", windows)))]
     {
-        let _ = (name, mtu, nic_error as fn(&str) -> TunnelError);
+        let _ = (name, mtu);
         Err(TunnelError::Unsupported { message: "creating adapters on this OS".into() })
     }
 }
