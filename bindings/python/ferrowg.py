@@ -526,6 +526,8 @@ def _uniffi_check_contract_api_version(lib):
 def _uniffi_check_api_checksums(lib):
     if lib.uniffi_ferrowg_checksum_func_callback_failures() != 64578:
         raise InternalError("UniFFI API checksum mismatch: try cleaning and rebuilding your project")
+    if lib.uniffi_ferrowg_checksum_func_find_utun_fd() != 51246:
+        raise InternalError("UniFFI API checksum mismatch: try cleaning and rebuilding your project")
     if lib.uniffi_ferrowg_checksum_func_public_key_from_private() != 49069:
         raise InternalError("UniFFI API checksum mismatch: try cleaning and rebuilding your project")
     if lib.uniffi_ferrowg_checksum_func_set_log_sink() != 27946:
@@ -598,6 +600,9 @@ _UniffiLib.ffi_ferrowg_uniffi_contract_version.restype = ctypes.c_uint32
 _UniffiLib.uniffi_ferrowg_checksum_func_callback_failures.argtypes = (
 )
 _UniffiLib.uniffi_ferrowg_checksum_func_callback_failures.restype = ctypes.c_uint16
+_UniffiLib.uniffi_ferrowg_checksum_func_find_utun_fd.argtypes = (
+)
+_UniffiLib.uniffi_ferrowg_checksum_func_find_utun_fd.restype = ctypes.c_uint16
 _UniffiLib.uniffi_ferrowg_checksum_func_public_key_from_private.argtypes = (
 )
 _UniffiLib.uniffi_ferrowg_checksum_func_public_key_from_private.restype = ctypes.c_uint16
@@ -662,6 +667,10 @@ _UniffiLib.uniffi_ferrowg_fn_func_callback_failures.argtypes = (
     ctypes.POINTER(_UniffiRustCallStatus),
 )
 _UniffiLib.uniffi_ferrowg_fn_func_callback_failures.restype = ctypes.c_uint64
+_UniffiLib.uniffi_ferrowg_fn_func_find_utun_fd.argtypes = (
+    ctypes.POINTER(_UniffiRustCallStatus),
+)
+_UniffiLib.uniffi_ferrowg_fn_func_find_utun_fd.restype = ctypes.c_int32
 _UniffiLib.uniffi_ferrowg_fn_func_public_key_from_private.argtypes = (
     _UniffiRustBuffer,
     ctypes.POINTER(_UniffiRustCallStatus),
@@ -3150,6 +3159,21 @@ def callback_failures() -> int:
         *_uniffi_lowered_args,
     )
     return _uniffi_lift_return(_uniffi_ffi_result)
+def find_utun_fd() -> int:
+    """
+    The utun descriptor `NEPacketTunnelProvider` opened for this process, for
+    [`NicMode::AdoptFd`] (macOS; `Unsupported` elsewhere).
+"""
+    _uniffi_lowered_args = (
+    )
+    _uniffi_lift_return = _UniffiFfiConverterInt32.lift
+    _uniffi_error_converter = _UniffiFfiConverterTypeTunnelError
+    _uniffi_ffi_result = _uniffi_rust_call_with_error(
+        _uniffi_error_converter,
+        _UniffiLib.uniffi_ferrowg_fn_func_find_utun_fd,
+        *_uniffi_lowered_args,
+    )
+    return _uniffi_lift_return(_uniffi_ffi_result)
 def public_key_from_private(private_key: str) -> str:
     """
     The base64 public key of a base64 private key (as in wg-quick files).
@@ -3216,6 +3240,7 @@ __all__ = [
     "TunnelConfig",
     "TunnelStats",
     "callback_failures",
+    "find_utun_fd",
     "public_key_from_private",
     "set_log_sink",
     "version",

@@ -152,6 +152,13 @@ int32_t ferrowg_set_logger(FerrowgLogFn callback, void *ctx, int32_t max_level);
 // `private_key` is a NUL-terminated string; `out` is writable.
 int32_t ferrowg_public_key(const char *private_key, char **out);
 
+// The utun descriptor NetworkExtension opened for this process, in `*out` (macOS;
+// `FERROWG_ERR_UNSUPPORTED` elsewhere). Pass it to `ferrowg_tunnel_start_fd`.
+//
+// # Safety
+// `out` is writable.
+int32_t ferrowg_find_utun_fd(int32_t *out);
+
 // Starts a tunnel in host packet I/O mode from wg-quick or UAPI `config` text. The UDP
 // socket listens on `bind_address` (e.g. "127.0.0.1"), or on all interfaces if NULL.
 // On success `*out` is the new handle.

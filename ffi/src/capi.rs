@@ -175,6 +175,22 @@ pub unsafe extern "C" fn ferrowg_public_key(
     })
 }
 
+/// The utun descriptor NetworkExtension opened for this process, in `*out` (macOS;
+/// `FERROWG_ERR_UNSUPPORTED` elsewhere). Pass it to `ferrowg_tunnel_start_fd`.
+///
+/// # Safety
+/// `out` is writable.
+#[no_mangle]
+pub unsafe extern "C" fn ferrowg_find_utun_fd(out: *mut i32) -> i32 {
+    boundary(|| {
+        let out = non_null(out)?;
+        let fd = crate::nic::find_utun_fd()?;
+        // SAFETY: non-NULL and writable per the caller contract.
+        unsafe { *out = fd };
+        Ok(())
+    })
+}
+
 // ---------------------------------------------------------------------------------
 // Starting and stopping.
 

@@ -49,6 +49,13 @@ pub fn public_key_from_private(private_key: String) -> Result<String, TunnelErro
     Ok(key.public_key().to_base64())
 }
 
+/// The utun descriptor `NEPacketTunnelProvider` opened for this process, for
+/// [`NicMode::AdoptFd`] (macOS; `Unsupported` elsewhere).
+#[uniffi::export]
+pub fn find_utun_fd() -> Result<i32, TunnelError> {
+    nic::find_utun_fd()
+}
+
 /// Callbacks that panicked or raised since the process started; each was contained.
 #[uniffi::export]
 pub fn callback_failures() -> u64 {

@@ -60,3 +60,18 @@ pub(crate) fn adopt(fd: i32, mtu: usize) -> Result<Arc<dyn Tun>, TunnelError> {
         Err(TunnelError::Unsupported { message: "adopting a descriptor on this OS".into() })
     }
 }
+
+/// The utun descriptor NetworkExtension opened for this process (found by scanning
+/// descriptors, as WireGuardKit does); pass it to `AdoptFd`. macOS only for now.
+pub(crate) fn find_utun_fd() -> Result<i32, TunnelError> {
+    #[cfg(target_os = "macos")]
+    {
+        ferrowg_platform::tun::utun::find_utun_fd().map_err(nic_error)
+    }
+    #[cfg(not(target_os = "macos"))]
+    {
+        Err(TunnelError::Unsupported {
+            message: "utun descriptors exist only on Apple systems".into(),
+        })
+    }
+}

@@ -2,6 +2,7 @@
 real UDP on 127.0.0.1, real encryption. Run by bindings/run-tests.sh."""
 
 import base64
+import sys
 import struct
 import threading
 import time
@@ -329,3 +330,27 @@ def test_log_sink_receives_library_lines():
     n = len(lines)
     Pair().close()
     assert len(lines) == n
+
+
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="checks the Linux answers")
+def test_fd_mode_and_socket_handles_on_linux():
+    with pytest.raises(TunnelError.Unsupported):
+        ferrowg.find_utun_fd()
+    with pytest.raises(TunnelError.InvalidArgument):
+        Tunnel.start("[Interface]\n", NicMode.ADOPT_FD(-1), "127.0.0.1")
+    loopback = start(6)
+    try:
+        assert loopback.socket_handles() == []
+    finally:
+        loopback.stop()
+    # Platform sockets (all interfaces; nothing is sent): handles for Android protect.
+    t = Tunnel.start(f"[Interface]\nPrivateKey = {private_key(7)}\n", NicMode.HOST_PACKETS(), None)
+    try:
+        handles = t.socket_handles()
+        assert 1 <= len(handles) <= 2 and all(h > 2 for h in handles)
+        t.network_changed()
+        # Without a configured ListenPort the engine may move to a new port.
+        assert t.listen_port() > 0
+        assert len(t.socket_handles()) == len(handles)
+    finally:
+        t.stop()

@@ -2906,6 +2906,17 @@ public func callbackFailures() -> UInt64  {
 })
 }
 /**
+ * The utun descriptor `NEPacketTunnelProvider` opened for this process, for
+ * [`NicMode::AdoptFd`] (macOS; `Unsupported` elsewhere).
+ */
+public func findUtunFd()throws  -> Int32  {
+    return try  FfiConverterInt32.lift(try rustCallWithError(FfiConverterTypeTunnelError_lift) {
+        uniffiCallStatus in
+    uniffi_ferrowg_fn_func_find_utun_fd(uniffiCallStatus
+    )
+})
+}
+/**
  * The base64 public key of a base64 private key (as in wg-quick files).
  */
 public func publicKeyFromPrivate(privateKey: String)throws  -> String  {
@@ -2957,6 +2968,9 @@ private let initializationResult: InitializationResult = {
         return InitializationResult.contractVersionMismatch
     }
     if (uniffi_ferrowg_checksum_func_callback_failures() != 64578) {
+        return InitializationResult.apiChecksumMismatch
+    }
+    if (uniffi_ferrowg_checksum_func_find_utun_fd() != 51246) {
         return InitializationResult.apiChecksumMismatch
     }
     if (uniffi_ferrowg_checksum_func_public_key_from_private() != 49069) {

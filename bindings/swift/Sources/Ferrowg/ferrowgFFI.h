@@ -437,6 +437,12 @@ uint64_t uniffi_ferrowg_fn_func_callback_failures(RustCallStatus *_Nonnull out_s
     
 );
 #endif
+#ifndef UNIFFI_FFIDEF_UNIFFI_FERROWG_FN_FUNC_FIND_UTUN_FD
+#define UNIFFI_FFIDEF_UNIFFI_FERROWG_FN_FUNC_FIND_UTUN_FD
+int32_t uniffi_ferrowg_fn_func_find_utun_fd(RustCallStatus *_Nonnull out_status
+    
+);
+#endif
 #ifndef UNIFFI_FFIDEF_UNIFFI_FERROWG_FN_FUNC_PUBLIC_KEY_FROM_PRIVATE
 #define UNIFFI_FFIDEF_UNIFFI_FERROWG_FN_FUNC_PUBLIC_KEY_FROM_PRIVATE
 RustBuffer uniffi_ferrowg_fn_func_public_key_from_private(RustBuffer private_key, RustCallStatus *_Nonnull out_status
@@ -716,6 +722,12 @@ void ffi_ferrowg_rust_future_complete_void(uint64_t handle, RustCallStatus *_Non
 #ifndef UNIFFI_FFIDEF_UNIFFI_FERROWG_CHECKSUM_FUNC_CALLBACK_FAILURES
 #define UNIFFI_FFIDEF_UNIFFI_FERROWG_CHECKSUM_FUNC_CALLBACK_FAILURES
 uint16_t uniffi_ferrowg_checksum_func_callback_failures(void
+    
+);
+#endif
+#ifndef UNIFFI_FFIDEF_UNIFFI_FERROWG_CHECKSUM_FUNC_FIND_UTUN_FD
+#define UNIFFI_FFIDEF_UNIFFI_FERROWG_CHECKSUM_FUNC_FIND_UTUN_FD
+uint16_t uniffi_ferrowg_checksum_func_find_utun_fd(void
     
 );
 #endif

@@ -743,6 +743,8 @@ internal object IntegrityCheckingUniffiLib {
     internal fun ensureInitialized() = Unit
     external fun uniffi_ferrowg_checksum_func_callback_failures(
     ): Int
+    external fun uniffi_ferrowg_checksum_func_find_utun_fd(
+    ): Int
     external fun uniffi_ferrowg_checksum_func_public_key_from_private(
     ): Int
     external fun uniffi_ferrowg_checksum_func_version(
@@ -864,6 +866,8 @@ internal object UniffiLib {
     ): Unit
     external fun uniffi_ferrowg_fn_func_callback_failures(uniffi_out_err: UniffiRustCallStatus, 
     ): Long
+    external fun uniffi_ferrowg_fn_func_find_utun_fd(uniffi_out_err: UniffiRustCallStatus, 
+    ): Int
     external fun uniffi_ferrowg_fn_func_public_key_from_private(`privateKey`: RustBuffer.ByValue,uniffi_out_err: UniffiRustCallStatus, 
     ): RustBuffer.ByValue
     external fun uniffi_ferrowg_fn_func_version(uniffi_out_err: UniffiRustCallStatus, 
@@ -990,6 +994,9 @@ private fun uniffiCheckContractApiVersion(lib: IntegrityCheckingUniffiLib) {
 @Suppress("UNUSED_PARAMETER")
 private fun uniffiCheckApiChecksums(lib: IntegrityCheckingUniffiLib) {
     if ((lib.uniffi_ferrowg_checksum_func_callback_failures() and 0xFFFF) != 64578) {
+        throw RuntimeException("UniFFI API checksum mismatch: try cleaning and rebuilding your project")
+    }
+    if ((lib.uniffi_ferrowg_checksum_func_find_utun_fd() and 0xFFFF) != 51246) {
         throw RuntimeException("UniFFI API checksum mismatch: try cleaning and rebuilding your project")
     }
     if ((lib.uniffi_ferrowg_checksum_func_public_key_from_private() and 0xFFFF) != 49069) {
@@ -4301,6 +4308,21 @@ public object FfiConverterSequenceTypePeerStats: FfiConverterRustBuffer<List<Pee
             return FfiConverterULong.lift(
     uniffiRustCall() { _status ->
     UniffiLib.uniffi_ferrowg_fn_func_callback_failures(
+    
+        _status)
+}
+    )
+    }
+    
+
+        /**
+         * The utun descriptor `NEPacketTunnelProvider` opened for this process, for
+         * [`NicMode::AdoptFd`] (macOS; `Unsupported` elsewhere).
+         */
+    @Throws(TunnelException::class) fun `findUtunFd`(): kotlin.Int {
+            return FfiConverterInt.lift(
+    uniffiRustCallWithError(TunnelException) { _status ->
+    UniffiLib.uniffi_ferrowg_fn_func_find_utun_fd(
     
         _status)
 }
