@@ -271,6 +271,8 @@ int main(void) {
     CHECK(ferrowg_tunnel_start_host("private_key=zz\n", "127.0.0.1", NULL) == FERROWG_ERR_NULL_ARGUMENT, "NULL handle out");
     CHECK(ferrowg_tunnel_start_host("", "not-an-ip", &bad) == FERROWG_ERR_INVALID_ARGUMENT, "bad bind address");
     CHECK(ferrowg_tunnel_write_packet(a, NULL, 10, 0) == FERROWG_ERR_NULL_ARGUMENT, "NULL packet");
+    CHECK(ferrowg_tunnel_write_packet(a, pkt, 0, 0) == FERROWG_ERR_INVALID_ARGUMENT, "empty packet");
+    CHECK(ferrowg_tunnel_write_packet(a, pkt, 1421, 0) == FERROWG_ERR_INVALID_ARGUMENT, "packet over the MTU");
     CHECK(ferrowg_public_key("nope", &text) == FERROWG_ERR_INVALID_ARGUMENT, "bad key");
 
     /* A packet larger than the buffer stays queued. */

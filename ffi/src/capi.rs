@@ -469,7 +469,7 @@ pub unsafe extern "C" fn ferrowg_tunnel_write_packet(
         let host = t.host_nic()?;
         // SAFETY: non-NULL and `length` readable bytes per the caller contract.
         let data = unsafe { std::slice::from_raw_parts(packet, length) };
-        if host.write(&[data], Duration::from_millis(timeout_ms.into())) == 1 {
+        if host.write(&[data], Duration::from_millis(timeout_ms.into()))? == 1 {
             Ok(())
         } else {
             Err(CError::new(FERROWG_ERR_TIMEOUT, "no room for the packet"))

@@ -58,9 +58,20 @@ impl HostNic {
     }
 
     /// Pushes packets towards the tunnel, waiting up to `timeout` for room. Returns how
-    /// many were accepted.
-    pub(crate) fn write<P: AsRef<[u8]>>(&self, packets: &[P], timeout: Duration) -> usize {
-        self.host.inject(packets, timeout)
+    /// many were accepted. Refuses the whole batch if a packet is empty or over the MTU.
+    pub(crate) fn write<P: AsRef<[u8]>>(
+        &self,
+        packets: &[P],
+        timeout: Duration,
+    ) -> Result<usize, crate::TunnelError> {
+        let mtu = self.queue.mtu();
+        if let Some(p) = packets.iter().find(|p| p.as_ref().is_empty() || p.as_ref().len() > mtu) {
+            return Err(crate::TunnelError::invalid(format!(
+                "packet of {} bytes (must be 1 to MTU {mtu})",
+                p.as_ref().len()
+            )));
+        }
+        Ok(self.host.inject(packets, timeout))
     }
 
     /// Pulls up to `max` packets, waiting up to `timeout` for the first.

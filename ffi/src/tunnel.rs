@@ -177,7 +177,7 @@ impl Tunnel {
         timeout_ms: u32,
     ) -> Result<u32, TunnelError> {
         let host = self.host_nic()?;
-        let n = host.write(&packets, Duration::from_millis(timeout_ms.into()));
+        let n = host.write(&packets, Duration::from_millis(timeout_ms.into()))?;
         Ok(u32::try_from(n).unwrap_or(u32::MAX))
     }
 
@@ -303,7 +303,15 @@ impl Tunnel {
 
 impl Drop for Tunnel {
     fn drop(&mut self) {
-        let _ = self.device.get_mut().take();
+        if let Some(device) = self.device.get_mut().take() {
+            if in_callback() {
+                // The last reference went away inside a callback, maybe on an engine
+                // thread that the stop would have to join: stop from another thread.
+                let _ = std::thread::Builder::new()
+                    .name("ferrowg-stop".into())
+                    .spawn(move || drop(device));
+            }
+        }
     }
 }
 

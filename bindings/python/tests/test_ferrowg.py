@@ -354,3 +354,11 @@ def test_fd_mode_and_socket_handles_on_linux():
         assert len(t.socket_handles()) == len(handles)
     finally:
         t.stop()
+
+
+def test_bad_packets_are_refused(pair):
+    for bad in ([b""], [b"x" * 1421], [ipv4(A_IP, B_IP, b"ok"), b""]):
+        with pytest.raises(TunnelError.InvalidArgument):
+            pair.a.write_packets(bad, 0)
+    assert pair.a.read_packets(0, 0) == []
+    pair.connect()
