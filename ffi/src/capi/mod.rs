@@ -4,22 +4,22 @@
 //! handle is refused instead of dereferenced.
 #![allow(unsafe_code)]
 
-use std::cell::RefCell;
-use std::collections::{HashMap, HashSet};
+mod boundary;
+mod callbacks;
+
 use std::ffi::{c_char, c_void, CStr, CString};
-use std::panic::{catch_unwind, AssertUnwindSafe};
-use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::{Arc, OnceLock};
+use std::panic::catch_unwind;
+use std::sync::Arc;
 use std::time::{Duration, UNIX_EPOCH};
 
-use parking_lot::Mutex;
+use boundary::*;
+use callbacks::{CLogSink, CObserver, CPacketSink, Ctx};
 
 use crate::callback::in_callback;
 use crate::error::*;
 use crate::host::RawPacketSink;
 use crate::logging::{LogLevel, LogSink};
-use crate::records::TunnelEvent;
-use crate::tunnel::{NicMode, RawObserver, Tunnel};
+use crate::tunnel::{NicMode, RawObserver};
 
 /// A tunnel handle. 0 is never a valid handle; handles are never reused.
 pub type FerrowgTunnel = u64;
@@ -511,204 +511,6 @@ pub unsafe extern "C" fn ferrowg_tunnel_read_packet(
         unsafe { *out_length = len };
         err.map_or(Ok(()), Err)
     })
-}
-
-// ---------------------------------------------------------------------------------
-// Boundary, registry and helpers.
-
-/// A failed C call: code and message.
-struct CError {
-    code: i32,
-    message: String,
-}
-
-impl CError {
-    fn new(code: i32, message: impl Into<String>) -> Self {
-        Self { code, message: message.into() }
-    }
-}
-
-impl From<TunnelError> for CError {
-    fn from(e: TunnelError) -> Self {
-        Self { code: e.code(), message: e.to_string() }
-    }
-}
-
-thread_local! {
-    static LAST_ERROR: RefCell<Option<(i32, CString)>> = const { RefCell::new(None) };
-}
-
-fn set_last_error(e: Option<CError>) {
-    let value = e.map(|e| {
-        let msg = CString::new(e.message.replace('\0', " ")).unwrap_or_default();
-        (e.code, msg)
-    });
-    LAST_ERROR.with(|l| *l.borrow_mut() = value);
-}
-
-/// Runs `f`, turning an error or a panic into a code and the thread's last error.
-fn boundary(f: impl FnOnce() -> Result<(), CError>) -> i32 {
-    let result = catch_unwind(AssertUnwindSafe(f)).unwrap_or_else(|panic| {
-        let what = panic
-            .downcast_ref::<&str>()
-            .map(|s| (*s).to_owned())
-            .or_else(|| panic.downcast_ref::<String>().cloned())
-            .unwrap_or_else(|| "panic".to_owned());
-        Err(CError::new(FERROWG_ERR_INTERNAL, format!("internal error: {what}")))
-    });
-    match result {
-        Ok(()) => {
-            set_last_error(None);
-            FERROWG_OK
-        }
-        Err(e) => {
-            let code = e.code;
-            set_last_error(Some(e));
-            code
-        }
-    }
-}
-
-fn registry() -> &'static Mutex<HashMap<FerrowgTunnel, Arc<Tunnel>>> {
-    static REGISTRY: OnceLock<Mutex<HashMap<FerrowgTunnel, Arc<Tunnel>>>> = OnceLock::new();
-    REGISTRY.get_or_init(Default::default)
-}
-
-fn issued_strings() -> &'static Mutex<HashSet<usize>> {
-    static ISSUED: OnceLock<Mutex<HashSet<usize>>> = OnceLock::new();
-    ISSUED.get_or_init(Default::default)
-}
-
-fn issue_string(s: &str) -> *mut c_char {
-    let p = CString::new(s.replace('\0', " ")).unwrap_or_default().into_raw();
-    issued_strings().lock().insert(p as usize);
-    p
-}
-
-fn invalid_handle() -> CError {
-    CError::new(FERROWG_ERR_INVALID_HANDLE, "not a live tunnel handle")
-}
-
-fn lookup(tunnel: FerrowgTunnel) -> Result<Arc<Tunnel>, CError> {
-    registry().lock().get(&tunnel).cloned().ok_or_else(invalid_handle)
-}
-
-fn non_null<T>(p: *mut T) -> Result<*mut T, CError>
-where
-    *mut T: Sized,
-{
-    if p.is_null() {
-        Err(CError::new(FERROWG_ERR_NULL_ARGUMENT, "a required pointer argument is NULL"))
-    } else {
-        Ok(p)
-    }
-}
-
-/// # Safety
-/// `p` is NULL or a NUL-terminated string that outlives `'a`.
-unsafe fn c_str<'a>(p: *const c_char) -> Result<&'a str, CError> {
-    if p.is_null() {
-        return Err(CError::new(FERROWG_ERR_NULL_ARGUMENT, "a required string argument is NULL"));
-    }
-    // SAFETY: non-NULL and NUL-terminated per the caller contract.
-    unsafe { CStr::from_ptr(p) }
-        .to_str()
-        .map_err(|e| CError::new(FERROWG_ERR_INVALID_UTF8, format!("string is not UTF-8: {e}")))
-}
-
-/// # Safety
-/// As for the `ferrowg_tunnel_start_*` exports.
-unsafe fn start(
-    config: *const c_char,
-    bind_address: *const c_char,
-    out: *mut FerrowgTunnel,
-    mode: NicMode,
-) -> Result<(), CError> {
-    let out = non_null(out)?;
-    // SAFETY: forwarded caller contract.
-    let config = unsafe { c_str(config) }?;
-    let bind = if bind_address.is_null() {
-        None
-    } else {
-        // SAFETY: forwarded caller contract.
-        Some(unsafe { c_str(bind_address) }?.to_owned())
-    };
-    let tunnel = Tunnel::start(config.to_owned(), mode, bind)?;
-    static NEXT: AtomicU64 = AtomicU64::new(1);
-    let handle = NEXT.fetch_add(1, Ordering::Relaxed);
-    registry().lock().insert(handle, tunnel);
-    // SAFETY: non-NULL and writable per the caller contract.
-    unsafe { *out = handle };
-    Ok(())
-}
-
-/// The app's `ctx` pointer, handed back to its callbacks.
-#[derive(Clone, Copy)]
-struct Ctx(*mut c_void);
-
-// SAFETY: the registering call's contract makes the app responsible for `ctx` being
-// usable from any thread; the library never dereferences it.
-unsafe impl Send for Ctx {}
-// SAFETY: as above.
-unsafe impl Sync for Ctx {}
-
-struct CLogSink {
-    f: unsafe extern "C" fn(*mut c_void, i32, *const c_char),
-    ctx: Ctx,
-}
-
-impl LogSink for CLogSink {
-    fn on_log(&self, level: LogLevel, message: String) {
-        let msg = CString::new(message.replace('\0', " ")).unwrap_or_default();
-        // SAFETY: the app registered `f` to be called with its `ctx` from any thread;
-        // `msg` lives across the call.
-        unsafe { (self.f)(self.ctx.0, level as i32, msg.as_ptr()) }
-    }
-}
-
-struct CObserver {
-    f: unsafe extern "C" fn(*mut c_void, *const FerrowgEvent),
-    ctx: Ctx,
-}
-
-impl RawObserver for CObserver {
-    fn event(&self, event: &TunnelEvent) {
-        let cs = |s: &str| CString::new(s.replace('\0', " ")).unwrap_or_default();
-        let (peer, endpoint, message) = match event {
-            TunnelEvent::HandshakeComplete { peer }
-            | TunnelEvent::SessionExpired { peer }
-            | TunnelEvent::PeerUnreachable { peer } => (Some(cs(peer)), None, None),
-            TunnelEvent::EndpointChanged { peer, endpoint } => {
-                (Some(cs(peer)), Some(cs(endpoint)), None)
-            }
-            TunnelEvent::Error { message } => (None, None, Some(cs(message))),
-        };
-        let ptr = |s: &Option<CString>| s.as_ref().map_or(std::ptr::null(), |s| s.as_ptr());
-        let ev = FerrowgEvent {
-            kind: event.c_kind(),
-            peer: ptr(&peer),
-            endpoint: ptr(&endpoint),
-            message: ptr(&message),
-        };
-        // SAFETY: the app registered `f` for calls from any thread with its `ctx`; `ev`
-        // and the strings it points to live across the call.
-        unsafe { (self.f)(self.ctx.0, &ev) }
-    }
-}
-
-struct CPacketSink {
-    f: unsafe extern "C" fn(*mut c_void, *const *const u8, *const usize, usize),
-    ctx: Ctx,
-}
-
-impl RawPacketSink for CPacketSink {
-    fn deliver(&self, packets: &[&[u8]]) {
-        let ptrs: Vec<*const u8> = packets.iter().map(|p| p.as_ptr()).collect();
-        let lens: Vec<usize> = packets.iter().map(|p| p.len()).collect();
-        // SAFETY: the app registered `f` for calls from any thread with its `ctx`; the
-        // arrays and packets live across the call.
-        unsafe { (self.f)(self.ctx.0, ptrs.as_ptr(), lens.as_ptr(), ptrs.len()) }
-    }
 }
 
 #[cfg(test)]
