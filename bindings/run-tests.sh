@@ -25,6 +25,9 @@ for suite in "${suites[@]}"; do
             LD_LIBRARY_PATH=$lib_dir timeout 300 "$work/test_tunnels"
             ;;
         python)
+            if ! python3 -c 'import pytest' 2>/dev/null; then
+                python3 -m pip install --quiet pytest
+            fi
             # The generated module loads libferrowg.so from its own directory.
             mkdir -p "$work/py"
             cp bindings/python/ferrowg.py "$lib_dir/libferrowg.so" "$work/py/"
@@ -39,6 +42,10 @@ for suite in "${suites[@]}"; do
                 python3 -m pytest -q -p no:cacheprovider --rootdir "$work/py" "$root/bindings/python/tests")
             ;;
         csharp)
+            if ! command -v mcs >/dev/null || ! command -v mono >/dev/null; then
+                echo "mcs/mono missing: apt-get install -y mono-mcs mono-runtime" >&2
+                exit 1
+            fi
             mkdir -p "$work/cs"
             mcs -nologo -warnaserror -out:"$work/cs/FerrowgTests.exe" \
                 bindings/csharp/Ferrowg.cs bindings/csharp/tests/FerrowgTests.cs
