@@ -538,6 +538,8 @@ def _uniffi_check_api_checksums(lib):
         raise InternalError("UniFFI API checksum mismatch: try cleaning and rebuilding your project")
     if lib.uniffi_ferrowg_checksum_method_packetsink_on_packets() != 51576:
         raise InternalError("UniFFI API checksum mismatch: try cleaning and rebuilding your project")
+    if lib.uniffi_ferrowg_checksum_method_socketprotector_protect() != 65347:
+        raise InternalError("UniFFI API checksum mismatch: try cleaning and rebuilding your project")
     if lib.uniffi_ferrowg_checksum_method_tunnel_config() != 14717:
         raise InternalError("UniFFI API checksum mismatch: try cleaning and rebuilding your project")
     if lib.uniffi_ferrowg_checksum_method_tunnel_is_running() != 38962:
@@ -565,6 +567,8 @@ def _uniffi_check_api_checksums(lib):
     if lib.uniffi_ferrowg_checksum_method_tunnel_write_packets() != 26852:
         raise InternalError("UniFFI API checksum mismatch: try cleaning and rebuilding your project")
     if lib.uniffi_ferrowg_checksum_constructor_tunnel_start() != 24849:
+        raise InternalError("UniFFI API checksum mismatch: try cleaning and rebuilding your project")
+    if lib.uniffi_ferrowg_checksum_constructor_tunnel_start_protected() != 47933:
         raise InternalError("UniFFI API checksum mismatch: try cleaning and rebuilding your project")
     if lib.uniffi_ferrowg_checksum_method_tunnelobserver_on_event() != 52665:
         raise InternalError("UniFFI API checksum mismatch: try cleaning and rebuilding your project")
@@ -618,6 +622,9 @@ _UniffiLib.uniffi_ferrowg_checksum_method_logsink_on_log.restype = ctypes.c_uint
 _UniffiLib.uniffi_ferrowg_checksum_method_packetsink_on_packets.argtypes = (
 )
 _UniffiLib.uniffi_ferrowg_checksum_method_packetsink_on_packets.restype = ctypes.c_uint16
+_UniffiLib.uniffi_ferrowg_checksum_method_socketprotector_protect.argtypes = (
+)
+_UniffiLib.uniffi_ferrowg_checksum_method_socketprotector_protect.restype = ctypes.c_uint16
 _UniffiLib.uniffi_ferrowg_checksum_method_tunnel_config.argtypes = (
 )
 _UniffiLib.uniffi_ferrowg_checksum_method_tunnel_config.restype = ctypes.c_uint16
@@ -660,6 +667,9 @@ _UniffiLib.uniffi_ferrowg_checksum_method_tunnel_write_packets.restype = ctypes.
 _UniffiLib.uniffi_ferrowg_checksum_constructor_tunnel_start.argtypes = (
 )
 _UniffiLib.uniffi_ferrowg_checksum_constructor_tunnel_start.restype = ctypes.c_uint16
+_UniffiLib.uniffi_ferrowg_checksum_constructor_tunnel_start_protected.argtypes = (
+)
+_UniffiLib.uniffi_ferrowg_checksum_constructor_tunnel_start_protected.restype = ctypes.c_uint16
 _UniffiLib.uniffi_ferrowg_checksum_method_tunnelobserver_on_event.argtypes = (
 )
 _UniffiLib.uniffi_ferrowg_checksum_method_tunnelobserver_on_event.restype = ctypes.c_uint16
@@ -699,6 +709,12 @@ _UniffiLib.uniffi_ferrowg_fn_method_packetsink_on_packets.argtypes = (
     ctypes.POINTER(_UniffiRustCallStatus),
 )
 _UniffiLib.uniffi_ferrowg_fn_method_packetsink_on_packets.restype = None
+_UniffiLib.uniffi_ferrowg_fn_method_socketprotector_protect.argtypes = (
+    ctypes.c_uint64,
+    ctypes.c_int64,
+    ctypes.POINTER(_UniffiRustCallStatus),
+)
+_UniffiLib.uniffi_ferrowg_fn_method_socketprotector_protect.restype = ctypes.c_int8
 _UniffiLib.uniffi_ferrowg_fn_method_tunnel_config.argtypes = (
     ctypes.c_uint64,
     ctypes.POINTER(_UniffiRustCallStatus),
@@ -779,6 +795,13 @@ _UniffiLib.uniffi_ferrowg_fn_constructor_tunnel_start.argtypes = (
     ctypes.POINTER(_UniffiRustCallStatus),
 )
 _UniffiLib.uniffi_ferrowg_fn_constructor_tunnel_start.restype = ctypes.c_uint64
+_UniffiLib.uniffi_ferrowg_fn_constructor_tunnel_start_protected.argtypes = (
+    _UniffiRustBuffer,
+    _UniffiRustBuffer,
+    ctypes.c_uint64,
+    ctypes.POINTER(_UniffiRustCallStatus),
+)
+_UniffiLib.uniffi_ferrowg_fn_constructor_tunnel_start_protected.restype = ctypes.c_uint64
 _UniffiLib.uniffi_ferrowg_fn_method_tunnelobserver_on_event.argtypes = (
     ctypes.c_uint64,
     _UniffiRustBuffer,
@@ -805,6 +828,16 @@ _UniffiLib.uniffi_ferrowg_fn_free_packetsink.argtypes = (
     ctypes.POINTER(_UniffiRustCallStatus),
 )
 _UniffiLib.uniffi_ferrowg_fn_free_packetsink.restype = None
+_UniffiLib.uniffi_ferrowg_fn_clone_socketprotector.argtypes = (
+    ctypes.c_uint64,
+    ctypes.POINTER(_UniffiRustCallStatus),
+)
+_UniffiLib.uniffi_ferrowg_fn_clone_socketprotector.restype = ctypes.c_uint64
+_UniffiLib.uniffi_ferrowg_fn_free_socketprotector.argtypes = (
+    ctypes.c_uint64,
+    ctypes.POINTER(_UniffiRustCallStatus),
+)
+_UniffiLib.uniffi_ferrowg_fn_free_socketprotector.restype = None
 _UniffiLib.uniffi_ferrowg_fn_clone_tunnel.argtypes = (
     ctypes.c_uint64,
     ctypes.POINTER(_UniffiRustCallStatus),
@@ -859,6 +892,23 @@ _UniffiLib.uniffi_ferrowg_fn_init_callback_vtable_packetsink.argtypes = (
     ctypes.POINTER(_UniffiVTableCallbackInterfaceFerrowgPacketSink),
 )
 _UniffiLib.uniffi_ferrowg_fn_init_callback_vtable_packetsink.restype = None
+_UNIFFI_CALLBACK_INTERFACE_FERROWG_SOCKET_PROTECTOR_METHOD0 = ctypes.CFUNCTYPE(None,ctypes.c_uint64,ctypes.c_int64,ctypes.POINTER(ctypes.c_int8),
+    ctypes.POINTER(_UniffiRustCallStatus),
+)
+_UNIFFI_CALLBACK_INTERFACE_CLONE_FERROWG_SOCKET_PROTECTOR = ctypes.CFUNCTYPE(ctypes.c_uint64,ctypes.c_uint64,
+)
+_UNIFFI_CALLBACK_INTERFACE_FREE_FERROWG_SOCKET_PROTECTOR = ctypes.CFUNCTYPE(None,ctypes.c_uint64,
+)
+class _UniffiVTableCallbackInterfaceFerrowgSocketProtector(ctypes.Structure):
+    _fields_ = [
+        ("uniffi_free", _UNIFFI_CALLBACK_INTERFACE_FREE_FERROWG_SOCKET_PROTECTOR),
+        ("uniffi_clone", _UNIFFI_CALLBACK_INTERFACE_CLONE_FERROWG_SOCKET_PROTECTOR),
+        ("protect", _UNIFFI_CALLBACK_INTERFACE_FERROWG_SOCKET_PROTECTOR_METHOD0),
+    ]
+_UniffiLib.uniffi_ferrowg_fn_init_callback_vtable_socketprotector.argtypes = (
+    ctypes.POINTER(_UniffiVTableCallbackInterfaceFerrowgSocketProtector),
+)
+_UniffiLib.uniffi_ferrowg_fn_init_callback_vtable_socketprotector.restype = None
 _UNIFFI_CALLBACK_INTERFACE_FERROWG_TUNNEL_OBSERVER_METHOD0 = ctypes.CFUNCTYPE(None,ctypes.c_uint64,_UniffiRustBuffer,ctypes.c_void_p,
     ctypes.POINTER(_UniffiRustCallStatus),
 )
@@ -2489,6 +2539,164 @@ class _UniffiFfiConverterTypePacketSink:
     def write(cls, value: PacketSink, buf: _UniffiRustBuffer):
         buf.write_u64(cls.lower(value))
 
+class _UniffiFfiConverterInt64(_UniffiConverterPrimitiveInt):
+    CLASS_NAME = "i64"
+    VALUE_MIN = -2**63
+    VALUE_MAX = 2**63
+
+    @staticmethod
+    def read(buf):
+        return buf.read_i64()
+
+    @staticmethod
+    def write(value, buf):
+        buf.write_i64(value)
+
+
+class SocketProtector():
+    """
+    Called with every UDP socket the tunnel opens, before it is bound and used (Android:
+    `VpnService.protect(fd)`, so the tunnel's own packets bypass the VPN). Return false
+    to refuse the socket (the start or rebind then fails).
+"""
+    
+    def protect(self, socket: int) -> bool:
+        """
+        Protects one socket (a file descriptor on Unix, a `SOCKET` on Windows).
+"""
+        raise NotImplementedError
+
+class SocketProtectorImpl(SocketProtector):
+    """
+    Called with every UDP socket the tunnel opens, before it is bound and used (Android:
+    `VpnService.protect(fd)`, so the tunnel's own packets bypass the VPN). Return false
+    to refuse the socket (the start or rebind then fails).
+"""
+    
+    _handle: ctypes.c_uint64
+    
+    def __init__(self, *args, **kwargs):
+        raise ValueError("This class has no default constructor")
+
+    def __del__(self):
+        # In case of partial initialization of instances.
+        handle = getattr(self, "_handle", None)
+        if handle is not None:
+            _uniffi_rust_call(_UniffiLib.uniffi_ferrowg_fn_free_socketprotector, handle)
+
+    def _uniffi_clone_handle(self):
+        return _uniffi_rust_call(_UniffiLib.uniffi_ferrowg_fn_clone_socketprotector, self._handle)
+
+    # Used by alternative constructors or any methods which return this type.
+    @classmethod
+    def _uniffi_make_instance(cls, handle):
+        # Lightly yucky way to bypass the usual __init__ logic
+        # and just create a new instance with the required handle.
+        inst = cls.__new__(cls)
+        inst._handle = handle
+        return inst
+    def protect(self, socket: int) -> bool:
+        """
+        Protects one socket (a file descriptor on Unix, a `SOCKET` on Windows).
+"""
+        
+        _UniffiFfiConverterInt64.check_lower(socket)
+        _uniffi_lowered_args = (
+            self._uniffi_clone_handle(),
+            _UniffiFfiConverterInt64.lower(socket),
+        )
+        _uniffi_lift_return = _UniffiFfiConverterBoolean.lift
+        _uniffi_error_converter = None
+        _uniffi_ffi_result = _uniffi_rust_call_with_error(
+            _uniffi_error_converter,
+            _UniffiLib.uniffi_ferrowg_fn_method_socketprotector_protect,
+            *_uniffi_lowered_args,
+        )
+        return _uniffi_lift_return(_uniffi_ffi_result)
+
+
+
+
+# Put all the bits inside a class to keep the top-level namespace clean
+class _UniffiTraitImplSocketProtectorImpl:
+    # For each method, generate a callback function to pass to Rust
+
+    @_UNIFFI_CALLBACK_INTERFACE_FERROWG_SOCKET_PROTECTOR_METHOD0
+    def protect(
+            uniffi_handle,
+            socket,
+            uniffi_out_return,
+            uniffi_call_status_ptr,
+        ):
+        uniffi_obj = _UniffiFfiConverterTypeSocketProtector._handle_map.get(uniffi_handle)
+        def make_call():
+            uniffi_args = (_UniffiFfiConverterInt64.lift(socket), )
+            uniffi_method = uniffi_obj.protect
+            return uniffi_method(*uniffi_args)
+        def write_return_value(v):
+            uniffi_out_return[0] = _UniffiFfiConverterBoolean.lower(v)
+        _uniffi_trait_interface_call(
+                uniffi_call_status_ptr.contents,
+                make_call,
+                write_return_value,
+        )
+
+    @_UNIFFI_CALLBACK_INTERFACE_FREE_FERROWG_SOCKET_PROTECTOR
+    def _uniffi_free(uniffi_handle):
+        _UniffiFfiConverterTypeSocketProtector._handle_map.remove(uniffi_handle)
+
+    @_UNIFFI_CALLBACK_INTERFACE_CLONE_FERROWG_SOCKET_PROTECTOR
+    def _uniffi_clone(uniffi_handle):
+        return _UniffiFfiConverterTypeSocketProtector._handle_map.clone(uniffi_handle)
+
+    # Generate the FFI VTable.  This has a field for each callback interface method.
+    _uniffi_vtable = _UniffiVTableCallbackInterfaceFerrowgSocketProtector(
+        _uniffi_free,
+        _uniffi_clone,
+        protect,
+    )
+    # Send Rust a pointer to the VTable.  Note: this means we need to keep the struct alive forever,
+    # or else bad things will happen when Rust tries to access it.
+    _UniffiLib.uniffi_ferrowg_fn_init_callback_vtable_socketprotector(ctypes.byref(_uniffi_vtable))
+
+class _UniffiFfiConverterTypeSocketProtector:
+    _handle_map = _UniffiHandleMap()
+
+    @staticmethod
+    def lift(value: int):
+        if (value & 1) == 0:
+            # Rust-generated handle, construct a new class that uses the handle to implement the
+            # interface
+            return SocketProtectorImpl._uniffi_make_instance(value)
+        else:
+            # Python-generated handle, get the object from the handle map
+            return _UniffiFfiConverterTypeSocketProtector._handle_map.remove(value)
+
+    @staticmethod
+    def check_lower(value: SocketProtector):
+        if not isinstance(value, SocketProtector):
+            raise TypeError("Expected SocketProtector subclass, {} found".format(type(value).__name__))
+
+    @staticmethod
+    def lower(value: SocketProtector):
+         if isinstance(value, SocketProtectorImpl):
+            # Rust-implementated object.  Clone the handle and return it
+            return value._uniffi_clone_handle()
+         else:
+            # Python-implementated object, generate a new vtable handle and return that.
+            return _UniffiFfiConverterTypeSocketProtector._handle_map.insert(value)
+
+    @classmethod
+    def read(cls, buf: _UniffiRustBuffer):
+        ptr = buf.read_u64()
+        if ptr == 0:
+            raise InternalError("Raw handle value was null")
+        return cls.lift(ptr)
+
+    @classmethod
+    def write(cls, value: SocketProtector, buf: _UniffiRustBuffer):
+        buf.write_u64(cls.lower(value))
+
 
 class TunnelObserver():
     """
@@ -2681,19 +2889,6 @@ class _UniffiFfiConverterOptionalTypePacketSink(_UniffiConverterRustBuffer):
         else:
             raise InternalError("Unexpected flag byte for optional type")
 
-class _UniffiFfiConverterInt64(_UniffiConverterPrimitiveInt):
-    CLASS_NAME = "i64"
-    VALUE_MIN = -2**63
-    VALUE_MAX = 2**63
-
-    @staticmethod
-    def read(buf):
-        return buf.read_i64()
-
-    @staticmethod
-    def write(value, buf):
-        buf.write_i64(value)
-
 class _UniffiFfiConverterSequenceInt64(_UniffiConverterRustBuffer):
     @classmethod
     def check_lower(cls, value):
@@ -2826,6 +3021,32 @@ class Tunnel(TunnelProtocol):
         _uniffi_ffi_result = _uniffi_rust_call_with_error(
             _uniffi_error_converter,
             _UniffiLib.uniffi_ferrowg_fn_constructor_tunnel_start,
+            *_uniffi_lowered_args,
+        )
+        return cls._uniffi_make_instance(_uniffi_ffi_result)
+    @classmethod
+    def start_protected(cls, config: str,mode: NicMode,protector: SocketProtector) -> Tunnel:
+        """
+        Like `start`, with `protector` called for every UDP socket before it is used
+        (now and after each `network_changed`): Android `VpnService.protect`, with no
+        window where the first handshake could loop into the VPN.
+"""
+        
+        _UniffiFfiConverterString.check_lower(config)
+
+        _UniffiFfiConverterTypeNicMode.check_lower(mode)
+
+        _UniffiFfiConverterTypeSocketProtector.check_lower(protector)
+        _uniffi_lowered_args = (
+            _UniffiFfiConverterString.lower(config),
+            _UniffiFfiConverterTypeNicMode.lower(mode),
+            _UniffiFfiConverterTypeSocketProtector.lower(protector),
+        )
+        _uniffi_lift_return = _UniffiFfiConverterTypeTunnel.lift
+        _uniffi_error_converter = _UniffiFfiConverterTypeTunnelError
+        _uniffi_ffi_result = _uniffi_rust_call_with_error(
+            _uniffi_error_converter,
+            _UniffiLib.uniffi_ferrowg_fn_constructor_tunnel_start_protected,
             *_uniffi_lowered_args,
         )
         return cls._uniffi_make_instance(_uniffi_ffi_result)
@@ -3248,6 +3469,8 @@ __all__ = [
     "LogSink",
     "PacketSinkImpl",
     "PacketSink",
+    "SocketProtectorImpl",
+    "SocketProtector",
     "TunnelObserverImpl",
     "TunnelObserver",
     "Tunnel",

@@ -72,6 +72,10 @@ typedef void (*FerrowgLogFn)(void *ctx, int32_t level, const char *message);
 // A tunnel handle. 0 is never a valid handle; handles are never reused.
 typedef uint64_t FerrowgTunnel;
 
+// Protects one UDP socket before the tunnel uses it (Android `VpnService.protect`);
+// returns false to refuse it.
+typedef bool (*FerrowgProtectFn)(void *ctx, int64_t socket);
+
 // One peer's counters.
 typedef struct {
   // The peer's public key (raw 32 bytes).
@@ -180,6 +184,19 @@ int32_t ferrowg_tunnel_start_adapter(const char *config, const char *name, Ferro
 // # Safety
 // `config` is a NUL-terminated string; `out` is writable; `fd` is open during the call.
 int32_t ferrowg_tunnel_start_fd(const char *config, int32_t fd, FerrowgTunnel *out);
+
+// Like `ferrowg_tunnel_start_fd`, with `protect` called for every UDP socket the
+// tunnel opens, before it is used (at start and after each network change), for the
+// lifetime of the tunnel.
+//
+// # Safety
+// As `ferrowg_tunnel_start_fd`; `protect` must be callable from any thread with `ctx`
+// until the tunnel is freed.
+int32_t ferrowg_tunnel_start_fd_protected(const char *config,
+                                          int32_t fd,
+                                          FerrowgProtectFn protect,
+                                          void *ctx,
+                                          FerrowgTunnel *out);
 
 // Stops the tunnel and waits for its threads; the handle stays valid (calls on it
 // return `FERROWG_ERR_STOPPED`) until freed. Stopping twice returns `FERROWG_OK`.

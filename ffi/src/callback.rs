@@ -24,6 +24,18 @@ pub(crate) fn in_callback() -> bool {
     DEPTH.with(|d| d.get() > 0)
 }
 
+/// Runs app code outside a [`Slot`] (e.g. the socket protector) with the same rules:
+/// marked as a callback, panics contained and counted (`None`).
+pub(crate) fn guard<R>(f: impl FnOnce() -> R) -> Option<R> {
+    DEPTH.with(|d| d.set(d.get() + 1));
+    let result = catch_unwind(AssertUnwindSafe(f));
+    DEPTH.with(|d| d.set(d.get().saturating_sub(1)));
+    if result.is_err() {
+        CALLBACK_PANICS.fetch_add(1, Ordering::Relaxed);
+    }
+    result.ok()
+}
+
 /// One registered callback (or none).
 pub(crate) struct Slot<T: ?Sized> {
     current: RwLock<Option<Arc<T>>>,

@@ -27,6 +27,7 @@ mod nic;
 mod records;
 mod tunnel;
 
+pub use bind::SocketProtector;
 pub use error::*;
 pub use host::PacketSink;
 pub use logging::{set_log_sink, LogLevel, LogSink};

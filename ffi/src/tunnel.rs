@@ -9,7 +9,7 @@ use ferrowg_core::device::{Device, DeviceEvent, DeviceObserver, DeviceOptions};
 use ferrowg_core::io::{SystemClock, Tun};
 use parking_lot::RwLock;
 
-use crate::bind::FfiBind;
+use crate::bind::{FfiBind, SocketProtector};
 use crate::callback::{in_callback, Slot};
 use crate::error::TunnelError;
 use crate::host::{foreign_sink, HostNic, HostTun, PacketSink, RawPacketSink};
@@ -96,7 +96,19 @@ impl Tunnel {
         mode: NicMode,
         bind_address: Option<String>,
     ) -> Result<Arc<Self>, TunnelError> {
-        Self::start_inner(&config, mode, bind_address.as_deref()).map(Arc::new)
+        Self::start_inner(&config, mode, bind_address.as_deref(), None).map(Arc::new)
+    }
+
+    /// Like `start`, with `protector` called for every UDP socket before it is used
+    /// (now and after each `network_changed`): Android `VpnService.protect`, with no
+    /// window where the first handshake could loop into the VPN.
+    #[uniffi::constructor]
+    pub fn start_protected(
+        config: String,
+        mode: NicMode,
+        protector: Arc<dyn SocketProtector>,
+    ) -> Result<Arc<Self>, TunnelError> {
+        Self::start_inner(&config, mode, None, Some(protector)).map(Arc::new)
     }
 
     /// Changes the configuration while traffic flows. `replace`: the text is the whole
@@ -218,10 +230,11 @@ impl Tunnel {
 }
 
 impl Tunnel {
-    fn start_inner(
+    pub(crate) fn start_inner(
         config: &str,
         mode: NicMode,
         bind_address: Option<&str>,
+        protector: Option<Arc<dyn SocketProtector>>,
     ) -> Result<Self, TunnelError> {
         let (config, mtu) = match parse_config(config)? {
             Parsed::WgQuick(wq) => (wq.device, wq.interface.mtu.map(u32::from)),
@@ -249,7 +262,7 @@ impl Tunnel {
                 (Arc::new(HostTun(nic.clone())), Some(nic))
             }
         };
-        let bind = Arc::new(FfiBind::new(address));
+        let bind = Arc::new(FfiBind::new(address, protector));
         let opts = DeviceOptions {
             topology: ferrowg_platform::cpu::topology().unwrap_or_default(),
             ..DeviceOptions::default()

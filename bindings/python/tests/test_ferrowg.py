@@ -362,3 +362,43 @@ def test_bad_packets_are_refused(pair):
             pair.a.write_packets(bad, 0)
     assert pair.a.read_packets(0, 0) == []
     pair.connect()
+
+
+class Protector(ferrowg.SocketProtector):
+    def __init__(self, allow=True):
+        self.allow = allow
+        self.sockets = []
+
+    def protect(self, socket):
+        self.sockets.append(socket)
+        return self.allow
+
+
+def test_socket_protector_sees_every_socket_before_use():
+    # Platform sockets on all interfaces; traffic goes only to 127.0.0.1.
+    prot = Protector()
+    a = Tunnel.start_protected(f"[Interface]\nPrivateKey = {private_key(1)}\n", NicMode.HOST_PACKETS(), prot)
+    b = start(2)
+    try:
+        first = a.socket_handles()
+        # Every socket in use was protected (the port search may also protect sockets
+        # it then closes).
+        assert first and set(first) <= set(prot.sockets)
+        p = Pair.__new__(Pair)
+        p.a, p.b = a, b
+        p.a_pub, p.b_pub = a.config().public_key, b.config().public_key
+        a.set_config(f"public_key={hex_key(p.b_pub)}\nendpoint=127.0.0.1:{b.listen_port()}\n"
+                     f"allowed_ip={B_IP}/32\n", False)
+        b.set_config(f"public_key={hex_key(p.a_pub)}\nallowed_ip={A_IP}/32\n", False)
+        p.connect()
+        before = len(prot.sockets)
+        a.network_changed()
+        assert set(a.socket_handles()) <= set(prot.sockets[before:]), "new sockets protected too"
+        # Traffic goes on from the new sockets (b follows a's new endpoint).
+        p.connect()
+    finally:
+        a.stop()
+        b.stop()
+
+    with pytest.raises(TunnelError.Bind):
+        Tunnel.start_protected("[Interface]\n", NicMode.HOST_PACKETS(), Protector(allow=False))

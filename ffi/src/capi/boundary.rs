@@ -13,6 +13,7 @@ use parking_lot::Mutex;
 use super::FerrowgTunnel;
 use crate::error::*;
 use crate::tunnel::{NicMode, Tunnel};
+use crate::SocketProtector;
 
 /// A failed C call: code and message.
 pub(crate) struct CError {
@@ -121,6 +122,7 @@ pub(super) unsafe fn start(
     bind_address: *const c_char,
     out: *mut FerrowgTunnel,
     mode: NicMode,
+    protector: Option<Arc<dyn SocketProtector>>,
 ) -> Result<(), CError> {
     let out = non_null(out)?;
     // SAFETY: forwarded caller contract.
@@ -131,7 +133,7 @@ pub(super) unsafe fn start(
         // SAFETY: forwarded caller contract.
         Some(unsafe { c_str(bind_address) }?.to_owned())
     };
-    let tunnel = Tunnel::start(config.to_owned(), mode, bind)?;
+    let tunnel = Arc::new(Tunnel::start_inner(config, mode, bind.as_deref(), protector)?);
     static NEXT: AtomicU64 = AtomicU64::new(1);
     let handle = NEXT.fetch_add(1, Ordering::Relaxed);
     registry().lock().insert(handle, tunnel);

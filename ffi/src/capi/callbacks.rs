@@ -7,6 +7,7 @@ use crate::host::RawPacketSink;
 use crate::logging::{LogLevel, LogSink};
 use crate::records::TunnelEvent;
 use crate::tunnel::RawObserver;
+use crate::SocketProtector;
 
 /// The app's `ctx` pointer, handed back to its callbacks.
 #[derive(Clone, Copy)]
@@ -74,5 +75,17 @@ impl RawPacketSink for CPacketSink {
         // SAFETY: the app registered `f` for calls from any thread with its `ctx`; the
         // arrays and packets live across the call.
         unsafe { (self.f)(self.ctx.0, ptrs.as_ptr(), lens.as_ptr(), ptrs.len()) }
+    }
+}
+
+pub(super) struct CProtector {
+    pub(super) f: unsafe extern "C" fn(*mut c_void, i64) -> bool,
+    pub(super) ctx: Ctx,
+}
+
+impl SocketProtector for CProtector {
+    fn protect(&self, socket: i64) -> bool {
+        // SAFETY: the app registered `f` for calls from any thread with its `ctx`.
+        unsafe { (self.f)(self.ctx.0, socket) }
     }
 }

@@ -13,7 +13,7 @@ use std::sync::Arc;
 use std::time::{Duration, UNIX_EPOCH};
 
 use boundary::*;
-use callbacks::{CLogSink, CObserver, CPacketSink, Ctx};
+use callbacks::{CLogSink, CObserver, CPacketSink, CProtector, Ctx};
 
 use crate::callback::in_callback;
 use crate::error::*;
@@ -42,6 +42,10 @@ pub type FerrowgPacketFn = Option<
         count: usize,
     ),
 >;
+
+/// Protects one UDP socket before the tunnel uses it (Android `VpnService.protect`);
+/// returns false to refuse it.
+pub type FerrowgProtectFn = Option<unsafe extern "C" fn(ctx: *mut c_void, socket: i64) -> bool>;
 
 /// Event kind: a handshake with `peer` completed.
 pub const FERROWG_EVENT_HANDSHAKE_COMPLETE: i32 = 1;
@@ -207,7 +211,7 @@ pub unsafe extern "C" fn ferrowg_tunnel_start_host(
     out: *mut FerrowgTunnel,
 ) -> i32 {
     // SAFETY: forwarded caller contract.
-    boundary(|| unsafe { start(config, bind_address, out, NicMode::HostPackets) })
+    boundary(|| unsafe { start(config, bind_address, out, NicMode::HostPackets, None) })
 }
 
 /// Starts a tunnel on a new OS adapter `name` (Linux tun, macOS utun/utunN, Windows
@@ -225,7 +229,7 @@ pub unsafe extern "C" fn ferrowg_tunnel_start_adapter(
         // SAFETY: forwarded caller contract.
         let name = unsafe { c_str(name) }?.to_owned();
         // SAFETY: forwarded caller contract.
-        unsafe { start(config, std::ptr::null(), out, NicMode::CreateAdapter { name }) }
+        unsafe { start(config, std::ptr::null(), out, NicMode::CreateAdapter { name }, None) }
     })
 }
 
@@ -241,7 +245,32 @@ pub unsafe extern "C" fn ferrowg_tunnel_start_fd(
     out: *mut FerrowgTunnel,
 ) -> i32 {
     // SAFETY: forwarded caller contract.
-    boundary(|| unsafe { start(config, std::ptr::null(), out, NicMode::AdoptFd { fd }) })
+    boundary(|| unsafe { start(config, std::ptr::null(), out, NicMode::AdoptFd { fd }, None) })
+}
+
+/// Like `ferrowg_tunnel_start_fd`, with `protect` called for every UDP socket the
+/// tunnel opens, before it is used (at start and after each network change), for the
+/// lifetime of the tunnel.
+///
+/// # Safety
+/// As `ferrowg_tunnel_start_fd`; `protect` must be callable from any thread with `ctx`
+/// until the tunnel is freed.
+#[no_mangle]
+pub unsafe extern "C" fn ferrowg_tunnel_start_fd_protected(
+    config: *const c_char,
+    fd: i32,
+    protect: FerrowgProtectFn,
+    ctx: *mut c_void,
+    out: *mut FerrowgTunnel,
+) -> i32 {
+    boundary(|| {
+        let Some(f) = protect else {
+            return Err(CError::new(FERROWG_ERR_NULL_ARGUMENT, "protect callback is NULL"));
+        };
+        let protector = Arc::new(CProtector { f, ctx: Ctx(ctx) });
+        // SAFETY: forwarded caller contract.
+        unsafe { start(config, std::ptr::null(), out, NicMode::AdoptFd { fd }, Some(protector)) }
+    })
 }
 
 /// Stops the tunnel and waits for its threads; the handle stays valid (calls on it

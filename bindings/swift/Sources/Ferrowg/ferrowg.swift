@@ -1067,6 +1067,221 @@ public func FfiConverterTypePacketSink_lower(_ value: PacketSink) -> UInt64 {
 
 
 /**
+ * Called with every UDP socket the tunnel opens, before it is bound and used (Android:
+ * `VpnService.protect(fd)`, so the tunnel's own packets bypass the VPN). Return false
+ * to refuse the socket (the start or rebind then fails).
+ */
+public protocol SocketProtector: AnyObject, Sendable {
+    
+    /**
+     * Protects one socket (a file descriptor on Unix, a `SOCKET` on Windows).
+     */
+    func protect(socket: Int64)  -> Bool
+    
+}
+/**
+ * Called with every UDP socket the tunnel opens, before it is bound and used (Android:
+ * `VpnService.protect(fd)`, so the tunnel's own packets bypass the VPN). Return false
+ * to refuse the socket (the start or rebind then fails).
+ */
+open class SocketProtectorImpl: SocketProtector, @unchecked Sendable {
+    fileprivate let handle: UInt64
+
+    /// Used to instantiate a [FFIObject] without an actual handle, for fakes in tests, mostly.
+#if swift(>=5.8)
+    @_documentation(visibility: private)
+#endif
+    public struct NoHandle {
+        public init() {}
+    }
+
+    // TODO: We'd like this to be `private` but for Swifty reasons,
+    // we can't implement `FfiConverter` without making this `required` and we can't
+    // make it `required` without making it `public`.
+#if swift(>=5.8)
+    @_documentation(visibility: private)
+#endif
+    required public init(unsafeFromHandle handle: UInt64) {
+        self.handle = handle
+    }
+
+    // This constructor can be used to instantiate a fake object.
+    // - Parameter noHandle: Placeholder value so we can have a constructor separate from the default empty one that may be implemented for classes extending [FFIObject].
+    //
+    // - Warning:
+    //     Any object instantiated with this constructor cannot be passed to an actual Rust-backed object. Since there isn't a backing handle the FFI lower functions will crash.
+#if swift(>=5.8)
+    @_documentation(visibility: private)
+#endif
+    public init(noHandle: NoHandle) {
+        self.handle = 0
+    }
+
+#if swift(>=5.8)
+    @_documentation(visibility: private)
+#endif
+    public func uniffiCloneHandle() -> UInt64 {
+        return try! rustCall { uniffi_ferrowg_fn_clone_socketprotector(self.handle, $0) }
+    }
+    // No primary constructor declared for this class.
+
+    deinit {
+        if handle == 0 {
+            // Mock objects have handle=0 don't try to free them
+            return
+        }
+
+        try! rustCall { uniffi_ferrowg_fn_free_socketprotector(handle, $0) }
+    }
+
+    
+
+    
+    /**
+     * Protects one socket (a file descriptor on Unix, a `SOCKET` on Windows).
+     */
+open func protect(socket: Int64) -> Bool  {
+    return try!  FfiConverterBool.lift(try! rustCall() {
+        uniffiCallStatus in
+    uniffi_ferrowg_fn_method_socketprotector_protect(
+            self.uniffiCloneHandle(),
+        FfiConverterInt64.lower(socket),uniffiCallStatus
+    )
+})
+}
+    
+
+    
+}
+
+
+
+// Put the implementation in a struct so we don't pollute the top-level namespace
+fileprivate struct UniffiCallbackInterfaceSocketProtector {
+
+    // Create the VTable using a series of closures.
+    // Swift automatically converts these into C callback functions.
+    //
+    // Store the vtable directly.
+    static let vtable: UniffiVTableCallbackInterfaceSocketProtector = UniffiVTableCallbackInterfaceSocketProtector(
+        uniffiFree: { (uniffiHandle: UInt64) -> () in
+            do {
+                try FfiConverterTypeSocketProtector.handleMap.remove(handle: uniffiHandle)
+            } catch {
+                print("Uniffi callback interface SocketProtector: handle missing in uniffiFree")
+            }
+        },
+        uniffiClone: { (uniffiHandle: UInt64) -> UInt64 in
+            do {
+                return try FfiConverterTypeSocketProtector.handleMap.clone(handle: uniffiHandle)
+            } catch {
+                fatalError("Uniffi callback interface SocketProtector: handle missing in uniffiClone")
+            }
+        },
+        protect: { (
+            uniffiHandle: UInt64,
+            socket: Int64,
+            uniffiOutReturn: UnsafeMutablePointer<Int8>,
+            uniffiCallStatus: UnsafeMutablePointer<RustCallStatus>
+        ) in
+            let makeCall = {
+                () throws -> Bool in
+                guard let uniffiObj = try? FfiConverterTypeSocketProtector.handleMap.get(handle: uniffiHandle) else {
+                    throw UniffiInternalError.unexpectedStaleHandle
+                }
+                return uniffiObj.protect(
+                     socket: try FfiConverterInt64.lift(socket)
+                )
+            }
+
+            
+            let writeReturn = { uniffiOutReturn.pointee = FfiConverterBool.lower($0) }
+            uniffiTraitInterfaceCall(
+                callStatus: uniffiCallStatus,
+                makeCall: makeCall,
+                writeReturn: writeReturn
+            )
+        }
+    )
+
+    // Rust stores this pointer for future callback invocations, so it must live
+    // for the process lifetime (not just for the init function call).
+    //
+    // `nonisolated(unsafe)` is needed under Swift 6 strict concurrency.
+    // This is safe because the pointee is initialized once during static init
+    // and never mutated by either side of the FFI.  Its fields are C function pointers.
+    nonisolated(unsafe) static let vtablePtr: UnsafePointer<UniffiVTableCallbackInterfaceSocketProtector> = {
+        let ptr = UnsafeMutablePointer<UniffiVTableCallbackInterfaceSocketProtector>.allocate(capacity: 1)
+        ptr.initialize(to: vtable)
+        return UnsafePointer(ptr)
+    }()
+}
+
+private func uniffiCallbackInitSocketProtector() {
+    uniffi_ferrowg_fn_init_callback_vtable_socketprotector(UniffiCallbackInterfaceSocketProtector.vtablePtr)
+}
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+public struct FfiConverterTypeSocketProtector: FfiConverter {
+    fileprivate static let handleMap = UniffiHandleMap<SocketProtector>()
+
+    typealias FfiType = UInt64
+    typealias SwiftType = SocketProtector
+
+    public static func lift(_ handle: UInt64) throws -> SocketProtector {
+        if ((handle & 1) == 0) {
+            // Rust-generated handle, construct a new class that uses the handle to implement the
+            // interface
+            return SocketProtectorImpl(unsafeFromHandle: handle)
+        } else {
+            // Swift-generated handle, get the object from the handle map
+            return try handleMap.remove(handle: handle)
+        }
+    }
+
+    public static func lower(_ value: SocketProtector) -> UInt64 {
+         if let rustImpl = value as? SocketProtectorImpl {
+             // Rust-implemented object.  Clone the handle and return it
+            return rustImpl.uniffiCloneHandle()
+         } else {
+            // Swift object, generate a new vtable handle and return that.
+            return handleMap.insert(obj: value)
+         }
+    }
+
+    public static func read(from buf: inout (data: Data, offset: Data.Index)) throws -> SocketProtector {
+        let handle: UInt64 = try readInt(&buf)
+        return try lift(handle)
+    }
+
+    public static func write(_ value: SocketProtector, into buf: inout [UInt8]) {
+        writeInt(&buf, lower(value))
+    }
+}
+
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+public func FfiConverterTypeSocketProtector_lift(_ handle: UInt64) throws -> SocketProtector {
+    return try FfiConverterTypeSocketProtector.lift(handle)
+}
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+public func FfiConverterTypeSocketProtector_lower(_ value: SocketProtector) -> UInt64 {
+    return FfiConverterTypeSocketProtector.lower(value)
+}
+
+
+
+
+
+
+/**
  * A running WireGuard tunnel.
  */
 public protocol TunnelProtocol: AnyObject, Sendable {
@@ -1211,6 +1426,22 @@ public static func start(config: String, mode: NicMode, bindAddress: String?)thr
         FfiConverterString.lower(config),
         FfiConverterTypeNicMode_lower(mode),
         FfiConverterOptionString.lower(bindAddress),uniffiCallStatus
+    )
+})
+}
+    
+    /**
+     * Like `start`, with `protector` called for every UDP socket before it is used
+     * (now and after each `network_changed`): Android `VpnService.protect`, with no
+     * window where the first handshake could loop into the VPN.
+     */
+public static func startProtected(config: String, mode: NicMode, protector: SocketProtector)throws  -> Tunnel  {
+    return try  FfiConverterTypeTunnel_lift(try rustCallWithError(FfiConverterTypeTunnelError_lift) {
+        uniffiCallStatus in
+    uniffi_ferrowg_fn_constructor_tunnel_start_protected(
+        FfiConverterString.lower(config),
+        FfiConverterTypeNicMode_lower(mode),
+        FfiConverterTypeSocketProtector_lower(protector),uniffiCallStatus
     )
 })
 }
@@ -2982,6 +3213,9 @@ private let initializationResult: InitializationResult = {
     if (uniffi_ferrowg_checksum_func_set_log_sink() != 27946) {
         return InitializationResult.apiChecksumMismatch
     }
+    if (uniffi_ferrowg_checksum_method_socketprotector_protect() != 65347) {
+        return InitializationResult.apiChecksumMismatch
+    }
     if (uniffi_ferrowg_checksum_method_packetsink_on_packets() != 51576) {
         return InitializationResult.apiChecksumMismatch
     }
@@ -3033,9 +3267,13 @@ private let initializationResult: InitializationResult = {
     if (uniffi_ferrowg_checksum_constructor_tunnel_start() != 24849) {
         return InitializationResult.apiChecksumMismatch
     }
+    if (uniffi_ferrowg_checksum_constructor_tunnel_start_protected() != 47933) {
+        return InitializationResult.apiChecksumMismatch
+    }
 
     uniffiCallbackInitLogSink()
     uniffiCallbackInitPacketSink()
+    uniffiCallbackInitSocketProtector()
     uniffiCallbackInitTunnelObserver()
     return InitializationResult.ok
 }()

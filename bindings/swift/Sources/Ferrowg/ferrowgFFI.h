@@ -243,6 +243,13 @@ typedef void (*UniffiForeignFutureCompleteVoid)(uint64_t, UniffiForeignFutureRes
     );
 
 #endif
+#ifndef UNIFFI_FFIDEF_CALLBACK_INTERFACE_SOCKET_PROTECTOR_METHOD0
+#define UNIFFI_FFIDEF_CALLBACK_INTERFACE_SOCKET_PROTECTOR_METHOD0
+typedef void (*UniffiCallbackInterfaceSocketProtectorMethod0)(uint64_t, int64_t, int8_t* _Nonnull, 
+        RustCallStatus *_Nonnull uniffiCallStatus
+    );
+
+#endif
 #ifndef UNIFFI_FFIDEF_CALLBACK_INTERFACE_PACKET_SINK_METHOD0
 #define UNIFFI_FFIDEF_CALLBACK_INTERFACE_PACKET_SINK_METHOD0
 typedef void (*UniffiCallbackInterfacePacketSinkMethod0)(uint64_t, RustBuffer, void* _Nonnull, 
@@ -262,6 +269,15 @@ typedef void (*UniffiCallbackInterfaceLogSinkMethod0)(uint64_t, RustBuffer, Rust
 typedef void (*UniffiCallbackInterfaceTunnelObserverMethod0)(uint64_t, RustBuffer, void* _Nonnull, 
         RustCallStatus *_Nonnull uniffiCallStatus
     );
+
+#endif
+#ifndef UNIFFI_FFIDEF_V_TABLE_CALLBACK_INTERFACE_SOCKET_PROTECTOR
+#define UNIFFI_FFIDEF_V_TABLE_CALLBACK_INTERFACE_SOCKET_PROTECTOR
+typedef struct UniffiVTableCallbackInterfaceSocketProtector {
+    UniffiCallbackInterfaceFree _Nonnull uniffiFree;
+    UniffiCallbackInterfaceClone _Nonnull uniffiClone;
+    UniffiCallbackInterfaceSocketProtectorMethod0 _Nonnull protect;
+} UniffiVTableCallbackInterfaceSocketProtector;
 
 #endif
 #ifndef UNIFFI_FFIDEF_V_TABLE_CALLBACK_INTERFACE_PACKET_SINK
@@ -290,6 +306,26 @@ typedef struct UniffiVTableCallbackInterfaceTunnelObserver {
     UniffiCallbackInterfaceTunnelObserverMethod0 _Nonnull onEvent;
 } UniffiVTableCallbackInterfaceTunnelObserver;
 
+#endif
+#ifndef UNIFFI_FFIDEF_UNIFFI_FERROWG_FN_CLONE_SOCKETPROTECTOR
+#define UNIFFI_FFIDEF_UNIFFI_FERROWG_FN_CLONE_SOCKETPROTECTOR
+uint64_t uniffi_ferrowg_fn_clone_socketprotector(uint64_t handle, RustCallStatus *_Nonnull out_status
+);
+#endif
+#ifndef UNIFFI_FFIDEF_UNIFFI_FERROWG_FN_FREE_SOCKETPROTECTOR
+#define UNIFFI_FFIDEF_UNIFFI_FERROWG_FN_FREE_SOCKETPROTECTOR
+void uniffi_ferrowg_fn_free_socketprotector(uint64_t handle, RustCallStatus *_Nonnull out_status
+);
+#endif
+#ifndef UNIFFI_FFIDEF_UNIFFI_FERROWG_FN_INIT_CALLBACK_VTABLE_SOCKETPROTECTOR
+#define UNIFFI_FFIDEF_UNIFFI_FERROWG_FN_INIT_CALLBACK_VTABLE_SOCKETPROTECTOR
+void uniffi_ferrowg_fn_init_callback_vtable_socketprotector(const UniffiVTableCallbackInterfaceSocketProtector* _Nonnull vtable
+);
+#endif
+#ifndef UNIFFI_FFIDEF_UNIFFI_FERROWG_FN_METHOD_SOCKETPROTECTOR_PROTECT
+#define UNIFFI_FFIDEF_UNIFFI_FERROWG_FN_METHOD_SOCKETPROTECTOR_PROTECT
+int8_t uniffi_ferrowg_fn_method_socketprotector_protect(uint64_t ptr, int64_t socket, RustCallStatus *_Nonnull out_status
+);
 #endif
 #ifndef UNIFFI_FFIDEF_UNIFFI_FERROWG_FN_CLONE_PACKETSINK
 #define UNIFFI_FFIDEF_UNIFFI_FERROWG_FN_CLONE_PACKETSINK
@@ -344,6 +380,11 @@ void uniffi_ferrowg_fn_free_tunnel(uint64_t handle, RustCallStatus *_Nonnull out
 #ifndef UNIFFI_FFIDEF_UNIFFI_FERROWG_FN_CONSTRUCTOR_TUNNEL_START
 #define UNIFFI_FFIDEF_UNIFFI_FERROWG_FN_CONSTRUCTOR_TUNNEL_START
 uint64_t uniffi_ferrowg_fn_constructor_tunnel_start(RustBuffer config, RustBuffer mode, RustBuffer bind_address, RustCallStatus *_Nonnull out_status
+);
+#endif
+#ifndef UNIFFI_FFIDEF_UNIFFI_FERROWG_FN_CONSTRUCTOR_TUNNEL_START_PROTECTED
+#define UNIFFI_FFIDEF_UNIFFI_FERROWG_FN_CONSTRUCTOR_TUNNEL_START_PROTECTED
+uint64_t uniffi_ferrowg_fn_constructor_tunnel_start_protected(RustBuffer config, RustBuffer mode, uint64_t protector, RustCallStatus *_Nonnull out_status
 );
 #endif
 #ifndef UNIFFI_FFIDEF_UNIFFI_FERROWG_FN_METHOD_TUNNEL_CONFIG
@@ -749,6 +790,12 @@ uint16_t uniffi_ferrowg_checksum_func_set_log_sink(void
     
 );
 #endif
+#ifndef UNIFFI_FFIDEF_UNIFFI_FERROWG_CHECKSUM_METHOD_SOCKETPROTECTOR_PROTECT
+#define UNIFFI_FFIDEF_UNIFFI_FERROWG_CHECKSUM_METHOD_SOCKETPROTECTOR_PROTECT
+uint16_t uniffi_ferrowg_checksum_method_socketprotector_protect(void
+    
+);
+#endif
 #ifndef UNIFFI_FFIDEF_UNIFFI_FERROWG_CHECKSUM_METHOD_PACKETSINK_ON_PACKETS
 #define UNIFFI_FFIDEF_UNIFFI_FERROWG_CHECKSUM_METHOD_PACKETSINK_ON_PACKETS
 uint16_t uniffi_ferrowg_checksum_method_packetsink_on_packets(void
@@ -848,6 +895,12 @@ uint16_t uniffi_ferrowg_checksum_method_tunnelobserver_on_event(void
 #ifndef UNIFFI_FFIDEF_UNIFFI_FERROWG_CHECKSUM_CONSTRUCTOR_TUNNEL_START
 #define UNIFFI_FFIDEF_UNIFFI_FERROWG_CHECKSUM_CONSTRUCTOR_TUNNEL_START
 uint16_t uniffi_ferrowg_checksum_constructor_tunnel_start(void
+    
+);
+#endif
+#ifndef UNIFFI_FFIDEF_UNIFFI_FERROWG_CHECKSUM_CONSTRUCTOR_TUNNEL_START_PROTECTED
+#define UNIFFI_FFIDEF_UNIFFI_FERROWG_CHECKSUM_CONSTRUCTOR_TUNNEL_START_PROTECTED
+uint16_t uniffi_ferrowg_checksum_constructor_tunnel_start_protected(void
     
 );
 #endif
