@@ -325,6 +325,19 @@ int main(void) {
     atomic_store(&pump.stop, 1);
     pthread_join(th, NULL);
 
+    /* Socket handles (none: bound to one address), network change, fd modes' checks. */
+    size_t nh = 99;
+    CHECK(ferrowg_tunnel_socket_handles(b, NULL, 0, &nh) == FERROWG_OK && nh == 0, "no platform sockets: %zu", nh);
+    CHECK(ferrowg_tunnel_network_changed(b) == FERROWG_OK, "network changed");
+    CHECK(ferrowg_tunnel_listen_port(b, &port) == FERROWG_OK && port != 0, "port after rebind");
+    CHECK(ferrowg_tunnel_start_fd_protected("[Interface]\n", 0, NULL, NULL, &bad) == FERROWG_ERR_NULL_ARGUMENT,
+          "NULL protector");
+    CHECK(ferrowg_tunnel_start_fd("[Interface]\n", -1, &bad) == FERROWG_ERR_INVALID_ARGUMENT, "negative fd");
+#ifdef __linux__
+    int32_t utun = 0;
+    CHECK(ferrowg_find_utun_fd(&utun) == FERROWG_ERR_UNSUPPORTED, "no utun on Linux");
+#endif
+
     /* Stop, use after stop, double stop, free, use after free. */
     CHECK(ferrowg_tunnel_stop(a) == FERROWG_OK, "stop");
     CHECK(ferrowg_tunnel_stop(a) == FERROWG_OK, "double stop");
