@@ -1,0 +1,400 @@
+// Hand-written P/Invoke wrapper over ffi/include/ferrowg.h. Compiles with mono's mcs
+// (C# 7) and with current .NET. Tunnels are SafeHandles; callbacks are delegates kept
+// alive while registered; strings cross as UTF-8; error codes become FerrowgException.
+using System;
+using System.Runtime.InteropServices;
+using System.Text;
+using System.Threading;
+
+namespace Ferrowg
+{
+    /// <summary>The stable C error codes (ferrowg.h FERROWG_*).</summary>
+    public enum ErrorCode
+    {
+        Ok = 0,
+        NullArgument = -1,
+        InvalidHandle = -2,
+        InvalidUtf8 = -3,
+        Config = -4,
+        InvalidArgument = -5,
+        Bind = -6,
+        Nic = -7,
+        Unsupported = -8,
+        Stopped = -9,
+        Reentrant = -10,
+        Internal = -11,
+        BufferTooSmall = -12,
+        Timeout = -13,
+    }
+
+    /// <summary>Log severity (ferrowg.h: 1 error ... 5 trace).</summary>
+    public enum LogLevel { Error = 1, Warn = 2, Info = 3, Debug = 4, Trace = 5 }
+
+    /// <summary>Event kinds (ferrowg.h FERROWG_EVENT_*).</summary>
+    public enum EventKind { HandshakeComplete = 1, SessionExpired = 2, EndpointChanged = 3, PeerUnreachable = 4, Error = 5 }
+
+    /// <summary>A failed ferrowg call: the code and the library's message.</summary>
+    public class FerrowgException : Exception
+    {
+        public ErrorCode Code { get; private set; }
+
+        public FerrowgException(ErrorCode code, string message) : base(message)
+        {
+            Code = code;
+        }
+    }
+
+    /// <summary>A tunnel event.</summary>
+    public sealed class TunnelEvent
+    {
+        public EventKind Kind;
+        /// <summary>The peer's base64 public key, or null.</summary>
+        public string Peer;
+        /// <summary>The new endpoint (EndpointChanged), or null.</summary>
+        public string Endpoint;
+        /// <summary>What failed (Error), or null.</summary>
+        public string Message;
+    }
+
+    /// <summary>One peer's counters.</summary>
+    public sealed class PeerStats
+    {
+        public string PublicKey;
+        /// <summary>Milliseconds since the Unix epoch, or -1 if never.</summary>
+        public long LastHandshakeUnixMs;
+        public ulong RxBytes, TxBytes, RxPackets, TxPackets, Handshakes, DroppedPackets;
+    }
+
+    /// <summary>The raw exports. Prefer <see cref="Tunnel"/>.</summary>
+    public static class Native
+    {
+        const string Lib = "ferrowg";
+
+        [UnmanagedFunctionPointer(CallingConvention.Cdecl)]
+        public delegate void LogFn(IntPtr ctx, int level, IntPtr message);
+        [UnmanagedFunctionPointer(CallingConvention.Cdecl)]
+        public delegate void EventFn(IntPtr ctx, IntPtr ev);
+        [UnmanagedFunctionPointer(CallingConvention.Cdecl)]
+        public delegate void PacketFn(IntPtr ctx, IntPtr packets, IntPtr lengths, UIntPtr count);
+
+        [StructLayout(LayoutKind.Sequential)]
+        public struct Event { public int Kind; public IntPtr Peer; public IntPtr Endpoint; public IntPtr Message; }
+
+        [StructLayout(LayoutKind.Sequential)]
+        public struct PeerStatsRaw
+        {
+            [MarshalAs(UnmanagedType.ByValArray, SizeConst = 32)] public byte[] PublicKey;
+            public long LastHandshakeUnixMs;
+            public ulong RxBytes, TxBytes, RxPackets, TxPackets, Handshakes, DroppedPackets;
+        }
+
+        [DllImport(Lib, CallingConvention = CallingConvention.Cdecl)] public static extern IntPtr ferrowg_version();
+        [DllImport(Lib, CallingConvention = CallingConvention.Cdecl)] public static extern int ferrowg_last_error_code();
+        [DllImport(Lib, CallingConvention = CallingConvention.Cdecl)] public static extern IntPtr ferrowg_last_error_message();
+        [DllImport(Lib, CallingConvention = CallingConvention.Cdecl)] public static extern void ferrowg_string_free(IntPtr s);
+        [DllImport(Lib, CallingConvention = CallingConvention.Cdecl)] public static extern int ferrowg_public_key(byte[] privateKey, out IntPtr outKey);
+        [DllImport(Lib, CallingConvention = CallingConvention.Cdecl)] public static extern int ferrowg_set_logger(LogFn callback, IntPtr ctx, int maxLevel);
+        [DllImport(Lib, CallingConvention = CallingConvention.Cdecl)] public static extern int ferrowg_tunnel_start_host(byte[] config, byte[] bindAddress, out ulong handle);
+        [DllImport(Lib, CallingConvention = CallingConvention.Cdecl)] public static extern int ferrowg_tunnel_start_adapter(byte[] config, byte[] name, out ulong handle);
+        [DllImport(Lib, CallingConvention = CallingConvention.Cdecl)] public static extern int ferrowg_tunnel_stop(ulong tunnel);
+        [DllImport(Lib, CallingConvention = CallingConvention.Cdecl)] public static extern int ferrowg_tunnel_free(ulong tunnel);
+        [DllImport(Lib, CallingConvention = CallingConvention.Cdecl)] public static extern int ferrowg_tunnel_set_config(ulong tunnel, byte[] config, [MarshalAs(UnmanagedType.I1)] bool replace);
+        [DllImport(Lib, CallingConvention = CallingConvention.Cdecl)] public static extern int ferrowg_tunnel_get_config(ulong tunnel, out IntPtr text);
+        [DllImport(Lib, CallingConvention = CallingConvention.Cdecl)] public static extern int ferrowg_tunnel_peer_stats(ulong tunnel, IntPtr outStats, UIntPtr capacity, out UIntPtr count);
+        [DllImport(Lib, CallingConvention = CallingConvention.Cdecl)] public static extern int ferrowg_tunnel_listen_port(ulong tunnel, out ushort port);
+        [DllImport(Lib, CallingConvention = CallingConvention.Cdecl)] public static extern int ferrowg_tunnel_network_changed(ulong tunnel);
+        [DllImport(Lib, CallingConvention = CallingConvention.Cdecl)] public static extern int ferrowg_tunnel_set_event_callback(ulong tunnel, EventFn callback, IntPtr ctx);
+        [DllImport(Lib, CallingConvention = CallingConvention.Cdecl)] public static extern int ferrowg_tunnel_set_packet_callback(ulong tunnel, PacketFn callback, IntPtr ctx);
+        [DllImport(Lib, CallingConvention = CallingConvention.Cdecl)] public static extern int ferrowg_tunnel_write_packet(ulong tunnel, byte[] packet, UIntPtr length, uint timeoutMs);
+        [DllImport(Lib, CallingConvention = CallingConvention.Cdecl)] public static extern int ferrowg_tunnel_read_packet(ulong tunnel, byte[] buffer, UIntPtr capacity, out UIntPtr length, uint timeoutMs);
+
+        /// <summary>NUL-terminated UTF-8 bytes of s (null stays null).</summary>
+        public static byte[] Utf8(string s)
+        {
+            if (s == null) return null;
+            var bytes = new byte[Encoding.UTF8.GetByteCount(s) + 1];
+            Encoding.UTF8.GetBytes(s, 0, s.Length, bytes, 0);
+            return bytes;
+        }
+
+        /// <summary>A NUL-terminated UTF-8 string owned by the library (not freed here).</summary>
+        public static string FromUtf8(IntPtr p)
+        {
+            if (p == IntPtr.Zero) return null;
+            int len = 0;
+            while (Marshal.ReadByte(p, len) != 0) len++;
+            var bytes = new byte[len];
+            Marshal.Copy(p, bytes, 0, len);
+            return Encoding.UTF8.GetString(bytes);
+        }
+
+        /// <summary>Throws the matching FerrowgException unless rc is FERROWG_OK.</summary>
+        public static void Check(int rc)
+        {
+            if (rc != 0) throw new FerrowgException((ErrorCode)rc, FromUtf8(ferrowg_last_error_message()));
+        }
+
+        /// <summary>Takes a library-allocated string and frees it.</summary>
+        public static string TakeString(IntPtr p)
+        {
+            try { return FromUtf8(p); }
+            finally { ferrowg_string_free(p); }
+        }
+    }
+
+    /// <summary>Library-wide calls.</summary>
+    public static class Library
+    {
+#pragma warning disable 414 // only held to keep the delegate alive while registered
+        static Native.LogFn logFn;
+#pragma warning restore 414
+        static long callbackFailures;
+
+        public static string Version { get { return Native.FromUtf8(Native.ferrowg_version()); } }
+
+        /// <summary>Exceptions thrown by app callbacks (caught, never passed to native code).</summary>
+        public static long CallbackFailures { get { return Interlocked.Read(ref callbackFailures); } }
+
+        internal static void CallbackFailed() { Interlocked.Increment(ref callbackFailures); }
+
+        /// <summary>The base64 public key of a base64 private key.</summary>
+        public static string PublicKey(string privateKey)
+        {
+            IntPtr p;
+            Native.Check(Native.ferrowg_public_key(Native.Utf8(privateKey), out p));
+            return Native.TakeString(p);
+        }
+
+        /// <summary>Installs (null: removes) the log handler, called from library threads.
+        /// After this returns the previous handler is never called again.</summary>
+        public static void SetLogger(Action<LogLevel, string> handler, LogLevel maxLevel)
+        {
+            Native.LogFn fn = null;
+            if (handler != null)
+            {
+                fn = (ctx, level, message) =>
+                {
+                    try { handler((LogLevel)level, Native.FromUtf8(message)); }
+                    catch (Exception) { CallbackFailed(); }
+                };
+            }
+            lock (typeof(Library))
+            {
+                Native.Check(Native.ferrowg_set_logger(fn, IntPtr.Zero, (int)maxLevel));
+                logFn = fn;
+            }
+        }
+    }
+
+    /// <summary>Owns one tunnel handle; releasing it stops and frees the tunnel.</summary>
+    public sealed class TunnelHandle : SafeHandle
+    {
+        public TunnelHandle(ulong handle) : base(IntPtr.Zero, true)
+        {
+            SetHandle(new IntPtr((long)handle));
+        }
+
+        // The registered callbacks live on the handle so they stay reachable until
+        // ReleaseHandle's ferrowg_tunnel_free has returned, even when finalized.
+        internal Native.EventFn EventFn;
+        internal Native.PacketFn PacketFn;
+
+        public override bool IsInvalid { get { return handle == IntPtr.Zero; } }
+
+        public ulong Value { get { return (ulong)handle.ToInt64(); } }
+
+        protected override bool ReleaseHandle()
+        {
+            return Native.ferrowg_tunnel_free((ulong)handle.ToInt64()) == 0;
+        }
+    }
+
+    /// <summary>A running tunnel. Dispose stops it (also safe under traffic).</summary>
+    public sealed class Tunnel : IDisposable
+    {
+        readonly TunnelHandle handle;
+        readonly object callbackLock = new object();
+
+        Tunnel(ulong h) { handle = new TunnelHandle(h); }
+
+        /// <summary>Host packet I/O mode: the app writes and reads IP packets. bindAddress
+        /// null listens on all interfaces.</summary>
+        public static Tunnel StartHost(string config, string bindAddress)
+        {
+            ulong h;
+            Native.Check(Native.ferrowg_tunnel_start_host(Native.Utf8(config), Native.Utf8(bindAddress), out h));
+            return new Tunnel(h);
+        }
+
+        /// <summary>Creates the OS adapter (wintun on Windows; needs the service's rights).</summary>
+        public static Tunnel StartAdapter(string config, string name)
+        {
+            ulong h;
+            Native.Check(Native.ferrowg_tunnel_start_adapter(Native.Utf8(config), Native.Utf8(name), out h));
+            return new Tunnel(h);
+        }
+
+        int Call(Func<ulong, int> f)
+        {
+            bool added = false;
+            try
+            {
+                handle.DangerousAddRef(ref added); // throws ObjectDisposedException after Dispose
+                return f(handle.Value);
+            }
+            finally
+            {
+                if (added) handle.DangerousRelease();
+            }
+        }
+
+        void Run(Func<ulong, int> f) { Native.Check(Call(f)); }
+
+        /// <summary>Changes the configuration; replace: whole new config, else incremental.</summary>
+        public void SetConfig(string config, bool replace)
+        {
+            var bytes = Native.Utf8(config);
+            Run(h => Native.ferrowg_tunnel_set_config(h, bytes, replace));
+        }
+
+        /// <summary>The configuration and counters as UAPI text.</summary>
+        public string GetConfig()
+        {
+            IntPtr p = IntPtr.Zero;
+            Run(h => Native.ferrowg_tunnel_get_config(h, out p));
+            return Native.TakeString(p);
+        }
+
+        public ushort ListenPort
+        {
+            get { ushort port = 0; Run(h => Native.ferrowg_tunnel_listen_port(h, out port)); return port; }
+        }
+
+        /// <summary>The network changed: reopen the UDP sockets.</summary>
+        public void NetworkChanged() { Run(h => Native.ferrowg_tunnel_network_changed(h)); }
+
+        public PeerStats[] PeerStats()
+        {
+            UIntPtr count = UIntPtr.Zero;
+            int size = Marshal.SizeOf(typeof(Native.PeerStatsRaw));
+            for (int attempt = 0; ; attempt++)
+            {
+                int capacity = (int)count.ToUInt32() + 4;
+                IntPtr buf = Marshal.AllocHGlobal(size * capacity);
+                try
+                {
+                    int rc = Call(h => Native.ferrowg_tunnel_peer_stats(h, buf, new UIntPtr((uint)capacity), out count));
+                    if (rc == (int)ErrorCode.BufferTooSmall && attempt < 3) continue;
+                    Native.Check(rc);
+                    var result = new PeerStats[(int)count.ToUInt32()];
+                    for (int i = 0; i < result.Length; i++)
+                    {
+                        var raw = (Native.PeerStatsRaw)Marshal.PtrToStructure(new IntPtr(buf.ToInt64() + i * size), typeof(Native.PeerStatsRaw));
+                        result[i] = new PeerStats
+                        {
+                            PublicKey = Convert.ToBase64String(raw.PublicKey),
+                            LastHandshakeUnixMs = raw.LastHandshakeUnixMs,
+                            RxBytes = raw.RxBytes, TxBytes = raw.TxBytes,
+                            RxPackets = raw.RxPackets, TxPackets = raw.TxPackets,
+                            Handshakes = raw.Handshakes, DroppedPackets = raw.DroppedPackets,
+                        };
+                    }
+                    return result;
+                }
+                finally
+                {
+                    Marshal.FreeHGlobal(buf);
+                }
+            }
+        }
+
+        /// <summary>Host mode: pushes one IP packet, waiting up to timeoutMs for room.</summary>
+        public void WritePacket(byte[] packet, uint timeoutMs)
+        {
+            Run(h => Native.ferrowg_tunnel_write_packet(h, packet, new UIntPtr((uint)packet.Length), timeoutMs));
+        }
+
+        /// <summary>Host mode: pulls one IP packet, or null after timeoutMs.</summary>
+        public byte[] ReadPacket(uint timeoutMs)
+        {
+            var buf = new byte[65536];
+            UIntPtr len = UIntPtr.Zero;
+            Run(h => Native.ferrowg_tunnel_read_packet(h, buf, new UIntPtr((uint)buf.Length), out len, timeoutMs));
+            int n = (int)len.ToUInt32();
+            if (n == 0) return null;
+            var packet = new byte[n];
+            Buffer.BlockCopy(buf, 0, packet, 0, n);
+            return packet;
+        }
+
+        /// <summary>Installs (null: removes) the event handler, called from library threads.
+        /// After this returns the previous handler is never called again.</summary>
+        public void SetEventHandler(Action<TunnelEvent> handler)
+        {
+            Native.EventFn fn = null;
+            if (handler != null)
+            {
+                fn = (ctx, evPtr) =>
+                {
+                    try
+                    {
+                        var raw = (Native.Event)Marshal.PtrToStructure(evPtr, typeof(Native.Event));
+                        handler(new TunnelEvent
+                        {
+                            Kind = (EventKind)raw.Kind,
+                            Peer = Native.FromUtf8(raw.Peer),
+                            Endpoint = Native.FromUtf8(raw.Endpoint),
+                            Message = Native.FromUtf8(raw.Message),
+                        });
+                    }
+                    catch (Exception) { Library.CallbackFailed(); }
+                };
+            }
+            lock (callbackLock)
+            {
+                Run(h => Native.ferrowg_tunnel_set_event_callback(h, fn, IntPtr.Zero));
+                handle.EventFn = fn;
+            }
+        }
+
+        /// <summary>Host mode: delivers incoming packets to handler (null: queue them for
+        /// ReadPacket). After this returns the previous handler is never called again.</summary>
+        public void SetPacketHandler(Action<byte[]> handler)
+        {
+            Native.PacketFn fn = null;
+            if (handler != null)
+            {
+                fn = (ctx, packets, lengths, count) =>
+                {
+                    try
+                    {
+                        for (long i = 0; i < (long)count.ToUInt64(); i++)
+                        {
+                            IntPtr p = Marshal.ReadIntPtr(packets, (int)(i * IntPtr.Size));
+                            long len = Marshal.ReadIntPtr(lengths, (int)(i * IntPtr.Size)).ToInt64();
+                            var packet = new byte[len];
+                            Marshal.Copy(p, packet, 0, (int)len);
+                            handler(packet);
+                        }
+                    }
+                    catch (Exception) { Library.CallbackFailed(); }
+                };
+            }
+            lock (callbackLock)
+            {
+                Run(h => Native.ferrowg_tunnel_set_packet_callback(h, fn, IntPtr.Zero));
+                handle.PacketFn = fn;
+            }
+        }
+
+        /// <summary>Stops the tunnel (idempotent); the object stays until disposed.</summary>
+        public void Stop() { Run(h => Native.ferrowg_tunnel_stop(h)); }
+
+        /// <summary>Stops and frees the tunnel. Calls after it throw ObjectDisposedException;
+        /// calls in flight on other threads finish first.</summary>
+        public void Dispose()
+        {
+            handle.Dispose();
+        }
+    }
+}
