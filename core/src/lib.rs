@@ -14,6 +14,7 @@ pub mod cookie;
 pub mod crypto;
 pub mod device;
 pub mod error;
+pub mod interface;
 pub mod io;
 pub mod keypair;
 pub mod keys;

@@ -2,9 +2,16 @@
 //!
 //! [`Device::start`] takes a [`DeviceConfig`], a virtual NIC ([`Tun`]), a way to open UDP
 //! transports ([`Bind`]) and a [`Clock`], and runs the tunnel on its own threads until
-//! [`Device::stop`] (or drop). Each peer's protocol state is a sans-IO
-//! [`crate::peer::Peer`] behind a mutex; the threads take the lock once per run of
-//! packets of one peer and do the per-packet crypto outside it.
+//! [`Device::stop`] (or drop). It is a driver: every protocol decision (routing,
+//! index lookup, MACs and cookies, the rate limiter, the source check, timers,
+//! roaming, counters) is made by the sans-IO [`crate::interface::Interface`] it owns,
+//! the same code the deterministic simulator runs. The threads call its three batch
+//! stages — classify/route (read-only snapshot), crypto (pure, any thread), accept
+//! (under each peer's lock, once per run of packets of one peer).
+//!
+//! Files: `records` (leaf: limits, batch records, engine counters) ← `workers` ←
+//! `state` (shared state, output) ← `reconfigure`, `stats`, `tx` ← `txqueue`, `rx` ←
+//! `threads` (spawn, control loop); no file imports one that imports it.
 //!
 //! - **TX thread**: NIC batch → allowed-IPs lookup of the destination → per-peer run:
 //!   staged behind a handshake when there is no usable keypair (the initiation is only
@@ -35,11 +42,14 @@
 //! trie, identity) and publish it with one pointer swap, so the data path sees either
 //! the old or the new configuration, never a mix.
 
-mod control;
-mod datapath;
-mod engine;
 pub mod memory;
-mod peer;
+mod reconfigure;
+mod records;
+mod rx;
+mod state;
+mod stats;
+mod threads;
+mod tx;
 mod txqueue;
 mod workers;
 
@@ -48,19 +58,18 @@ use std::io;
 use std::net::SocketAddr;
 use std::sync::Arc;
 use std::thread::JoinHandle;
-use std::time::SystemTime;
 
 use parking_lot::Mutex;
 
 use crate::aqm::CodelParams;
 use crate::config::uapi::{self, UapiError};
 use crate::config::DeviceConfig;
-use crate::error::DropReason;
 use crate::io::{Bind, Clock, Tun};
 use crate::keys::PublicKey;
 use crate::sched::{CpuTopology, LogicalCpu};
 
-use engine::Inner;
+pub use crate::interface::{DropStats, PeerStatus};
+use state::Inner;
 
 /// How the engine spreads encryption over threads.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
@@ -264,56 +273,6 @@ pub trait DeviceObserver: Send + Sync {
     }
 }
 
-/// Counters of one peer.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct PeerStatus {
-    /// The peer's public key.
-    pub public_key: PublicKey,
-    /// Where packets to the peer go now.
-    pub endpoint: Option<SocketAddr>,
-    /// Wall-clock time of the last completed handshake.
-    pub last_handshake: Option<SystemTime>,
-    /// Datagram bytes received from the peer (authenticated data messages).
-    pub rx_bytes: u64,
-    /// Datagram bytes sent to the peer (data messages).
-    pub tx_bytes: u64,
-    /// Data messages received (keepalives included).
-    pub rx_packets: u64,
-    /// Data messages sent (keepalives included).
-    pub tx_packets: u64,
-    /// Handshakes completed.
-    pub handshakes: u64,
-    /// Packets of this peer dropped, by reason.
-    pub drops: DropStats,
-    /// Packets staged waiting for a session.
-    pub staged_packets: usize,
-}
-
-/// Drop counters by [`DropReason`].
-#[derive(Clone, PartialEq, Eq)]
-pub struct DropStats([u64; DropReason::COUNT]);
-
-impl DropStats {
-    /// Drops counted for `reason`.
-    pub fn get(&self, reason: DropReason) -> u64 {
-        self.0.get(reason.index()).copied().unwrap_or(0)
-    }
-    /// All drops.
-    pub fn total(&self) -> u64 {
-        self.0.iter().sum()
-    }
-    /// The non-zero counters.
-    pub fn nonzero(&self) -> impl Iterator<Item = (DropReason, u64)> + '_ {
-        DropReason::ALL.iter().map(|&r| (r, self.get(r))).filter(|&(_, n)| n > 0)
-    }
-}
-
-impl fmt::Debug for DropStats {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_map().entries(self.nonzero().map(|(r, n)| (r.name(), n))).finish()
-    }
-}
-
 /// Device-wide counters plus every peer's.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct DeviceStats {
@@ -365,7 +324,7 @@ impl Device {
         let inner = Arc::new(Inner::new(tun, bind, clock, opts)?);
         inner.set_config(&config)?;
         let device = Device { inner: inner.clone(), threads: Mutex::new(Vec::new()) };
-        let spawned = engine::spawn_threads(&inner);
+        let spawned = threads::spawn_threads(&inner);
         match spawned {
             Ok(handles) => {
                 *device.threads.lock() = handles;
@@ -405,7 +364,7 @@ impl Device {
 
     /// The current configuration (endpoints as the peers roamed).
     pub fn config(&self) -> DeviceConfig {
-        self.inner.live_config()
+        self.inner.iface.live_config()
     }
 
     /// Device and per-peer counters.

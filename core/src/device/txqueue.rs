@@ -10,10 +10,11 @@ use std::sync::atomic::Ordering;
 use std::sync::Arc;
 use std::time::Duration;
 
-use super::datapath::{io_error, route_by_dst, send_runs, tx_stride, SealRec};
-use super::engine::{Inner, MAX_BATCH, POLL_INTERVAL};
-use super::peer::Peer;
+use super::records::{MAX_BATCH, POLL_INTERVAL};
+use super::state::Inner;
+use super::tx::send_runs;
 use crate::aqm::{Codel, CodelParams, CodelQueue, Dql, DqlParams, VecCodelQueue};
+use crate::interface::{tx_stride, PeerSlot, SealRec};
 use crate::messages::DATA_HEADER_LEN;
 
 /// Buffers in the pool: the most packets the engine holds queued at once.
@@ -23,7 +24,7 @@ const SEND_ROUND: Duration = Duration::from_millis(1);
 
 /// One peer's queue and its CoDel state.
 struct PeerQueue {
-    peer: Arc<Peer>,
+    peer: Arc<PeerSlot>,
     queue: VecCodelQueue<(Vec<u8>, usize)>,
     codel: Codel,
 }
@@ -37,7 +38,7 @@ pub(crate) fn run_tx_queued(inner: &Inner) {
     let mut reading: Vec<Vec<u8>> = Vec::with_capacity(MAX_BATCH);
     let mut sending: Vec<Vec<u8>> = Vec::with_capacity(MAX_BATCH);
     let mut sizes = [0usize; MAX_BATCH];
-    let mut targets: Vec<Option<Arc<Peer>>> = Vec::with_capacity(MAX_BATCH);
+    let mut targets: Vec<Option<Arc<PeerSlot>>> = Vec::with_capacity(MAX_BATCH);
     let mut recs: Vec<SealRec> = Vec::with_capacity(MAX_BATCH);
     let mut scratch = vec![0u8; stride];
     let mut queues: Vec<PeerQueue> = Vec::new();
@@ -80,14 +81,13 @@ pub(crate) fn run_tx_queued(inner: &Inner) {
                 match inner.tun.recv_batch(s, z, wait) {
                     Ok(n) => n.min(want),
                     Err(e) => {
-                        io_error(inner, "NIC read", &e);
+                        inner.io_error("NIC read", &e);
                         0
                     }
                 }
             };
             wait = Duration::ZERO;
             let now = inner.clock.now();
-            let snap = inner.snapshot.load();
             for (k, buf) in reading.drain(..).enumerate() {
                 let len = sizes.get(k).copied().unwrap_or(0);
                 if k >= n {
@@ -95,13 +95,9 @@ pub(crate) fn run_tx_queued(inner: &Inner) {
                     continue;
                 }
                 let pkt = buf.get(DATA_HEADER_LEN..DATA_HEADER_LEN + len).unwrap_or_default();
-                let peer = match route_by_dst(&snap.routes, pkt) {
-                    Ok(p) => p.clone(),
-                    Err(reason) => {
-                        inner.counters.drop(reason);
-                        pool.push(buf);
-                        continue;
-                    }
+                let Some(peer) = inner.iface.route(pkt) else {
+                    pool.push(buf);
+                    continue;
                 };
                 let q = match queues.iter().position(|q| Arc::ptr_eq(&q.peer, &peer)) {
                     Some(i) => &mut queues[i],
@@ -137,7 +133,7 @@ pub(crate) fn run_tx_queued(inner: &Inner) {
         while sending.len() < budget && idle_rounds < queues.len() {
             rr = (rr + 1) % queues.len().max(1);
             let Some(q) = queues.get_mut(rr) else { break };
-            let removed = q.peer.removed.load(Ordering::Relaxed);
+            let removed = inner.iface.is_removed(&q.peer);
             let mut took = 0;
             while took < share && sending.len() < budget {
                 let item = if inner.opts.codel {
@@ -172,7 +168,7 @@ pub(crate) fn run_tx_queued(inner: &Inner) {
         }
         pool.append(&mut sending);
         dql.completed(sent_bytes, now);
-        queues.retain(|q| !q.queue.is_empty() || !q.peer.removed.load(Ordering::Relaxed));
+        queues.retain(|q| !q.queue.is_empty() || !inner.iface.is_removed(&q.peer));
         if queues.len() > 1024 {
             queues.retain(|q| !q.queue.is_empty());
         }

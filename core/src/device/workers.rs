@@ -5,19 +5,19 @@
 //! it (RX) in its original order, so packets of a peer never leave out of order. Small
 //! batches are handled inline (no hand-off, no wake-up).
 
-use std::io;
 use std::ops::Range;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::Arc;
-use std::thread::{JoinHandle, Thread};
+use std::thread::Thread;
 use std::time::{Duration, Instant};
 
 use parking_lot::Mutex;
 
-use super::datapath::{seal, SealRec};
-use super::engine::{Inner, MAX_BATCH, POLL_INTERVAL};
+use super::records::{EngineCounters, MAX_BATCH, POLL_INTERVAL};
 use super::{DeviceOptions, RingKind, WorkerMode};
 use crate::error::DropReason;
+use crate::interface::{seal, OpenRec, SealRec};
+use crate::io::Clock;
 use crate::keypair::Keypair;
 use crate::queue::{LockFreeRing, LockedRing, Ring};
 use crate::sched::{plan, PlacementPolicy, Scaler, ScalerParams};
@@ -70,17 +70,6 @@ impl Job {
             }
         }
     }
-}
-
-/// One received data message ready to be opened; `result` is filled in by
-/// [`Workers::open`].
-pub(crate) struct OpenRec {
-    pub(crate) slot: usize,
-    pub(crate) len: usize,
-    pub(crate) src: std::net::SocketAddr,
-    pub(crate) peer: Arc<super::peer::Peer>,
-    pub(crate) keypair: Arc<Keypair>,
-    pub(crate) result: Result<(u64, Range<usize>), DropReason>,
 }
 
 /// The worker pool (possibly empty).
@@ -144,23 +133,13 @@ impl Workers {
         }
     }
 
-    pub(crate) fn spawn(&self, inner: &Arc<Inner>) -> io::Result<Vec<JoinHandle<()>>> {
-        let mut handles = Vec::with_capacity(self.count);
-        for i in 0..self.count {
-            let inner = inner.clone();
-            let h = std::thread::Builder::new().name(format!("ferrowg-crypto-{i}")).spawn(
-                move || {
-                    inner.thread_started(super::ThreadRole::Crypto(i));
-                    inner.workers.work()
-                },
-            )?;
-            self.threads.lock().push(h.thread().clone());
-            handles.push(h);
-        }
-        Ok(handles)
+    /// Records a started worker thread (for wake-ups).
+    pub(crate) fn register(&self, thread: Thread) {
+        self.threads.lock().push(thread);
     }
 
-    fn work(&self) {
+    /// A worker thread's loop.
+    pub(crate) fn work(&self) {
         while self.running.load(Ordering::Relaxed) {
             match self.jobs.pop() {
                 Some(mut job) => {
@@ -223,9 +202,9 @@ impl Workers {
     }
 
     /// Feeds the auto scaler with a batch's crypto time.
-    fn account(&self, inner: &Inner, started: Option<Instant>, fanned: bool, active: usize) {
+    fn account(&self, clock: &dyn Clock, started: Option<Instant>, fanned: bool, active: usize) {
         let (Some(auto), Some(started)) = (&self.auto, started) else { return };
-        let now = inner.clock.now();
+        let now = clock.now();
         let mut a = auto.lock();
         // Wall time of the batch times the threads that worked on it.
         let threads = if fanned { 1 + active as u32 } else { 1 };
@@ -259,25 +238,26 @@ impl Workers {
     /// Seals every record's packet in `bufs`, inline or fanned out.
     pub(crate) fn seal(
         &self,
-        inner: &Inner,
+        clock: &dyn Clock,
+        counters: &EngineCounters,
         bufs: &mut [Vec<u8>],
         recs: &mut [SealRec],
         mtu: usize,
     ) {
         let active = self.active();
         let fan_out = active > 0 && (self.always || recs.len() >= self.threshold);
-        let started = self.auto.as_ref().map(|_| inner.clock.now());
+        let started = self.auto.as_ref().map(|_| clock.now());
         if !fan_out {
-            inner.counters.inline_batches.fetch_add(1, Ordering::Relaxed);
+            counters.inline_batches.fetch_add(1, Ordering::Relaxed);
             for r in recs.iter_mut() {
                 if let Some(buf) = bufs.get_mut(r.slot) {
-                    r.out_len = seal(&r.keypair, r.counter, buf, r.len, mtu);
+                    r.seal(buf, mtu);
                 }
             }
-            self.account(inner, started, false, active);
+            self.account(clock, started, false, active);
             return;
         }
-        inner.counters.fanout_batches.fetch_add(1, Ordering::Relaxed);
+        counters.fanout_batches.fetch_add(1, Ordering::Relaxed);
         let mut outstanding = 0;
         for (i, r) in recs.iter_mut().enumerate() {
             let Some(slot) = bufs.get_mut(r.slot) else { continue };
@@ -309,23 +289,23 @@ impl Workers {
                 }
             }
         });
-        self.account(inner, started, true, active);
+        self.account(clock, started, true, active);
     }
 
     /// Opens (authenticates and decrypts in place) every record's datagram in `bufs`,
     /// inline or fanned out; results land in `OpenRec::result`, in record order.
-    pub(crate) fn open(&self, inner: &Inner, bufs: &mut [Vec<u8>], recs: &mut [OpenRec]) {
+    pub(crate) fn open(&self, clock: &dyn Clock, bufs: &mut [Vec<u8>], recs: &mut [OpenRec]) {
         let active = self.active();
         let fan_out = active > 0 && (self.always || recs.len() >= self.threshold);
-        let started = self.auto.as_ref().map(|_| inner.clock.now());
+        let started = self.auto.as_ref().map(|_| clock.now());
         if !fan_out {
             for r in recs.iter_mut() {
-                r.result = match bufs.get_mut(r.slot).and_then(|b| b.get_mut(..r.len)) {
-                    Some(dgram) => r.keypair.open(dgram),
-                    None => Err(DropReason::WrongLength),
-                };
+                match bufs.get_mut(r.slot) {
+                    Some(buf) => r.open(buf),
+                    None => r.result = Err(DropReason::WrongLength),
+                }
             }
-            self.account(inner, started, false, active);
+            self.account(clock, started, false, active);
             return;
         }
         let mut outstanding = 0;
@@ -359,6 +339,6 @@ impl Workers {
                 }
             }
         });
-        self.account(inner, started, true, active);
+        self.account(clock, started, true, active);
     }
 }

@@ -1,5 +1,5 @@
-//! The engine's slot for one peer: the sans-IO [`crate::peer::Peer`] behind a mutex,
-//! plus what the engine keeps beside it (timer deadline for the lock-free scan,
+//! The interface's slot for one peer: the sans-IO [`crate::peer::Peer`] behind a mutex,
+//! plus what the interface keeps beside it (timer deadline for the lock-free scan,
 //! counters the protocol layer does not keep).
 
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
@@ -19,12 +19,12 @@ use crate::peer_lookup::IndexTable;
 /// without a keypair is a pending initiation or response being made).
 #[derive(Clone)]
 pub(crate) struct IndexEntry {
-    pub(crate) peer: Arc<Peer>,
+    pub(crate) peer: Arc<PeerSlot>,
     pub(crate) keypair: Option<Arc<Keypair>>,
 }
 
-/// One configured peer.
-pub(crate) struct Peer {
+/// One configured peer (opaque outside the interface: a handle the batch records carry).
+pub struct PeerSlot {
     /// The peer's static public key.
     pub(crate) public_key: PublicKey,
     /// The protocol state; `None` while the device has no private key.
@@ -59,7 +59,12 @@ impl PeerCounters {
     }
 }
 
-impl Peer {
+impl PeerSlot {
+    /// The peer's static public key.
+    pub fn public_key(&self) -> &PublicKey {
+        &self.public_key
+    }
+
     /// An empty slot; the protocol state is installed by the caller (it needs the
     /// slot's `Weak` for its index allocator).
     pub(crate) fn new(public_key: PublicKey) -> Self {
@@ -74,7 +79,7 @@ impl Peer {
 
     /// Records the earliest timer deadline (0 while an initiation waits to be created)
     /// for the lock-free scan and returns it (see
-    /// `Inner::publish_deadline`, which also lowers the device-wide minimum).
+    /// `Interface::publish_deadline`, which also lowers the device-wide minimum).
     pub(crate) fn publish_deadline(&self, proto: Option<&ProtoPeer>, base: Instant) -> u64 {
         // A deferred initiation is due at once: the control thread creates it.
         let at = if proto.is_some_and(ProtoPeer::wants_initiation) {
@@ -93,7 +98,7 @@ impl Peer {
 /// table, pointing back at the peer's slot.
 pub(crate) struct SlotIndices {
     pub(crate) table: Arc<IndexTable<IndexEntry>>,
-    pub(crate) slot: Weak<Peer>,
+    pub(crate) slot: Weak<PeerSlot>,
 }
 
 impl IndexAllocator for SlotIndices {

@@ -1,0 +1,108 @@
+//! Applying configuration to a running engine: the transport is (re)opened here, the
+//! protocol side is the interface's ([`crate::interface::Interface::prepare`] /
+//! `commit`, driven by the `ConfigDiff` against the applied configuration).
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use super::records::TransportSlot;
+use super::state::Inner;
+use super::{DeviceError, LogLevel};
+use crate::config::uapi::{self, UapiError, UapiErrorKind, UapiOp};
+use crate::config::DeviceConfig;
+use crate::interface::ConfigError;
+
+fn config_error(e: ConfigError) -> DeviceError {
+    DeviceError::InvalidConfig(e.to_string())
+}
+
+impl Inner {
+    /// Applies a full configuration, all or nothing.
+    pub(crate) fn set_config(&self, config: &DeviceConfig) -> Result<(), DeviceError> {
+        let _guard = self.config_lock.lock();
+        self.set_config_locked(config)
+    }
+
+    /// Resolves endpoints (the host's resolver; core itself does not), validates, opens
+    /// the transport if the port changed, then commits.
+    fn set_config_locked(&self, config: &DeviceConfig) -> Result<(), DeviceError> {
+        let config = config.resolve_endpoints()?;
+        let want = config.listen_port;
+        let prepared = self.iface.prepare(config).map_err(config_error)?;
+        let port_changed = match self.transport() {
+            None => true,
+            Some(t) => want.is_some_and(|p| p != t.0.local_port()),
+        };
+        if port_changed {
+            let port = want.unwrap_or(0);
+            let t = self.bind.bind(port).map_err(|source| DeviceError::Bind { port, source })?;
+            self.transport.store(Some(Arc::new(TransportSlot(t))));
+        }
+        self.iface.commit(prepared, self.clock.now()).map_err(config_error)?;
+        self.wake_control();
+        Ok(())
+    }
+
+    /// Called once the threads run: arms persistent keepalives.
+    pub(crate) fn interface_up(&self) {
+        let _guard = self.config_lock.lock();
+        self.iface.interface_up(self.clock.now());
+        self.wake_control();
+    }
+
+    pub(crate) fn uapi_set(&self, ops: &[UapiOp]) -> Result<(), UapiError> {
+        let _guard = self.config_lock.lock();
+        let base = self.iface.live_config();
+        let mut next = uapi::apply(ops, &base)?;
+        // A listen port absent from the request keeps the port in use.
+        if !ops.iter().any(|op| matches!(op, UapiOp::ListenPort(_))) {
+            next.listen_port = self.iface.applied_config().listen_port;
+        }
+        self.set_config_locked(&next).map_err(|e| {
+            self.log(LogLevel::Warn, &format!("uapi set: {e}"));
+            match e {
+                DeviceError::Bind { port, source } => UapiError {
+                    line: ops
+                        .iter()
+                        .position(|op| matches!(op, UapiOp::ListenPort(_)))
+                        .map_or(0, |i| i + 1),
+                    key: "listen_port".to_owned(),
+                    kind: UapiErrorKind::PortUnavailable { port, reason: source.to_string() },
+                },
+                other => UapiError {
+                    line: 0,
+                    key: "set".to_owned(),
+                    kind: UapiErrorKind::Rejected(other.to_string()),
+                },
+            }
+        })
+    }
+
+    pub(crate) fn rebind(&self) -> Result<(), DeviceError> {
+        let _guard = self.config_lock.lock();
+        let port = self.listen_port();
+        let configured = self.iface.applied_config().listen_port;
+        // Close the old socket first (the new one wants its port), and wait until no
+        // thread still holds it.
+        let old = self.transport.swap(None);
+        if let Some(old) = old {
+            for _ in 0..2000 {
+                if Arc::strong_count(&old) == 1 {
+                    break;
+                }
+                std::thread::sleep(Duration::from_millis(1));
+            }
+        }
+        let result = self.bind.bind(port).or_else(|e| match configured {
+            None => self.bind.bind(0),
+            Some(_) => Err(e),
+        });
+        match result {
+            Ok(t) => {
+                self.transport.store(Some(Arc::new(TransportSlot(t))));
+                Ok(())
+            }
+            Err(source) => Err(DeviceError::Bind { port, source }),
+        }
+    }
+}

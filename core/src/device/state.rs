@@ -1,0 +1,173 @@
+//! The state every engine thread shares: the sans-IO [`Interface`] plus the I/O
+//! handles, the handshake queue, the worker pool and the observer.
+
+use std::net::SocketAddr;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+use std::time::Duration;
+
+use arc_swap::ArcSwapOption;
+use parking_lot::{Mutex, RwLock};
+
+use super::records::{EngineCounters, HandshakeJob, TransportSlot};
+use super::workers::Workers;
+use super::{DeviceError, DeviceEvent, DeviceObserver, DeviceOptions, LogLevel, ThreadRole};
+use crate::interface::{Interface, Output};
+use crate::io::{Bind, Clock, Transmit, Tun};
+use crate::keys::PublicKey;
+use crate::peer::PeerEvent;
+use crate::queue::LockedRing;
+use crate::sched::{plan, Placement, PlacementPolicy};
+
+/// Shared engine state.
+pub(crate) struct Inner {
+    /// Every protocol decision.
+    pub(crate) iface: Interface,
+    pub(crate) clock: Arc<dyn Clock>,
+    pub(crate) tun: Arc<dyn Tun>,
+    pub(crate) bind: Arc<dyn Bind>,
+    pub(crate) opts: DeviceOptions,
+    pub(crate) running: AtomicBool,
+    pub(crate) transport: ArcSwapOption<TransportSlot>,
+    /// Serialises configuration changes and rebinds.
+    pub(crate) config_lock: Mutex<()>,
+    pub(crate) handshakes: LockedRing<HandshakeJob>,
+    pub(crate) control_thread: Arc<Mutex<Option<std::thread::Thread>>>,
+    pub(crate) observer: RwLock<Option<Arc<dyn DeviceObserver>>>,
+    pub(crate) counters: EngineCounters,
+    pub(crate) workers: Workers,
+    /// Where `sched::plan` would put the threads (reported to the thread hook).
+    placement: Placement,
+}
+
+impl Inner {
+    pub(crate) fn new(
+        tun: Arc<dyn Tun>,
+        bind: Arc<dyn Bind>,
+        clock: Arc<dyn Clock>,
+        opts: DeviceOptions,
+    ) -> Result<Self, DeviceError> {
+        let seed = opts.rng_seed.unwrap_or_else(fallback_seed);
+        let control_thread: Arc<Mutex<Option<std::thread::Thread>>> = Arc::default();
+        let wake = control_thread.clone();
+        let iface = Interface::new(seed, clock.now()).with_waker(Box::new(move || {
+            if let Some(t) = wake.lock().as_ref() {
+                t.unpark();
+            }
+        }));
+        let workers = Workers::new(&opts);
+        let placement = plan(&opts.topology, PlacementPolicy::default());
+        let hs_cap = opts.handshake_queue.max(8);
+        Ok(Self {
+            iface,
+            clock,
+            tun,
+            bind,
+            opts,
+            running: AtomicBool::new(true),
+            transport: ArcSwapOption::empty(),
+            config_lock: Mutex::new(()),
+            handshakes: LockedRing::with_capacity(hs_cap),
+            control_thread,
+            observer: RwLock::new(None),
+            counters: EngineCounters::default(),
+            workers,
+            placement,
+        })
+    }
+
+    /// Tells the host's thread hook that a thread of `role` started.
+    pub(crate) fn thread_started(&self, role: ThreadRole) {
+        let Some(hook) = &self.opts.thread_hook else { return };
+        let p = &self.placement;
+        let cpu = match role {
+            ThreadRole::Tx => p.io_cpu,
+            ThreadRole::Rx => p.workers.first().copied(),
+            ThreadRole::Crypto(n) => p.workers.get(n + 1).copied(),
+            ThreadRole::Control => None,
+        };
+        hook.on_thread_start(role, cpu);
+    }
+
+    /// The open transport, if any (none during a rebind).
+    pub(crate) fn transport(&self) -> Option<Arc<TransportSlot>> {
+        self.transport.load_full()
+    }
+
+    /// Where the interface's own datagrams and events go (loads the transport once).
+    pub(crate) fn output(&self) -> DeviceOutput<'_> {
+        DeviceOutput { inner: self, transport: self.transport() }
+    }
+
+    pub(crate) fn emit(&self, event: DeviceEvent) {
+        if let Some(obs) = self.observer.read().as_ref() {
+            obs.on_event(&event);
+        }
+    }
+
+    pub(crate) fn log(&self, level: LogLevel, msg: &str) {
+        if let Some(obs) = self.observer.read().as_ref() {
+            obs.on_log(level, msg);
+        }
+    }
+
+    pub(crate) fn listen_port(&self) -> u16 {
+        self.transport().map_or(0, |t| t.0.local_port())
+    }
+
+    /// Wakes the control thread.
+    pub(crate) fn wake_control(&self) {
+        if let Some(t) = self.control_thread.lock().as_ref() {
+            t.unpark();
+        }
+    }
+
+    /// Reports an I/O error and backs off briefly (unless shutting down).
+    pub(crate) fn io_error(&self, what: &str, e: &std::io::Error) {
+        if self.running.load(Ordering::Relaxed) {
+            self.emit(DeviceEvent::Error { message: format!("{what}: {e}") });
+            std::thread::sleep(Duration::from_millis(10));
+        }
+    }
+}
+
+/// The engine's [`Output`]: datagrams to the open transport, events to the observer.
+pub(crate) struct DeviceOutput<'a> {
+    inner: &'a Inner,
+    transport: Option<Arc<TransportSlot>>,
+}
+
+impl Output for DeviceOutput<'_> {
+    fn transmit(&mut self, dst: SocketAddr, data: &[u8]) -> bool {
+        match &self.transport {
+            Some(t) => {
+                let _ = t.0.send_batch(&[Transmit { dst, data }]);
+                true
+            }
+            None => false,
+        }
+    }
+
+    fn event(&mut self, peer: &PublicKey, event: PeerEvent) {
+        let peer = *peer;
+        self.inner.emit(match event {
+            PeerEvent::HandshakeComplete { .. } => DeviceEvent::HandshakeComplete { peer },
+            PeerEvent::EndpointChanged(endpoint) => DeviceEvent::EndpointChanged { peer, endpoint },
+            PeerEvent::SessionExpired => DeviceEvent::SessionExpired { peer },
+            PeerEvent::Unreachable => DeviceEvent::PeerUnreachable { peer },
+        });
+    }
+}
+
+/// A seed when the host gave none: std's `RandomState` keys come from the OS RNG once
+/// per process; four of them, hashed, make 256 bits.
+fn fallback_seed() -> [u8; 32] {
+    use std::hash::{BuildHasher, Hasher};
+    let mut seed = [0u8; 32];
+    for (i, chunk) in seed.chunks_mut(8).enumerate() {
+        let mut h = std::collections::hash_map::RandomState::new().build_hasher();
+        h.write_usize(i);
+        chunk.copy_from_slice(&h.finish().to_le_bytes());
+    }
+    seed
+}
