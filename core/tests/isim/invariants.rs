@@ -7,14 +7,19 @@ use std::time::{Duration, Instant};
 use ferrowg_core::error::DropReason;
 use ferrowg_core::interface::{OpenRec, SealRec};
 use ferrowg_core::keys::PublicKey;
-use ferrowg_core::messages::{
-    KEEPALIVE_TIMEOUT, MAX_TIMER_HANDSHAKES, REJECT_AFTER_TIME, REKEY_AFTER_TIME, REKEY_TIMEOUT,
-    REKEY_TIMEOUT_JITTER_MAX,
-};
 use ferrowg_core::peer::PeerEvent;
 
 use super::net::Network;
 use super::{traffic, Node};
+
+// The protocol's constants as the whitepaper and the kernel define them, written out
+// here rather than imported, so that a wrong constant in the crate is caught.
+const REKEY_AFTER_TIME: Duration = Duration::from_secs(120);
+const REJECT_AFTER_TIME: Duration = Duration::from_secs(180);
+const REKEY_TIMEOUT: Duration = Duration::from_secs(5);
+const REKEY_TIMEOUT_JITTER_MAX: Duration = Duration::from_millis(333);
+const KEEPALIVE_TIMEOUT: Duration = Duration::from_secs(10);
+const MAX_TIMER_HANDSHAKES: u32 = 18;
 
 /// Initiations the kernel sends before giving up (the first plus MAX_TIMER_HANDSHAKES + 1
 /// retries).
