@@ -2,7 +2,9 @@
 //!
 //! The protocol modules (`messages`, `noise`, `cookie`, `keypair`, `replay`, `timers`,
 //! `peer`) never read the clock or the OS RNG: every call that needs time takes `now`,
-//! and randomness comes from an RNG handed in at construction. The engine in [`device`]
+//! and randomness comes from an RNG handed in at construction. [`interface`] is the
+//! multi-peer state machine (every decision of a WireGuard interface) that both the
+//! engine and the deterministic simulator drive. The engine in [`device`]
 //! is the one place that owns threads; it reaches the OS only through the traits in
 //! [`io`], which `ferrowg-platform` implements per OS and tests implement in memory.
 #![deny(unsafe_code)]

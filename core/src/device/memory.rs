@@ -238,6 +238,7 @@ const SEND_RETRIES: usize = 10_000;
 impl StdUdpTransport {
     /// Binds a socket to `addr` and asks for [`SOCKET_BUFFER`]-byte kernel buffers (best
     /// effort: a smaller grant is not an error; see [`Self::buffer_sizes`]).
+    #[allow(clippy::disallowed_methods)] // the std transport: to move to platform (issue 12)
     pub fn bind(addr: SocketAddr) -> io::Result<Self> {
         let socket = UdpSocket::bind(addr)?;
         let sock = socket2::SockRef::from(&socket);
@@ -374,6 +375,7 @@ mod tests {
     }
 
     #[test]
+    #[allow(clippy::disallowed_methods)] // a real socket to compare with
     fn std_transport_asks_for_larger_buffers() {
         let plain = UdpSocket::bind(SocketAddr::from((Ipv4Addr::LOCALHOST, 0))).unwrap();
         let plain = socket2::SockRef::from(&plain);

@@ -161,6 +161,7 @@ impl Output for DeviceOutput<'_> {
 
 /// A seed when the host gave none: std's `RandomState` keys come from the OS RNG once
 /// per process; four of them, hashed, make 256 bits.
+#[allow(clippy::disallowed_methods)] // the OS-seeded fallback when the host gives no seed
 fn fallback_seed() -> [u8; 32] {
     use std::hash::{BuildHasher, Hasher};
     let mut seed = [0u8; 32];

@@ -15,31 +15,19 @@
 //!                         while let Some(e) = peer.poll_event() { … }
 //! ```
 //!
-//! # Multi-threaded engine use (`crate::device`)
+//! # Many peers ([`crate::interface::Interface`])
 //!
-//! The engine keeps each peer behind a lock and does the per-packet crypto outside it:
-//!
-//! - **Send**: under the lock, `peer.sendable_keypair(now)` gives the `Arc<Keypair>` to
-//!   clone (if `None`, or while `peer.staged_len() > 0` to keep order:
-//!   `peer.stage_packet(packet, now, wall)` and flush `poll_transmit`). Outside the lock,
-//!   `kp.next_send_counter()` + `kp.seal(counter, buf, len)` on any worker; then, under
-//!   the lock, `peer.on_data_sent(&kp, datagram_len, plaintext_len, now, wall)` (batching
-//!   is fine: once per batch with the batch's totals; `plaintext_len == 0` only for a
-//!   keepalive). It may queue a rekey initiation: flush `poll_transmit`.
-//! - **Receive data**: the index table maps the receiver index to `(peer, Arc<Keypair>)`
-//!   (the engine learns indices through its [`IndexAllocator`]). Outside the lock:
-//!   check `!kp.is_expired(now)`, `kp.open(buf)`, `kp.accept_counter(counter)`, then
-//!   [`inner_packet_len`] and the allowed-IPs check. Under the lock:
-//!   `peer.on_data_received(&kp, src, datagram_len, plaintext_len, now, wall)`.
-//! - **Handshakes** (rare; under the lock): the engine checks MAC1/MAC2 with the
-//!   interface's [`Identity::cookie_checker`] (answering with a cookie reply under load),
-//!   calls [`crate::noise::consume_initiation`] with [`Identity::local_static`] to learn
-//!   the sender's static key, finds the peer by it and calls
-//!   [`Peer::handle_initiation`]; responses go to [`Peer::handle_response`] and cookie
-//!   replies to [`Peer::handle_cookie_reply`] via the index table. Then it flushes
-//!   [`Peer::poll_transmit`] and [`Peer::poll_event`].
-//! - **Timers**: the engine keeps `poll_timeout()` per peer in a timer wheel or heap
-//!   and calls `handle_timeout(now, wall)` when due, then flushes as above.
+//! An interface keeps each peer behind a lock in a slot of its own and makes the
+//! interface-wide decisions around it (routing, the receiver-index table, MAC1/MAC2 and
+//! cookies, the rate limiter, the source check, timers). It uses the split API:
+//! [`Peer::sendable_keypair`] / [`Peer::stage_packet`] / [`Peer::on_data_sent`] on
+//! send, [`Peer::on_data_received`] after a data message was opened and passed the
+//! replay window, [`Peer::handle_initiation`] / [`Peer::handle_response`] /
+//! [`Peer::handle_cookie_reply`] after the MACs were checked, and
+//! [`Peer::handle_timeout`] when [`Peer::poll_timeout`] is due, flushing
+//! [`Peer::poll_transmit`] and [`Peer::poll_event`] after each. With
+//! [`Peer::set_defer_initiations`] the data-path hooks only mark an initiation wanted;
+//! the interface creates it off the data path.
 
 mod protocol;
 mod session;
