@@ -30,6 +30,8 @@ mod reconfigure;
 mod rx;
 mod slot;
 mod stats;
+#[cfg(test)]
+mod tests;
 mod timers;
 mod tx;
 
