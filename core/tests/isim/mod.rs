@@ -282,7 +282,7 @@ impl World {
             }
         }
         for _ in 0..self.sc.floods {
-            let t = end.mul_f64(self.rng.gen());
+            let t = end.mul_f64(self.rng.gen_range(0.0..0.9));
             self.at(t, Ev::Flood);
         }
     }
@@ -380,6 +380,12 @@ impl World {
                 self.check.slept(node, self.t, until);
             }
             Ev::Flood => {
+                // Only while the hub is awake and a captured initiation is at hand.
+                if !self.awake(HUB) || self.flood_sample.is_none() {
+                    let later = self.nodes[HUB].asleep_until.max(self.t) + Duration::from_secs(60);
+                    self.at(later, Ev::Flood);
+                    return;
+                }
                 self.flood_until = self.t + Duration::from_secs(20);
                 self.at(self.t, Ev::FloodPacket);
             }
