@@ -13,6 +13,9 @@ root=$("$here/linux-toolchain.sh")
 scratch=/ferrowg-build/$(printf %s "$here" | md5sum | cut -c1-12)
 mkdir -p "$root/ferrowg/swift" "$root/ferrowg/lib" "$root$scratch"
 
+log=$(mktemp)
+trap 'rm -f "$log"' EXIT
+set +e
 unshare -m sh -c '
     set -e
     r=$1 pkg=$2 lib=$3 scratch=$4
@@ -29,4 +32,17 @@ unshare -m sh -c '
         swift build --scratch-path $scratch -Xlinker -L/ferrowg/lib
         exec swift test --scratch-path $scratch -Xlinker -L/ferrowg/lib
     "
-' sh "$root" "$here" "$lib_dir" "$scratch"
+' sh "$root" "$here" "$lib_dir" "$scratch" 2>&1 | tee "$log"
+rc=${PIPESTATUS[0]}
+set -e
+# XCTest's summary as the other suites print it.
+summary=$(grep -o 'Executed [0-9]* tests\?, with [0-9]* failures\?' "$log" | tail -n1 || true)
+if [ -n "$summary" ]; then
+    read -r total failures < <(sed 's/Executed \([0-9]*\) tests\?, with \([0-9]*\) failures\?/\1 \2/' <<<"$summary")
+    echo "$((total - failures)) passed, $failures failed"
+    [ "$total" -gt 0 ] || rc=1
+else
+    echo "no XCTest summary" >&2
+    [ "$rc" != 0 ] || rc=1
+fi
+exit "$rc"
