@@ -19,7 +19,7 @@ kotlinc=$("$here/toolchain.sh")
 klib=$(cd "$(dirname "$kotlinc")/../lib" && pwd)
 cp="$jna:$klib/kotlin-stdlib.jar:$klib/kotlin-test.jar"
 
-sources=("$here/src/main/kotlin/uniffi/ferrowg/ferrowg.kt" "$here/src/test/kotlin/FerrowgTests.kt")
+sources=("$here/src/main/kotlin/uniffi/ferrowg/ferrowg.kt" "$here"/src/test/kotlin/*.kt)
 key=$(cat "${sources[@]}" "$klib/../build.txt" "$jna" | sha256sum | cut -c1-16)
 cache=${FERROWG_TOOLS:-$HOME/.cache/ferrowg-tools}/kotlin-build
 jar=$cache/ferrowg-tests-$key.jar

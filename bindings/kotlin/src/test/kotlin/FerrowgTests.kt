@@ -74,13 +74,15 @@ fun exchange(src: Tunnel, dst: Tunnel, packets: List<ByteArray>, window: Int = 3
 }
 
 /** Tunnel a (198.19.0.1) and b (198.19.0.2), peered over loopback UDP. */
-class Pair(val a: Tunnel = start(1), val b: Tunnel = start(2)) : AutoCloseable {
+class Pair(val a: Tunnel = start(1), val b: Tunnel = start(2), peer: Boolean = true) : AutoCloseable {
     val aPub = a.config().publicKey!!
     val bPub = b.config().publicKey!!
 
     init {
-        a.setConfig("public_key=${hexKey(bPub)}\nendpoint=127.0.0.1:${b.listenPort()}\nallowed_ip=$B_IP/32\n", false)
-        b.setConfig("[Peer]\nPublicKey = $aPub\nAllowedIPs = $A_IP/32\n", false)
+        if (peer) {
+            a.setConfig("public_key=${hexKey(bPub)}\nendpoint=127.0.0.1:${b.listenPort()}\nallowed_ip=$B_IP/32\n", false)
+            b.setConfig("[Peer]\nPublicKey = $aPub\nAllowedIPs = $A_IP/32\n", false)
+        }
     }
 
     /** Completes the handshake: the engine stages only a few packets before it. */
@@ -360,6 +362,7 @@ val tests = linkedMapOf<String, () -> Unit>(
             Tunnel.startProtected("[Interface]\n", NicMode.HostPackets, Protector(false))
         }
     },
+    "the embedding guide's VpnSession" to { vpnSessionFromTheDocs() },
 )
 
 fun main(args: Array<String>) {
