@@ -16,6 +16,8 @@ suites=("$@")
 cargo build --quiet -p ferrowg-ffi --lib
 target_dir=$(cargo metadata --format-version 1 --no-deps | python3 -c 'import json,sys; print(json.load(sys.stdin)["target_directory"])')
 lib_dir=$target_dir/debug
+# docs/embedding.md's Swift and Kotlin samples must be the tested code.
+python3 bindings/check-samples.py
 work=$(mktemp -d)
 trap 'rm -rf "$work"' EXIT
 
