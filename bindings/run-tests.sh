@@ -57,6 +57,11 @@ for suite in "${suites[@]}"; do
             LD_LIBRARY_PATH=$lib_dir timeout 300 mono "$work/cs/FerrowgTests.exe"
             ;;
         swift)
+            # The Debian root with swiftlang needs root to make and to chroot into.
+            if [ "$(id -u)" != 0 ] && [ "${CI:-}" != true ]; then
+                echo "swift: SKIPPED: not root (the swiftlang root needs debootstrap + chroot)"
+                continue
+            fi
             timeout 1800 bindings/swift/run-linux-tests.sh "$lib_dir"
             ;;
         kotlin)

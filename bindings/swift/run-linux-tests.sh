@@ -30,7 +30,7 @@ unshare -m sh -c '
         set -e
         cd /ferrowg/swift
         swift build --scratch-path $scratch -Xlinker -L/ferrowg/lib
-        exec swift test --scratch-path $scratch -Xlinker -L/ferrowg/lib
+        exec swift test --disable-swift-testing --scratch-path $scratch -Xlinker -L/ferrowg/lib
     "
 ' sh "$root" "$here" "$lib_dir" "$scratch" 2>&1 | tee "$log"
 rc=${PIPESTATUS[0]}
