@@ -1,18 +1,23 @@
 #!/usr/bin/env bash
 # Builds libferrowg and runs the binding tests: C (gcc), Python (pytest via uniffi),
-# C# (mcs + mono). Each uses two tunnels in host packet I/O mode over 127.0.0.1.
-# Usage: bindings/run-tests.sh [c] [python] [csharp]   (default: all three)
-# Needs: gcc, python3 with pytest, mono-mcs + mono-runtime.
+# C# (mcs + mono), Swift (swift test in a cached Debian root with swiftlang), Kotlin
+# (kotlinc + JVM with JNA). Each uses two tunnels in host packet I/O mode over 127.0.0.1.
+# Usage: bindings/run-tests.sh [c] [python] [csharp] [swift] [kotlin]   (default: all)
+# Needs: gcc, python3 with pytest, mono-mcs + mono-runtime, a JDK + libjna-java; root
+# and the network for the first Swift run (debootstrap, ~3 GB cached, see
+# bindings/README.md); the Kotlin compiler installs itself from npm.
 set -euo pipefail
 root=$(cd "$(dirname "$0")/.." && pwd)
 cd "$root"
 
 suites=("$@")
-[ ${#suites[@]} -eq 0 ] && suites=(c python csharp)
+[ ${#suites[@]} -eq 0 ] && suites=(c python csharp swift kotlin)
 
 cargo build --quiet -p ferrowg-ffi --lib
 target_dir=$(cargo metadata --format-version 1 --no-deps | python3 -c 'import json,sys; print(json.load(sys.stdin)["target_directory"])')
 lib_dir=$target_dir/debug
+# docs/embedding.md's Swift and Kotlin samples must be the tested code.
+python3 bindings/check-samples.py
 work=$(mktemp -d)
 trap 'rm -rf "$work"' EXIT
 
@@ -50,6 +55,17 @@ for suite in "${suites[@]}"; do
             mcs -nologo -warnaserror -out:"$work/cs/FerrowgTests.exe" \
                 bindings/csharp/Ferrowg.cs bindings/csharp/tests/FerrowgTests.cs
             LD_LIBRARY_PATH=$lib_dir timeout 300 mono "$work/cs/FerrowgTests.exe"
+            ;;
+        swift)
+            # The Debian root with swiftlang needs root to make and to chroot into.
+            if [ "$(id -u)" != 0 ] && [ "${CI:-}" != true ]; then
+                echo "swift: SKIPPED: not root (the swiftlang root needs debootstrap + chroot)"
+                continue
+            fi
+            timeout 1800 bindings/swift/run-linux-tests.sh "$lib_dir"
+            ;;
+        kotlin)
+            timeout 900 bindings/kotlin/run-tests.sh "$lib_dir"
             ;;
         *)
             echo "unknown suite $suite" >&2

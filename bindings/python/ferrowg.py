@@ -530,7 +530,7 @@ def _uniffi_check_api_checksums(lib):
         raise InternalError("UniFFI API checksum mismatch: try cleaning and rebuilding your project")
     if lib.uniffi_ferrowg_checksum_func_public_key_from_private() != 49069:
         raise InternalError("UniFFI API checksum mismatch: try cleaning and rebuilding your project")
-    if lib.uniffi_ferrowg_checksum_func_set_log_sink() != 27946:
+    if lib.uniffi_ferrowg_checksum_func_set_log_sink() != 34417:
         raise InternalError("UniFFI API checksum mismatch: try cleaning and rebuilding your project")
     if lib.uniffi_ferrowg_checksum_func_version() != 33348:
         raise InternalError("UniFFI API checksum mismatch: try cleaning and rebuilding your project")
@@ -1733,13 +1733,13 @@ class TunnelError:  # type: ignore
         tied to a line, e.g. an endpoint that does not resolve).
 """
         
-        def __init__(self, line, message):
+        def __init__(self, line, detail):
             super().__init__(", ".join([
                 "line={!r}".format(line),
-                "message={!r}".format(message),
+                "detail={!r}".format(detail),
             ]))
             self.line = line
-            self.message = message
+            self.detail = detail
 
         def __repr__(self):
             return "TunnelError.Config({})".format(str(self))
@@ -1749,11 +1749,11 @@ class TunnelError:  # type: ignore
         An argument other than the configuration is invalid.
 """
         
-        def __init__(self, message):
+        def __init__(self, detail):
             super().__init__(", ".join([
-                "message={!r}".format(message),
+                "detail={!r}".format(detail),
             ]))
-            self.message = message
+            self.detail = detail
 
         def __repr__(self):
             return "TunnelError.InvalidArgument({})".format(str(self))
@@ -1763,11 +1763,11 @@ class TunnelError:  # type: ignore
         The UDP port could not be opened.
 """
         
-        def __init__(self, message):
+        def __init__(self, detail):
             super().__init__(", ".join([
-                "message={!r}".format(message),
+                "detail={!r}".format(detail),
             ]))
-            self.message = message
+            self.detail = detail
 
         def __repr__(self):
             return "TunnelError.Bind({})".format(str(self))
@@ -1777,11 +1777,11 @@ class TunnelError:  # type: ignore
         The virtual NIC could not be created or adopted.
 """
         
-        def __init__(self, message):
+        def __init__(self, detail):
             super().__init__(", ".join([
-                "message={!r}".format(message),
+                "detail={!r}".format(detail),
             ]))
-            self.message = message
+            self.detail = detail
 
         def __repr__(self):
             return "TunnelError.Nic({})".format(str(self))
@@ -1791,11 +1791,11 @@ class TunnelError:  # type: ignore
         The call is not available in this NIC mode or on this OS.
 """
         
-        def __init__(self, message):
+        def __init__(self, detail):
             super().__init__(", ".join([
-                "message={!r}".format(message),
+                "detail={!r}".format(detail),
             ]))
-            self.message = message
+            self.detail = detail
 
         def __repr__(self):
             return "TunnelError.Unsupported({})".format(str(self))
@@ -1828,11 +1828,11 @@ class TunnelError:  # type: ignore
         A bug in the library was caught at the API boundary (a panic).
 """
         
-        def __init__(self, message):
+        def __init__(self, detail):
             super().__init__(", ".join([
-                "message={!r}".format(message),
+                "detail={!r}".format(detail),
             ]))
-            self.message = message
+            self.detail = detail
 
         def __repr__(self):
             return "TunnelError.Internal({})".format(str(self))
@@ -1883,26 +1883,26 @@ class _UniffiFfiConverterTypeTunnelError(_UniffiConverterRustBuffer):
     def check_lower(value):
         if isinstance(value, TunnelError.Config):
             _UniffiFfiConverterUInt32.check_lower(value.line)
-            _UniffiFfiConverterString.check_lower(value.message)
+            _UniffiFfiConverterString.check_lower(value.detail)
             return
         if isinstance(value, TunnelError.InvalidArgument):
-            _UniffiFfiConverterString.check_lower(value.message)
+            _UniffiFfiConverterString.check_lower(value.detail)
             return
         if isinstance(value, TunnelError.Bind):
-            _UniffiFfiConverterString.check_lower(value.message)
+            _UniffiFfiConverterString.check_lower(value.detail)
             return
         if isinstance(value, TunnelError.Nic):
-            _UniffiFfiConverterString.check_lower(value.message)
+            _UniffiFfiConverterString.check_lower(value.detail)
             return
         if isinstance(value, TunnelError.Unsupported):
-            _UniffiFfiConverterString.check_lower(value.message)
+            _UniffiFfiConverterString.check_lower(value.detail)
             return
         if isinstance(value, TunnelError.Stopped):
             return
         if isinstance(value, TunnelError.Reentrant):
             return
         if isinstance(value, TunnelError.Internal):
-            _UniffiFfiConverterString.check_lower(value.message)
+            _UniffiFfiConverterString.check_lower(value.detail)
             return
 
     @staticmethod
@@ -1910,26 +1910,26 @@ class _UniffiFfiConverterTypeTunnelError(_UniffiConverterRustBuffer):
         if isinstance(value, TunnelError.Config):
             buf.write_i32(1)
             _UniffiFfiConverterUInt32.write(value.line, buf)
-            _UniffiFfiConverterString.write(value.message, buf)
+            _UniffiFfiConverterString.write(value.detail, buf)
         if isinstance(value, TunnelError.InvalidArgument):
             buf.write_i32(2)
-            _UniffiFfiConverterString.write(value.message, buf)
+            _UniffiFfiConverterString.write(value.detail, buf)
         if isinstance(value, TunnelError.Bind):
             buf.write_i32(3)
-            _UniffiFfiConverterString.write(value.message, buf)
+            _UniffiFfiConverterString.write(value.detail, buf)
         if isinstance(value, TunnelError.Nic):
             buf.write_i32(4)
-            _UniffiFfiConverterString.write(value.message, buf)
+            _UniffiFfiConverterString.write(value.detail, buf)
         if isinstance(value, TunnelError.Unsupported):
             buf.write_i32(5)
-            _UniffiFfiConverterString.write(value.message, buf)
+            _UniffiFfiConverterString.write(value.detail, buf)
         if isinstance(value, TunnelError.Stopped):
             buf.write_i32(6)
         if isinstance(value, TunnelError.Reentrant):
             buf.write_i32(7)
         if isinstance(value, TunnelError.Internal):
             buf.write_i32(8)
-            _UniffiFfiConverterString.write(value.message, buf)
+            _UniffiFfiConverterString.write(value.detail, buf)
 
 
 
@@ -3412,7 +3412,7 @@ def public_key_from_private(private_key: str) -> str:
         *_uniffi_lowered_args,
     )
     return _uniffi_lift_return(_uniffi_ffi_result)
-def set_log_sink(sink_cb: typing.Optional[LogSink],max_level: LogLevel) -> None:
+def set_log_sink(sink: typing.Optional[LogSink],max_level: LogLevel) -> None:
     """
     Installs (or with `None` removes) the process-wide log sink, receiving lines up to
     `max_level`. After it returns the previous sink is never called again. The first
@@ -3420,11 +3420,11 @@ def set_log_sink(sink_cb: typing.Optional[LogSink],max_level: LogLevel) -> None:
     already installed one.
 """
     
-    _UniffiFfiConverterOptionalTypeLogSink.check_lower(sink_cb)
+    _UniffiFfiConverterOptionalTypeLogSink.check_lower(sink)
 
     _UniffiFfiConverterTypeLogLevel.check_lower(max_level)
     _uniffi_lowered_args = (
-        _UniffiFfiConverterOptionalTypeLogSink.lower(sink_cb),
+        _UniffiFfiConverterOptionalTypeLogSink.lower(sink),
         _UniffiFfiConverterTypeLogLevel.lower(max_level),
     )
     _uniffi_lift_return = lambda val: None

@@ -10,36 +10,36 @@ use ferrowg_core::device::DeviceError;
 pub enum TunnelError {
     /// The configuration text was refused; `line` is 1-based (0 when the error is not
     /// tied to a line, e.g. an endpoint that does not resolve).
-    #[error("invalid configuration: {message}")]
+    #[error("invalid configuration: {detail}")]
     Config {
         /// The line the error is on (0: not tied to a line).
         line: u32,
         /// What is wrong, including the line and key.
-        message: String,
+        detail: String,
     },
     /// An argument other than the configuration is invalid.
-    #[error("invalid argument: {message}")]
+    #[error("invalid argument: {detail}")]
     InvalidArgument {
         /// What is wrong.
-        message: String,
+        detail: String,
     },
     /// The UDP port could not be opened.
-    #[error("cannot open the UDP port: {message}")]
+    #[error("cannot open the UDP port: {detail}")]
     Bind {
         /// The OS error.
-        message: String,
+        detail: String,
     },
     /// The virtual NIC could not be created or adopted.
-    #[error("virtual NIC: {message}")]
+    #[error("virtual NIC: {detail}")]
     Nic {
         /// The OS error.
-        message: String,
+        detail: String,
     },
     /// The call is not available in this NIC mode or on this OS.
-    #[error("unsupported: {message}")]
+    #[error("unsupported: {detail}")]
     Unsupported {
         /// What is not supported.
-        message: String,
+        detail: String,
     },
     /// The tunnel was stopped.
     #[error("the tunnel is stopped")]
@@ -49,10 +49,10 @@ pub enum TunnelError {
     #[error("not allowed from inside a ferrowg callback")]
     Reentrant,
     /// A bug in the library was caught at the API boundary (a panic).
-    #[error("internal error: {message}")]
+    #[error("internal error: {detail}")]
     Internal {
         /// The panic message.
-        message: String,
+        detail: String,
     },
 }
 
@@ -101,30 +101,30 @@ impl TunnelError {
     }
 
     pub(crate) fn invalid(message: impl Into<String>) -> Self {
-        Self::InvalidArgument { message: message.into() }
+        Self::InvalidArgument { detail: message.into() }
     }
 }
 
 impl From<ConfigError> for TunnelError {
     fn from(e: ConfigError) -> Self {
-        Self::Config { line: u32::try_from(e.line).unwrap_or(u32::MAX), message: e.to_string() }
+        Self::Config { line: u32::try_from(e.line).unwrap_or(u32::MAX), detail: e.to_string() }
     }
 }
 
 impl From<UapiError> for TunnelError {
     fn from(e: UapiError) -> Self {
-        Self::Config { line: u32::try_from(e.line).unwrap_or(u32::MAX), message: e.to_string() }
+        Self::Config { line: u32::try_from(e.line).unwrap_or(u32::MAX), detail: e.to_string() }
     }
 }
 
 impl From<DeviceError> for TunnelError {
     fn from(e: DeviceError) -> Self {
         match e {
-            DeviceError::Bind { .. } => Self::Bind { message: e.to_string() },
+            DeviceError::Bind { .. } => Self::Bind { detail: e.to_string() },
             DeviceError::Resolve(_) | DeviceError::InvalidConfig(_) => {
-                Self::Config { line: 0, message: e.to_string() }
+                Self::Config { line: 0, detail: e.to_string() }
             }
-            other => Self::Internal { message: other.to_string() },
+            other => Self::Internal { detail: other.to_string() },
         }
     }
 }

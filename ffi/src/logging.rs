@@ -82,15 +82,15 @@ fn sink() -> &'static Slot<dyn LogSink> {
 /// already installed one.
 #[uniffi::export]
 pub fn set_log_sink(
-    sink_cb: Option<Arc<dyn LogSink>>,
+    sink: Option<Arc<dyn LogSink>>,
     max_level: LogLevel,
 ) -> Result<(), TunnelError> {
     static SUBSCRIBER: OnceLock<()> = OnceLock::new();
     SUBSCRIBER.get_or_init(|| {
         let _ = tracing::subscriber::set_global_default(SinkSubscriber);
     });
-    let level = if sink_cb.is_some() { max_level as u8 } else { 0 };
-    sink().set(sink_cb)?;
+    let level = if sink.is_some() { max_level as u8 } else { 0 };
+    self::sink().set(sink)?;
     MAX_LEVEL.store(level, Ordering::Release);
     Ok(())
 }

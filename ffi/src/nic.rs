@@ -7,7 +7,7 @@ use ferrowg_core::io::Tun;
 use crate::error::TunnelError;
 
 fn nic_error(e: impl std::fmt::Display) -> TunnelError {
-    TunnelError::Nic { message: e.to_string() }
+    TunnelError::Nic { detail: e.to_string() }
 }
 
 /// Creates the OS adapter `name` (Linux tun, macOS `utun`/`utunN`, Windows wintun).
@@ -20,7 +20,7 @@ pub(crate) fn create(name: &str, mtu: usize) -> Result<Arc<dyn Tun>, TunnelError
     #[cfg(not(any(target_os = "linux", target_os = "macos", windows)))]
     {
         let _ = (name, mtu);
-        Err(TunnelError::Unsupported { message: "creating adapters on this OS".into() })
+        Err(TunnelError::Unsupported { detail: "creating adapters on this OS".into() })
     }
 }
 
@@ -57,7 +57,7 @@ pub(crate) fn adopt(fd: i32, mtu: usize) -> Result<Arc<dyn Tun>, TunnelError> {
     }
     #[cfg(not(unix))]
     {
-        Err(TunnelError::Unsupported { message: "adopting a descriptor on this OS".into() })
+        Err(TunnelError::Unsupported { detail: "adopting a descriptor on this OS".into() })
     }
 }
 
@@ -71,7 +71,7 @@ pub(crate) fn find_utun_fd() -> Result<i32, TunnelError> {
     #[cfg(not(target_os = "macos"))]
     {
         Err(TunnelError::Unsupported {
-            message: "utun descriptors exist only on Apple systems".into(),
+            detail: "utun descriptors exist only on Apple systems".into(),
         })
     }
 }

@@ -288,7 +288,7 @@ impl Tunnel {
 
     pub(crate) fn host_nic(&self) -> Result<&Arc<HostNic>, TunnelError> {
         let host = self.host.as_ref().ok_or_else(|| TunnelError::Unsupported {
-            message: "packet I/O calls need the host packet I/O mode".into(),
+            detail: "packet I/O calls need the host packet I/O mode".into(),
         })?;
         if !self.is_running() {
             return Err(TunnelError::Stopped);
@@ -308,7 +308,7 @@ impl Tunnel {
         sink: Option<Arc<dyn RawPacketSink>>,
     ) -> Result<(), TunnelError> {
         let host = self.host.as_ref().ok_or_else(|| TunnelError::Unsupported {
-            message: "packet sinks need the host packet I/O mode".into(),
+            detail: "packet sinks need the host packet I/O mode".into(),
         })?;
         host.set_sink(sink)
     }

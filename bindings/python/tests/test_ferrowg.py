@@ -190,7 +190,7 @@ def test_bad_config_raises_typed_error_with_line():
     with pytest.raises(TunnelError.Config) as e:
         Tunnel.start(text, NicMode.HOST_PACKETS(), "127.0.0.1")
     assert e.value.line == 4
-    assert "ListenPort" in e.value.message
+    assert "ListenPort" in e.value.detail
 
     with pytest.raises(TunnelError.Config) as e:
         Tunnel.start("private_key=00\n", NicMode.HOST_PACKETS(), "127.0.0.1")

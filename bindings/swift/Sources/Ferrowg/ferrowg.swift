@@ -2525,7 +2525,7 @@ enum TunnelError: Swift.Error, Equatable, Hashable, Foundation.LocalizedError {
          */line: UInt32, 
         /**
          * What is wrong, including the line and key.
-         */message: String
+         */detail: String
     )
     /**
      * An argument other than the configuration is invalid.
@@ -2533,7 +2533,7 @@ enum TunnelError: Swift.Error, Equatable, Hashable, Foundation.LocalizedError {
     case InvalidArgument(
         /**
          * What is wrong.
-         */message: String
+         */detail: String
     )
     /**
      * The UDP port could not be opened.
@@ -2541,7 +2541,7 @@ enum TunnelError: Swift.Error, Equatable, Hashable, Foundation.LocalizedError {
     case Bind(
         /**
          * The OS error.
-         */message: String
+         */detail: String
     )
     /**
      * The virtual NIC could not be created or adopted.
@@ -2549,7 +2549,7 @@ enum TunnelError: Swift.Error, Equatable, Hashable, Foundation.LocalizedError {
     case Nic(
         /**
          * The OS error.
-         */message: String
+         */detail: String
     )
     /**
      * The call is not available in this NIC mode or on this OS.
@@ -2557,7 +2557,7 @@ enum TunnelError: Swift.Error, Equatable, Hashable, Foundation.LocalizedError {
     case Unsupported(
         /**
          * What is not supported.
-         */message: String
+         */detail: String
     )
     /**
      * The tunnel was stopped.
@@ -2574,7 +2574,7 @@ enum TunnelError: Swift.Error, Equatable, Hashable, Foundation.LocalizedError {
     case Internal(
         /**
          * The panic message.
-         */message: String
+         */detail: String
     )
 
     
@@ -2607,24 +2607,24 @@ public struct FfiConverterTypeTunnelError: FfiConverterRustBuffer {
         
         case 1: return .Config(
             line: try FfiConverterUInt32.read(from: &buf), 
-            message: try FfiConverterString.read(from: &buf)
+            detail: try FfiConverterString.read(from: &buf)
             )
         case 2: return .InvalidArgument(
-            message: try FfiConverterString.read(from: &buf)
+            detail: try FfiConverterString.read(from: &buf)
             )
         case 3: return .Bind(
-            message: try FfiConverterString.read(from: &buf)
+            detail: try FfiConverterString.read(from: &buf)
             )
         case 4: return .Nic(
-            message: try FfiConverterString.read(from: &buf)
+            detail: try FfiConverterString.read(from: &buf)
             )
         case 5: return .Unsupported(
-            message: try FfiConverterString.read(from: &buf)
+            detail: try FfiConverterString.read(from: &buf)
             )
         case 6: return .Stopped
         case 7: return .Reentrant
         case 8: return .Internal(
-            message: try FfiConverterString.read(from: &buf)
+            detail: try FfiConverterString.read(from: &buf)
             )
 
          default: throw UniffiInternalError.unexpectedEnumCase
@@ -2638,30 +2638,30 @@ public struct FfiConverterTypeTunnelError: FfiConverterRustBuffer {
 
         
         
-        case let .Config(line,message):
+        case let .Config(line,detail):
             writeInt(&buf, Int32(1))
             FfiConverterUInt32.write(line, into: &buf)
-            FfiConverterString.write(message, into: &buf)
+            FfiConverterString.write(detail, into: &buf)
             
         
-        case let .InvalidArgument(message):
+        case let .InvalidArgument(detail):
             writeInt(&buf, Int32(2))
-            FfiConverterString.write(message, into: &buf)
+            FfiConverterString.write(detail, into: &buf)
             
         
-        case let .Bind(message):
+        case let .Bind(detail):
             writeInt(&buf, Int32(3))
-            FfiConverterString.write(message, into: &buf)
+            FfiConverterString.write(detail, into: &buf)
             
         
-        case let .Nic(message):
+        case let .Nic(detail):
             writeInt(&buf, Int32(4))
-            FfiConverterString.write(message, into: &buf)
+            FfiConverterString.write(detail, into: &buf)
             
         
-        case let .Unsupported(message):
+        case let .Unsupported(detail):
             writeInt(&buf, Int32(5))
-            FfiConverterString.write(message, into: &buf)
+            FfiConverterString.write(detail, into: &buf)
             
         
         case .Stopped:
@@ -2672,9 +2672,9 @@ public struct FfiConverterTypeTunnelError: FfiConverterRustBuffer {
             writeInt(&buf, Int32(7))
         
         
-        case let .Internal(message):
+        case let .Internal(detail):
             writeInt(&buf, Int32(8))
-            FfiConverterString.write(message, into: &buf)
+            FfiConverterString.write(detail, into: &buf)
             
         }
     }
@@ -3174,10 +3174,10 @@ public func version() -> String  {
  * call also installs a global `tracing` subscriber feeding the sink, unless the host
  * already installed one.
  */
-public func setLogSink(sinkCb: LogSink?, maxLevel: LogLevel)throws   {try rustCallWithError(FfiConverterTypeTunnelError_lift) {
+public func setLogSink(sink: LogSink?, maxLevel: LogLevel)throws   {try rustCallWithError(FfiConverterTypeTunnelError_lift) {
         uniffiCallStatus in
     uniffi_ferrowg_fn_func_set_log_sink(
-        FfiConverterOptionTypeLogSink.lower(sinkCb),
+        FfiConverterOptionTypeLogSink.lower(sink),
         FfiConverterTypeLogLevel_lower(maxLevel),uniffiCallStatus
     )
 }
@@ -3210,7 +3210,7 @@ private let initializationResult: InitializationResult = {
     if (uniffi_ferrowg_checksum_func_version() != 33348) {
         return InitializationResult.apiChecksumMismatch
     }
-    if (uniffi_ferrowg_checksum_func_set_log_sink() != 27946) {
+    if (uniffi_ferrowg_checksum_func_set_log_sink() != 34417) {
         return InitializationResult.apiChecksumMismatch
     }
     if (uniffi_ferrowg_checksum_method_socketprotector_protect() != 65347) {

@@ -497,7 +497,7 @@ RustBuffer uniffi_ferrowg_fn_func_version(RustCallStatus *_Nonnull out_status
 #endif
 #ifndef UNIFFI_FFIDEF_UNIFFI_FERROWG_FN_FUNC_SET_LOG_SINK
 #define UNIFFI_FFIDEF_UNIFFI_FERROWG_FN_FUNC_SET_LOG_SINK
-void uniffi_ferrowg_fn_func_set_log_sink(RustBuffer sink_cb, RustBuffer max_level, RustCallStatus *_Nonnull out_status
+void uniffi_ferrowg_fn_func_set_log_sink(RustBuffer sink, RustBuffer max_level, RustCallStatus *_Nonnull out_status
 );
 #endif
 #ifndef UNIFFI_FFIDEF_FFI_FERROWG_RUSTBUFFER_ALLOC

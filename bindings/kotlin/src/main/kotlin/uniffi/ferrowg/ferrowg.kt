@@ -909,7 +909,7 @@ internal object UniffiLib {
     ): RustBuffer.ByValue
     external fun uniffi_ferrowg_fn_func_version(uniffi_out_err: UniffiRustCallStatus, 
     ): RustBuffer.ByValue
-    external fun uniffi_ferrowg_fn_func_set_log_sink(`sinkCb`: RustBuffer.ByValue,`maxLevel`: RustBuffer.ByValue,uniffi_out_err: UniffiRustCallStatus, 
+    external fun uniffi_ferrowg_fn_func_set_log_sink(`sink`: RustBuffer.ByValue,`maxLevel`: RustBuffer.ByValue,uniffi_out_err: UniffiRustCallStatus, 
     ): Unit
     external fun ffi_ferrowg_rustbuffer_alloc(`size`: Long,uniffi_out_err: UniffiRustCallStatus, 
     ): RustBuffer.ByValue
@@ -1042,7 +1042,7 @@ private fun uniffiCheckApiChecksums(lib: IntegrityCheckingUniffiLib) {
     if ((lib.uniffi_ferrowg_checksum_func_version() and 0xFFFF) != 33348) {
         throw RuntimeException("UniFFI API checksum mismatch: try cleaning and rebuilding your project")
     }
-    if ((lib.uniffi_ferrowg_checksum_func_set_log_sink() and 0xFFFF) != 27946) {
+    if ((lib.uniffi_ferrowg_checksum_func_set_log_sink() and 0xFFFF) != 34417) {
         throw RuntimeException("UniFFI API checksum mismatch: try cleaning and rebuilding your project")
     }
     if ((lib.uniffi_ferrowg_checksum_method_socketprotector_protect() and 0xFFFF) != 65347) {
@@ -3906,10 +3906,10 @@ sealed class TunnelException: kotlin.Exception() {
         /**
          * What is wrong, including the line and key.
          */
-        val `message`: kotlin.String
+        val `detail`: kotlin.String
         ) : TunnelException() {
         override val message
-            get() = "line=${ `line` }, message=${ `message` }"
+            get() = "line=${ `line` }, detail=${ `detail` }"
     }
     
     /**
@@ -3920,10 +3920,10 @@ sealed class TunnelException: kotlin.Exception() {
         /**
          * What is wrong.
          */
-        val `message`: kotlin.String
+        val `detail`: kotlin.String
         ) : TunnelException() {
         override val message
-            get() = "message=${ `message` }"
+            get() = "detail=${ `detail` }"
     }
     
     /**
@@ -3934,10 +3934,10 @@ sealed class TunnelException: kotlin.Exception() {
         /**
          * The OS error.
          */
-        val `message`: kotlin.String
+        val `detail`: kotlin.String
         ) : TunnelException() {
         override val message
-            get() = "message=${ `message` }"
+            get() = "detail=${ `detail` }"
     }
     
     /**
@@ -3948,10 +3948,10 @@ sealed class TunnelException: kotlin.Exception() {
         /**
          * The OS error.
          */
-        val `message`: kotlin.String
+        val `detail`: kotlin.String
         ) : TunnelException() {
         override val message
-            get() = "message=${ `message` }"
+            get() = "detail=${ `detail` }"
     }
     
     /**
@@ -3962,10 +3962,10 @@ sealed class TunnelException: kotlin.Exception() {
         /**
          * What is not supported.
          */
-        val `message`: kotlin.String
+        val `detail`: kotlin.String
         ) : TunnelException() {
         override val message
-            get() = "message=${ `message` }"
+            get() = "detail=${ `detail` }"
     }
     
     /**
@@ -3995,10 +3995,10 @@ sealed class TunnelException: kotlin.Exception() {
         /**
          * The panic message.
          */
-        val `message`: kotlin.String
+        val `detail`: kotlin.String
         ) : TunnelException() {
         override val message
-            get() = "message=${ `message` }"
+            get() = "detail=${ `detail` }"
     }
     
 
@@ -4051,27 +4051,27 @@ public object FfiConverterTypeTunnelError : FfiConverterRustBuffer<TunnelExcepti
                 // Add the size for the Int that specifies the variant plus the size needed for all fields
                 4UL
                 + FfiConverterUInt.allocationSize(value.`line`)
-                + FfiConverterString.allocationSize(value.`message`)
+                + FfiConverterString.allocationSize(value.`detail`)
             )
             is TunnelException.InvalidArgument -> (
                 // Add the size for the Int that specifies the variant plus the size needed for all fields
                 4UL
-                + FfiConverterString.allocationSize(value.`message`)
+                + FfiConverterString.allocationSize(value.`detail`)
             )
             is TunnelException.Bind -> (
                 // Add the size for the Int that specifies the variant plus the size needed for all fields
                 4UL
-                + FfiConverterString.allocationSize(value.`message`)
+                + FfiConverterString.allocationSize(value.`detail`)
             )
             is TunnelException.Nic -> (
                 // Add the size for the Int that specifies the variant plus the size needed for all fields
                 4UL
-                + FfiConverterString.allocationSize(value.`message`)
+                + FfiConverterString.allocationSize(value.`detail`)
             )
             is TunnelException.Unsupported -> (
                 // Add the size for the Int that specifies the variant plus the size needed for all fields
                 4UL
-                + FfiConverterString.allocationSize(value.`message`)
+                + FfiConverterString.allocationSize(value.`detail`)
             )
             is TunnelException.Stopped -> (
                 // Add the size for the Int that specifies the variant plus the size needed for all fields
@@ -4084,7 +4084,7 @@ public object FfiConverterTypeTunnelError : FfiConverterRustBuffer<TunnelExcepti
             is TunnelException.Internal -> (
                 // Add the size for the Int that specifies the variant plus the size needed for all fields
                 4UL
-                + FfiConverterString.allocationSize(value.`message`)
+                + FfiConverterString.allocationSize(value.`detail`)
             )
         }
     }
@@ -4094,27 +4094,27 @@ public object FfiConverterTypeTunnelError : FfiConverterRustBuffer<TunnelExcepti
             is TunnelException.Config -> {
                 buf.putInt(1)
                 FfiConverterUInt.write(value.`line`, buf)
-                FfiConverterString.write(value.`message`, buf)
+                FfiConverterString.write(value.`detail`, buf)
                 Unit
             }
             is TunnelException.InvalidArgument -> {
                 buf.putInt(2)
-                FfiConverterString.write(value.`message`, buf)
+                FfiConverterString.write(value.`detail`, buf)
                 Unit
             }
             is TunnelException.Bind -> {
                 buf.putInt(3)
-                FfiConverterString.write(value.`message`, buf)
+                FfiConverterString.write(value.`detail`, buf)
                 Unit
             }
             is TunnelException.Nic -> {
                 buf.putInt(4)
-                FfiConverterString.write(value.`message`, buf)
+                FfiConverterString.write(value.`detail`, buf)
                 Unit
             }
             is TunnelException.Unsupported -> {
                 buf.putInt(5)
-                FfiConverterString.write(value.`message`, buf)
+                FfiConverterString.write(value.`detail`, buf)
                 Unit
             }
             is TunnelException.Stopped -> {
@@ -4127,7 +4127,7 @@ public object FfiConverterTypeTunnelError : FfiConverterRustBuffer<TunnelExcepti
             }
             is TunnelException.Internal -> {
                 buf.putInt(8)
-                FfiConverterString.write(value.`message`, buf)
+                FfiConverterString.write(value.`detail`, buf)
                 Unit
             }
         }.let { /* this makes the `when` an expression, which ensures it is exhaustive */ }
@@ -4755,13 +4755,13 @@ public object FfiConverterSequenceTypePeerStats: FfiConverterRustBuffer<List<Pee
          * call also installs a global `tracing` subscriber feeding the sink, unless the host
          * already installed one.
          */
-    @Throws(TunnelException::class) fun `setLogSink`(`sinkCb`: LogSink?, `maxLevel`: LogLevel)
+    @Throws(TunnelException::class) fun `setLogSink`(`sink`: LogSink?, `maxLevel`: LogLevel)
         = 
     uniffiRustCallWithError(TunnelException) { _status ->
     UniffiLib.uniffi_ferrowg_fn_func_set_log_sink(
     
         
-        FfiConverterOptionalTypeLogSink.lower(`sinkCb`),
+        FfiConverterOptionalTypeLogSink.lower(`sink`),
         FfiConverterTypeLogLevel.lower(`maxLevel`),_status)
 }
     
