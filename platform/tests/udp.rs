@@ -193,6 +193,64 @@ fn fwmark_is_applied_and_changed_live() {
     assert_eq!(marks(&t), vec![7, 7], "rebind keeps the new mark");
     t.set_fwmark(None).unwrap();
     assert_eq!(marks(&t), vec![0, 0]);
+    t.set_fwmark(Some(9)).unwrap();
+    t.set_listen_port(0).unwrap();
+    assert_eq!(marks(&t), vec![9, 9], "a listen-port change keeps the mark");
+    t.set_fwmark(Some(0)).unwrap();
+    assert_eq!(marks(&t), vec![0, 0], "fwmark 0 clears the mark");
+}
+
+/// Not Linux: a mark cannot be applied, so it is refused (never only stored).
+#[cfg(not(target_os = "linux"))]
+#[test]
+fn fwmark_is_refused_where_there_is_none() {
+    let t = UdpTransport::bind(0).unwrap();
+    assert!(t.set_fwmark(Some(7)).is_err());
+    t.set_fwmark(None).unwrap();
+    assert!(UdpTransport::with_options(UdpOptions { fwmark: Some(7), ..UdpOptions::default() })
+        .is_err());
+}
+
+/// Linux `SO_BINDTOIFINDEX`, read back with `getsockopt(SO_BINDTODEVICE)` (the name)
+/// and `SO_BINDTOIFINDEX`: applied to the open sockets, kept across rebind and port
+/// changes, and removed with `None`. Uses the loopback interface.
+#[cfg(target_os = "linux")]
+#[test]
+fn bound_interface_is_applied_and_kept() {
+    let lo = std::num::NonZeroU32::new(1).unwrap();
+    let bound = |t: &UdpTransport| -> Vec<(Option<Vec<u8>>, Option<std::num::NonZeroU32>)> {
+        t.with_sockets(|socks| {
+            socks
+                .iter()
+                .map(|s| {
+                    let r = socket2::SockRef::from(*s);
+                    (r.device().unwrap(), r.device_index_v4().unwrap())
+                })
+                .collect()
+        })
+    };
+    let lo_name = Some(b"lo".to_vec());
+    let t = UdpTransport::with_options(UdpOptions {
+        bound_interface: Some(1),
+        ..UdpOptions::default()
+    })
+    .unwrap();
+    assert_eq!(bound(&t), vec![(lo_name.clone(), Some(lo)); 2]);
+    t.set_bound_interface(None).unwrap();
+    assert_eq!(bound(&t), vec![(None, None); 2]);
+    t.set_bound_interface(Some(1)).unwrap();
+    assert_eq!(bound(&t), vec![(lo_name.clone(), Some(lo)); 2]);
+    t.rebind().unwrap();
+    assert_eq!(bound(&t), vec![(lo_name.clone(), Some(lo)); 2], "rebind keeps it");
+    t.set_listen_port(0).unwrap();
+    assert_eq!(bound(&t), vec![(lo_name, Some(lo)); 2], "a port change keeps it");
+    // Traffic over loopback still flows while bound to lo.
+    let peer = UdpSocket::bind(v4(0)).unwrap();
+    peer.send_to(b"hi", v4(t.local_port())).unwrap();
+    let got = recv_n(&t, 1, WAIT);
+    assert_eq!(got, vec![(peer.local_addr().unwrap(), b"hi".to_vec())]);
+    t.set_bound_interface(Some(0)).unwrap();
+    assert_eq!(bound(&t), vec![(None, None); 2], "index 0 unbinds");
 }
 
 /// Same-size runs to one destination (GSO-coalesced on Linux), a short tail, other
@@ -260,6 +318,7 @@ fn oversized_datagram_is_dropped_not_truncated() {
         assert_eq!(got, 1, "no_gro={no_gro}");
         assert_eq!(&big[..meta[0].len], b"small", "no_gro={no_gro}");
         assert_eq!(meta[0].src, peer.local_addr().unwrap());
+        assert_eq!(t.rx_dropped(), 1, "the oversized datagram is counted, no_gro={no_gro}");
     }
 }
 

@@ -4,6 +4,7 @@ use std::io;
 use std::mem;
 use std::net::{Ipv4Addr, Ipv6Addr, SocketAddr, SocketAddrV4, SocketAddrV6};
 use std::os::fd::{AsRawFd, BorrowedFd, FromRawFd, OwnedFd};
+use std::sync::atomic::{AtomicU64, Ordering};
 
 use ferrowg_core::io::{RecvMeta, Transmit};
 
@@ -275,10 +276,12 @@ fn gro_segment(hdr: &libc::msghdr) -> Option<usize> {
 /// or through the buffers behind it. (Swapping the slice references instead would leave
 /// callers that read their own buffers by position with datagram `i`'s bytes under
 /// datagram `i + 1`'s length and source: an off-path sender could steer roaming.)
+/// Adds the datagrams skipped to `dropped`.
 pub(crate) fn recvmmsg(
     fd: BorrowedFd<'_>,
     bufs: &mut [&mut [u8]],
     meta: &mut [RecvMeta],
+    dropped: &AtomicU64,
 ) -> io::Result<usize> {
     let mut received = [Received::default(); MMSG_BATCH];
     let got = recvmmsg_raw(fd, bufs, &mut received[..meta.len().min(MMSG_BATCH)], false)?;
@@ -286,7 +289,10 @@ pub(crate) fn recvmmsg(
     for (i, r) in received[..got].iter().enumerate() {
         // A datagram larger than its buffer arrives cut short: drop it rather than hand
         // on a prefix.
-        let (Some(src), false) = (r.src, r.truncated) else { continue };
+        let (Some(src), false) = (r.src, r.truncated) else {
+            dropped.fetch_add(1, Ordering::Relaxed);
+            continue;
+        };
         if out != i {
             // `out < i`: the first half holds the target, the second starts at `i`.
             let (before, from) = bufs.split_at_mut(i);
@@ -294,6 +300,7 @@ pub(crate) fn recvmmsg(
                 (before[out].get_mut(..r.len), from.first().and_then(|b| b.get(..r.len)))
             else {
                 // A smaller buffer ahead cannot take it: drop it rather than misfile it.
+                dropped.fetch_add(1, Ordering::Relaxed);
                 continue;
             };
             dst.copy_from_slice(data);
