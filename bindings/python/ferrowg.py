@@ -550,6 +550,8 @@ def _uniffi_check_api_checksums(lib):
         raise InternalError("UniFFI API checksum mismatch: try cleaning and rebuilding your project")
     if lib.uniffi_ferrowg_checksum_method_tunnel_read_packets() != 45709:
         raise InternalError("UniFFI API checksum mismatch: try cleaning and rebuilding your project")
+    if lib.uniffi_ferrowg_checksum_method_tunnel_set_bound_interface() != 23609:
+        raise InternalError("UniFFI API checksum mismatch: try cleaning and rebuilding your project")
     if lib.uniffi_ferrowg_checksum_method_tunnel_set_config() != 11284:
         raise InternalError("UniFFI API checksum mismatch: try cleaning and rebuilding your project")
     if lib.uniffi_ferrowg_checksum_method_tunnel_set_observer() != 30191:
@@ -640,6 +642,9 @@ _UniffiLib.uniffi_ferrowg_checksum_method_tunnel_network_changed.restype = ctype
 _UniffiLib.uniffi_ferrowg_checksum_method_tunnel_read_packets.argtypes = (
 )
 _UniffiLib.uniffi_ferrowg_checksum_method_tunnel_read_packets.restype = ctypes.c_uint16
+_UniffiLib.uniffi_ferrowg_checksum_method_tunnel_set_bound_interface.argtypes = (
+)
+_UniffiLib.uniffi_ferrowg_checksum_method_tunnel_set_bound_interface.restype = ctypes.c_uint16
 _UniffiLib.uniffi_ferrowg_checksum_method_tunnel_set_config.argtypes = (
 )
 _UniffiLib.uniffi_ferrowg_checksum_method_tunnel_set_config.restype = ctypes.c_uint16
@@ -742,6 +747,12 @@ _UniffiLib.uniffi_ferrowg_fn_method_tunnel_read_packets.argtypes = (
     ctypes.POINTER(_UniffiRustCallStatus),
 )
 _UniffiLib.uniffi_ferrowg_fn_method_tunnel_read_packets.restype = _UniffiRustBuffer
+_UniffiLib.uniffi_ferrowg_fn_method_tunnel_set_bound_interface.argtypes = (
+    ctypes.c_uint64,
+    ctypes.c_uint32,
+    ctypes.POINTER(_UniffiRustCallStatus),
+)
+_UniffiLib.uniffi_ferrowg_fn_method_tunnel_set_bound_interface.restype = None
 _UniffiLib.uniffi_ferrowg_fn_method_tunnel_set_config.argtypes = (
     ctypes.c_uint64,
     _UniffiRustBuffer,
@@ -2945,6 +2956,15 @@ class TunnelProtocol(typing.Protocol):
         `timeout_ms` for the first. Empty on timeout. Unused while a sink is set.
 """
         raise NotImplementedError
+    def set_bound_interface(self, index: int) -> None:
+        """
+        Binds the UDP sockets to the physical interface with this OS index (0: unbinds),
+        so a full tunnel's own packets leave through it instead of looping into the tunnel:
+        Windows `IP_UNICAST_IF`/`IPV6_UNICAST_IF`, macOS `IP_BOUND_IF`/`IPV6_BOUND_IF`,
+        Linux `SO_BINDTOIFINDEX`. Kept across `network_changed`; call it again with the
+        new index when the default route moves to another interface.
+"""
+        raise NotImplementedError
     def set_config(self, config: str,replace: bool) -> None:
         """
         Changes the configuration while traffic flows. `replace`: the text is the whole
@@ -3151,6 +3171,28 @@ class Tunnel(TunnelProtocol):
         _uniffi_ffi_result = _uniffi_rust_call_with_error(
             _uniffi_error_converter,
             _UniffiLib.uniffi_ferrowg_fn_method_tunnel_read_packets,
+            *_uniffi_lowered_args,
+        )
+        return _uniffi_lift_return(_uniffi_ffi_result)
+    def set_bound_interface(self, index: int) -> None:
+        """
+        Binds the UDP sockets to the physical interface with this OS index (0: unbinds),
+        so a full tunnel's own packets leave through it instead of looping into the tunnel:
+        Windows `IP_UNICAST_IF`/`IPV6_UNICAST_IF`, macOS `IP_BOUND_IF`/`IPV6_BOUND_IF`,
+        Linux `SO_BINDTOIFINDEX`. Kept across `network_changed`; call it again with the
+        new index when the default route moves to another interface.
+"""
+        
+        _UniffiFfiConverterUInt32.check_lower(index)
+        _uniffi_lowered_args = (
+            self._uniffi_clone_handle(),
+            _UniffiFfiConverterUInt32.lower(index),
+        )
+        _uniffi_lift_return = lambda val: None
+        _uniffi_error_converter = _UniffiFfiConverterTypeTunnelError
+        _uniffi_ffi_result = _uniffi_rust_call_with_error(
+            _uniffi_error_converter,
+            _UniffiLib.uniffi_ferrowg_fn_method_tunnel_set_bound_interface,
             *_uniffi_lowered_args,
         )
         return _uniffi_lift_return(_uniffi_ffi_result)

@@ -238,6 +238,12 @@ int32_t ferrowg_tunnel_peer_stats(FerrowgTunnel tunnel,
 // `out` is writable.
 int32_t ferrowg_tunnel_listen_port(FerrowgTunnel tunnel, uint16_t *out);
 
+// Binds the UDP sockets, now and after every network change, to the interface with
+// OS index `index` (0: unbinds), so a full tunnel's own packets cannot loop into it
+// (Windows `IP_UNICAST_IF`, macOS `IP_BOUND_IF`, Linux `SO_BINDTOIFINDEX`). Call it
+// again when the default route moves to another interface.
+int32_t ferrowg_tunnel_set_bound_interface(FerrowgTunnel tunnel, uint32_t index);
+
 // The network changed: reopens the UDP sockets (their handles change).
 int32_t ferrowg_tunnel_network_changed(FerrowgTunnel tunnel);
 

@@ -121,6 +121,10 @@ impl From<DeviceError> for TunnelError {
     fn from(e: DeviceError) -> Self {
         match e {
             DeviceError::Bind { .. } => Self::Bind { detail: e.to_string() },
+            DeviceError::Fwmark(ref source) if source.kind() == std::io::ErrorKind::Unsupported => {
+                Self::Unsupported { detail: e.to_string() }
+            }
+            DeviceError::Fwmark(_) => Self::Bind { detail: e.to_string() },
             DeviceError::Resolve(_) | DeviceError::InvalidConfig(_) => {
                 Self::Config { line: 0, detail: e.to_string() }
             }

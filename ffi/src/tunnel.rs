@@ -82,7 +82,7 @@ impl DeviceObserver for EngineObserver {
 pub struct Tunnel {
     device: RwLock<Option<Device>>,
     host: Option<Arc<HostNic>>,
-    bind: Arc<FfiBind>,
+    pub(crate) bind: Arc<FfiBind>,
     events: Arc<Slot<dyn RawObserver>>,
 }
 
@@ -168,6 +168,23 @@ impl Tunnel {
         let device = guard.as_ref().ok_or(TunnelError::Stopped)?;
         logging::log(LogLevel::Info, "network changed: reopening UDP sockets");
         Ok(device.rebind()?)
+    }
+
+    /// Binds the UDP sockets to the physical interface with this OS index (0: unbinds),
+    /// so a full tunnel's own packets leave through it instead of looping into the tunnel:
+    /// Windows `IP_UNICAST_IF`/`IPV6_UNICAST_IF`, macOS `IP_BOUND_IF`/`IPV6_BOUND_IF`,
+    /// Linux `SO_BINDTOIFINDEX`. Kept across `network_changed`; call it again with the
+    /// new index when the default route moves to another interface.
+    pub fn set_bound_interface(&self, index: u32) -> Result<(), TunnelError> {
+        self.with_device(|_| self.bind.set_bound_interface(index))?.map_err(|e| {
+            if e.kind() == std::io::ErrorKind::Unsupported {
+                TunnelError::Unsupported { message: e.to_string() }
+            } else {
+                TunnelError::Bind { message: format!("cannot bind to interface {index}: {e}") }
+            }
+        })?;
+        logging::log(LogLevel::Info, &format!("UDP sockets bound to interface index {index}"));
+        Ok(())
     }
 
     /// OS handles of the UDP sockets (fds on Unix, `SOCKET`s on Windows), e.g. for

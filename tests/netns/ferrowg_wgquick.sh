@@ -2,8 +2,9 @@
 # `WG_QUICK_USERSPACE_IMPLEMENTATION=ferrowg wg-quick up` in namespace a (ferrowg
 # daemonizes: wg-quick returns, the device keeps running), peer wireguard-go in
 # namespace b; ping both ways; `wg-quick down` stops the daemon and removes
-# the socket and the interface. Then `ferrowg -f` ends on SIGTERM, removing
-# its socket and interface.
+# the socket and the interface. Then `ferrowg -f`: `wg set fwmark` changes the
+# mark on its UDP sockets live (read back with ss -e); SIGTERM removes its socket
+# and interface.
 #
 #   sudo FERROWG=target/release/ferrowg tests/netns/ferrowg_wgquick.sh
 
@@ -75,10 +76,33 @@ fwg_check "MTU $FWG_TUN_MTU set by wg-quick (got $mtu)" [ "$mtu" = "$FWG_TUN_MTU
 fwg_check "wg-quick down returns" ip netns exec "$nsa" timeout 30 wg-quick down "$conf"
 fwg_check "after wg-quick down: daemon exited, socket and interface removed" gone "$nsa" "$ifa"
 
-# The foreground mode: SIGTERM removes the socket and the interface.
+# sock_marks NS PID: the fwmark of each UDP socket of PID in NS, as the kernel reports
+# it (ss -e: the socket's SO_MARK), one per line; "none" for an unmarked socket.
+sock_marks() {
+	ip netns exec "$1" ss -uanpe 2>/dev/null | grep "pid=$2," |
+		sed -n 's/.*fwmark:\(0x[0-9a-f]*\).*/\1/p;t;s/.*/none/p'
+}
+# marks_are NS PID WANT: PID has two UDP sockets (IPv4, IPv6), both with mark WANT.
+marks_are() {
+	local got
+	got=$(sock_marks "$1" "$2" | sort | uniq -c | tr -s ' ')
+	[ "$got" = " 2 $3" ] || { fwg_log "socket marks: $got (want 2 x $3)"; return 1; }
+}
+
+# The foreground mode: `wg set fwmark` marks the sockets live (0 clears the mark, and
+# back); SIGTERM removes the socket and the interface.
 iff="fwf${TAG}_$FWG_RUN_ID"
 if fwg_start_impl "$nsa" "$iff" ferrowg; then
 	fpid=$(fwg_impl_pid "$iff")
+	fwg_check "no fwmark on the sockets at start" marks_are "$nsa" "$fpid" none
+	fwg_wg "$nsa" set "$iff" fwmark 51820
+	fwg_check "wg set fwmark 51820 marks both UDP sockets" marks_are "$nsa" "$fpid" 0xca6c
+	fwg_wg "$nsa" set "$iff" fwmark 0
+	fwg_check "wg set fwmark 0 clears the mark" marks_are "$nsa" "$fpid" none
+	fwg_wg "$nsa" set "$iff" fwmark 51820 listen-port 51877
+	fwg_check "fwmark back, on the sockets of a new listen port" marks_are "$nsa" "$fpid" 0xca6c
+	fwg_check "the sockets moved to port 51877" bash -c "ip netns exec $nsa ss -uanp | grep pid=$fpid, | grep -c :51877 | grep -qx 2"
+	fwg_check "wg show reports the fwmark" bash -c "ip netns exec $nsa wg show $iff fwmark | grep -qx 0xca6c"
 	kill -TERM "$fpid"
 	for _ in $(seq 1 50); do
 		kill -0 "$fpid" 2>/dev/null || break

@@ -287,6 +287,16 @@ fn unmap(addr: SocketAddr) -> SocketAddr {
     }
 }
 
+/// Receive errors that stand for one dropped datagram rather than a broken socket:
+/// ICMP reports of earlier sends (`ConnectionReset`; Windows `WSAENETRESET`) and, on
+/// Windows, a datagram larger than the buffer (`WSAEMSGSIZE`).
+fn per_datagram_error(e: &io::Error) -> bool {
+    const WSAEMSGSIZE: i32 = 10040;
+    const WSAENETRESET: i32 = 10052;
+    e.kind() == io::ErrorKind::ConnectionReset
+        || (cfg!(windows) && matches!(e.raw_os_error(), Some(WSAEMSGSIZE | WSAENETRESET)))
+}
+
 impl Transport for StdUdpTransport {
     fn recv_batch(
         &self,
@@ -304,6 +314,9 @@ impl Transport for StdUdpTransport {
             Err(e) if matches!(e.kind(), io::ErrorKind::WouldBlock | io::ErrorKind::TimedOut) => {
                 return Ok(0)
             }
+            // One datagram or ICMP report consumed (Windows reports them as errors): not
+            // a failing socket, so no error for the engine to report and pause on.
+            Err(e) if per_datagram_error(&e) => return Ok(0),
             Err(e) => return Err(e),
         }
         let mut n = 1;

@@ -28,6 +28,8 @@ impl Inner {
     fn set_config_locked(&self, config: &DeviceConfig) -> Result<(), DeviceError> {
         let config = config.resolve_endpoints()?;
         let want = config.listen_port;
+        let mark = config.fwmark.filter(|m| *m != 0);
+        let old_mark = self.iface.applied_config().fwmark.filter(|m| *m != 0);
         let prepared = self.iface.prepare(config).map_err(config_error)?;
         let port_changed = match self.transport() {
             None => true,
@@ -36,7 +38,14 @@ impl Inner {
         if port_changed {
             let port = want.unwrap_or(0);
             let t = self.bind.bind(port).map_err(|source| DeviceError::Bind { port, source })?;
+            // The fwmark goes on a new transport before it is used; a transport that
+            // cannot carry it refuses the whole config.
+            t.set_fwmark(mark).map_err(DeviceError::Fwmark)?;
             self.transport.store(Some(Arc::new(TransportSlot(t))));
+        } else if mark != old_mark {
+            if let Some(t) = self.transport() {
+                t.0.set_fwmark(mark).map_err(DeviceError::Fwmark)?;
+            }
         }
         self.iface.commit(prepared, self.clock.now()).map_err(config_error)?;
         self.wake_control();
@@ -61,6 +70,14 @@ impl Inner {
         self.set_config_locked(&next).map_err(|e| {
             self.log(LogLevel::Warn, &format!("uapi set: {e}"));
             match e {
+                DeviceError::Fwmark(source) => UapiError {
+                    line: ops
+                        .iter()
+                        .position(|op| matches!(op, UapiOp::FwMark(_)))
+                        .map_or(0, |i| i + 1),
+                    key: "fwmark".to_owned(),
+                    kind: UapiErrorKind::Rejected(format!("cannot set fwmark: {source}")),
+                },
                 DeviceError::Bind { port, source } => UapiError {
                     line: ops
                         .iter()
@@ -97,12 +114,10 @@ impl Inner {
             None => self.bind.bind(0),
             Some(_) => Err(e),
         });
-        match result {
-            Ok(t) => {
-                self.transport.store(Some(Arc::new(TransportSlot(t))));
-                Ok(())
-            }
-            Err(source) => Err(DeviceError::Bind { port, source }),
-        }
+        let t = result.map_err(|source| DeviceError::Bind { port, source })?;
+        let mark = self.iface.applied_config().fwmark.filter(|m| *m != 0);
+        t.set_fwmark(mark).map_err(DeviceError::Fwmark)?;
+        self.transport.store(Some(Arc::new(TransportSlot(t))));
+        Ok(())
     }
 }

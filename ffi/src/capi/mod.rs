@@ -396,6 +396,15 @@ pub unsafe extern "C" fn ferrowg_tunnel_listen_port(tunnel: FerrowgTunnel, out: 
     })
 }
 
+/// Binds the UDP sockets, now and after every network change, to the interface with
+/// OS index `index` (0: unbinds), so a full tunnel's own packets cannot loop into it
+/// (Windows `IP_UNICAST_IF`, macOS `IP_BOUND_IF`, Linux `SO_BINDTOIFINDEX`). Call it
+/// again when the default route moves to another interface.
+#[no_mangle]
+pub extern "C" fn ferrowg_tunnel_set_bound_interface(tunnel: FerrowgTunnel, index: u32) -> i32 {
+    boundary(|| Ok(lookup(tunnel)?.set_bound_interface(index)?))
+}
+
 /// The network changed: reopens the UDP sockets (their handles change).
 #[no_mangle]
 pub extern "C" fn ferrowg_tunnel_network_changed(tunnel: FerrowgTunnel) -> i32 {

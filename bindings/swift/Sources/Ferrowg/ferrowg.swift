@@ -1314,6 +1314,15 @@ public protocol TunnelProtocol: AnyObject, Sendable {
     func readPackets(max: UInt32, timeoutMs: UInt32) throws  -> [Data]
     
     /**
+     * Binds the UDP sockets to the physical interface with this OS index (0: unbinds),
+     * so a full tunnel's own packets leave through it instead of looping into the tunnel:
+     * Windows `IP_UNICAST_IF`/`IPV6_UNICAST_IF`, macOS `IP_BOUND_IF`/`IPV6_BOUND_IF`,
+     * Linux `SO_BINDTOIFINDEX`. Kept across `network_changed`; call it again with the
+     * new index when the default route moves to another interface.
+     */
+    func setBoundInterface(index: UInt32) throws 
+    
+    /**
      * Changes the configuration while traffic flows. `replace`: the text is the whole
      * new configuration (like `wg syncconf`); otherwise it is applied on top of the
      * running one (UAPI `set=1` semantics; wg-quick text adds or updates its peers).
@@ -1509,6 +1518,22 @@ open func readPackets(max: UInt32, timeoutMs: UInt32)throws  -> [Data]  {
         FfiConverterUInt32.lower(timeoutMs),uniffiCallStatus
     )
 })
+}
+    
+    /**
+     * Binds the UDP sockets to the physical interface with this OS index (0: unbinds),
+     * so a full tunnel's own packets leave through it instead of looping into the tunnel:
+     * Windows `IP_UNICAST_IF`/`IPV6_UNICAST_IF`, macOS `IP_BOUND_IF`/`IPV6_BOUND_IF`,
+     * Linux `SO_BINDTOIFINDEX`. Kept across `network_changed`; call it again with the
+     * new index when the default route moves to another interface.
+     */
+open func setBoundInterface(index: UInt32)throws   {try rustCallWithError(FfiConverterTypeTunnelError_lift) {
+        uniffiCallStatus in
+    uniffi_ferrowg_fn_method_tunnel_set_bound_interface(
+            self.uniffiCloneHandle(),
+        FfiConverterUInt32.lower(index),uniffiCallStatus
+    )
+}
 }
     
     /**
@@ -3235,6 +3260,9 @@ private let initializationResult: InitializationResult = {
         return InitializationResult.apiChecksumMismatch
     }
     if (uniffi_ferrowg_checksum_method_tunnel_read_packets() != 45709) {
+        return InitializationResult.apiChecksumMismatch
+    }
+    if (uniffi_ferrowg_checksum_method_tunnel_set_bound_interface() != 23609) {
         return InitializationResult.apiChecksumMismatch
     }
     if (uniffi_ferrowg_checksum_method_tunnel_set_config() != 11284) {

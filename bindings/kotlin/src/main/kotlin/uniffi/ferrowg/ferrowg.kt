@@ -789,6 +789,8 @@ internal object IntegrityCheckingUniffiLib {
     ): Int
     external fun uniffi_ferrowg_checksum_method_tunnel_read_packets(
     ): Int
+    external fun uniffi_ferrowg_checksum_method_tunnel_set_bound_interface(
+    ): Int
     external fun uniffi_ferrowg_checksum_method_tunnel_set_config(
     ): Int
     external fun uniffi_ferrowg_checksum_method_tunnel_set_observer(
@@ -877,6 +879,8 @@ internal object UniffiLib {
     ): Unit
     external fun uniffi_ferrowg_fn_method_tunnel_read_packets(`ptr`: Long,`max`: Int,`timeoutMs`: Int,uniffi_out_err: UniffiRustCallStatus, 
     ): RustBuffer.ByValue
+    external fun uniffi_ferrowg_fn_method_tunnel_set_bound_interface(`ptr`: Long,`index`: Int,uniffi_out_err: UniffiRustCallStatus, 
+    ): Unit
     external fun uniffi_ferrowg_fn_method_tunnel_set_config(`ptr`: Long,`config`: RustBuffer.ByValue,`replace`: Byte,uniffi_out_err: UniffiRustCallStatus, 
     ): Unit
     external fun uniffi_ferrowg_fn_method_tunnel_set_observer(`ptr`: Long,`observer`: RustBuffer.ByValue,uniffi_out_err: UniffiRustCallStatus, 
@@ -1067,6 +1071,9 @@ private fun uniffiCheckApiChecksums(lib: IntegrityCheckingUniffiLib) {
         throw RuntimeException("UniFFI API checksum mismatch: try cleaning and rebuilding your project")
     }
     if ((lib.uniffi_ferrowg_checksum_method_tunnel_read_packets() and 0xFFFF) != 45709) {
+        throw RuntimeException("UniFFI API checksum mismatch: try cleaning and rebuilding your project")
+    }
+    if ((lib.uniffi_ferrowg_checksum_method_tunnel_set_bound_interface() and 0xFFFF) != 23609) {
         throw RuntimeException("UniFFI API checksum mismatch: try cleaning and rebuilding your project")
     }
     if ((lib.uniffi_ferrowg_checksum_method_tunnel_set_config() and 0xFFFF) != 11284) {
@@ -2617,6 +2624,15 @@ public interface TunnelInterface {
     fun `readPackets`(`max`: kotlin.UInt, `timeoutMs`: kotlin.UInt): List<kotlin.ByteArray>
     
     /**
+     * Binds the UDP sockets to the physical interface with this OS index (0: unbinds),
+     * so a full tunnel's own packets leave through it instead of looping into the tunnel:
+     * Windows `IP_UNICAST_IF`/`IPV6_UNICAST_IF`, macOS `IP_BOUND_IF`/`IPV6_BOUND_IF`,
+     * Linux `SO_BINDTOIFINDEX`. Kept across `network_changed`; call it again with the
+     * new index when the default route moves to another interface.
+     */
+    fun `setBoundInterface`(`index`: kotlin.UInt)
+    
+    /**
      * Changes the configuration while traffic flows. `replace`: the text is the whole
      * new configuration (like `wg syncconf`); otherwise it is applied on top of the
      * running one (UAPI `set=1` semantics; wg-quick text adds or updates its peers).
@@ -2855,6 +2871,27 @@ open class Tunnel: Disposable, AutoCloseable, TunnelInterface
     }
     )
     }
+    
+
+    
+    /**
+     * Binds the UDP sockets to the physical interface with this OS index (0: unbinds),
+     * so a full tunnel's own packets leave through it instead of looping into the tunnel:
+     * Windows `IP_UNICAST_IF`/`IPV6_UNICAST_IF`, macOS `IP_BOUND_IF`/`IPV6_BOUND_IF`,
+     * Linux `SO_BINDTOIFINDEX`. Kept across `network_changed`; call it again with the
+     * new index when the default route moves to another interface.
+     */
+    @Throws(TunnelException::class)override fun `setBoundInterface`(`index`: kotlin.UInt)
+        = 
+    callWithHandle {
+    uniffiRustCallWithError(TunnelException) { _status ->
+    UniffiLib.uniffi_ferrowg_fn_method_tunnel_set_bound_interface(
+        it,
+        
+        FfiConverterUInt.lower(`index`),_status)
+}
+    }
+    
     
 
     
