@@ -178,9 +178,9 @@ impl Tunnel {
     pub fn set_bound_interface(&self, index: u32) -> Result<(), TunnelError> {
         self.with_device(|_| self.bind.set_bound_interface(index))?.map_err(|e| {
             if e.kind() == std::io::ErrorKind::Unsupported {
-                TunnelError::Unsupported { message: e.to_string() }
+                TunnelError::Unsupported { detail: e.to_string() }
             } else {
-                TunnelError::Bind { message: format!("cannot bind to interface {index}: {e}") }
+                TunnelError::Bind { detail: format!("cannot bind to interface {index}: {e}") }
             }
         })?;
         logging::log(LogLevel::Info, &format!("UDP sockets bound to interface index {index}"));
