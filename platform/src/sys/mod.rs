@@ -12,3 +12,9 @@ pub(crate) mod macos;
 
 #[cfg(windows)]
 pub(crate) mod windows;
+
+#[cfg(windows)]
+pub(crate) mod windows_pipe;
+
+#[cfg(windows)]
+pub(crate) mod windows_console;

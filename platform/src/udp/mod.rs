@@ -31,7 +31,9 @@ mod generic;
 #[cfg(not(target_os = "linux"))]
 use generic as imp;
 
+pub mod macos_batch;
 mod wait;
+pub mod win_offload;
 
 use crate::Error;
 
