@@ -64,11 +64,11 @@ run() { # NAME TIMEOUT CMD...: runs under wine, records the libtest summary line
   shift 2
   s=$(date +%s)
   set +e
-  timeout "$t" "$WINE" "$@" >"$work/log" 2>&1
+  timeout "$t" "$WINE" "$@" </dev/null >"$work/log" 2>&1
   rc=$?
   set -e
   local line
-  line=$(grep -E '^test result:|passed, [0-9]+ failed|^ferrowg demo|Gbit/s|handshake' "$work/log" | tail -1)
+  line=$(grep -E '^test result:|passed, [0-9]+ failed|^ferrowg demo|Gbit/s|handshake' "$work/log" | tail -1 || true)
   summary+=("$(printf '%-34s rc=%-3s %4ss  %s' "$name" "$rc" "$(( $(date +%s) - s ))" "$line")")
   if [ "$rc" != 0 ]; then
     failed+=("$name")

@@ -100,7 +100,7 @@ pub fn run_suite(connect: &dyn Fn() -> Conn, peer_hex: &str, new_hex: &str) -> u
         let got = reply
             .lines()
             .filter_map(|l| l.strip_prefix("errno="))
-            .last()
+            .next_back()
             .map_or_else(|| "none".to_owned(), str::to_owned);
         assert_eq!(got, want, "{name}: reply {reply:?}");
         let now = exchange(&mut connect(), "get=1\n\n");

@@ -264,7 +264,7 @@ mod tests {
     fn coalesced_receives_split_by_segment_size() {
         assert_eq!(split_coalesced(3000, 1452), Some(vec![0..1452, 1452..2904, 2904..3000]));
         assert_eq!(split_coalesced(2904, 1452), Some(vec![0..1452, 1452..2904]));
-        assert_eq!(split_coalesced(100, 1452), Some(vec![0..100]));
+        assert_eq!(split_coalesced(100, 1452), Some(std::iter::once(0..100).collect()));
         assert_eq!(split_coalesced(0, 1452), Some(vec![]));
         assert_eq!(split_coalesced(3000, 0), None);
         assert_eq!(split_coalesced(70_000, 1452), None);
