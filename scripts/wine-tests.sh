@@ -33,7 +33,14 @@ wineserver_kill() { WINEPREFIX="$WINEPREFIX" /usr/lib/wine/wineserver -k >/dev/n
 
 echo "== wine-tests: build ($T)"
 cargo test -p ferrowg-core -p ferrowg-platform -p ferrowg-cli --target "$T" --no-run \
-  --message-format=json 2>/dev/null | sed -n 's/.*"executable":"\([^"]*\)".*/\1/p' >"$work/exes"
+  --message-format=json 2>/dev/null | python3 -c '
+import json, sys
+for line in sys.stdin:
+    m = json.loads(line)
+    # Test harnesses only (the ferrowg binary built for the cli integration tests is
+    # an artifact with an executable too).
+    if m.get("reason") == "compiler-artifact" and m["profile"]["test"] and m.get("executable"):
+        print(m["executable"])' >"$work/exes"
 cargo build -p ferrowg-cli -p ferrowg-ffi --target "$T"
 out=target/$T/debug
 [ -s "$work/exes" ] || { echo "wine-tests: no test binaries built" >&2; exit 1; }
@@ -90,7 +97,7 @@ grep -E 'handshake|Gbit/s|Gb/s' "$work/log" | head -5 || true
 echo "== wine-tests: C binding test (mingw, ferrowg.dll)"
 mkdir -p "$work/c"
 x86_64-w64-mingw32-gcc -std=c11 -Wall -Wextra -Werror -O1 -Iffi/include \
-  bindings/c/test_tunnels.c -L"$out" -l:ferrowg.dll.a -static-libgcc \
+  bindings/c/test_tunnels.c "$out/libferrowg.dll.a" -static-libgcc \
   -Wl,-Bstatic -lpthread -Wl,-Bdynamic -o "$work/c/test_tunnels.exe"
 cp "$out/ferrowg.dll" "$work/c/"
 run "test_tunnels.exe (C, ferrowg.dll)" 300 "$work/c/test_tunnels.exe"
