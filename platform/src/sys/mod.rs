@@ -18,3 +18,6 @@ pub(crate) mod windows_pipe;
 
 #[cfg(windows)]
 pub(crate) mod windows_console;
+
+#[cfg(windows)]
+pub(crate) mod windows_offload;

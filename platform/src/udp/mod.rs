@@ -33,6 +33,8 @@ use generic as imp;
 
 pub mod macos_batch;
 mod wait;
+#[cfg(windows)]
+pub mod win_batch;
 pub mod win_offload;
 
 use crate::Error;
