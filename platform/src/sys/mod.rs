@@ -21,3 +21,6 @@ pub(crate) mod windows_console;
 
 #[cfg(windows)]
 pub(crate) mod windows_offload;
+
+#[cfg(target_os = "macos")]
+pub(crate) mod macos_batch;

@@ -10,7 +10,7 @@ use std::os::windows::io::AsRawSocket;
 use socket2::{SockAddr, Socket};
 use windows_sys::Win32::Networking::WinSock::{
     getsockopt, setsockopt, WSAGetLastError, WSAIoctl, WSASendMsg, IPPROTO_UDP, LPFN_WSARECVMSG,
-    SIO_GET_EXTENSION_FUNCTION_POINTER, SOCKADDR, SOCKADDR_STORAGE, SOCKET, SOCKET_ERROR,
+    SIO_GET_EXTENSION_FUNCTION_POINTER, SOCKADDR, SOCKET, SOCKET_ERROR,
     UDP_RECV_MAX_COALESCED_SIZE, UDP_SEND_MSG_SIZE, WSABUF, WSAID_WSARECVMSG, WSAMSG,
 };
 
@@ -148,13 +148,12 @@ impl RecvMsg {
         buf: &mut [u8],
     ) -> io::Result<(usize, SocketAddr, Option<u32>)> {
         let Some(f) = self.0 else { return Err(io::ErrorKind::Unsupported.into()) };
-        // SAFETY: SOCKADDR_STORAGE is plain data; all-zero is a valid value.
-        let mut storage: SOCKADDR_STORAGE = unsafe { std::mem::zeroed() };
+        let mut storage = socket2::SockAddrStorage::zeroed();
         let mut control = [0u8; 2 * CMSG_DWORD_SPACE];
         let mut data = WSABUF { len: buf.len() as u32, buf: buf.as_mut_ptr() };
         let mut msg = WSAMSG {
-            name: (&mut storage as *mut SOCKADDR_STORAGE).cast(),
-            namelen: std::mem::size_of::<SOCKADDR_STORAGE>() as i32,
+            namelen: storage.size_of(),
+            name: (&mut storage as *mut socket2::SockAddrStorage).cast(),
             lpBuffers: &mut data,
             dwBufferCount: 1,
             Control: WSABUF { len: control.len() as u32, buf: control.as_mut_ptr() },

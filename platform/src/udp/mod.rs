@@ -32,6 +32,8 @@ mod generic;
 use generic as imp;
 
 pub mod macos_batch;
+#[cfg(target_os = "macos")]
+pub mod macos_batch_io;
 mod wait;
 #[cfg(windows)]
 pub mod win_batch;
