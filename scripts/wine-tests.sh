@@ -94,6 +94,19 @@ echo "== wine-tests: ferrowg.exe demo"
 run "ferrowg.exe demo" 180 "$out/ferrowg.exe" demo
 grep -E 'handshake|Gbit/s|Gb/s' "$work/log" | head -5 || true
 
+echo "== wine-tests: ferrowg.exe NAME without a wintun driver fails cleanly"
+set +e
+timeout 60 "$WINE" "$out/ferrowg.exe" -f wgwine0 </dev/null >"$work/log" 2>&1
+rc=$?
+set -e
+if [ "$rc" = 1 ] && grep -q "cannot create the wintun adapter wgwine0" "$work/log" && ! grep -q panicked "$work/log"; then
+  summary+=("$(printf '%-34s rc=%-3s        %s' "ferrowg.exe -f wgwine0" "$rc" "$(tail -1 "$work/log")")")
+else
+  failed+=("ferrowg.exe -f wgwine0 (rc=$rc)")
+  tail -10 "$work/log"
+fi
+echo "${summary[-1]}"
+
 echo "== wine-tests: C binding test (mingw, ferrowg.dll)"
 mkdir -p "$work/c"
 x86_64-w64-mingw32-gcc -std=c11 -Wall -Wextra -Werror -O1 -Iffi/include \
