@@ -332,7 +332,11 @@ int main(void) {
     CHECK(ferrowg_tunnel_listen_port(b, &port) == FERROWG_OK && port != 0, "port after rebind");
     CHECK(ferrowg_tunnel_start_fd_protected("[Interface]\n", 0, NULL, NULL, &bad) == FERROWG_ERR_NULL_ARGUMENT,
           "NULL protector");
+#ifdef _WIN32
+    CHECK(ferrowg_tunnel_start_fd("[Interface]\n", -1, &bad) == FERROWG_ERR_UNSUPPORTED, "no fd adoption on Windows");
+#else
     CHECK(ferrowg_tunnel_start_fd("[Interface]\n", -1, &bad) == FERROWG_ERR_INVALID_ARGUMENT, "negative fd");
+#endif
 #ifdef __linux__
     int32_t utun = 0;
     CHECK(ferrowg_find_utun_fd(&utun) == FERROWG_ERR_UNSUPPORTED, "no utun on Linux");

@@ -2,15 +2,21 @@
 //! `up`, `show`, `demo` and `bench`.
 
 mod bench;
-#[cfg(any(target_os = "linux", target_os = "macos"))]
+#[cfg(any(target_os = "linux", target_os = "macos", windows))]
 mod bind;
 #[cfg(any(target_os = "linux", target_os = "macos"))]
+mod daemon;
+#[cfg(windows)]
+#[path = "daemon_windows.rs"]
 mod daemon;
 mod demo;
 mod packet;
 #[cfg(any(target_os = "linux", target_os = "macos"))]
 mod show;
-#[cfg(any(target_os = "linux", target_os = "macos"))]
+#[cfg(test)]
+mod uapi_parity;
+#[cfg(windows)]
+mod uapi_pipe;
 mod uapi_server;
 #[cfg(target_os = "linux")]
 mod up;
@@ -20,7 +26,9 @@ use std::process::ExitCode;
 const USAGE: &str = "\
 usage:
   ferrowg [-f|--foreground] IFNAME   create the TUN device IFNAME and serve the UAPI
-                                     on /var/run/wireguard/IFNAME.sock (like wireguard-go)
+                                     on /var/run/wireguard/IFNAME.sock (like wireguard-go;
+                                     Windows: wintun adapter, UAPI on the named pipe
+                                     \\\\.\\pipe\\ProtectedPrefix\\Administrators\\WireGuard\\IFNAME)
   ferrowg up CONFIG.conf             bring a wg-quick config up in the foreground
   ferrowg show [IFNAME]              show interfaces (like `wg show`)
   ferrowg demo                       two tunnels in this process over 127.0.0.1 (no root)
@@ -47,11 +55,11 @@ fn main() -> ExitCode {
             println!("{USAGE}");
             Ok(())
         }
-        #[cfg(any(target_os = "linux", target_os = "macos"))]
+        #[cfg(any(target_os = "linux", target_os = "macos", windows))]
         ["-f" | "--foreground", ifname] | [ifname, "-f" | "--foreground"] if is_ifname(ifname) => {
             daemon::run(ifname, true)
         }
-        #[cfg(any(target_os = "linux", target_os = "macos"))]
+        #[cfg(any(target_os = "linux", target_os = "macos", windows))]
         [ifname] if is_ifname(ifname) => daemon::run(ifname, false),
         _ => {
             eprintln!("{USAGE}");
@@ -68,7 +76,7 @@ fn main() -> ExitCode {
 }
 
 /// An interface name (not an option, not a subcommand word).
-#[cfg(any(target_os = "linux", target_os = "macos"))]
+#[cfg(any(target_os = "linux", target_os = "macos", windows))]
 fn is_ifname(s: &str) -> bool {
     const WORDS: [&str; 6] = ["up", "show", "demo", "bench", "help", "version"];
     !s.is_empty() && !s.starts_with('-') && !WORDS.contains(&s)

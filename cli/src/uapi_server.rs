@@ -1,29 +1,43 @@
 //! The UAPI server: `wg` and friends talk to a running device over a unix stream socket
-//! at `/var/run/wireguard/IFNAME.sock`, exactly as they talk to wireguard-go.
+//! at `/var/run/wireguard/IFNAME.sock` (Windows: the named pipe of [`crate::uapi_pipe`]),
+//! exactly as they talk to wireguard-go.
 //!
 //! [`handle_request`] maps one request's text to the response text (no sockets: it is
 //! unit-tested directly, and since it needs only core it can move to a library the FFI
-//! links); [`UapiSocket`] serves it, one thread per connection, several requests per
-//! connection.
+//! links); [`serve_stream`] runs the protocol over any `Read + Write` stream, several
+//! requests per connection; the listeners (this file's [`UapiSocket`] on Unix, the named
+//! pipe on Windows) only accept connections and run it, one thread per connection.
 
+#[cfg(unix)]
 use std::fs;
-use std::io::{BufReader, ErrorKind, Write};
+#[cfg(unix)]
+use std::io::ErrorKind;
+use std::io::{BufReader, Read, Write};
+#[cfg(unix)]
 use std::os::unix::fs::PermissionsExt;
+#[cfg(unix)]
 use std::os::unix::net::{UnixListener, UnixStream};
+#[cfg(unix)]
 use std::path::{Path, PathBuf};
+#[cfg(unix)]
 use std::sync::atomic::{AtomicBool, Ordering};
+#[cfg(unix)]
 use std::sync::Arc;
+#[cfg(unix)]
 use std::thread::{self, JoinHandle};
+#[cfg(unix)]
 use std::time::Duration;
 
 use ferrowg_core::config::uapi::{status_line, UapiError, EINVAL};
 use ferrowg_core::device::Device;
 
 /// Where wireguard-go and `wg` keep the sockets.
+#[cfg(unix)]
 pub const SOCKET_DIR: &str = "/var/run/wireguard";
 /// Largest request accepted (a `wg setconf` with 100,000 allowed IPs is about 3 MB).
 const MAX_REQUEST: usize = 64 << 20;
 /// How often the accept loop checks whether it should stop.
+#[cfg(unix)]
 const ACCEPT_POLL: Duration = Duration::from_millis(50);
 
 /// The device operations the UAPI needs (implemented by [`Device`]; tests use a fake).
@@ -85,10 +99,23 @@ fn clip(s: &str) -> &str {
 
 /// Serves one connection until the client closes it (or the socket is shut down) or an
 /// unknown operation arrives.
+#[cfg(unix)]
 pub fn serve_connection(device: &dyn UapiTarget, stream: UnixStream, log: &dyn Fn(&str)) {
     let Ok(read_half) = stream.try_clone() else { return };
-    let mut reader = BufReader::new(read_half);
-    let mut writer = stream;
+    serve_stream(device, read_half, &stream, log);
+    // The accept loop holds a clone of the stream: closing ours is not enough.
+    let _ = stream.shutdown(std::net::Shutdown::Both);
+}
+
+/// Runs the UAPI protocol on one connection (`reader` and `writer` are its two halves)
+/// until the client closes it, a read fails, or an unknown operation arrives.
+pub fn serve_stream(
+    device: &dyn UapiTarget,
+    reader: impl Read,
+    mut writer: impl Write,
+    log: &dyn Fn(&str),
+) {
+    let mut reader = BufReader::new(reader);
     loop {
         let request = match ferrowg_core::config::uapi::read_request(&mut reader, MAX_REQUEST) {
             Ok(Some(r)) => r,
@@ -103,22 +130,22 @@ pub fn serve_connection(device: &dyn UapiTarget, stream: UnixStream, log: &dyn F
             log(&format!("UAPI {e}"));
         }
         let Some(reply) = resp.reply else { break };
-        if writer.write_all(reply.as_bytes()).is_err() {
+        if writer.write_all(reply.as_bytes()).and_then(|()| writer.flush()).is_err() {
             break;
         }
     }
-    // The accept loop holds a clone of the stream: closing ours is not enough.
-    let _ = writer.shutdown(std::net::Shutdown::Both);
 }
 
 /// A listening UAPI socket served by a background thread; the socket file is removed
 /// when it is dropped.
+#[cfg(unix)]
 pub struct UapiSocket {
     path: PathBuf,
     stop: Arc<AtomicBool>,
     thread: Option<JoinHandle<()>>,
 }
 
+#[cfg(unix)]
 impl UapiSocket {
     /// Binds `dir/IFNAME.sock` (creating `dir` with mode 0755 if needed; the socket gets
     /// mode 0600), refusing if another process is serving it, and starts serving.
@@ -137,12 +164,7 @@ impl UapiSocket {
                 format!("{} is in use by another process", path.display()),
             ));
         }
-        match fs::remove_file(&path) {
-            Err(e) if e.kind() != ErrorKind::NotFound => return Err(e),
-            _ => {}
-        }
-        let listener = UnixListener::bind(&path)?;
-        fs::set_permissions(&path, fs::Permissions::from_mode(0o600))?;
+        let listener = bind_listener(&path)?;
         listener.set_nonblocking(true)?;
         let stop = Arc::new(AtomicBool::new(false));
         let thread = {
@@ -160,6 +182,19 @@ impl UapiSocket {
     }
 }
 
+/// Creates the listening socket file at `path` (replacing a stale one), mode 0600.
+#[cfg(unix)]
+fn bind_listener(path: &Path) -> std::io::Result<UnixListener> {
+    match fs::remove_file(path) {
+        Err(e) if e.kind() != ErrorKind::NotFound => return Err(e),
+        _ => {}
+    }
+    let listener = UnixListener::bind(path)?;
+    fs::set_permissions(path, fs::Permissions::from_mode(0o600))?;
+    Ok(listener)
+}
+
+#[cfg(unix)]
 impl Drop for UapiSocket {
     fn drop(&mut self) {
         self.stop.store(true, Ordering::Relaxed);
@@ -170,6 +205,7 @@ impl Drop for UapiSocket {
     }
 }
 
+#[cfg(unix)]
 fn accept_loop(
     listener: &UnixListener,
     device: Arc<dyn UapiTarget>,
@@ -213,6 +249,7 @@ fn accept_loop(
 #[cfg(test)]
 mod tests {
     use super::*;
+    #[cfg(unix)]
     use std::io::{BufRead, Read};
     use std::sync::Mutex;
 
@@ -290,6 +327,7 @@ mod tests {
 
     /// Several requests on one connection, then an unknown one closes it; the socket file
     /// is removed on drop.
+    #[cfg(unix)]
     #[test]
     fn socket_serves_several_requests_per_connection() {
         let dir = std::env::temp_dir().join(format!("ferrowg-uapi-test-{}", std::process::id()));

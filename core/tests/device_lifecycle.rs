@@ -12,8 +12,11 @@ use ferrowg_core::device::{DeviceOptions, WorkerMode};
 
 #[test]
 fn start_stop_200_times_under_traffic() {
+    // Threads are counted through /proc/self/task: Linux only (elsewhere, e.g. Windows
+    // under wine, the 200 start/stop rounds still run, without the leak count).
+    let counted = cfg!(target_os = "linux");
     let baseline = thread_count();
-    assert!(baseline > 0, "/proc/self/task not readable");
+    assert!(!counted || baseline > 0, "/proc/self/task not readable");
     let mut delivered_rounds = 0;
     for round in 0..200u32 {
         let workers = match round % 3 {
@@ -24,7 +27,10 @@ fn start_stop_200_times_under_traffic() {
         let o = |seed: u8| DeviceOptions { workers, ..opts(seed) };
         let started = now();
         let (a, b) = pair(o(round as u8), o(round as u8 ^ 0x80));
-        assert!(thread_count() > baseline, "engine threads not visible in /proc/self/task");
+        assert!(
+            !counted || thread_count() > baseline,
+            "engine threads not visible in /proc/self/task"
+        );
         // Traffic in both directions, not waiting for it: stop must cope with packets
         // in every stage (staged, in the rings, in the NIC queues).
         let burst: Vec<_> = (0..64)
@@ -56,7 +62,9 @@ fn start_stop_200_times_under_traffic() {
             now().duration_since(started) < Duration::from_secs(30),
             "round {round} took too long (stop hung?)"
         );
-        assert_eq!(thread_count(), baseline, "threads leaked after round {round}");
+        if counted {
+            assert_eq!(thread_count(), baseline, "threads leaked after round {round}");
+        }
     }
     assert_eq!(delivered_rounds, 50, "traffic did not flow in every checked round");
 }

@@ -12,8 +12,12 @@
 //! private `sys` module per OS (plus the wintun adapter), every block with a
 //! `// SAFETY:` line.
 
+#[cfg(windows)]
+pub mod console;
 pub mod cpu;
 mod error;
+#[cfg(windows)]
+pub mod pipe;
 #[allow(unsafe_code)]
 mod sys;
 pub mod tun;

@@ -240,7 +240,19 @@ impl StdUdpTransport {
     /// effort: a smaller grant is not an error; see [`Self::buffer_sizes`]).
     #[allow(clippy::disallowed_methods)] // the std transport: to move to platform (issue 12)
     pub fn bind(addr: SocketAddr) -> io::Result<Self> {
-        let socket = UdpSocket::bind(addr)?;
+        let socket = if addr.is_ipv6() {
+            let s = socket2::Socket::new(
+                socket2::Domain::IPV6,
+                socket2::Type::DGRAM,
+                Some(socket2::Protocol::UDP),
+            )?;
+            // Windows turns IPV6_V6ONLY on by default (Linux off): ask for dual-stack.
+            let _ = s.set_only_v6(false);
+            s.bind(&addr.into())?;
+            UdpSocket::from(s)
+        } else {
+            UdpSocket::bind(addr)?
+        };
         let sock = socket2::SockRef::from(&socket);
         let _ = sock.set_recv_buffer_size(SOCKET_BUFFER);
         let _ = sock.set_send_buffer_size(SOCKET_BUFFER);

@@ -12,3 +12,15 @@ pub(crate) mod macos;
 
 #[cfg(windows)]
 pub(crate) mod windows;
+
+#[cfg(windows)]
+pub(crate) mod windows_pipe;
+
+#[cfg(windows)]
+pub(crate) mod windows_console;
+
+#[cfg(windows)]
+pub(crate) mod windows_offload;
+
+#[cfg(target_os = "macos")]
+pub(crate) mod macos_batch;

@@ -16,6 +16,7 @@
 
 pub mod framing;
 pub mod guid;
+pub mod wintun_ring;
 
 #[cfg(unix)]
 mod fd;

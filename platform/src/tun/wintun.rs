@@ -15,8 +15,7 @@ use super::guid::adapter_guid;
 use crate::sys::windows::{wait_any, Event};
 use crate::Error;
 
-/// Default session ring: 8 MiB, room for several milliseconds at multi-Gb/s.
-pub const DEFAULT_RING_CAPACITY: u32 = 0x80_0000;
+pub use super::wintun_ring::DEFAULT_RING_CAPACITY;
 
 /// How to create or open the adapter.
 #[derive(Debug, Clone)]
@@ -29,7 +28,9 @@ pub struct WintunOptions {
     pub dll_path: Option<PathBuf>,
     /// Interface MTU to set.
     pub mtu: usize,
-    /// Session ring size in bytes (a power of two within wintun's limits).
+    /// Session ring size in bytes; rounded down to a power of two within wintun's
+    /// limits ([`super::wintun_ring::ring_capacity`]). Default 8 MiB; 16 MiB absorbs
+    /// larger bursts (firezone's choice).
     pub ring_capacity: u32,
 }
 
@@ -68,7 +69,9 @@ fn wintun_err(e: impl std::fmt::Display) -> Error {
 
 impl WintunTun {
     /// Loads wintun.dll, opens the adapter named `options.name` or creates it with the
-    /// name-derived GUID, sets the MTU and starts a session.
+    /// name-derived GUID, sets the MTU and starts a session. An adapter left behind by
+    /// a crashed process (same name, same GUID) is opened and reused: its session died
+    /// with that process. A second session on a live adapter fails cleanly.
     pub fn create(options: &WintunOptions) -> Result<Self, Error> {
         let path = match &options.dll_path {
             Some(p) => p.clone(),
@@ -90,9 +93,16 @@ impl WintunTun {
             .map_err(wintun_err)?,
         };
         adapter.set_mtu(options.mtu).map_err(wintun_err)?;
-        let capacity =
-            options.ring_capacity.clamp(wintun::MIN_RING_CAPACITY, wintun::MAX_RING_CAPACITY);
-        let session = Arc::new(adapter.start_session(capacity).map_err(wintun_err)?);
+        let capacity = super::wintun_ring::ring_capacity(u64::from(options.ring_capacity));
+        // wintun allows one session per adapter: a second one (another process, or this
+        // one twice) fails here with an error, never shares the ring.
+        let session = Arc::new(adapter.start_session(capacity).map_err(|e| {
+            Error::Wintun(format!(
+                "cannot start a session on adapter {} (already in use by another \
+                 session?): {e}",
+                options.name
+            ))
+        })?);
         let shutdown = Event::new().map_err(Error::os("CreateEventW"))?;
         Ok(Self { session, adapter, shutdown, mtu: options.mtu, dropped: AtomicU64::new(0) })
     }

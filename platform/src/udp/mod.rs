@@ -35,7 +35,13 @@ mod bound_if;
 // Used by the non-Linux receive path; its tests run everywhere.
 #[cfg_attr(target_os = "linux", allow(dead_code))]
 mod rx_error;
+pub mod macos_batch;
+#[cfg(target_os = "macos")]
+pub mod macos_batch_io;
 mod wait;
+#[cfg(windows)]
+pub mod win_batch;
+pub mod win_offload;
 
 use crate::Error;
 
