@@ -117,13 +117,16 @@ pub struct Tunnel {
 
 impl Tunnel {
     /// Creates the TUN device `ifname` with `mtu`, starts the engine with `config`
-    /// (UDP sockets marked with `fwmark`) and serves the UAPI socket.
+    /// (UDP sockets marked with `fwmark` unless the config has its own) and serves the
+    /// UAPI socket. The mark goes into the running config, so `wg show` reports it and
+    /// `wg set fwmark` changes it.
     pub fn start(
         ifname: &str,
         mtu: usize,
-        config: DeviceConfig,
+        mut config: DeviceConfig,
         fwmark: Option<u32>,
     ) -> Result<Tunnel, String> {
+        config.fwmark = config.fwmark.filter(|m| *m != 0).or(fwmark);
         let log: Arc<dyn Fn(&str) + Send + Sync> = {
             let name = ifname.to_owned();
             Arc::new(move |msg: &str| eprintln!("ferrowg ({name}): {msg}"))
@@ -146,14 +149,8 @@ impl Tunnel {
             .unwrap_or_else(|_| ferrowg_core::sched::CpuTopology::uniform(num_cpus()));
         let opts = DeviceOptions { rng_seed: Some(os_random32()), topology, ..Default::default() };
         let device = Arc::new(
-            Device::start(
-                config,
-                tun,
-                Arc::new(PlatformBind { fwmark }),
-                Arc::new(SystemClock),
-                opts,
-            )
-            .map_err(|e| format!("cannot start the engine: {e}"))?,
+            Device::start(config, tun, Arc::new(PlatformBind), Arc::new(SystemClock), opts)
+                .map_err(|e| format!("cannot start the engine: {e}"))?,
         );
         let (tx, rx) = mpsc::channel::<Shutdown>();
         device.set_observer(Some(Arc::new(LogObserver {

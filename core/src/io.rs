@@ -72,11 +72,28 @@ pub trait Transport: Send + Sync + 'static {
 
     /// The local UDP port (the configured listen port, or the one the OS picked).
     fn local_port(&self) -> u16;
+
+    /// Sets (`Some`) or clears (`None`) WireGuard's `fwmark` on every socket this
+    /// transport owns, including any it reopens by itself (Linux `SO_MARK`). The engine
+    /// calls it on every transport before using it and whenever the configured mark
+    /// changes. A transport that cannot mark its packets must refuse a mark rather than
+    /// ignore it (policy routing would then send the tunnel's own packets into the
+    /// tunnel); clearing always succeeds. The default refuses every mark.
+    fn set_fwmark(&self, mark: Option<u32>) -> io::Result<()> {
+        match mark {
+            None => Ok(()),
+            Some(_) => Err(io::Error::new(
+                io::ErrorKind::Unsupported,
+                "this UDP transport cannot set a firewall mark (fwmark)",
+            )),
+        }
+    }
 }
 
 /// Opens [`Transport`]s: the engine calls it at start, when the listen port changes, and
 /// when the host says the network changed (rebind). Platform code implements it over real
-/// sockets; tests over loopback or in-memory channels.
+/// sockets; tests over loopback or in-memory channels. The engine gives every transport
+/// it opens the configured fwmark ([`Transport::set_fwmark`]) before sending on it.
 pub trait Bind: Send + Sync + 'static {
     /// Opens a transport listening on `port` (0 lets the OS pick).
     fn bind(&self, port: u16) -> io::Result<std::sync::Arc<dyn Transport>>;

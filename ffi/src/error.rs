@@ -121,6 +121,10 @@ impl From<DeviceError> for TunnelError {
     fn from(e: DeviceError) -> Self {
         match e {
             DeviceError::Bind { .. } => Self::Bind { message: e.to_string() },
+            DeviceError::Fwmark(ref source) if source.kind() == std::io::ErrorKind::Unsupported => {
+                Self::Unsupported { message: e.to_string() }
+            }
+            DeviceError::Fwmark(_) => Self::Bind { message: e.to_string() },
             DeviceError::Resolve(_) | DeviceError::InvalidConfig(_) => {
                 Self::Config { line: 0, message: e.to_string() }
             }

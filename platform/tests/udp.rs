@@ -193,6 +193,64 @@ fn fwmark_is_applied_and_changed_live() {
     assert_eq!(marks(&t), vec![7, 7], "rebind keeps the new mark");
     t.set_fwmark(None).unwrap();
     assert_eq!(marks(&t), vec![0, 0]);
+    t.set_fwmark(Some(9)).unwrap();
+    t.set_listen_port(0).unwrap();
+    assert_eq!(marks(&t), vec![9, 9], "a listen-port change keeps the mark");
+    t.set_fwmark(Some(0)).unwrap();
+    assert_eq!(marks(&t), vec![0, 0], "fwmark 0 clears the mark");
+}
+
+/// Not Linux: a mark cannot be applied, so it is refused (never only stored).
+#[cfg(not(target_os = "linux"))]
+#[test]
+fn fwmark_is_refused_where_there_is_none() {
+    let t = UdpTransport::bind(0).unwrap();
+    assert!(t.set_fwmark(Some(7)).is_err());
+    t.set_fwmark(None).unwrap();
+    assert!(UdpTransport::with_options(UdpOptions { fwmark: Some(7), ..UdpOptions::default() })
+        .is_err());
+}
+
+/// Linux `SO_BINDTOIFINDEX`, read back with `getsockopt(SO_BINDTODEVICE)` (the name)
+/// and `SO_BINDTOIFINDEX`: applied to the open sockets, kept across rebind and port
+/// changes, and removed with `None`. Uses the loopback interface.
+#[cfg(target_os = "linux")]
+#[test]
+fn bound_interface_is_applied_and_kept() {
+    let lo = std::num::NonZeroU32::new(1).unwrap();
+    let bound = |t: &UdpTransport| -> Vec<(Option<Vec<u8>>, Option<std::num::NonZeroU32>)> {
+        t.with_sockets(|socks| {
+            socks
+                .iter()
+                .map(|s| {
+                    let r = socket2::SockRef::from(*s);
+                    (r.device().unwrap(), r.device_index_v4().unwrap())
+                })
+                .collect()
+        })
+    };
+    let lo_name = Some(b"lo".to_vec());
+    let t = UdpTransport::with_options(UdpOptions {
+        bound_interface: Some(1),
+        ..UdpOptions::default()
+    })
+    .unwrap();
+    assert_eq!(bound(&t), vec![(lo_name.clone(), Some(lo)); 2]);
+    t.set_bound_interface(None).unwrap();
+    assert_eq!(bound(&t), vec![(None, None); 2]);
+    t.set_bound_interface(Some(1)).unwrap();
+    assert_eq!(bound(&t), vec![(lo_name.clone(), Some(lo)); 2]);
+    t.rebind().unwrap();
+    assert_eq!(bound(&t), vec![(lo_name.clone(), Some(lo)); 2], "rebind keeps it");
+    t.set_listen_port(0).unwrap();
+    assert_eq!(bound(&t), vec![(lo_name, Some(lo)); 2], "a port change keeps it");
+    // Traffic over loopback still flows while bound to lo.
+    let peer = UdpSocket::bind(v4(0)).unwrap();
+    peer.send_to(b"hi", v4(t.local_port())).unwrap();
+    let got = recv_n(&t, 1, WAIT);
+    assert_eq!(got, vec![(peer.local_addr().unwrap(), b"hi".to_vec())]);
+    t.set_bound_interface(Some(0)).unwrap();
+    assert_eq!(bound(&t), vec![(None, None); 2], "index 0 unbinds");
 }
 
 /// Same-size runs to one destination (GSO-coalesced on Linux), a short tail, other
@@ -236,26 +294,32 @@ fn gso_runs_arrive_as_separate_datagrams() {
     }
 }
 
+/// With and without GRO: the oversized datagram is dropped, and the one after it lands
+/// in the caller's first buffer itself (not only behind a swapped slice reference).
 #[cfg(target_os = "linux")]
 #[test]
 fn oversized_datagram_is_dropped_not_truncated() {
-    let t = UdpTransport::bind(0).unwrap();
-    let peer = UdpSocket::bind(v4(0)).unwrap();
-    peer.send_to(&[7u8; 600], v4(t.local_port())).unwrap();
-    peer.send_to(b"small", v4(t.local_port())).unwrap();
-    let mut big = [0u8; 100];
-    let mut small = [0u8; 100];
-    let mut bufs: Vec<&mut [u8]> = vec![&mut big, &mut small];
-    let mut meta = [RecvMeta::default(); 2];
-    let mut got = 0;
-    for _ in 0..10 {
-        got = t.recv_batch(&mut bufs, &mut meta, WAIT).unwrap();
-        if got > 0 {
-            break;
+    for no_gro in [false, true] {
+        let t = UdpTransport::with_options(UdpOptions { no_gro, ..UdpOptions::default() }).unwrap();
+        let peer = UdpSocket::bind(v4(0)).unwrap();
+        peer.send_to(&[7u8; 600], v4(t.local_port())).unwrap();
+        peer.send_to(b"small", v4(t.local_port())).unwrap();
+        let mut big = [0u8; 100];
+        let mut small = [0u8; 100];
+        let mut meta = [RecvMeta::default(); 2];
+        let mut got = 0;
+        for _ in 0..10 {
+            let mut bufs: Vec<&mut [u8]> = vec![&mut big, &mut small];
+            got = t.recv_batch(&mut bufs, &mut meta, WAIT).unwrap();
+            if got > 0 {
+                break;
+            }
         }
+        assert_eq!(got, 1, "no_gro={no_gro}");
+        assert_eq!(&big[..meta[0].len], b"small", "no_gro={no_gro}");
+        assert_eq!(meta[0].src, peer.local_addr().unwrap());
+        assert_eq!(t.rx_dropped(), 1, "the oversized datagram is counted, no_gro={no_gro}");
     }
-    assert_eq!(got, 1);
-    assert_eq!(&bufs[0][..meta[0].len], b"small");
 }
 
 /// A GSO run received a few datagrams at a time: with GRO the rest of a coalesced run

@@ -285,6 +285,18 @@ impl Inner {
         // A freshly built trie: lay it out depth-first and build its top-level index.
         routes.compact();
 
+        // The fwmark goes on a new transport before it is used, and on the open one when
+        // it changed; a transport that cannot carry it refuses the whole config.
+        let mark = config.fwmark.filter(|m| *m != 0);
+        match (&new_transport, &have) {
+            (Some(t), _) => t.set_fwmark(mark),
+            (None, Some(t)) if mark != old.config.fwmark.filter(|m| *m != 0) => {
+                t.0.set_fwmark(mark)
+            }
+            _ => Ok(()),
+        }
+        .map_err(DeviceError::Fwmark)?;
+
         // Commit: from here on nothing fails.
         if let Some(t) = new_transport {
             self.transport.store(Some(Arc::new(TransportSlot(t))));
@@ -441,6 +453,14 @@ impl Inner {
         self.set_config_locked(&next).map_err(|e| {
             self.log(LogLevel::Warn, &format!("uapi set: {e}"));
             match e {
+                DeviceError::Fwmark(source) => UapiError {
+                    line: ops
+                        .iter()
+                        .position(|op| matches!(op, UapiOp::FwMark(_)))
+                        .map_or(0, |i| i + 1),
+                    key: "fwmark".to_owned(),
+                    kind: UapiErrorKind::Rejected(format!("cannot set fwmark: {source}")),
+                },
                 DeviceError::Bind { port, source } => UapiError {
                     line: ops
                         .iter()
@@ -570,13 +590,11 @@ impl Inner {
             None => self.bind.bind(0),
             Some(_) => Err(e),
         });
-        match result {
-            Ok(t) => {
-                self.transport.store(Some(Arc::new(TransportSlot(t))));
-                Ok(())
-            }
-            Err(source) => Err(DeviceError::Bind { port, source }),
-        }
+        let t = result.map_err(|source| DeviceError::Bind { port, source })?;
+        let mark = self.snapshot.load().config.fwmark.filter(|m| *m != 0);
+        t.set_fwmark(mark).map_err(DeviceError::Fwmark)?;
+        self.transport.store(Some(Arc::new(TransportSlot(t))));
+        Ok(())
     }
 
     pub(crate) fn begin_shutdown(&self) {

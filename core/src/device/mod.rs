@@ -195,6 +195,10 @@ pub enum DeviceError {
         #[source]
         source: io::Error,
     },
+    /// The fwmark could not be put on the UDP sockets (refused where the OS or the
+    /// transport has no such mark, or no permission).
+    #[error("cannot set fwmark on the UDP sockets: {0}")]
+    Fwmark(#[source] io::Error),
     /// An endpoint hostname did not resolve.
     #[error(transparent)]
     Resolve(#[from] crate::config::ResolveError),

@@ -4,6 +4,7 @@ use std::io;
 use std::mem;
 use std::net::{Ipv4Addr, Ipv6Addr, SocketAddr, SocketAddrV4, SocketAddrV6};
 use std::os::fd::{AsRawFd, BorrowedFd, FromRawFd, OwnedFd};
+use std::sync::atomic::{AtomicU64, Ordering};
 
 use ferrowg_core::io::{RecvMeta, Transmit};
 
@@ -269,12 +270,18 @@ fn gro_segment(hdr: &libc::msghdr) -> Option<usize> {
 
 /// Receives up to `min(bufs.len(), meta.len(), MMSG_BATCH)` datagrams without waiting.
 /// `Err(WouldBlock)` when none is queued. Truncated datagrams and non-IP sources are
-/// skipped; the buffers of the kept ones are moved to the front of `bufs` (swapped), so
-/// `bufs[i]` and `meta[i]` match for `i` below the count returned.
+/// skipped: the bytes of the datagrams after one are copied down into the buffer before
+/// them, so for `i` below the count returned, the datagram `meta[i]` describes is in
+/// `bufs[i]` — the caller's own buffer at position `i`, whether it reads through `bufs`
+/// or through the buffers behind it. (Swapping the slice references instead would leave
+/// callers that read their own buffers by position with datagram `i`'s bytes under
+/// datagram `i + 1`'s length and source: an off-path sender could steer roaming.)
+/// Adds the datagrams skipped to `dropped`.
 pub(crate) fn recvmmsg(
     fd: BorrowedFd<'_>,
     bufs: &mut [&mut [u8]],
     meta: &mut [RecvMeta],
+    dropped: &AtomicU64,
 ) -> io::Result<usize> {
     let mut received = [Received::default(); MMSG_BATCH];
     let got = recvmmsg_raw(fd, bufs, &mut received[..meta.len().min(MMSG_BATCH)], false)?;
@@ -282,9 +289,21 @@ pub(crate) fn recvmmsg(
     for (i, r) in received[..got].iter().enumerate() {
         // A datagram larger than its buffer arrives cut short: drop it rather than hand
         // on a prefix.
-        let (Some(src), false) = (r.src, r.truncated) else { continue };
+        let (Some(src), false) = (r.src, r.truncated) else {
+            dropped.fetch_add(1, Ordering::Relaxed);
+            continue;
+        };
         if out != i {
-            bufs.swap(out, i);
+            // `out < i`: the first half holds the target, the second starts at `i`.
+            let (before, from) = bufs.split_at_mut(i);
+            let (Some(dst), Some(data)) =
+                (before[out].get_mut(..r.len), from.first().and_then(|b| b.get(..r.len)))
+            else {
+                // A smaller buffer ahead cannot take it: drop it rather than misfile it.
+                dropped.fetch_add(1, Ordering::Relaxed);
+                continue;
+            };
+            dst.copy_from_slice(data);
         }
         meta[out] = RecvMeta { len: r.len, src };
         out += 1;

@@ -10,7 +10,8 @@ use windows_sys::Win32::Foundation::{
     WAIT_OBJECT_0, WAIT_TIMEOUT,
 };
 use windows_sys::Win32::Networking::WinSock::{
-    WSAGetLastError, WSAIoctl, WSAPoll, POLLRDNORM, POLLWRNORM, SIO_UDP_CONNRESET, SOCKET,
+    setsockopt, WSAGetLastError, WSAIoctl, WSAPoll, IPPROTO_IP, IPPROTO_IPV6, IPV6_UNICAST_IF,
+    IP_UNICAST_IF, POLLRDNORM, POLLWRNORM, SIO_UDP_CONNRESET, SIO_UDP_NETRESET, SOCKET,
     SOCKET_ERROR, WSAPOLLFD,
 };
 use windows_sys::Win32::System::SystemInformation::{
@@ -41,9 +42,40 @@ pub(crate) fn wsa_poll(sockets: &[RawSocket], write: bool, timeout: Duration) ->
     Ok(rc > 0)
 }
 
-/// Stops Windows from reporting ICMP port-unreachable as `WSAECONNRESET` on the next
-/// receive of an unconnected UDP socket (which would look like a broken socket).
+/// Stops Windows from reporting ICMP port-unreachable (`SIO_UDP_CONNRESET`) and TTL
+/// expiry (`SIO_UDP_NETRESET`) as `WSAECONNRESET`/`WSAENETRESET` on the next receive of
+/// an unconnected UDP socket (which would look like a broken socket, and lets a remote
+/// sender inject errors into the receive path).
 pub(crate) fn disable_udp_connreset(socket: &socket2::Socket) -> io::Result<()> {
+    udp_ioctl_off(socket, SIO_UDP_CONNRESET)?;
+    udp_ioctl_off(socket, SIO_UDP_NETRESET)
+}
+
+/// Sets `IP_UNICAST_IF` (`v6` false) or `IPV6_UNICAST_IF` to `value`, already encoded
+/// (`udp::bound_if::windows_unicast_if_value`); 0 unbinds.
+pub(crate) fn set_unicast_if(socket: &socket2::Socket, v6: bool, value: u32) -> io::Result<()> {
+    let (level, name) =
+        if v6 { (IPPROTO_IPV6, IPV6_UNICAST_IF) } else { (IPPROTO_IP, IP_UNICAST_IF) };
+    // SAFETY: the option value is a live u32 and we pass its exact size; the kernel
+    // only reads it.
+    let rc = unsafe {
+        setsockopt(
+            socket.as_raw_socket() as SOCKET,
+            level,
+            name,
+            (&value as *const u32).cast(),
+            std::mem::size_of::<u32>() as i32,
+        )
+    };
+    if rc == SOCKET_ERROR {
+        // SAFETY: reads this thread's last WinSock error; no memory effects.
+        return Err(io::Error::from_raw_os_error(unsafe { WSAGetLastError() }));
+    }
+    Ok(())
+}
+
+/// Turns off one of the boolean UDP ioctls (`SIO_UDP_CONNRESET`, `SIO_UDP_NETRESET`).
+fn udp_ioctl_off(socket: &socket2::Socket, code: u32) -> io::Result<()> {
     let off: u32 = 0;
     let mut returned: u32 = 0;
     // SAFETY: the input buffer is a live u32 of the size given; no output buffer, no
@@ -51,7 +83,7 @@ pub(crate) fn disable_udp_connreset(socket: &socket2::Socket) -> io::Result<()> 
     let rc = unsafe {
         WSAIoctl(
             socket.as_raw_socket() as SOCKET,
-            SIO_UDP_CONNRESET,
+            code,
             (&off as *const u32).cast(),
             std::mem::size_of::<u32>() as u32,
             std::ptr::null_mut(),

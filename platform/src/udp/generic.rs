@@ -2,18 +2,30 @@
 
 use std::io;
 use std::net::UdpSocket;
-use std::sync::atomic::AtomicBool;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 
 use ferrowg_core::io::{RecvMeta, Transmit};
 
-/// Receive-side state (none needed without GRO).
+use super::rx_error::{classify_recv_error, RecvErrorClass};
+
+/// Most per-datagram errors skipped in one call before returning what was read.
+const DROP_LIMIT: usize = 256;
+
+/// Receive-side state: the datagrams dropped by the OS-reported conditions.
 #[derive(Debug, Default)]
-pub(super) struct RxState;
+pub(super) struct RxState {
+    dropped: AtomicU64,
+}
 
 impl RxState {
     /// There is no GRO here; the flag is ignored.
     pub(super) fn new(_gro: bool) -> Self {
-        Self
+        Self::default()
+    }
+
+    /// Datagrams dropped since these sockets opened (oversized, ICMP reports).
+    pub(super) fn dropped(&self) -> u64 {
+        self.dropped.load(Ordering::Relaxed)
     }
 }
 
@@ -26,32 +38,44 @@ pub(super) fn drain(_rx: &RxState, _bufs: &mut [&mut [u8]], _meta: &mut [RecvMet
 }
 
 /// Receives what is queued without waiting; `Err(WouldBlock)` if nothing is.
+/// Per-datagram conditions the OS reports as errors (Windows `WSAEMSGSIZE`,
+/// `WSAECONNRESET`, `WSAENETRESET`) are counted as drops and the loop goes on: no error
+/// reaches the engine for them.
 pub(super) fn recv(
     socket: &UdpSocket,
     bufs: &mut [&mut [u8]],
     meta: &mut [RecvMeta],
-    _rx: &RxState,
+    rx: &RxState,
 ) -> io::Result<usize> {
     let mut got = 0;
     let want = bufs.len().min(meta.len());
-    while got < want {
+    // Bounded: a flood of per-datagram errors cannot keep this thread here forever.
+    let mut dropped = 0;
+    while got < want && dropped < DROP_LIMIT {
         match socket.recv_from(bufs[got]) {
             Ok((len, src)) => {
                 meta[got] = RecvMeta { len, src };
                 got += 1;
             }
-            Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
-            // Windows reports ICMP errors and oversized datagrams on the next receive;
-            // neither says anything about the datagrams still queued.
-            Err(e) if e.kind() == io::ErrorKind::ConnectionReset || is_truncated(&e) => {}
-            Err(e) if got > 0 => {
-                if e.kind() != io::ErrorKind::WouldBlock {
-                    tracing::debug!(error = %e, "udp receive failed after {got} datagrams");
+            Err(e) => match classify_recv_error(e.raw_os_error(), e.kind()) {
+                RecvErrorClass::Retry => {}
+                RecvErrorClass::Dropped => {
+                    dropped += 1;
+                    rx.dropped.fetch_add(1, Ordering::Relaxed);
                 }
-                break;
-            }
-            Err(e) => return Err(e),
+                RecvErrorClass::Empty if got == 0 => return Err(e),
+                RecvErrorClass::Empty => break,
+                RecvErrorClass::Fatal if got == 0 => return Err(e),
+                RecvErrorClass::Fatal => {
+                    tracing::debug!(error = %e, "udp receive failed after {got} datagrams");
+                    break;
+                }
+            },
         }
+    }
+    if got == 0 && dropped > 0 {
+        // Only drops this time: to the caller that is "nothing to read".
+        return Err(io::ErrorKind::WouldBlock.into());
     }
     Ok(got)
 }
@@ -72,14 +96,4 @@ pub(super) fn send(
         }
     }
     Ok(sent)
-}
-
-#[cfg(windows)]
-fn is_truncated(e: &io::Error) -> bool {
-    e.raw_os_error() == Some(windows_sys::Win32::Networking::WinSock::WSAEMSGSIZE)
-}
-
-#[cfg(not(windows))]
-fn is_truncated(_: &io::Error) -> bool {
-    false
 }

@@ -15,7 +15,7 @@ use std::collections::VecDeque;
 use std::io;
 use std::net::{SocketAddr, UdpSocket};
 use std::os::fd::AsFd;
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Mutex, PoisonError};
 
 use ferrowg_core::io::{RecvMeta, Transmit};
@@ -38,6 +38,8 @@ thread_local! {
 #[derive(Debug, Default)]
 pub(super) struct RxState {
     gro: bool,
+    /// Datagrams dropped: larger than the buffer, or from a non-IP source.
+    dropped: AtomicU64,
     has_pending: AtomicBool,
     pending: Mutex<VecDeque<(SocketAddr, Vec<u8>)>>,
 }
@@ -46,6 +48,11 @@ impl RxState {
     /// State for sockets with (`gro`) or without UDP GRO.
     pub(super) fn new(gro: bool) -> Self {
         Self { gro, ..Self::default() }
+    }
+
+    /// Datagrams dropped since these sockets opened.
+    pub(super) fn dropped(&self) -> u64 {
+        self.dropped.load(Ordering::Relaxed)
     }
 
     fn push(&self, src: SocketAddr, data: &[u8]) {
@@ -81,6 +88,8 @@ pub(super) fn drain(rx: &RxState, bufs: &mut [&mut [u8]], meta: &mut [RecvMeta])
             dst.copy_from_slice(&data);
             meta[n] = RecvMeta { len: data.len(), src };
             n += 1;
+        } else {
+            rx.dropped.fetch_add(1, Ordering::Relaxed);
         }
     }
     rx.has_pending.store(!q.is_empty(), Ordering::Release);
@@ -96,7 +105,7 @@ pub(super) fn recv(
     rx: &RxState,
 ) -> io::Result<usize> {
     if !rx.gro {
-        return sys::recvmmsg(socket.as_fd(), bufs, meta);
+        return sys::recvmmsg(socket.as_fd(), bufs, meta, &rx.dropped);
     }
     let want = bufs.len().min(meta.len());
     SCRATCH.with(|cell| {
@@ -113,7 +122,10 @@ pub(super) fn recv(
             sys::recvmmsg_raw(socket.as_fd(), &mut slices[..msgs], &mut received[..msgs], true)?;
         let mut n = 0;
         for (data, r) in slices.iter().zip(&received[..got]) {
-            let (Some(src), false) = (r.src, r.truncated) else { continue };
+            let (Some(src), false) = (r.src, r.truncated) else {
+                rx.dropped.fetch_add(1, Ordering::Relaxed);
+                continue;
+            };
             let seg = r.segment.unwrap_or(r.len).max(1);
             for chunk in data[..r.len.min(data.len())].chunks(seg) {
                 if n == want {
@@ -122,6 +134,9 @@ pub(super) fn recv(
                     dst.copy_from_slice(chunk);
                     meta[n] = RecvMeta { len: chunk.len(), src };
                     n += 1;
+                } else {
+                    // Larger than the caller's buffer: dropped, never cut.
+                    rx.dropped.fetch_add(1, Ordering::Relaxed);
                 }
             }
         }

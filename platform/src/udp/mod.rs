@@ -31,6 +31,10 @@ mod generic;
 #[cfg(not(target_os = "linux"))]
 use generic as imp;
 
+mod bound_if;
+// Used by the non-Linux receive path; its tests run everywhere.
+#[cfg_attr(target_os = "linux", allow(dead_code))]
+mod rx_error;
 mod wait;
 
 use crate::Error;
@@ -66,8 +70,14 @@ pub struct UdpOptions {
     pub no_ipv4: bool,
     /// Skip the IPv6 socket. Without this, a host lacking IPv6 still works (IPv4 only).
     pub no_ipv6: bool,
-    /// Linux `SO_MARK` on both sockets (WireGuard's fwmark); ignored elsewhere.
+    /// Linux `SO_MARK` on both sockets (WireGuard's fwmark; 0 is none). Elsewhere a
+    /// non-zero mark is refused: opening fails rather than send unmarked packets.
     pub fwmark: Option<u32>,
+    /// Bind both sockets to this interface (index; 0 is none), so the tunnel's own
+    /// packets leave through the physical interface whatever the routes say: Linux
+    /// `SO_BINDTOIFINDEX`, macOS `IP_BOUND_IF`/`IPV6_BOUND_IF`, Windows
+    /// `IP_UNICAST_IF`/`IPV6_UNICAST_IF`.
+    pub bound_interface: Option<u32>,
     /// Never use UDP GSO (Linux `UDP_SEGMENT`), e.g. to compare with and without it.
     pub no_gso: bool,
     /// Never use UDP GRO (Linux `UDP_GRO`): receive datagrams one by one straight into
@@ -85,6 +95,7 @@ impl std::fmt::Debug for UdpOptions {
             .field("no_ipv4", &self.no_ipv4)
             .field("no_ipv6", &self.no_ipv6)
             .field("fwmark", &self.fwmark)
+            .field("bound_interface", &self.bound_interface)
             .field("no_gso", &self.no_gso)
             .field("no_gro", &self.no_gro)
             .field("on_new_socket", &self.on_new_socket.is_some())
@@ -158,15 +169,31 @@ impl UdpTransport {
         self.replace(port)
     }
 
-    /// Sets (or with `None` clears) the Linux `SO_MARK` on the open sockets and on every
-    /// later one, like `wg set fwmark`. A no-op elsewhere.
+    /// Sets (or with `None` or 0 clears) the Linux `SO_MARK` on the open sockets and on
+    /// every later one, like `wg set fwmark`. Elsewhere a non-zero mark is refused
+    /// (`Unsupported`) and clearing is a no-op.
     pub fn set_fwmark(&self, mark: Option<u32>) -> Result<(), Error> {
+        let mark = mark.filter(|m| *m != 0);
         let mut options = self.options.lock().unwrap_or_else(PoisonError::into_inner);
-        #[cfg(target_os = "linux")]
         for s in self.sockets.load().iter() {
-            socket2::SockRef::from(s).set_mark(mark.unwrap_or(0)).map_err(Error::os("SO_MARK"))?;
+            apply_fwmark(&socket2::SockRef::from(s), mark)?;
         }
         options.fwmark = mark;
+        Ok(())
+    }
+
+    /// Binds the open sockets, and every later one, to the interface with this index
+    /// (`None` or 0: unbinds them), so the tunnel's own packets cannot loop into the
+    /// tunnel. Call it again with the new index when the default route moves.
+    pub fn set_bound_interface(&self, index: Option<u32>) -> Result<(), Error> {
+        let index = index.filter(|i| *i != 0);
+        let mut options = self.options.lock().unwrap_or_else(PoisonError::into_inner);
+        for s in self.sockets.load().iter() {
+            let v6 = s.local_addr().is_ok_and(|a| a.is_ipv6());
+            bound_if::apply(&socket2::SockRef::from(s), v6, index)
+                .map_err(Error::os("bind to interface"))?;
+        }
+        options.bound_interface = index;
         Ok(())
     }
 
@@ -233,6 +260,14 @@ impl UdpTransport {
     pub fn gso_active(&self) -> [bool; 2] {
         let s = self.sockets.load();
         [s.gso[0].load(Ordering::Relaxed), s.gso[1].load(Ordering::Relaxed)]
+    }
+
+    /// Datagrams received and dropped by the transport since the sockets were last
+    /// (re)opened: larger than the buffer given, or (Windows) an ICMP report or oversized
+    /// datagram the OS returned as a receive error. None of these is an error of the
+    /// transport.
+    pub fn rx_dropped(&self) -> u64 {
+        self.sockets.load().rx.dropped()
     }
 
     /// The local addresses of the open sockets (IPv4 first).
@@ -325,6 +360,10 @@ impl Transport for UdpTransport {
 
     fn local_port(&self) -> u16 {
         self.sockets.load().port
+    }
+
+    fn set_fwmark(&self, mark: Option<u32>) -> io::Result<()> {
+        UdpTransport::set_fwmark(self, mark).map_err(io::Error::from)
     }
 }
 
@@ -486,9 +525,12 @@ fn open_socket(addr: SocketAddr, options: &UdpOptions) -> Result<UdpSocket, Erro
     // Best effort: the kernel caps these at its own maximum.
     let _ = socket.set_recv_buffer_size(SOCKET_BUFFER);
     let _ = socket.set_send_buffer_size(SOCKET_BUFFER);
-    #[cfg(target_os = "linux")]
-    if let Some(mark) = options.fwmark {
-        socket.set_mark(mark).map_err(Error::os("SO_MARK"))?;
+    if options.fwmark.is_some_and(|m| m != 0) {
+        apply_fwmark(&socket, options.fwmark)?;
+    }
+    if let Some(index) = options.bound_interface.filter(|i| *i != 0) {
+        bound_if::apply(&socket, addr.is_ipv6(), Some(index))
+            .map_err(Error::os("bind to interface"))?;
     }
     #[cfg(windows)]
     crate::sys::windows::disable_udp_connreset(&socket).map_err(Error::os("SIO_UDP_CONNRESET"))?;
@@ -498,6 +540,29 @@ fn open_socket(addr: SocketAddr, options: &UdpOptions) -> Result<UdpSocket, Erro
     }
     socket.bind(&addr.into()).map_err(Error::os("bind"))?;
     Ok(socket.into())
+}
+
+/// Puts `mark` (`None`: clears it) on one socket: Linux `SO_MARK`; elsewhere only
+/// clearing is possible.
+fn apply_fwmark(socket: &Socket, mark: Option<u32>) -> Result<(), Error> {
+    #[cfg(target_os = "linux")]
+    {
+        socket.set_mark(mark.unwrap_or(0)).map_err(Error::os("SO_MARK"))
+    }
+    #[cfg(not(target_os = "linux"))]
+    {
+        let _ = socket;
+        match mark {
+            None => Ok(()),
+            Some(_) => Err(Error::Os {
+                op: "SO_MARK",
+                source: io::Error::new(
+                    io::ErrorKind::Unsupported,
+                    "fwmark exists only on Linux; bind the sockets to an interface instead",
+                ),
+            }),
+        }
+    }
 }
 
 #[cfg(unix)]
