@@ -14,6 +14,8 @@
 
 pub mod cpu;
 mod error;
+#[cfg(target_os = "linux")]
+pub mod netconf;
 #[allow(unsafe_code)]
 mod sys;
 pub mod tun;
