@@ -162,3 +162,9 @@ fn full_tunnel_wg_quick_wireguard_go_ipv4_underlay() {
 fn full_tunnel_wg_quick_wireguard_go_ipv6_underlay() {
     run_script("full_tunnel.sh", &["wgquick-wggo", "6"]);
 }
+
+/// Failing PreUp/PostUp and DNS without resolvconf fail closed; Table = N / off.
+#[test]
+fn up_fails_closed() {
+    run_script("ferrowg_up_failclosed.sh", &[]);
+}
