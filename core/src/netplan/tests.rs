@@ -24,7 +24,6 @@ fn routes(p: &NetworkPlan) -> Vec<String> {
             RouteTable::Main => format!("{} main", r.dest),
             RouteTable::Id(t) => format!("{} table {t}", r.dest),
             RouteTable::Name(n) => format!("{} table {n}", r.dest),
-            other => format!("{} {other:?}", r.dest),
         })
         .collect()
 }
@@ -39,7 +38,6 @@ fn rules(p: &NetworkPlan) -> Vec<String> {
             PolicyRule::SuppressMainDefault { family } => {
                 format!("{family:?} table main suppress_prefixlength 0")
             }
-            other => format!("{other:?}"),
         })
         .collect()
 }
@@ -51,7 +49,6 @@ fn firewall(p: &NetworkPlan) -> Vec<String> {
             FirewallRule::DropForeignToTunnelAddress { addr } => format!("drop {addr}"),
             FirewallRule::SaveMark { family, mark } => format!("{family:?} save {mark}"),
             FirewallRule::RestoreMark { family } => format!("{family:?} restore"),
-            other => format!("{other:?}"),
         })
         .collect()
 }
