@@ -268,6 +268,40 @@ impl NetworkPlan {
     pub fn is_full_tunnel(&self) -> bool {
         !self.rules.is_empty()
     }
+
+    /// Host prefixes (/32, /128) of the endpoints the tunnel's routes would capture: a
+    /// platform without fwmark routes these via the physical gateway (wg-quick on macOS,
+    /// wireguard-windows) so the tunnel's own packets do not loop.
+    pub fn endpoint_bypass(&self) -> Vec<AllowedIp> {
+        let mut out: Vec<AllowedIp> = self
+            .endpoints
+            .iter()
+            .filter(|e| e.inside_allowed_ips == Some(true))
+            .filter_map(|e| e.endpoint.addr())
+            .filter_map(|sa| {
+                let ip = sa.ip();
+                let cidr = if ip.is_ipv4() { 32 } else { 128 };
+                AllowedIp::new(ip, cidr).ok()
+            })
+            .collect();
+        out.sort();
+        out.dedup();
+        out
+    }
+}
+
+/// A default route as the two halves that override it without replacing it (`0.0.0.0/1`
+/// + `128.0.0.0/1`, `::/1` + `8000::/1`): the form wg-quick uses on macOS and an
+/// applier without policy routing can use. `None` for any other prefix.
+pub fn split_default(dest: &AllowedIp) -> Option<[AllowedIp; 2]> {
+    if dest.cidr() != 0 {
+        return None;
+    }
+    let (low, high): (IpAddr, IpAddr) = match dest.addr() {
+        IpAddr::V4(_) => ([0, 0, 0, 0].into(), [128, 0, 0, 0].into()),
+        IpAddr::V6(_) => (std::net::Ipv6Addr::UNSPECIFIED.into(), "8000::".parse().ok()?),
+    };
+    Some([AllowedIp::new(low, 1).ok()?, AllowedIp::new(high, 1).ok()?])
 }
 
 fn endpoints(config: &WgQuickConfig, allowed: &[AllowedIp]) -> Vec<EndpointPlan> {

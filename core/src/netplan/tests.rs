@@ -223,3 +223,23 @@ fn contains_edges() {
     let all6: AllowedIp = "::/0".parse().unwrap();
     assert!(!contains(&all6, "1.2.3.4".parse().unwrap()));
 }
+
+#[test]
+fn endpoint_bypass_and_split_default() {
+    let p = plan(
+        "",
+        &[
+            (PEER1, "0.0.0.0/0, ::/0", "192.0.2.1:51820"),
+            (PEER2, "10.0.0.0/8", "[2001:db8::1]:51820"),
+        ],
+    );
+    let bypass: Vec<String> = p.endpoint_bypass().iter().map(|a| a.to_string()).collect();
+    assert_eq!(bypass, ["192.0.2.1/32", "2001:db8::1/128"], "both are under a /0");
+    let p = plan("", &[(PEER1, "10.0.0.0/8", "192.0.2.1:51820")]);
+    assert!(p.endpoint_bypass().is_empty());
+
+    let halves = |s: &str| split_default(&s.parse().unwrap()).map(|h| h.map(|a| a.to_string()));
+    assert_eq!(halves("0.0.0.0/0"), Some(["0.0.0.0/1".to_owned(), "128.0.0.0/1".to_owned()]));
+    assert_eq!(halves("::/0"), Some(["::/1".to_owned(), "8000::/1".to_owned()]));
+    assert_eq!(halves("10.0.0.0/8"), None);
+}
