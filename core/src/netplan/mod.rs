@@ -290,9 +290,9 @@ impl NetworkPlan {
     }
 }
 
-/// A default route as the two halves that override it without replacing it (`0.0.0.0/1`
-/// + `128.0.0.0/1`, `::/1` + `8000::/1`): the form wg-quick uses on macOS and an
-/// applier without policy routing can use. `None` for any other prefix.
+/// A default route as the two halves that override it without replacing it
+/// (`0.0.0.0/1` and `128.0.0.0/1`, `::/1` and `8000::/1`): the form wg-quick uses on
+/// macOS and an applier without policy routing can use. `None` for any other prefix.
 pub fn split_default(dest: &AllowedIp) -> Option<[AllowedIp; 2]> {
     if dest.cidr() != 0 {
         return None;
