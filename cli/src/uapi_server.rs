@@ -155,8 +155,7 @@ impl UapiSocket {
         device: Arc<dyn UapiTarget>,
         log: Arc<dyn Fn(&str) + Send + Sync>,
     ) -> std::io::Result<UapiSocket> {
-        fs::create_dir_all(dir)?;
-        let _ = fs::set_permissions(dir, fs::Permissions::from_mode(0o755));
+        ensure_socket_dir(dir)?;
         let path = dir.join(format!("{ifname}.sock"));
         if UnixStream::connect(&path).is_ok() {
             return Err(std::io::Error::new(
@@ -189,8 +188,7 @@ fn bind_listener(path: &Path) -> std::io::Result<UnixListener> {
         Err(e) if e.kind() != ErrorKind::NotFound => return Err(e),
         _ => {}
     }
-    let listener = UnixListener::bind(path)?;
-    fs::set_permissions(path, fs::Permissions::from_mode(0o600))?;
+    let (listener, _) = bind_private(path)?;
     Ok(listener)
 }
 
@@ -206,6 +204,32 @@ impl Drop for UapiSocket {
 }
 
 #[cfg(unix)]
+/// Creates the socket directory with mode 0755 if it is missing (as wireguard-go does);
+/// an existing directory keeps its permissions (never loosened).
+pub fn ensure_socket_dir(dir: &Path) -> std::io::Result<()> {
+    if dir.is_dir() {
+        return Ok(());
+    }
+    fs::create_dir_all(dir)?;
+    fs::set_permissions(dir, fs::Permissions::from_mode(0o755))
+}
+
+/// Binds a unix socket at `path` that only the owner can connect to, and returns it with
+/// the mode the socket file had right after `bind` (before anything else could change
+/// it): there must be no moment when others may connect.
+#[cfg(unix)]
+pub fn bind_private(path: &Path) -> std::io::Result<(UnixListener, u32)> {
+    use nix::sys::stat::{umask, Mode};
+    // The umask is process-wide: 077 only around the bind, then the caller's again.
+    let old = umask(Mode::from_bits_truncate(0o077));
+    let bound = UnixListener::bind(path);
+    umask(old);
+    let listener = bound?;
+    let mode_at_bind = fs::metadata(path)?.permissions().mode() & 0o777;
+    fs::set_permissions(path, fs::Permissions::from_mode(0o600))?;
+    Ok((listener, mode_at_bind))
+}
+
 fn accept_loop(
     listener: &UnixListener,
     device: Arc<dyn UapiTarget>,
@@ -323,6 +347,46 @@ mod tests {
         let dev = Fake::default();
         let r = handle_request(&dev, "get=1\nlisten_port=1\n\n");
         assert_eq!(r.reply.as_deref(), Some("errno=-22\n\n"));
+    }
+
+    /// The socket is private from the moment it exists, whatever umask the process
+    /// inherited (security finding 2 of issue 11).
+    #[cfg(unix)]
+    #[test]
+    fn socket_is_private_at_bind_under_umask_000() {
+        use nix::sys::stat::{umask, Mode};
+        let dir = std::env::temp_dir().join(format!("ferrowg-umask-test-{}", std::process::id()));
+        fs::create_dir_all(&dir).unwrap();
+        let path = dir.join("wgumask0.sock");
+        let _ = fs::remove_file(&path);
+        let old = umask(Mode::empty());
+        let bound = bind_private(&path);
+        let after = umask(old);
+        let (_listener, mode_at_bind) = bound.unwrap();
+        assert_eq!(mode_at_bind & 0o077, 0, "socket mode right after bind: {mode_at_bind:o}");
+        assert_eq!(after, Mode::empty(), "the caller's umask is restored");
+        assert_eq!(fs::metadata(&path).unwrap().permissions().mode() & 0o777, 0o600);
+        let _ = fs::remove_file(&path);
+        let _ = fs::remove_dir(&dir);
+    }
+
+    /// A missing socket directory is created 0755; an existing stricter one is kept.
+    #[cfg(unix)]
+    #[test]
+    fn socket_dir_created_0755_and_never_loosened() {
+        let base = std::env::temp_dir().join(format!("ferrowg-dir-test-{}", std::process::id()));
+        let _ = fs::remove_dir_all(&base);
+        let fresh = base.join("a/wireguard");
+        ensure_socket_dir(&fresh).unwrap();
+        assert_eq!(fs::metadata(&fresh).unwrap().permissions().mode() & 0o777, 0o755);
+        let strict = base.join("strict");
+        fs::create_dir_all(&strict).unwrap();
+        fs::set_permissions(&strict, fs::Permissions::from_mode(0o700)).unwrap();
+        let dev: Arc<dyn UapiTarget> = Arc::new(Fake::default());
+        let sock = UapiSocket::bind(&strict, "wgdir0", dev, Arc::new(|_: &str| {})).unwrap();
+        assert_eq!(fs::metadata(&strict).unwrap().permissions().mode() & 0o777, 0o700);
+        drop(sock);
+        let _ = fs::remove_dir_all(&base);
     }
 
     /// Several requests on one connection, then an unknown one closes it; the socket file

@@ -16,7 +16,18 @@ use std::sync::Mutex;
 
 static SERIAL: Mutex<()> = Mutex::new(());
 
-const TOOLS: &[&str] = &["ip", "wg", "wg-quick", "wireguard-go", "iperf3", "jq", "ping", "python3"];
+const TOOLS: &[&str] = &[
+    "ip",
+    "wg",
+    "wg-quick",
+    "wireguard-go",
+    "iperf3",
+    "jq",
+    "ping",
+    "python3",
+    "nft",
+    "resolvconf",
+];
 
 fn repo_dir() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).parent().unwrap().to_owned()
@@ -116,4 +127,44 @@ fn wg_quick_with_the_daemon() {
 #[test]
 fn up_full_tunnel_and_show() {
     run_script("ferrowg_up.sh", &[]);
+}
+
+// Full tunnel with the endpoint reachable only through the default route (issue 11).
+
+#[test]
+fn full_tunnel_wg_quick_ferrowg_ipv4_underlay() {
+    run_script("full_tunnel.sh", &["wgquick-ferrowg", "4"]);
+}
+
+#[test]
+fn full_tunnel_wg_quick_ferrowg_ipv6_underlay() {
+    run_script("full_tunnel.sh", &["wgquick-ferrowg", "6"]);
+}
+
+#[test]
+fn full_tunnel_ferrowg_up_ipv4_underlay() {
+    run_script("full_tunnel.sh", &["up-ferrowg", "4"]);
+}
+
+#[test]
+fn full_tunnel_ferrowg_up_ipv6_underlay() {
+    run_script("full_tunnel.sh", &["up-ferrowg", "6"]);
+}
+
+/// wireguard-go as the client: proves the test itself.
+#[test]
+fn full_tunnel_wg_quick_wireguard_go_ipv4_underlay() {
+    run_script("full_tunnel.sh", &["wgquick-wggo", "4"]);
+}
+
+/// wireguard-go as the client over an IPv6 underlay.
+#[test]
+fn full_tunnel_wg_quick_wireguard_go_ipv6_underlay() {
+    run_script("full_tunnel.sh", &["wgquick-wggo", "6"]);
+}
+
+/// Failing PreUp/PostUp and DNS without resolvconf fail closed; Table = N / off.
+#[test]
+fn up_fails_closed() {
+    run_script("ferrowg_up_failclosed.sh", &[]);
 }

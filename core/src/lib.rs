@@ -21,6 +21,7 @@ pub mod io;
 pub mod keypair;
 pub mod keys;
 pub mod messages;
+pub mod netplan;
 pub mod noise;
 pub mod peer;
 pub mod peer_lookup;

@@ -18,6 +18,8 @@ pub mod cpu;
 mod error;
 #[cfg(windows)]
 pub mod pipe;
+#[cfg(target_os = "linux")]
+pub mod netconf;
 #[allow(unsafe_code)]
 mod sys;
 pub mod tun;

@@ -1,0 +1,92 @@
+//! A blocking rtnetlink socket: one request at a time, each acknowledged.
+
+use std::io;
+
+use netlink_packet_core::{
+    NetlinkHeader, NetlinkMessage, NetlinkPayload, NLM_F_ACK, NLM_F_CREATE, NLM_F_EXCL,
+    NLM_F_REQUEST,
+};
+use netlink_packet_route::link::{LinkAttribute, LinkMessage};
+use netlink_packet_route::RouteNetlinkMessage;
+use netlink_sys::{protocols::NETLINK_ROUTE, Socket, SocketAddr};
+
+/// A connected `NETLINK_ROUTE` socket in the caller's network namespace.
+pub(crate) struct Netlink {
+    socket: Socket,
+    seq: u32,
+}
+
+/// Flags for a request that creates something and fails if it exists (`ip ... add`).
+pub(crate) const CREATE: u16 = NLM_F_CREATE | NLM_F_EXCL;
+
+impl Netlink {
+    /// Opens the socket.
+    pub(crate) fn open() -> io::Result<Netlink> {
+        let mut socket = Socket::new(NETLINK_ROUTE)?;
+        socket.bind_auto()?;
+        socket.connect(&SocketAddr::new(0, 0))?;
+        Ok(Netlink { socket, seq: 0 })
+    }
+
+    /// Sends `msg` with `NLM_F_REQUEST | NLM_F_ACK | flags` and waits for its
+    /// acknowledgement; a kernel error comes back as the matching `io::Error`.
+    /// Returns the messages the kernel sent before the acknowledgement.
+    pub(crate) fn request(
+        &mut self,
+        msg: RouteNetlinkMessage,
+        flags: u16,
+    ) -> io::Result<Vec<RouteNetlinkMessage>> {
+        self.seq = self.seq.wrapping_add(1);
+        let mut header = NetlinkHeader::default();
+        header.flags = NLM_F_REQUEST | NLM_F_ACK | flags;
+        header.sequence_number = self.seq;
+        let mut packet = NetlinkMessage::new(header, NetlinkPayload::InnerMessage(msg));
+        packet.finalize();
+        let mut buf = vec![0u8; packet.buffer_len()];
+        packet.serialize(&mut buf);
+        self.socket.send(&buf, 0)?;
+        let mut replies = Vec::new();
+        // Bounded: the kernel answers one request with its replies and one ACK.
+        for _ in 0..1024 {
+            let (data, _) = self.socket.recv_from_full()?;
+            let mut offset = 0;
+            while offset < data.len() {
+                let reply = NetlinkMessage::<RouteNetlinkMessage>::deserialize(&data[offset..])
+                    .map_err(|e| io::Error::new(io::ErrorKind::InvalidData, e.to_string()))?;
+                let len = reply.header.length as usize;
+                if reply.header.sequence_number == self.seq {
+                    match reply.payload {
+                        NetlinkPayload::Error(e) => {
+                            return match e.code {
+                                None => Ok(replies),
+                                Some(code) => Err(io::Error::from_raw_os_error(-code.get())),
+                            };
+                        }
+                        NetlinkPayload::Done(_) => return Ok(replies),
+                        NetlinkPayload::InnerMessage(m) => replies.push(m),
+                        _ => {}
+                    }
+                }
+                if len == 0 {
+                    break;
+                }
+                offset += len;
+            }
+        }
+        Err(io::Error::new(io::ErrorKind::TimedOut, "netlink: no acknowledgement"))
+    }
+
+    /// The index of the interface `name`.
+    pub(crate) fn ifindex(&mut self, name: &str) -> io::Result<u32> {
+        let mut msg = LinkMessage::default();
+        msg.attributes.push(LinkAttribute::IfName(name.to_owned()));
+        let replies = self.request(RouteNetlinkMessage::GetLink(msg), 0)?;
+        replies
+            .iter()
+            .find_map(|m| match m {
+                RouteNetlinkMessage::NewLink(l) => Some(l.header.index),
+                _ => None,
+            })
+            .ok_or_else(|| io::Error::new(io::ErrorKind::NotFound, format!("no interface {name}")))
+    }
+}
