@@ -109,7 +109,7 @@ impl Inner {
         clock: Arc<dyn Clock>,
         opts: DeviceOptions,
     ) -> Result<Self, DeviceError> {
-        let seed = opts.rng_seed.unwrap_or_else(fallback_seed);
+        let seed = opts.rng_seed.ok_or(DeviceError::NoRngSeed)?;
         let mut rng = ChaCha20Rng::from_seed(seed);
         let base = clock.now();
         let workers = Workers::new(&opts);
@@ -635,17 +635,4 @@ pub(crate) fn spawn_threads(inner: &Arc<Inner>) -> std::io::Result<Vec<JoinHandl
             Err(e)
         }
     }
-}
-
-/// A seed when the host gave none: std's `RandomState` keys come from the OS RNG once
-/// per process; four of them, hashed, make 256 bits.
-fn fallback_seed() -> [u8; 32] {
-    use std::hash::{BuildHasher, Hasher};
-    let mut seed = [0u8; 32];
-    for (i, chunk) in seed.chunks_mut(8).enumerate() {
-        let mut h = std::collections::hash_map::RandomState::new().build_hasher();
-        h.write_usize(i);
-        chunk.copy_from_slice(&h.finish().to_le_bytes());
-    }
-    seed
 }
