@@ -1,9 +1,10 @@
 #!/usr/bin/env bash
-# Builds libferrowg and runs the binding tests: C (gcc), Python (pytest via uniffi),
+# Builds libferrowg and runs the binding tests: C (gcc; g++ for a callback that
+# throws), Python (pytest via uniffi),
 # C# (mcs + mono), Swift (swift test in a cached Debian root with swiftlang), Kotlin
 # (kotlinc + JVM with JNA). Each uses two tunnels in host packet I/O mode over 127.0.0.1.
 # Usage: bindings/run-tests.sh [c] [python] [csharp] [swift] [kotlin]   (default: all)
-# Needs: gcc, python3 with pytest, mono-mcs + mono-runtime, a JDK + libjna-java; root
+# Needs: gcc, g++, python3 with pytest, mono-mcs + mono-runtime, a JDK + libjna-java; root
 # and the network for the first Swift run (debootstrap, ~3 GB cached, see
 # bindings/README.md); the Kotlin compiler installs itself from npm.
 set -euo pipefail
@@ -28,6 +29,24 @@ for suite in "${suites[@]}"; do
             gcc -std=c11 -D_POSIX_C_SOURCE=200809L -Wall -Wextra -Werror -O1 -Iffi/include \
                 bindings/c/test_tunnels.c -L"$lib_dir" -lferrowg -lpthread -o "$work/test_tunnels"
             LD_LIBRARY_PATH=$lib_dir timeout 300 "$work/test_tunnels"
+            # A C++ exception escaping a C callback: the process must either abort from
+            # Rust ("cannot catch foreign exceptions") or go on with the failure counted;
+            # never std::terminate from an unwind through a non-unwinding frame.
+            g++ -std=c++17 -Wall -Wextra -Werror -O1 -Iffi/include \
+                bindings/c/test_foreign_exception.cpp -L"$lib_dir" -lferrowg -lpthread \
+                -o "$work/test_foreign_exception"
+            rc=0
+            (ulimit -c 0; LD_LIBRARY_PATH=$lib_dir exec timeout 60 "$work/test_foreign_exception") \
+                >"$work/fe.out" 2>"$work/fe.err" || rc=$?
+            if [ "$rc" = 0 ] && grep -q '^CONTAINED' "$work/fe.out"; then
+                echo "ok: a C++ exception from a callback was contained"
+            elif [ "$rc" = 134 ] && grep -q 'Rust cannot catch foreign exceptions' "$work/fe.err"; then
+                echo "ok: a C++ exception from a callback aborted the process (Rust cannot catch it)"
+            else
+                echo "FAIL: C++ exception from a callback ended with status $rc" >&2
+                cat "$work/fe.out" "$work/fe.err" >&2
+                exit 1
+            fi
             ;;
         python)
             if ! python3 -c 'import pytest' 2>/dev/null; then

@@ -10,7 +10,7 @@ cd "$(dirname "$0")/.."
 if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null; then
   need=()
   for p in wireguard-go:wireguard-go wg:wireguard-tools iperf3:iperf3 ip:iproute2 \
-           ping:iputils-ping jq:jq gcc:gcc mcs:mono-mcs mono:mono-runtime \
+           ping:iputils-ping jq:jq gcc:gcc g++:g++ mcs:mono-mcs mono:mono-runtime \
            java:default-jdk-headless npm:npm debootstrap:debootstrap \
            resolvconf:openresolv nft:nftables; do
     command -v "${p%%:*}" >/dev/null || need+=("${p#*:}")

@@ -524,7 +524,7 @@ def _uniffi_check_contract_api_version(lib):
         raise InternalError("UniFFI contract version mismatch: try cleaning and rebuilding your project")
 
 def _uniffi_check_api_checksums(lib):
-    if lib.uniffi_ferrowg_checksum_func_callback_failures() != 64578:
+    if lib.uniffi_ferrowg_checksum_func_callback_failures() != 57324:
         raise InternalError("UniFFI API checksum mismatch: try cleaning and rebuilding your project")
     if lib.uniffi_ferrowg_checksum_func_find_utun_fd() != 51246:
         raise InternalError("UniFFI API checksum mismatch: try cleaning and rebuilding your project")
@@ -3410,7 +3410,8 @@ class _UniffiFfiConverterUInt8(_UniffiConverterPrimitiveInt):
         buf.write_u8(value)
 def callback_failures() -> int:
     """
-    Callbacks that panicked or raised since the process started; each was contained.
+    Callbacks that panicked or raised (Swift, Kotlin, Python) since the process started;
+    each was contained.
 """
     _uniffi_lowered_args = (
     )

@@ -57,26 +57,14 @@ fn checksum(data: &[u8]) -> u16 {
     !(sum as u16)
 }
 
-/// 32 bytes from the OS random source (`/dev/urandom` on Unix). Elsewhere, std's
-/// OS-seeded hasher keys, mixed over several instances.
+/// 32 bytes from the OS CSPRNG ([`ferrowg_platform::random_seed`]), for engine seeds
+/// and keys. Without a working OS random source the process exits: nothing weaker is
+/// used instead.
 pub fn os_random32() -> [u8; 32] {
-    let mut out = [0u8; 32];
-    #[cfg(unix)]
-    {
-        use std::io::Read;
-        if let Ok(mut f) = std::fs::File::open("/dev/urandom") {
-            if f.read_exact(&mut out).is_ok() {
-                return out;
-            }
-        }
-    }
-    use std::hash::{BuildHasher, Hasher};
-    for chunk in out.chunks_mut(8) {
-        let mut h = std::collections::hash_map::RandomState::new().build_hasher();
-        h.write_u64(0x0066_6572_726f_7767);
-        chunk.copy_from_slice(&h.finish().to_le_bytes());
-    }
-    out
+    ferrowg_platform::random_seed().unwrap_or_else(|e| {
+        eprintln!("ferrowg: the OS random number generator failed: {e}");
+        std::process::exit(1)
+    })
 }
 
 #[cfg(test)]

@@ -341,3 +341,23 @@ fn uapi_set_on_a_busy_port_reports_eaddrinuse() {
     assert_eq!(err.response(), "errno=-98\n\n");
     assert_ne!(a.device.listen_port(), port);
 }
+
+/// Security review, finding 4: the engine's RNG (ephemeral keys, indices, cookie
+/// secrets) is seeded only by the host, from the OS CSPRNG. Without a seed the device
+/// refuses to start instead of deriving one from std's `RandomState`.
+#[test]
+fn a_device_without_an_rng_seed_refuses_to_start() {
+    use ferrowg_core::config::DeviceConfig;
+    use ferrowg_core::device::memory::{memory_tun, StdUdpBind};
+    use ferrowg_core::device::{Device, DeviceOptions};
+    use ferrowg_core::io::SystemClock;
+
+    let bind = Arc::new(StdUdpBind::new(IpAddr::V4(Ipv4Addr::LOCALHOST)));
+    let (tun, _host) = memory_tun(MTU, 16);
+    let cfg = DeviceConfig { private_key: Some(key(0x5d)), ..Default::default() };
+    let opts = DeviceOptions { rng_seed: None, ..DeviceOptions::default() };
+    match Device::start(cfg, tun, bind, Arc::new(SystemClock), opts) {
+        Ok(_) => panic!("a device without an RNG seed started"),
+        Err(err) => assert!(err.to_string().contains("seed"), "{err}"),
+    }
+}

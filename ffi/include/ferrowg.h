@@ -66,14 +66,16 @@
 // No room for the packet within the timeout.
 #define FERROWG_ERR_TIMEOUT -13
 
-// Receives a log line. `message` is valid only during the call.
+// Receives a log line. `message` is valid only during the call. Must not throw or
+// `longjmp`: a C++ exception escaping a callback aborts the process.
 typedef void (*FerrowgLogFn)(void *ctx, int32_t level, const char *message);
 
 // A tunnel handle. 0 is never a valid handle; handles are never reused.
 typedef uint64_t FerrowgTunnel;
 
 // Protects one UDP socket before the tunnel uses it (Android `VpnService.protect`);
-// returns false to refuse it.
+// returns false to refuse it. Must not throw or `longjmp`: a C++ exception escaping a
+// callback aborts the process.
 typedef bool (*FerrowgProtectFn)(void *ctx, int64_t socket);
 
 // One peer's counters.
@@ -109,10 +111,12 @@ typedef struct {
 } FerrowgEvent;
 
 // Receives a tunnel event. `event` and its strings are valid only during the call.
+// Must not throw or `longjmp`: a C++ exception escaping a callback aborts the process.
 typedef void (*FerrowgEventFn)(void *ctx, const FerrowgEvent *event);
 
 // Receives a batch of `count` incoming IP packets (`packets[i]` of `lengths[i]` bytes),
-// valid only during the call.
+// valid only during the call. Must not throw or `longjmp`: a C++ exception escaping a
+// callback aborts the process.
 typedef void (*FerrowgPacketFn)(void *ctx,
                                 const uint8_t *const *packets,
                                 const size_t *lengths,

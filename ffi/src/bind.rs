@@ -45,7 +45,7 @@ impl FfiBind {
             // RawFd is i32 on Unix, SOCKET is u64 on Windows.
             #[allow(clippy::unnecessary_fallible_conversions)]
             let handle = i64::try_from(handle).unwrap_or(-1);
-            // The app's code runs here: contain a panic (or a foreign exception).
+            // The app's code runs here: contain a panic.
             let ok = crate::callback::guard(|| protector.protect(handle)).unwrap_or(false);
             if ok {
                 Ok(())

@@ -15,8 +15,9 @@ thread_local! {
     static DEPTH: Cell<u32> = const { Cell::new(0) };
 }
 
-/// Callbacks that panicked (a Rust panic or a foreign exception surfacing as one); each
-/// was contained and the engine went on.
+/// Callbacks that panicked (a Rust panic, or a Swift/Kotlin/Python exception that uniffi
+/// turns into one); each was contained and the engine went on. A C++ exception is not
+/// one of them: Rust cannot catch it, and the process aborts.
 pub(crate) static CALLBACK_PANICS: AtomicU64 = AtomicU64::new(0);
 
 /// Whether the current thread is running a ferrowg callback.

@@ -15,7 +15,11 @@
 //! Callbacks come from library threads. Unregistering one waits for calls in flight,
 //! so once it returns the old callback is never called again. From inside a callback,
 //! stopping a tunnel or changing callbacks fails with `Reentrant` instead of
-//! deadlocking. A panic (or foreign exception) in a callback is contained.
+//! deadlocking. A panic in a callback is contained and counted, and so is an exception
+//! in a Swift, Kotlin or Python callback (uniffi hands it to Rust as a panic). A C
+//! callback must not throw or `longjmp`: Rust cannot catch a foreign (C++) exception,
+//! so one escaping a C callback aborts the process (defined behaviour, as the C
+//! callback types are `extern "C-unwind"`).
 
 mod bind;
 mod callback;
@@ -57,7 +61,8 @@ pub fn find_utun_fd() -> Result<i32, TunnelError> {
     nic::find_utun_fd()
 }
 
-/// Callbacks that panicked or raised since the process started; each was contained.
+/// Callbacks that panicked or raised (Swift, Kotlin, Python) since the process started;
+/// each was contained.
 #[uniffi::export]
 pub fn callback_failures() -> u64 {
     callback::CALLBACK_PANICS.load(std::sync::atomic::Ordering::Relaxed)

@@ -280,7 +280,12 @@ impl Tunnel {
             }
         };
         let bind = Arc::new(FfiBind::new(address, protector));
+        // The engine's RNG (ephemeral keys, indices, cookie secrets) from the OS CSPRNG.
+        let seed = ferrowg_platform::random_seed().map_err(|e| TunnelError::Internal {
+            detail: format!("the OS random number generator failed: {e}"),
+        })?;
         let opts = DeviceOptions {
+            rng_seed: Some(seed),
             topology: ferrowg_platform::cpu::topology().unwrap_or_default(),
             ..DeviceOptions::default()
         };

@@ -7,6 +7,7 @@
 //!   `recvmmsg`/`sendmmsg` on Linux.
 //! - [`cpu`]: the machine's CPU topology as a [`ferrowg_core::sched::CpuTopology`], and
 //!   thread placement.
+//! - [`random_seed`]: the OS CSPRNG, for the engine's seed and new keys.
 //!
 //! The only crate besides `ferrowg-ffi` that contains `unsafe`: raw calls live in one
 //! private `sys` module per OS (plus the wintun adapter), every block with a
@@ -20,9 +21,11 @@ mod error;
 pub mod pipe;
 #[cfg(target_os = "linux")]
 pub mod netconf;
+mod random;
 #[allow(unsafe_code)]
 mod sys;
 pub mod tun;
 pub mod udp;
 
 pub use error::Error;
+pub use random::random_seed;

@@ -268,13 +268,82 @@ pub(crate) fn parse_decimal(s: &str, max: u64) -> Option<u64> {
     s.parse::<u64>().ok().filter(|v| *v <= max)
 }
 
-/// Shortens a user-supplied value for an error message.
+/// What an error shows in place of text that could be key material.
+pub(crate) const HIDDEN: &str = "<hidden>";
+
+/// Runs of base64 characters this long or longer are hidden from error messages.
+const SECRET_RUN: usize = 8;
+
+/// Words of configuration key names (wg-quick and UAPI) that are shown, with their
+/// beginnings (`AllowedIP`), although they are long runs: key material never spells
+/// eight letters of a key name.
+const KEY_WORDS: [&str; 16] = [
+    "PrivateKey",
+    "PublicKey",
+    "PresharedKey",
+    "ListenPort",
+    "AllowedIPs",
+    "Endpoint",
+    "PersistentKeepalive",
+    "SaveConfig",
+    "PostDown",
+    "Interface",
+    "preshared",
+    "persistent",
+    "keepalive",
+    "interval",
+    "protocol",
+    "handshake",
+];
+
+/// Prepares user-supplied text for an error message: every run of 8 or more characters
+/// from the base64 alphabet (which includes hex) that is not a configuration key name
+/// becomes `<hidden>`, and the result is shortened. Every value, key or line an error
+/// echoes goes through here, so no error (Display or Debug) holds any 8-character piece
+/// of a private or preshared key, whatever the line looked like.
 pub(crate) fn clip(s: &str) -> String {
     const MAX: usize = 64;
-    match s.char_indices().nth(MAX) {
-        Some((i, _)) => format!("{}...", &s[..i]),
-        None => s.to_owned(),
+    let shown = hide_secret_runs(s);
+    match shown.char_indices().nth(MAX) {
+        Some((i, _)) => format!("{}...", &shown[..i]),
+        None => shown,
     }
+}
+
+/// [`clip`] for text an error shows right after a `/` (a prefix length): the slash can
+/// extend a run of the key alphabet, so it is counted with the run.
+fn clip_after_slash(s: &str) -> String {
+    let shown = clip(&format!("/{s}"));
+    match shown.strip_prefix('/') {
+        Some(rest) => rest.to_owned(),
+        None => shown,
+    }
+}
+
+fn hide_secret_runs(s: &str) -> String {
+    let is_key_char = |c: char| c.is_ascii_alphanumeric() || matches!(c, '+' | '/' | '=');
+    let push_run = |out: &mut String, run: &str| {
+        let keyword = KEY_WORDS
+            .iter()
+            .any(|w| w.get(..run.len()).is_some_and(|head| head.eq_ignore_ascii_case(run)));
+        out.push_str(if run.len() >= SECRET_RUN && !keyword { HIDDEN } else { run });
+    };
+    let mut out = String::with_capacity(s.len());
+    let mut run_start = None;
+    for (i, c) in s.char_indices() {
+        if is_key_char(c) {
+            run_start.get_or_insert(i);
+        } else {
+            if let Some(start) = run_start.take() {
+                push_run(&mut out, &s[start..i]);
+            }
+            out.push(c);
+        }
+    }
+    if let Some(start) = run_start {
+        push_run(&mut out, &s[start..]);
+    }
+    out
 }
 
 fn parse_cidr(s: &str, prefix_required: bool) -> Result<(IpAddr, u8), CidrError> {
@@ -289,7 +358,9 @@ fn parse_cidr(s: &str, prefix_required: bool) -> Result<(IpAddr, u8), CidrError>
         None => Ok((addr, max)),
         Some(p) => match parse_decimal(p, max.into()) {
             Some(v) => Ok((addr, v as u8)),
-            None => Err(CidrError::Prefix { prefix: clip(p), family: family(addr), max }),
+            None => {
+                Err(CidrError::Prefix { prefix: clip_after_slash(p), family: family(addr), max })
+            }
         },
     }
 }
@@ -418,6 +489,32 @@ mod tests {
     fn literal_endpoints_resolve_without_dns() {
         let e = Endpoint::parse("127.0.0.1:9").unwrap();
         assert_eq!(e.resolve().unwrap(), "127.0.0.1:9".parse::<SocketAddr>().unwrap());
+    }
+
+    #[test]
+    fn clip_hides_key_like_runs_and_keeps_key_names() {
+        let cases = [
+            ("70000", "70000"),
+            ("1234567", "1234567"),
+            ("12345678", "<hidden>"),
+            ("0x100000000", "<hidden>"),
+            ("vpn.example.com:1", "vpn.example.com:1"),
+            ("wireguard.example.com", "<hidden>.example.com"),
+            ("PrivateKey: yMnKy8zNzs/Q0dLT1NXW19jZ2tvc3d7f4OHi4+Tl5uc=", "PrivateKey: <hidden>"),
+            ("[yMnKy8zN]", "[<hidden>]"),
+            ("persistent_keepalive_interval", "persistent_keepalive_interval"),
+            ("privatekey", "privatekey"),
+            ("AllowedIP", "AllowedIP"),
+            ("PersistentKeepalve", "<hidden>"),
+            ("PrivateKeyAAAAAAAA", "<hidden>"),
+            ("<hidden>", "<hidden>"),
+        ];
+        for (input, want) in cases {
+            assert_eq!(clip(input), want, "{input}");
+        }
+        assert_eq!(clip_after_slash("33"), "33");
+        assert_eq!(clip_after_slash("abcdefg"), "<hidden>");
+        assert_eq!(clip(&"a.".repeat(40)), format!("{}...", "a.".repeat(32)));
     }
 
     #[test]

@@ -22,13 +22,16 @@ use crate::keys::{KeyParseError, PresharedKey, PrivateKey, PublicKey};
 pub struct ConfigError {
     /// 1-based line number.
     pub line: usize,
-    /// The key as written on that line (or the section header, e.g. `[Peer]`).
+    /// The key as written on that line (or the section header, e.g. `[Peer]`, or the
+    /// line itself when it has no `=`). Anything in it that could be key material (a run
+    /// of 8 or more base64 characters that is not a key name) reads `<hidden>`.
     pub key: String,
     /// What is wrong with it.
     pub kind: ConfigErrorKind,
 }
 
-/// What is wrong with a wg-quick line. Secret values are never echoed.
+/// What is wrong with a wg-quick line. Values are echoed only with anything that could
+/// be key material replaced by `<hidden>`; key values are never echoed at all.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum ConfigErrorKind {
     /// A `[...]` header other than `[Interface]` or `[Peer]`.

@@ -4,6 +4,7 @@
 use std::collections::HashSet;
 use std::fmt::Write as _;
 
+use super::values::clip;
 use super::wgquick::is_table_name;
 use super::{Endpoint, PeerConfig, Table, WgQuickConfig};
 use crate::keys::PublicKey;
@@ -16,7 +17,8 @@ pub enum WriteError {
     Hook {
         /// PreUp, PostUp, PreDown or PostDown.
         key: &'static str,
-        /// The command.
+        /// The command, with anything that could be key material hidden (hooks often
+        /// pass keys to `wg set`).
         value: String,
     },
     /// A DNS search domain that is empty, looks like an address, or has separators.
@@ -144,7 +146,7 @@ fn join<T: std::fmt::Display>(items: impl Iterator<Item = T>) -> String {
 
 fn check_hook(key: &'static str, cmd: &str) -> Result<(), WriteError> {
     if cmd.contains(['#', '\n']) || cmd.trim() != cmd {
-        return Err(WriteError::Hook { key, value: cmd.to_owned() });
+        return Err(WriteError::Hook { key, value: clip(cmd) });
     }
     Ok(())
 }

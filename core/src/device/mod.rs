@@ -124,9 +124,10 @@ pub trait ThreadHook: Send + Sync {
 /// Engine tuning. `Default` suits a desktop client.
 #[derive(Clone)]
 pub struct DeviceOptions {
-    /// Seed for the engine's CSPRNG (ephemeral keys, indices, cookies, jitter). Hosts
-    /// should pass 32 bytes from the OS RNG; `None` derives a seed from std's
-    /// OS-seeded hasher keys. Tests pass a fixed seed.
+    /// Seed for the engine's CSPRNG (ephemeral keys, indices, cookies, jitter): 32 bytes
+    /// from the OS CSPRNG (`ferrowg_platform::random_seed()`); tests pass a fixed seed.
+    /// Required: core makes no OS call, so with `None` the device refuses to start
+    /// ([`DeviceError::NoRngSeed`]) rather than seed itself from something weaker.
     pub rng_seed: Option<[u8; 32]>,
     /// Crypto fan-out.
     pub workers: WorkerMode,
@@ -217,6 +218,9 @@ pub enum DeviceError {
     /// A thread could not be spawned.
     #[error("cannot spawn engine thread: {0}")]
     Spawn(#[source] io::Error),
+    /// [`DeviceOptions::rng_seed`] was not given.
+    #[error("no RNG seed: pass 32 bytes from the OS CSPRNG in DeviceOptions::rng_seed")]
+    NoRngSeed,
 }
 
 /// Something that happened to the tunnel, for the host's UI.

@@ -47,7 +47,7 @@ impl Inner {
         clock: Arc<dyn Clock>,
         opts: DeviceOptions,
     ) -> Result<Self, DeviceError> {
-        let seed = opts.rng_seed.unwrap_or_else(fallback_seed);
+        let seed = opts.rng_seed.ok_or(DeviceError::NoRngSeed)?;
         let control_thread: Arc<Mutex<Option<std::thread::Thread>>> = Arc::default();
         let wake = control_thread.clone();
         let iface = Interface::new(seed, clock.now()).with_waker(Box::new(move || {
@@ -157,18 +157,4 @@ impl Output for DeviceOutput<'_> {
             PeerEvent::Unreachable => DeviceEvent::PeerUnreachable { peer },
         });
     }
-}
-
-/// A seed when the host gave none: std's `RandomState` keys come from the OS RNG once
-/// per process; four of them, hashed, make 256 bits.
-#[allow(clippy::disallowed_methods)] // the OS-seeded fallback when the host gives no seed
-fn fallback_seed() -> [u8; 32] {
-    use std::hash::{BuildHasher, Hasher};
-    let mut seed = [0u8; 32];
-    for (i, chunk) in seed.chunks_mut(8).enumerate() {
-        let mut h = std::collections::hash_map::RandomState::new().build_hasher();
-        h.write_usize(i);
-        chunk.copy_from_slice(&h.finish().to_le_bytes());
-    }
-    seed
 }

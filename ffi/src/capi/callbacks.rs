@@ -20,7 +20,7 @@ unsafe impl Send for Ctx {}
 unsafe impl Sync for Ctx {}
 
 pub(super) struct CLogSink {
-    pub(super) f: unsafe extern "C" fn(*mut c_void, i32, *const c_char),
+    pub(super) f: unsafe extern "C-unwind" fn(*mut c_void, i32, *const c_char),
     pub(super) ctx: Ctx,
 }
 
@@ -34,7 +34,7 @@ impl LogSink for CLogSink {
 }
 
 pub(super) struct CObserver {
-    pub(super) f: unsafe extern "C" fn(*mut c_void, *const FerrowgEvent),
+    pub(super) f: unsafe extern "C-unwind" fn(*mut c_void, *const FerrowgEvent),
     pub(super) ctx: Ctx,
 }
 
@@ -64,7 +64,7 @@ impl RawObserver for CObserver {
 }
 
 pub(super) struct CPacketSink {
-    pub(super) f: unsafe extern "C" fn(*mut c_void, *const *const u8, *const usize, usize),
+    pub(super) f: unsafe extern "C-unwind" fn(*mut c_void, *const *const u8, *const usize, usize),
     pub(super) ctx: Ctx,
 }
 
@@ -79,7 +79,7 @@ impl RawPacketSink for CPacketSink {
 }
 
 pub(super) struct CProtector {
-    pub(super) f: unsafe extern "C" fn(*mut c_void, i64) -> bool,
+    pub(super) f: unsafe extern "C-unwind" fn(*mut c_void, i64) -> bool,
     pub(super) ctx: Ctx,
 }
 
@@ -87,5 +87,40 @@ impl SocketProtector for CProtector {
     fn protect(&self, socket: i64) -> bool {
         // SAFETY: the app registered `f` for calls from any thread with its `ctx`.
         unsafe { (self.f)(self.ctx.0, socket) }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::ffi::{c_char, c_void};
+    use std::sync::atomic::Ordering;
+
+    use super::super::{ferrowg_set_logger, FerrowgLogFn};
+    use crate::callback::CALLBACK_PANICS;
+    use crate::logging::{log, LogLevel};
+    use crate::FERROWG_OK;
+
+    /// An app callback written in Rust (or any language whose unwinding Rust catches).
+    unsafe extern "C-unwind" fn panicking_logger(_: *mut c_void, _: i32, _: *const c_char) {
+        panic!("app bug in a log callback");
+    }
+
+    /// Security review, finding 6: the callback types are `C-unwind`, so an unwind out
+    /// of an app callback is defined behaviour. A Rust panic is contained and counted;
+    /// a foreign (C++) exception aborts the process (bindings/c/test_foreign_exception.cpp).
+    #[test]
+    #[allow(unsafe_code)] // registering a C callback
+    fn an_unwinding_c_callback_is_contained() {
+        let prev = std::panic::take_hook();
+        std::panic::set_hook(Box::new(|_| {}));
+        let before = CALLBACK_PANICS.load(Ordering::SeqCst);
+        let callback: FerrowgLogFn = Some(panicking_logger);
+        // SAFETY: the callback ignores `ctx` and may be called from any thread.
+        assert_eq!(unsafe { ferrowg_set_logger(callback, std::ptr::null_mut(), 1) }, FERROWG_OK);
+        log(LogLevel::Error, "a line for the throwing logger");
+        // SAFETY: NULL removes the logger.
+        assert_eq!(unsafe { ferrowg_set_logger(None, std::ptr::null_mut(), 0) }, FERROWG_OK);
+        std::panic::set_hook(prev);
+        assert!(CALLBACK_PANICS.load(Ordering::SeqCst) > before);
     }
 }

@@ -24,18 +24,26 @@ use crate::tunnel::{NicMode, RawObserver};
 /// A tunnel handle. 0 is never a valid handle; handles are never reused.
 pub type FerrowgTunnel = u64;
 
-/// Receives a log line. `message` is valid only during the call.
+// The callback types are "C-unwind": an exception escaping an app's callback is then
+// defined behaviour (it reaches the library's catch_unwind, and Rust aborts the process
+// because it cannot catch a foreign exception), where with "C" it would be undefined
+// behaviour. Callbacks must still never throw: see each type's doc.
+
+/// Receives a log line. `message` is valid only during the call. Must not throw or
+/// `longjmp`: a C++ exception escaping a callback aborts the process.
 pub type FerrowgLogFn =
-    Option<unsafe extern "C" fn(ctx: *mut c_void, level: i32, message: *const c_char)>;
+    Option<unsafe extern "C-unwind" fn(ctx: *mut c_void, level: i32, message: *const c_char)>;
 
 /// Receives a tunnel event. `event` and its strings are valid only during the call.
+/// Must not throw or `longjmp`: a C++ exception escaping a callback aborts the process.
 pub type FerrowgEventFn =
-    Option<unsafe extern "C" fn(ctx: *mut c_void, event: *const FerrowgEvent)>;
+    Option<unsafe extern "C-unwind" fn(ctx: *mut c_void, event: *const FerrowgEvent)>;
 
 /// Receives a batch of `count` incoming IP packets (`packets[i]` of `lengths[i]` bytes),
-/// valid only during the call.
+/// valid only during the call. Must not throw or `longjmp`: a C++ exception escaping a
+/// callback aborts the process.
 pub type FerrowgPacketFn = Option<
-    unsafe extern "C" fn(
+    unsafe extern "C-unwind" fn(
         ctx: *mut c_void,
         packets: *const *const u8,
         lengths: *const usize,
@@ -44,8 +52,10 @@ pub type FerrowgPacketFn = Option<
 >;
 
 /// Protects one UDP socket before the tunnel uses it (Android `VpnService.protect`);
-/// returns false to refuse it.
-pub type FerrowgProtectFn = Option<unsafe extern "C" fn(ctx: *mut c_void, socket: i64) -> bool>;
+/// returns false to refuse it. Must not throw or `longjmp`: a C++ exception escaping a
+/// callback aborts the process.
+pub type FerrowgProtectFn =
+    Option<unsafe extern "C-unwind" fn(ctx: *mut c_void, socket: i64) -> bool>;
 
 /// Event kind: a handshake with `peer` completed.
 pub const FERROWG_EVENT_HANDSHAKE_COMPLETE: i32 = 1;

@@ -3152,7 +3152,8 @@ fileprivate struct FfiConverterSequenceTypePeerStats: FfiConverterRustBuffer {
     }
 }
 /**
- * Callbacks that panicked or raised since the process started; each was contained.
+ * Callbacks that panicked or raised (Swift, Kotlin, Python) since the process started;
+ * each was contained.
  */
 public func callbackFailures() -> UInt64  {
     return try!  FfiConverterUInt64.lift(try! rustCall() {
@@ -3223,7 +3224,7 @@ private let initializationResult: InitializationResult = {
     if bindings_contract_version != scaffolding_contract_version {
         return InitializationResult.contractVersionMismatch
     }
-    if (uniffi_ferrowg_checksum_func_callback_failures() != 64578) {
+    if (uniffi_ferrowg_checksum_func_callback_failures() != 57324) {
         return InitializationResult.apiChecksumMismatch
     }
     if (uniffi_ferrowg_checksum_func_find_utun_fd() != 51246) {

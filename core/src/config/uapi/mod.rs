@@ -85,13 +85,16 @@ pub struct UapiError {
     /// 1-based line number within the text given to the parser; for [`apply`], the
     /// 1-based index of the op.
     pub line: usize,
-    /// The key on that line (or the whole line if it has no `=`).
+    /// The key on that line (or the whole line if it has no `=`), with anything that
+    /// could be key material (a run of 8 or more base64 characters that is not a key
+    /// name) replaced by `<hidden>`.
     pub key: String,
     /// What is wrong.
     pub kind: UapiErrorKind,
 }
 
-/// What is wrong with a UAPI line. Secret values are never echoed.
+/// What is wrong with a UAPI line. Values are echoed only with anything that could be
+/// key material replaced by `<hidden>`; key values are never echoed at all.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum UapiErrorKind {
     /// The first line is neither `get=1` nor `set=1` (wireguard-go closes the socket).

@@ -1034,7 +1034,7 @@ private fun uniffiCheckContractApiVersion(lib: IntegrityCheckingUniffiLib) {
 }
 @Suppress("UNUSED_PARAMETER")
 private fun uniffiCheckApiChecksums(lib: IntegrityCheckingUniffiLib) {
-    if ((lib.uniffi_ferrowg_checksum_func_callback_failures() and 0xFFFF) != 64578) {
+    if ((lib.uniffi_ferrowg_checksum_func_callback_failures() and 0xFFFF) != 57324) {
         throw RuntimeException("UniFFI API checksum mismatch: try cleaning and rebuilding your project")
     }
     if ((lib.uniffi_ferrowg_checksum_func_find_utun_fd() and 0xFFFF) != 51246) {
@@ -4731,7 +4731,8 @@ public object FfiConverterSequenceTypePeerStats: FfiConverterRustBuffer<List<Pee
     }
 }
         /**
-         * Callbacks that panicked or raised since the process started; each was contained.
+         * Callbacks that panicked or raised (Swift, Kotlin, Python) since the process started;
+         * each was contained.
          */ fun `callbackFailures`(): kotlin.ULong {
             return FfiConverterULong.lift(
     uniffiRustCall() { _status ->
