@@ -19,6 +19,7 @@ pub mod keypair;
 pub mod keys;
 pub mod messages;
 pub mod noise;
+pub mod offload;
 pub mod peer;
 pub mod peer_lookup;
 pub mod queue;
