@@ -95,12 +95,9 @@ pub(crate) fn read_prefixed(
     Ok(rc as usize)
 }
 
-/// One `writev(2)` of a 4-byte prefix and a body. Returns the total length written.
-pub(crate) fn write_prefixed(
-    fd: BorrowedFd<'_>,
-    prefix: &[u8; 4],
-    body: &[u8],
-) -> io::Result<usize> {
+/// One `writev(2)` of a prefix (the 4-byte AF header, a virtio-net header) and a body.
+/// Returns the total length written.
+pub(crate) fn write_prefixed(fd: BorrowedFd<'_>, prefix: &[u8], body: &[u8]) -> io::Result<usize> {
     let iov = [
         libc::iovec { iov_base: prefix.as_ptr() as *mut libc::c_void, iov_len: prefix.len() },
         libc::iovec { iov_base: body.as_ptr() as *mut libc::c_void, iov_len: body.len() },
