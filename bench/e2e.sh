@@ -24,6 +24,7 @@
 #
 # Env: REPS (5) DURATION (5) PING_COUNT (20) OUTER (4 or 6, underlay family)
 #      PACED (1000M) VETH (1) OUT=file (also write the table)
+#      TUN_TXQLEN (unset: the kernel's 500; else set on every tunnel interface)
 #      FERROWG / WIREGUARD_GO / WIREGUARD_GO_CURRENT / BORINGTUN / GOTATUN = binary paths.
 #      Implementations: ferrowg, ferrowg-nooffload (FERROWG_TUN_OFFLOAD=0),
 #      wireguard-go-current, wireguard-go, boringtun-cli, gotatun.
@@ -39,6 +40,7 @@ OUT=${OUT:-}
 OUTER=${OUTER:-4}
 PACED=${PACED:-1000M}
 VETH=${VETH:-1}
+TUN_TXQLEN=${TUN_TXQLEN:-}
 CLK_TCK=$(getconf CLK_TCK)
 
 # impl_version IMPL: one-line version string.
@@ -187,6 +189,10 @@ main() {
 	fwg_log "setting up ${impls[*]} (one namespace pair each)"
 	for i in $(seq 0 $((n - 1))); do
 		fwg_pair_up "$i" "${impls[$i]}" "${impls[$i]}" "$OUTER" 1 || fwg_die "set up ${impls[$i]} pair failed"
+		if [ -n "$TUN_TXQLEN" ]; then
+			ip -n "$(fwg_ns_a "$i")" link set "$(fwg_if_a "$i")" txqueuelen "$TUN_TXQLEN"
+			ip -n "$(fwg_ns_b "$i")" link set "$(fwg_if_b "$i")" txqueuelen "$TUN_TXQLEN"
+		fi
 		ip netns exec "$(fwg_ns_a "$i")" timeout 10 ping -n -q -c 2 -W 2 "$FWG_TUN4_B" >/dev/null ||
 			fwg_die "${impls[$i]}: no ping through the tunnel"
 		fwg_iperf_server "$(fwg_ns_b "$i")" "$FWG_TUN4_B" || fwg_die "${impls[$i]}: iperf3 server did not start"
