@@ -187,6 +187,10 @@ pub fn run_len(packets: &[&[u8]], udp: bool, max_len: usize) -> usize {
     n
 }
 
+/// Most bytes [`build_header`] writes: the virtio header, an IPv6 header and the longest
+/// TCP header.
+pub const MAX_HEADER: usize = virtio::LEN + 40 + 60;
+
 /// Writes `packets` (a run [`run_len`] accepted, at least one packet) into `out` as a
 /// virtio-net header followed by one super-frame. Returns the bytes written, or `None`
 /// if `out` is too small or the packets are not a run.
@@ -198,19 +202,33 @@ pub fn build(packets: &[&[u8]], out: &mut [u8]) -> Option<usize> {
         out.get_mut(..virtio::LEN)?.copy_from_slice(&VirtioNetHdr::default().encode());
         return Some(virtio::LEN + first.len());
     }
-    let s0 = parse(first, true)?;
-    let mut len = first.len();
-    out.get_mut(virtio::LEN..virtio::LEN + len)?.copy_from_slice(first);
-    let mut psh = false;
-    for &p in rest {
-        let body = p.get(s0.hdr_len..)?;
-        out.get_mut(virtio::LEN + len..virtio::LEN + len + body.len())?.copy_from_slice(body);
+    let (mut len, hdr_len) = build_header(packets, out)?;
+    for &p in packets {
+        let body = p.get(hdr_len..)?;
+        out.get_mut(len..len + body.len())?.copy_from_slice(body);
         len += body.len();
-        psh = p.get(s0.ip_len + 13).is_some_and(|f| f & tcp_flags::PSH != 0);
     }
-    let pkt = out.get_mut(virtio::LEN..virtio::LEN + len)?;
+    Some(len)
+}
+
+/// The gather form of [`build`] for a run of at least two packets: writes the virtio-net
+/// header and the merged frame's IP and transport headers into `out` (at most
+/// [`MAX_HEADER`] bytes). The frame is those bytes followed by `p[hdr_len..]` of every
+/// packet `p` in order. Returns (bytes written, `hdr_len`).
+pub fn build_header(packets: &[&[u8]], out: &mut [u8]) -> Option<(usize, usize)> {
+    let (&first, rest) = packets.split_first()?;
+    let last = rest.last()?;
+    let s0 = parse(first, true)?;
+    let hdr_len = s0.hdr_len;
+    let mut len = first.len();
+    for &p in rest {
+        len += p.len().checked_sub(hdr_len)?;
+    }
+    let psh = last.get(s0.ip_len + 13).is_some_and(|f| f & tcp_flags::PSH != 0);
+    let head = out.get_mut(virtio::LEN..virtio::LEN + hdr_len)?;
+    head.copy_from_slice(first.get(..hdr_len)?);
     let l4_len = len - s0.ip_len;
-    let (ip, l4) = pkt.split_at_mut(s0.ip_len);
+    let (ip, l4) = head.split_at_mut(s0.ip_len);
     if s0.v6 {
         ip[4..6].copy_from_slice(&u16::try_from(l4_len).ok()?.to_be_bytes());
     } else {
@@ -242,11 +260,11 @@ pub fn build(packets: &[&[u8]], out: &mut [u8]) -> Option<usize> {
     let hdr = VirtioNetHdr {
         flags: virtio::F_NEEDS_CSUM,
         gso_type,
-        hdr_len: s0.hdr_len as u16,
+        hdr_len: hdr_len as u16,
         gso_size: s0.payload as u16,
         csum_start: s0.ip_len as u16,
         csum_offset: csum_offset as u16,
     };
     out.get_mut(..virtio::LEN)?.copy_from_slice(&hdr.encode());
-    Some(virtio::LEN + len)
+    Some((virtio::LEN + hdr_len, hdr_len))
 }

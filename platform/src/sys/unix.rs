@@ -111,6 +111,19 @@ pub(crate) fn write_prefixed(fd: BorrowedFd<'_>, prefix: &[u8], body: &[u8]) -> 
     Ok(rc as usize)
 }
 
+/// One `writev(2)` of up to `IOV_MAX` slices. Returns the total length written.
+#[cfg(target_os = "linux")]
+pub(crate) fn writev(fd: BorrowedFd<'_>, bufs: &[io::IoSlice<'_>]) -> io::Result<usize> {
+    let n = libc::c_int::try_from(bufs.len()).map_err(|_| io::ErrorKind::InvalidInput)?;
+    // SAFETY: `IoSlice` is ABI-compatible with `struct iovec` on Unix (documented by
+    // std); every slice is live for the call and writev only reads through them.
+    let rc = unsafe { libc::writev(fd.as_raw_fd(), bufs.as_ptr().cast(), n) };
+    if rc < 0 {
+        return Err(io::Error::last_os_error());
+    }
+    Ok(rc as usize)
+}
+
 /// Copies an interface name into a NUL-terminated `IFNAMSIZ` array, rejecting names that
 /// do not fit or contain NUL.
 pub(crate) fn ifname_array(name: &str) -> io::Result<[libc::c_char; libc::IFNAMSIZ]> {

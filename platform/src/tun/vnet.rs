@@ -6,7 +6,7 @@
 //! [`ferrowg_core::offload::segment`]; a frame with more segments than the batch has room
 //! for is finished on the next call). [`Vnet::send_batch`] merges runs of consecutive
 //! in-order segments of one flow ([`ferrowg_core::offload::coalesce`]) and writes each run
-//! in one `write(2)`; anything else goes out alone behind an empty header. The engine
+//! in one `writev(2)` (merged headers, then the payloads where they lie: no copy); anything else goes out alone behind an empty header. The engine
 //! sees plain packets either way.
 
 use std::io;
@@ -27,6 +27,8 @@ pub(crate) const TCP_OFFLOADS: libc::c_uint =
 pub(crate) const UDP_OFFLOADS: libc::c_uint = libc::TUN_F_USO4 | libc::TUN_F_USO6;
 /// A whole frame: the header plus the largest IP packet.
 const FRAME_BUF: usize = virtio::LEN + MAX_FRAME;
+/// Most packets merged into one write (one `iovec` each, plus the header's).
+const MAX_RUN: usize = 128;
 
 /// The offload state of one TUN queue.
 #[derive(Debug)]
@@ -34,7 +36,6 @@ pub(crate) struct Vnet {
     /// The kernel accepted USO: UDP runs may be merged on write.
     udp: bool,
     rx: Mutex<Rx>,
-    tx: Mutex<Vec<u8>>,
 }
 
 #[derive(Debug)]
@@ -54,11 +55,7 @@ pub(crate) struct Tally {
 
 impl Vnet {
     pub(crate) fn new(udp: bool) -> Self {
-        Self {
-            udp,
-            rx: Mutex::new(Rx { buf: vec![0; FRAME_BUF], len: 0, pending: None }),
-            tx: Mutex::new(vec![0; FRAME_BUF]),
-        }
+        Self { udp, rx: Mutex::new(Rx { buf: vec![0; FRAME_BUF], len: 0, pending: None }) }
     }
 
     /// Whether UDP segmentation offload is on.
@@ -139,16 +136,25 @@ impl Vnet {
         write_wait: Duration,
         tally: &mut Tally,
     ) -> io::Result<usize> {
-        let mut tx = self.tx.lock().unwrap_or_else(PoisonError::into_inner);
+        let mut head = [0u8; coalesce::MAX_HEADER];
         let mut done = 0;
         let mut waited = false;
         while let Some(rest) = packets.get(done..).filter(|r| !r.is_empty()) {
+            let rest = rest.get(..MAX_RUN).unwrap_or(rest);
             let k = coalesce::run_len(rest, self.udp, MAX_FRAME).max(1);
             let run = rest.get(..k).unwrap_or_default();
             let written = match run {
                 [one] => sys::write_prefixed(fd, &[0u8; virtio::LEN], one),
-                _ => match coalesce::build(run, &mut tx) {
-                    Some(n) => sys::write(fd, tx.get(..n).unwrap_or_default()),
+                _ => match coalesce::build_header(run, &mut head) {
+                    // Gather write: merged headers, then every packet's payload.
+                    Some((n, hdr_len)) => {
+                        let mut iov = [io::IoSlice::new(&[]); MAX_RUN + 1];
+                        iov[0] = io::IoSlice::new(head.get(..n).unwrap_or_default());
+                        for (slot, p) in iov[1..].iter_mut().zip(run) {
+                            *slot = io::IoSlice::new(p.get(hdr_len..).unwrap_or_default());
+                        }
+                        sys::writev(fd, iov.get(..=run.len()).unwrap_or_default())
+                    }
                     None => Err(io::Error::from(io::ErrorKind::InvalidInput)),
                 },
             };
