@@ -23,6 +23,7 @@ pub mod keys;
 pub mod messages;
 pub mod netplan;
 pub mod noise;
+pub mod offload;
 pub mod peer;
 pub mod peer_lookup;
 pub mod queue;

@@ -12,9 +12,12 @@
 #
 # Implementations (IMPL_A / IMPL_B, or arguments to fwg_pair_up):
 #   wireguard-go   WIREGUARD_GO=path  (default: wireguard-go in PATH)
+#   wireguard-go-current  WIREGUARD_GO_CURRENT=path (a current build, e.g. 0.0.20250522
+#                  with TUN offloads; never a default: only when the variable is set)
 #   boringtun-cli  BORINGTUN=path     (default: boringtun-cli in PATH or /work/.cache-tools/bin)
 #   gotatun        GOTATUN=path       (default: gotatun in PATH or /work/.cache-tools/bin)
 #   ferrowg        FERROWG=path       (default: ferrowg in PATH or target/release/ferrowg)
+#   ferrowg-nooffload  the same binary with FERROWG_TUN_OFFLOAD=0 (no TUN offload)
 
 set -o pipefail
 
@@ -76,11 +79,12 @@ fwg_impl_bin() {
 	local impl=$1 cand=()
 	case $impl in
 	wireguard-go) cand=("${WIREGUARD_GO:-}" wireguard-go) ;;
+	wireguard-go-current) cand=("${WIREGUARD_GO_CURRENT:-}") ;;
 	boringtun-cli | boringtun) cand=("${BORINGTUN:-}" boringtun-cli "$FWG_TOOLS_DIR/boringtun-cli") ;;
 	gotatun) cand=("${GOTATUN:-}" gotatun "$FWG_TOOLS_DIR/gotatun") ;;
-	ferrowg) cand=("${FERROWG:-}" ferrowg "$FWG_REPO_DIR/target/release/ferrowg") ;;
+	ferrowg | ferrowg-nooffload) cand=("${FERROWG:-}" ferrowg "$FWG_REPO_DIR/target/release/ferrowg") ;;
 	*)
-		fwg_log "unknown implementation '$impl' (wireguard-go, boringtun-cli, gotatun, ferrowg)"
+		fwg_log "unknown implementation '$impl' (wireguard-go, wireguard-go-current, boringtun-cli, gotatun, ferrowg, ferrowg-nooffload)"
 		return 1
 		;;
 	esac
@@ -107,11 +111,12 @@ fwg_impl_argv() {
 		return 1
 	}
 	case $impl in
-	wireguard-go) FWG_ARGV=(env WG_PROCESS_FOREGROUND=1 LOG_LEVEL=error "$bin" -f "$ifname") ;;
+	wireguard-go | wireguard-go-current) FWG_ARGV=(env WG_PROCESS_FOREGROUND=1 LOG_LEVEL=error "$bin" -f "$ifname") ;;
 	boringtun-cli | boringtun | gotatun)
 		FWG_ARGV=(env WG_SUDO=1 WG_LOG_LEVEL=error "$bin" --foreground --disable-drop-privileges "$ifname")
 		;;
 	ferrowg) FWG_ARGV=("$bin" -f "$ifname") ;;
+	ferrowg-nooffload) FWG_ARGV=(env FERROWG_TUN_OFFLOAD=0 "$bin" -f "$ifname") ;;
 	esac
 }
 

@@ -21,6 +21,7 @@ if [ -z "${RUNS:-}" ]; then
 		RUNS="interop:ferrowg:ferrowg interop:ferrowg:wireguard-go interop:wireguard-go:ferrowg"
 		RUNS+=" roaming:ferrowg:ferrowg roaming:ferrowg:wireguard-go"
 		RUNS+=" uapi-errors:ferrowg:ferrowg uapi-errors:ferrowg:wireguard-go"
+		RUNS+=" offload:ferrowg:ferrowg offload:ferrowg:wireguard-go"
 	else
 		# wireguard-go 0.0.20220316 fails parts of roaming.sh (IPv4 address
 		# move) and uapi-errors.sh (partial application), so without ferrowg

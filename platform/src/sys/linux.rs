@@ -14,8 +14,13 @@ use super::unix::{ifname_array, ifname_string};
 pub(crate) const MMSG_BATCH: usize = 64;
 
 /// Opens `/dev/net/tun` and attaches it to the TUN interface `name` (created if missing;
-/// an empty name lets the kernel pick `tunN`). Returns the fd and the actual name.
-pub(crate) fn open_tun(name: &str, multi_queue: bool) -> io::Result<(OwnedFd, String)> {
+/// an empty name lets the kernel pick `tunN`). With `vnet_hdr` every packet on the fd
+/// carries a `struct virtio_net_hdr` (`IFF_VNET_HDR`). Returns the fd and the actual name.
+pub(crate) fn open_tun(
+    name: &str,
+    multi_queue: bool,
+    vnet_hdr: bool,
+) -> io::Result<(OwnedFd, String)> {
     let path = c"/dev/net/tun";
     // SAFETY: `path` is a valid NUL-terminated string; open has no other memory effects.
     let raw =
@@ -29,6 +34,9 @@ pub(crate) fn open_tun(name: &str, multi_queue: bool) -> io::Result<(OwnedFd, St
     if multi_queue {
         flags |= libc::IFF_MULTI_QUEUE;
     }
+    if vnet_hdr {
+        flags |= libc::IFF_VNET_HDR;
+    }
     // SAFETY: ifreq is plain old data; all-zero is a valid value.
     let mut req: libc::ifreq = unsafe { mem::zeroed() };
     req.ifr_name = ifname_array(name)?;
@@ -39,6 +47,28 @@ pub(crate) fn open_tun(name: &str, multi_queue: bool) -> io::Result<(OwnedFd, St
         return Err(io::Error::last_os_error());
     }
     Ok((fd, ifname_string(&req.ifr_name)))
+}
+
+/// `TUNSETVNETHDRSZ`: the length of the virtio-net header on every packet of `fd`.
+pub(crate) fn set_vnet_hdr_size(fd: BorrowedFd<'_>, size: libc::c_int) -> io::Result<()> {
+    // SAFETY: TUNSETVNETHDRSZ reads one c_int through the pointer, valid for the call.
+    let rc =
+        unsafe { libc::ioctl(fd.as_raw_fd(), libc::TUNSETVNETHDRSZ, &size as *const libc::c_int) };
+    if rc < 0 {
+        return Err(io::Error::last_os_error());
+    }
+    Ok(())
+}
+
+/// `TUNSETOFFLOAD`: which offloads (`TUN_F_*`) the reader of `fd` handles.
+pub(crate) fn set_tun_offload(fd: BorrowedFd<'_>, flags: libc::c_uint) -> io::Result<()> {
+    // SAFETY: TUNSETOFFLOAD takes its argument by value; no memory is accessed.
+    let rc =
+        unsafe { libc::ioctl(fd.as_raw_fd(), libc::TUNSETOFFLOAD, libc::c_ulong::from(flags)) };
+    if rc < 0 {
+        return Err(io::Error::last_os_error());
+    }
+    Ok(())
 }
 
 /// A throwaway AF_INET datagram socket, the handle interface ioctls go through.

@@ -95,12 +95,9 @@ pub(crate) fn read_prefixed(
     Ok(rc as usize)
 }
 
-/// One `writev(2)` of a 4-byte prefix and a body. Returns the total length written.
-pub(crate) fn write_prefixed(
-    fd: BorrowedFd<'_>,
-    prefix: &[u8; 4],
-    body: &[u8],
-) -> io::Result<usize> {
+/// One `writev(2)` of a prefix (the 4-byte AF header, a virtio-net header) and a body.
+/// Returns the total length written.
+pub(crate) fn write_prefixed(fd: BorrowedFd<'_>, prefix: &[u8], body: &[u8]) -> io::Result<usize> {
     let iov = [
         libc::iovec { iov_base: prefix.as_ptr() as *mut libc::c_void, iov_len: prefix.len() },
         libc::iovec { iov_base: body.as_ptr() as *mut libc::c_void, iov_len: body.len() },
@@ -108,6 +105,19 @@ pub(crate) fn write_prefixed(
     // SAFETY: both iovecs point at live buffers with their exact lengths; writev only
     // reads through them despite the `*mut` in iovec.
     let rc = unsafe { libc::writev(fd.as_raw_fd(), iov.as_ptr(), 2) };
+    if rc < 0 {
+        return Err(io::Error::last_os_error());
+    }
+    Ok(rc as usize)
+}
+
+/// One `writev(2)` of up to `IOV_MAX` slices. Returns the total length written.
+#[cfg(target_os = "linux")]
+pub(crate) fn writev(fd: BorrowedFd<'_>, bufs: &[io::IoSlice<'_>]) -> io::Result<usize> {
+    let n = libc::c_int::try_from(bufs.len()).map_err(|_| io::ErrorKind::InvalidInput)?;
+    // SAFETY: `IoSlice` is ABI-compatible with `struct iovec` on Unix (documented by
+    // std); every slice is live for the call and writev only reads through them.
+    let rc = unsafe { libc::writev(fd.as_raw_fd(), bufs.as_ptr().cast(), n) };
     if rc < 0 {
         return Err(io::Error::last_os_error());
     }

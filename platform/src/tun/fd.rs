@@ -11,6 +11,8 @@ use std::time::Duration;
 use ferrowg_core::io::Tun;
 
 use super::framing::{self, Framing, AF_HEADER_LEN};
+#[cfg(target_os = "linux")]
+use super::vnet::{Tally, Vnet};
 use crate::sys::unix::{self as sys, Readiness};
 
 /// How long a write waits for room before giving up on the rest of a batch.
@@ -24,6 +26,9 @@ pub struct FdTun {
     framing: Framing,
     name: Option<String>,
     dropped: AtomicU64,
+    /// Segmentation offload (Linux `IFF_VNET_HDR`); `None` for plain packets.
+    #[cfg(target_os = "linux")]
+    vnet: Option<Vnet>,
 }
 
 impl FdTun {
@@ -32,7 +37,32 @@ impl FdTun {
     /// not applied to the interface (the host that created it did that).
     pub fn adopt(fd: OwnedFd, mtu: usize, framing: Framing) -> io::Result<Self> {
         sys::set_nonblocking(fd.as_fd())?;
-        Ok(Self { fd, mtu, framing, name: None, dropped: AtomicU64::new(0) })
+        Ok(Self {
+            fd,
+            mtu,
+            framing,
+            name: None,
+            dropped: AtomicU64::new(0),
+            #[cfg(target_os = "linux")]
+            vnet: None,
+        })
+    }
+
+    /// Marks the descriptor as carrying virtio-net headers (the caller set
+    /// `IFF_VNET_HDR` and `TUNSETOFFLOAD`); `udp`: the kernel accepted USO.
+    #[cfg(target_os = "linux")]
+    pub(crate) fn with_vnet(mut self, udp: bool) -> Self {
+        self.vnet = Some(Vnet::new(udp));
+        self
+    }
+
+    /// Whether segmentation offload is on: `Some(uso)` when the descriptor carries
+    /// virtio-net headers (TSO, and USO if `uso`), `None` for plain packets.
+    pub fn offload(&self) -> Option<bool> {
+        #[cfg(target_os = "linux")]
+        return self.vnet.as_ref().map(Vnet::udp);
+        #[cfg(not(target_os = "linux"))]
+        None
     }
 
     pub(crate) fn with_name(mut self, name: String) -> Self {
@@ -96,6 +126,13 @@ impl Tun for FdTun {
         sizes: &mut [usize],
         timeout: Duration,
     ) -> io::Result<usize> {
+        #[cfg(target_os = "linux")]
+        if let Some(v) = &self.vnet {
+            let mut tally = Tally::default();
+            let r = v.recv_batch(self.fd.as_fd(), self.mtu, bufs, sizes, timeout, &mut tally);
+            self.dropped.fetch_add(tally.dropped, Ordering::Relaxed);
+            return r;
+        }
         let want = bufs.len().min(sizes.len());
         let mut got = 0;
         let mut waited = false;
@@ -127,6 +164,13 @@ impl Tun for FdTun {
     }
 
     fn send_batch(&self, packets: &[&[u8]]) -> io::Result<usize> {
+        #[cfg(target_os = "linux")]
+        if let Some(v) = &self.vnet {
+            let mut tally = Tally::default();
+            let r = v.send_batch(self.fd.as_fd(), packets, WRITE_WAIT, &mut tally);
+            self.dropped.fetch_add(tally.dropped, Ordering::Relaxed);
+            return r;
+        }
         let mut done = 0;
         let mut waited = false;
         while let Some(packet) = packets.get(done) {

@@ -25,6 +25,8 @@ pub use fd::FdTun;
 
 #[cfg(target_os = "linux")]
 pub mod linux;
+#[cfg(target_os = "linux")]
+mod vnet;
 
 #[cfg(target_os = "macos")]
 pub mod utun;
