@@ -329,6 +329,9 @@ int main(void) {
     size_t nh = 99;
     CHECK(ferrowg_tunnel_socket_handles(b, NULL, 0, &nh) == FERROWG_OK && nh == 0, "no platform sockets: %zu", nh);
     CHECK(ferrowg_tunnel_network_changed(b) == FERROWG_OK, "network changed");
+    CHECK(ferrowg_tunnel_set_bound_interface(b, 1) == FERROWG_ERR_UNSUPPORTED,
+          "a bind address cannot be bound to an interface");
+    CHECK(ferrowg_tunnel_set_bound_interface(b, 0) == FERROWG_OK, "unbinding is always fine");
     CHECK(ferrowg_tunnel_listen_port(b, &port) == FERROWG_OK && port != 0, "port after rebind");
     CHECK(ferrowg_tunnel_start_fd_protected("[Interface]\n", 0, NULL, NULL, &bad) == FERROWG_ERR_NULL_ARGUMENT,
           "NULL protector");

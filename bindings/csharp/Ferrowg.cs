@@ -103,6 +103,7 @@ namespace Ferrowg
         [DllImport(Lib, CallingConvention = CallingConvention.Cdecl)] public static extern int ferrowg_tunnel_peer_stats(ulong tunnel, IntPtr outStats, UIntPtr capacity, out UIntPtr count);
         [DllImport(Lib, CallingConvention = CallingConvention.Cdecl)] public static extern int ferrowg_tunnel_listen_port(ulong tunnel, out ushort port);
         [DllImport(Lib, CallingConvention = CallingConvention.Cdecl)] public static extern int ferrowg_tunnel_network_changed(ulong tunnel);
+        [DllImport(Lib, CallingConvention = CallingConvention.Cdecl)] public static extern int ferrowg_tunnel_set_bound_interface(ulong tunnel, uint index);
         [DllImport(Lib, CallingConvention = CallingConvention.Cdecl)] public static extern int ferrowg_tunnel_set_event_callback(ulong tunnel, EventFn callback, IntPtr ctx);
         [DllImport(Lib, CallingConvention = CallingConvention.Cdecl)] public static extern int ferrowg_tunnel_set_packet_callback(ulong tunnel, PacketFn callback, IntPtr ctx);
         [DllImport(Lib, CallingConvention = CallingConvention.Cdecl)] public static extern int ferrowg_tunnel_write_packet(ulong tunnel, byte[] packet, UIntPtr length, uint timeoutMs);
@@ -272,6 +273,11 @@ namespace Ferrowg
 
         /// <summary>The network changed: reopen the UDP sockets.</summary>
         public void NetworkChanged() { Run(h => Native.ferrowg_tunnel_network_changed(h)); }
+
+        /// <summary>Bind the UDP sockets to the physical interface with this index (0: none),
+        /// e.g. the default route's interface, so the tunnel's own packets cannot loop into it.
+        /// Kept across NetworkChanged; call again when the default route moves.</summary>
+        public void SetBoundInterface(uint index) { Run(h => Native.ferrowg_tunnel_set_bound_interface(h, index)); }
 
         public PeerStats[] PeerStats()
         {

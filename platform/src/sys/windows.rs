@@ -48,7 +48,10 @@ pub(crate) fn wsa_poll(sockets: &[RawSocket], write: bool, timeout: Duration) ->
 /// sender inject errors into the receive path).
 pub(crate) fn disable_udp_connreset(socket: &socket2::Socket) -> io::Result<()> {
     udp_ioctl_off(socket, SIO_UDP_CONNRESET)?;
-    udp_ioctl_off(socket, SIO_UDP_NETRESET)
+    // Best effort: should a Windows (or wine) lack it, WSAENETRESET is still only a
+    // counted drop on the receive path.
+    let _ = udp_ioctl_off(socket, SIO_UDP_NETRESET);
+    Ok(())
 }
 
 /// Sets `IP_UNICAST_IF` (`v6` false) or `IPV6_UNICAST_IF` to `value`, already encoded
