@@ -17,6 +17,7 @@ pub mod error;
 pub mod io;
 pub mod keypair;
 pub mod keys;
+pub mod killswitch;
 pub mod messages;
 pub mod noise;
 pub mod peer;
