@@ -14,6 +14,7 @@
 
 pub mod cpu;
 mod error;
+pub mod killswitch;
 #[allow(unsafe_code)]
 mod sys;
 pub mod tun;
