@@ -10,7 +10,8 @@ cd "$(dirname "$0")/.."
 if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null; then
   need=()
   for p in wireguard-go:wireguard-go wg:wireguard-tools iperf3:iperf3 ip:iproute2 \
-           ping:iputils-ping jq:jq gcc:gcc mcs:mono-mcs mono:mono-runtime; do
+           ping:iputils-ping jq:jq gcc:gcc mcs:mono-mcs mono:mono-runtime nft:nftables \
+           tcpdump:tcpdump; do
     command -v "${p%%:*}" >/dev/null || need+=("${p#*:}")
   done
   if [ ${#need[@]} -gt 0 ]; then

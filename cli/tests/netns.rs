@@ -1,9 +1,9 @@
 //! Runs the network-namespace scripts (tests/netns/) against the `ferrowg` binary this
 //! package builds: interop with wireguard-go both ways and with itself, roaming, bad
-//! configuration, wg-quick.
+//! configuration, wg-quick, the kill switch.
 //!
 //! They need root, /dev/net/tun and the tools (`ip`, `wg`, `wg-quick`, `wireguard-go`,
-//! `iperf3`, `jq`, `ping`, `python3`). Without them each test prints why and passes,
+//! `iperf3`, `jq`, `ping`, `python3`, `nft`, `tcpdump`). Without them each test prints why and passes,
 //! except under `CI=true`, where a missing prerequisite is a failure: CI must exercise
 //! them. The scripts run one at a time (they share the CPU and /var/run/wireguard).
 //! `FERROWG=path` tests another binary (for example the release build).
@@ -16,7 +16,8 @@ use std::sync::Mutex;
 
 static SERIAL: Mutex<()> = Mutex::new(());
 
-const TOOLS: &[&str] = &["ip", "wg", "wg-quick", "wireguard-go", "iperf3", "jq", "ping", "python3"];
+const TOOLS: &[&str] =
+    &["ip", "wg", "wg-quick", "wireguard-go", "iperf3", "jq", "ping", "python3", "nft", "tcpdump"];
 
 fn repo_dir() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).parent().unwrap().to_owned()
@@ -116,4 +117,9 @@ fn wg_quick_with_the_daemon() {
 #[test]
 fn up_full_tunnel_and_show() {
     run_script("ferrowg_up.sh", &[]);
+}
+
+#[test]
+fn up_kill_switch_survives_kill_9() {
+    run_script("ferrowg_killswitch.sh", &[]);
 }
