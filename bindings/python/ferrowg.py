@@ -528,6 +528,12 @@ def _uniffi_check_api_checksums(lib):
         raise InternalError("UniFFI API checksum mismatch: try cleaning and rebuilding your project")
     if lib.uniffi_ferrowg_checksum_func_find_utun_fd() != 51246:
         raise InternalError("UniFFI API checksum mismatch: try cleaning and rebuilding your project")
+    if lib.uniffi_ferrowg_checksum_func_kill_switch_disable() != 20879:
+        raise InternalError("UniFFI API checksum mismatch: try cleaning and rebuilding your project")
+    if lib.uniffi_ferrowg_checksum_func_kill_switch_enable() != 39977:
+        raise InternalError("UniFFI API checksum mismatch: try cleaning and rebuilding your project")
+    if lib.uniffi_ferrowg_checksum_func_kill_switch_status() != 29809:
+        raise InternalError("UniFFI API checksum mismatch: try cleaning and rebuilding your project")
     if lib.uniffi_ferrowg_checksum_func_public_key_from_private() != 49069:
         raise InternalError("UniFFI API checksum mismatch: try cleaning and rebuilding your project")
     if lib.uniffi_ferrowg_checksum_func_set_log_sink() != 27946:
@@ -607,6 +613,15 @@ _UniffiLib.uniffi_ferrowg_checksum_func_callback_failures.restype = ctypes.c_uin
 _UniffiLib.uniffi_ferrowg_checksum_func_find_utun_fd.argtypes = (
 )
 _UniffiLib.uniffi_ferrowg_checksum_func_find_utun_fd.restype = ctypes.c_uint16
+_UniffiLib.uniffi_ferrowg_checksum_func_kill_switch_disable.argtypes = (
+)
+_UniffiLib.uniffi_ferrowg_checksum_func_kill_switch_disable.restype = ctypes.c_uint16
+_UniffiLib.uniffi_ferrowg_checksum_func_kill_switch_enable.argtypes = (
+)
+_UniffiLib.uniffi_ferrowg_checksum_func_kill_switch_enable.restype = ctypes.c_uint16
+_UniffiLib.uniffi_ferrowg_checksum_func_kill_switch_status.argtypes = (
+)
+_UniffiLib.uniffi_ferrowg_checksum_func_kill_switch_status.restype = ctypes.c_uint16
 _UniffiLib.uniffi_ferrowg_checksum_func_public_key_from_private.argtypes = (
 )
 _UniffiLib.uniffi_ferrowg_checksum_func_public_key_from_private.restype = ctypes.c_uint16
@@ -681,6 +696,23 @@ _UniffiLib.uniffi_ferrowg_fn_func_find_utun_fd.argtypes = (
     ctypes.POINTER(_UniffiRustCallStatus),
 )
 _UniffiLib.uniffi_ferrowg_fn_func_find_utun_fd.restype = ctypes.c_int32
+_UniffiLib.uniffi_ferrowg_fn_func_kill_switch_disable.argtypes = (
+    _UniffiRustBuffer,
+    ctypes.POINTER(_UniffiRustCallStatus),
+)
+_UniffiLib.uniffi_ferrowg_fn_func_kill_switch_disable.restype = ctypes.c_int8
+_UniffiLib.uniffi_ferrowg_fn_func_kill_switch_enable.argtypes = (
+    _UniffiRustBuffer,
+    _UniffiRustBuffer,
+    ctypes.c_int8,
+    ctypes.POINTER(_UniffiRustCallStatus),
+)
+_UniffiLib.uniffi_ferrowg_fn_func_kill_switch_enable.restype = None
+_UniffiLib.uniffi_ferrowg_fn_func_kill_switch_status.argtypes = (
+    _UniffiRustBuffer,
+    ctypes.POINTER(_UniffiRustCallStatus),
+)
+_UniffiLib.uniffi_ferrowg_fn_func_kill_switch_status.restype = ctypes.c_int8
 _UniffiLib.uniffi_ferrowg_fn_func_public_key_from_private.argtypes = (
     _UniffiRustBuffer,
     ctypes.POINTER(_UniffiRustCallStatus),
@@ -1823,6 +1855,21 @@ class TunnelError:  # type: ignore
         def __repr__(self):
             return "TunnelError.Reentrant({})".format(str(self))
     _UniffiTempTunnelError.Reentrant = Reentrant # type: ignore
+    class Firewall(_UniffiTempTunnelError):
+        """
+        The OS firewall refused a kill-switch change (no rights, `nft`/`pfctl` missing,
+        a WFP error).
+"""
+        
+        def __init__(self, message):
+            super().__init__(", ".join([
+                "message={!r}".format(message),
+            ]))
+            self.message = message
+
+        def __repr__(self):
+            return "TunnelError.Firewall({})".format(str(self))
+    _UniffiTempTunnelError.Firewall = Firewall # type: ignore
     class Internal(_UniffiTempTunnelError):
         """
         A bug in the library was caught at the API boundary (a panic).
@@ -1874,6 +1921,10 @@ class _UniffiFfiConverterTypeTunnelError(_UniffiConverterRustBuffer):
             return TunnelError.Reentrant(
             )
         if variant == 8:
+            return TunnelError.Firewall(
+                _UniffiFfiConverterString.read(buf),
+            )
+        if variant == 9:
             return TunnelError.Internal(
                 _UniffiFfiConverterString.read(buf),
             )
@@ -1901,6 +1952,9 @@ class _UniffiFfiConverterTypeTunnelError(_UniffiConverterRustBuffer):
             return
         if isinstance(value, TunnelError.Reentrant):
             return
+        if isinstance(value, TunnelError.Firewall):
+            _UniffiFfiConverterString.check_lower(value.message)
+            return
         if isinstance(value, TunnelError.Internal):
             _UniffiFfiConverterString.check_lower(value.message)
             return
@@ -1927,8 +1981,11 @@ class _UniffiFfiConverterTypeTunnelError(_UniffiConverterRustBuffer):
             buf.write_i32(6)
         if isinstance(value, TunnelError.Reentrant):
             buf.write_i32(7)
-        if isinstance(value, TunnelError.Internal):
+        if isinstance(value, TunnelError.Firewall):
             buf.write_i32(8)
+            _UniffiFfiConverterString.write(value.message, buf)
+        if isinstance(value, TunnelError.Internal):
+            buf.write_i32(9)
             _UniffiFfiConverterString.write(value.message, buf)
 
 
@@ -3395,6 +3452,70 @@ def find_utun_fd() -> int:
         *_uniffi_lowered_args,
     )
     return _uniffi_lift_return(_uniffi_ffi_result)
+def kill_switch_disable(interface: str) -> bool:
+    """
+    Removes the kill switch of `interface`; false if there was none.
+"""
+    
+    _UniffiFfiConverterString.check_lower(interface)
+    _uniffi_lowered_args = (
+        _UniffiFfiConverterString.lower(interface),
+    )
+    _uniffi_lift_return = _UniffiFfiConverterBoolean.lift
+    _uniffi_error_converter = _UniffiFfiConverterTypeTunnelError
+    _uniffi_ffi_result = _uniffi_rust_call_with_error(
+        _uniffi_error_converter,
+        _UniffiLib.uniffi_ferrowg_fn_func_kill_switch_disable,
+        *_uniffi_lowered_args,
+    )
+    return _uniffi_lift_return(_uniffi_ffi_result)
+def kill_switch_enable(interface: str,wg_quick_config: str,allow_lan: bool) -> None:
+    """
+    Installs the kill switch for the tunnel interface `interface` (the wintun adapter's
+    name, `utunN`, or the Linux TUN name): everything is blocked except that interface,
+    UDP to the peers' endpoints in `wg_quick_config` (hostnames are resolved now, before
+    DNS is blocked), loopback, DHCP and IPv6 neighbour discovery, and with `allow_lan` the
+    local networks. DNS goes only through the tunnel, and only to the config's `DNS`
+    servers when it has any. Replaces a kill switch already there. Needs administrator
+    rights (root, `CAP_NET_ADMIN`).
+"""
+    
+    _UniffiFfiConverterString.check_lower(interface)
+
+    _UniffiFfiConverterString.check_lower(wg_quick_config)
+
+    _UniffiFfiConverterBoolean.check_lower(allow_lan)
+    _uniffi_lowered_args = (
+        _UniffiFfiConverterString.lower(interface),
+        _UniffiFfiConverterString.lower(wg_quick_config),
+        _UniffiFfiConverterBoolean.lower(allow_lan),
+    )
+    _uniffi_lift_return = lambda val: None
+    _uniffi_error_converter = _UniffiFfiConverterTypeTunnelError
+    _uniffi_ffi_result = _uniffi_rust_call_with_error(
+        _uniffi_error_converter,
+        _UniffiLib.uniffi_ferrowg_fn_func_kill_switch_enable,
+        *_uniffi_lowered_args,
+    )
+    return _uniffi_lift_return(_uniffi_ffi_result)
+def kill_switch_status(interface: str) -> bool:
+    """
+    Whether the kill switch of `interface` is installed (also after a crash of the
+    process that installed it).
+"""
+    
+    _UniffiFfiConverterString.check_lower(interface)
+    _uniffi_lowered_args = (
+        _UniffiFfiConverterString.lower(interface),
+    )
+    _uniffi_lift_return = _UniffiFfiConverterBoolean.lift
+    _uniffi_error_converter = _UniffiFfiConverterTypeTunnelError
+    _uniffi_ffi_result = _uniffi_rust_call_with_error(
+        _uniffi_error_converter,
+        _UniffiLib.uniffi_ferrowg_fn_func_kill_switch_status,
+        *_uniffi_lowered_args,
+    )
+    return _uniffi_lift_return(_uniffi_ffi_result)
 def public_key_from_private(private_key: str) -> str:
     """
     The base64 public key of a base64 private key (as in wg-quick files).
@@ -3462,6 +3583,9 @@ __all__ = [
     "TunnelStats",
     "callback_failures",
     "find_utun_fd",
+    "kill_switch_disable",
+    "kill_switch_enable",
+    "kill_switch_status",
     "public_key_from_private",
     "set_log_sink",
     "version",

@@ -2569,6 +2569,15 @@ enum TunnelError: Swift.Error, Equatable, Hashable, Foundation.LocalizedError {
      */
     case Reentrant
     /**
+     * The OS firewall refused a kill-switch change (no rights, `nft`/`pfctl` missing,
+     * a WFP error).
+     */
+    case Firewall(
+        /**
+         * The OS's error.
+         */message: String
+    )
+    /**
      * A bug in the library was caught at the API boundary (a panic).
      */
     case Internal(
@@ -2623,7 +2632,10 @@ public struct FfiConverterTypeTunnelError: FfiConverterRustBuffer {
             )
         case 6: return .Stopped
         case 7: return .Reentrant
-        case 8: return .Internal(
+        case 8: return .Firewall(
+            message: try FfiConverterString.read(from: &buf)
+            )
+        case 9: return .Internal(
             message: try FfiConverterString.read(from: &buf)
             )
 
@@ -2672,8 +2684,13 @@ public struct FfiConverterTypeTunnelError: FfiConverterRustBuffer {
             writeInt(&buf, Int32(7))
         
         
-        case let .Internal(message):
+        case let .Firewall(message):
             writeInt(&buf, Int32(8))
+            FfiConverterString.write(message, into: &buf)
+            
+        
+        case let .Internal(message):
+            writeInt(&buf, Int32(9))
             FfiConverterString.write(message, into: &buf)
             
         }
@@ -3169,6 +3186,47 @@ public func version() -> String  {
 })
 }
 /**
+ * Removes the kill switch of `interface`; false if there was none.
+ */
+public func killSwitchDisable(interface: String)throws  -> Bool  {
+    return try  FfiConverterBool.lift(try rustCallWithError(FfiConverterTypeTunnelError_lift) {
+        uniffiCallStatus in
+    uniffi_ferrowg_fn_func_kill_switch_disable(
+        FfiConverterString.lower(interface),uniffiCallStatus
+    )
+})
+}
+/**
+ * Installs the kill switch for the tunnel interface `interface` (the wintun adapter's
+ * name, `utunN`, or the Linux TUN name): everything is blocked except that interface,
+ * UDP to the peers' endpoints in `wg_quick_config` (hostnames are resolved now, before
+ * DNS is blocked), loopback, DHCP and IPv6 neighbour discovery, and with `allow_lan` the
+ * local networks. DNS goes only through the tunnel, and only to the config's `DNS`
+ * servers when it has any. Replaces a kill switch already there. Needs administrator
+ * rights (root, `CAP_NET_ADMIN`).
+ */
+public func killSwitchEnable(interface: String, wgQuickConfig: String, allowLan: Bool)throws   {try rustCallWithError(FfiConverterTypeTunnelError_lift) {
+        uniffiCallStatus in
+    uniffi_ferrowg_fn_func_kill_switch_enable(
+        FfiConverterString.lower(interface),
+        FfiConverterString.lower(wgQuickConfig),
+        FfiConverterBool.lower(allowLan),uniffiCallStatus
+    )
+}
+}
+/**
+ * Whether the kill switch of `interface` is installed (also after a crash of the
+ * process that installed it).
+ */
+public func killSwitchStatus(interface: String)throws  -> Bool  {
+    return try  FfiConverterBool.lift(try rustCallWithError(FfiConverterTypeTunnelError_lift) {
+        uniffiCallStatus in
+    uniffi_ferrowg_fn_func_kill_switch_status(
+        FfiConverterString.lower(interface),uniffiCallStatus
+    )
+})
+}
+/**
  * Installs (or with `None` removes) the process-wide log sink, receiving lines up to
  * `max_level`. After it returns the previous sink is never called again. The first
  * call also installs a global `tracing` subscriber feeding the sink, unless the host
@@ -3208,6 +3266,15 @@ private let initializationResult: InitializationResult = {
         return InitializationResult.apiChecksumMismatch
     }
     if (uniffi_ferrowg_checksum_func_version() != 33348) {
+        return InitializationResult.apiChecksumMismatch
+    }
+    if (uniffi_ferrowg_checksum_func_kill_switch_disable() != 20879) {
+        return InitializationResult.apiChecksumMismatch
+    }
+    if (uniffi_ferrowg_checksum_func_kill_switch_enable() != 39977) {
+        return InitializationResult.apiChecksumMismatch
+    }
+    if (uniffi_ferrowg_checksum_func_kill_switch_status() != 29809) {
         return InitializationResult.apiChecksumMismatch
     }
     if (uniffi_ferrowg_checksum_func_set_log_sink() != 27946) {

@@ -495,6 +495,21 @@ RustBuffer uniffi_ferrowg_fn_func_version(RustCallStatus *_Nonnull out_status
     
 );
 #endif
+#ifndef UNIFFI_FFIDEF_UNIFFI_FERROWG_FN_FUNC_KILL_SWITCH_DISABLE
+#define UNIFFI_FFIDEF_UNIFFI_FERROWG_FN_FUNC_KILL_SWITCH_DISABLE
+int8_t uniffi_ferrowg_fn_func_kill_switch_disable(RustBuffer interface, RustCallStatus *_Nonnull out_status
+);
+#endif
+#ifndef UNIFFI_FFIDEF_UNIFFI_FERROWG_FN_FUNC_KILL_SWITCH_ENABLE
+#define UNIFFI_FFIDEF_UNIFFI_FERROWG_FN_FUNC_KILL_SWITCH_ENABLE
+void uniffi_ferrowg_fn_func_kill_switch_enable(RustBuffer interface, RustBuffer wg_quick_config, int8_t allow_lan, RustCallStatus *_Nonnull out_status
+);
+#endif
+#ifndef UNIFFI_FFIDEF_UNIFFI_FERROWG_FN_FUNC_KILL_SWITCH_STATUS
+#define UNIFFI_FFIDEF_UNIFFI_FERROWG_FN_FUNC_KILL_SWITCH_STATUS
+int8_t uniffi_ferrowg_fn_func_kill_switch_status(RustBuffer interface, RustCallStatus *_Nonnull out_status
+);
+#endif
 #ifndef UNIFFI_FFIDEF_UNIFFI_FERROWG_FN_FUNC_SET_LOG_SINK
 #define UNIFFI_FFIDEF_UNIFFI_FERROWG_FN_FUNC_SET_LOG_SINK
 void uniffi_ferrowg_fn_func_set_log_sink(RustBuffer sink_cb, RustBuffer max_level, RustCallStatus *_Nonnull out_status
@@ -781,6 +796,24 @@ uint16_t uniffi_ferrowg_checksum_func_public_key_from_private(void
 #ifndef UNIFFI_FFIDEF_UNIFFI_FERROWG_CHECKSUM_FUNC_VERSION
 #define UNIFFI_FFIDEF_UNIFFI_FERROWG_CHECKSUM_FUNC_VERSION
 uint16_t uniffi_ferrowg_checksum_func_version(void
+    
+);
+#endif
+#ifndef UNIFFI_FFIDEF_UNIFFI_FERROWG_CHECKSUM_FUNC_KILL_SWITCH_DISABLE
+#define UNIFFI_FFIDEF_UNIFFI_FERROWG_CHECKSUM_FUNC_KILL_SWITCH_DISABLE
+uint16_t uniffi_ferrowg_checksum_func_kill_switch_disable(void
+    
+);
+#endif
+#ifndef UNIFFI_FFIDEF_UNIFFI_FERROWG_CHECKSUM_FUNC_KILL_SWITCH_ENABLE
+#define UNIFFI_FFIDEF_UNIFFI_FERROWG_CHECKSUM_FUNC_KILL_SWITCH_ENABLE
+uint16_t uniffi_ferrowg_checksum_func_kill_switch_enable(void
+    
+);
+#endif
+#ifndef UNIFFI_FFIDEF_UNIFFI_FERROWG_CHECKSUM_FUNC_KILL_SWITCH_STATUS
+#define UNIFFI_FFIDEF_UNIFFI_FERROWG_CHECKSUM_FUNC_KILL_SWITCH_STATUS
+uint16_t uniffi_ferrowg_checksum_func_kill_switch_status(void
     
 );
 #endif
