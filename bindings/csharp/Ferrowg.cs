@@ -104,6 +104,7 @@ namespace Ferrowg
         [DllImport(Lib, CallingConvention = CallingConvention.Cdecl)] public static extern int ferrowg_tunnel_peer_stats(ulong tunnel, IntPtr outStats, UIntPtr capacity, out UIntPtr count);
         [DllImport(Lib, CallingConvention = CallingConvention.Cdecl)] public static extern int ferrowg_tunnel_listen_port(ulong tunnel, out ushort port);
         [DllImport(Lib, CallingConvention = CallingConvention.Cdecl)] public static extern int ferrowg_tunnel_network_changed(ulong tunnel);
+        [DllImport(Lib, CallingConvention = CallingConvention.Cdecl)] public static extern int ferrowg_tunnel_resume(ulong tunnel);
         [DllImport(Lib, CallingConvention = CallingConvention.Cdecl)] public static extern int ferrowg_kill_switch_enable(byte[] iface, byte[] config, [MarshalAs(UnmanagedType.I1)] bool allowLan);
         [DllImport(Lib, CallingConvention = CallingConvention.Cdecl)] public static extern int ferrowg_kill_switch_disable(byte[] iface, [MarshalAs(UnmanagedType.I1)] out bool wasOn);
         [DllImport(Lib, CallingConvention = CallingConvention.Cdecl)] public static extern int ferrowg_kill_switch_status(byte[] iface, [MarshalAs(UnmanagedType.I1)] out bool on);
@@ -304,6 +305,9 @@ namespace Ferrowg
 
         /// <summary>The network changed: reopen the UDP sockets.</summary>
         public void NetworkChanged() { Run(h => Native.ferrowg_tunnel_network_changed(h)); }
+
+        /// <summary>The machine woke from sleep: re-handshake at once where needed.</summary>
+        public void Resume() { Run(h => Native.ferrowg_tunnel_resume(h)); }
 
         public PeerStats[] PeerStats()
         {

@@ -556,6 +556,8 @@ def _uniffi_check_api_checksums(lib):
         raise InternalError("UniFFI API checksum mismatch: try cleaning and rebuilding your project")
     if lib.uniffi_ferrowg_checksum_method_tunnel_read_packets() != 45709:
         raise InternalError("UniFFI API checksum mismatch: try cleaning and rebuilding your project")
+    if lib.uniffi_ferrowg_checksum_method_tunnel_resume() != 15742:
+        raise InternalError("UniFFI API checksum mismatch: try cleaning and rebuilding your project")
     if lib.uniffi_ferrowg_checksum_method_tunnel_set_config() != 11284:
         raise InternalError("UniFFI API checksum mismatch: try cleaning and rebuilding your project")
     if lib.uniffi_ferrowg_checksum_method_tunnel_set_observer() != 30191:
@@ -655,6 +657,9 @@ _UniffiLib.uniffi_ferrowg_checksum_method_tunnel_network_changed.restype = ctype
 _UniffiLib.uniffi_ferrowg_checksum_method_tunnel_read_packets.argtypes = (
 )
 _UniffiLib.uniffi_ferrowg_checksum_method_tunnel_read_packets.restype = ctypes.c_uint16
+_UniffiLib.uniffi_ferrowg_checksum_method_tunnel_resume.argtypes = (
+)
+_UniffiLib.uniffi_ferrowg_checksum_method_tunnel_resume.restype = ctypes.c_uint16
 _UniffiLib.uniffi_ferrowg_checksum_method_tunnel_set_config.argtypes = (
 )
 _UniffiLib.uniffi_ferrowg_checksum_method_tunnel_set_config.restype = ctypes.c_uint16
@@ -774,6 +779,11 @@ _UniffiLib.uniffi_ferrowg_fn_method_tunnel_read_packets.argtypes = (
     ctypes.POINTER(_UniffiRustCallStatus),
 )
 _UniffiLib.uniffi_ferrowg_fn_method_tunnel_read_packets.restype = _UniffiRustBuffer
+_UniffiLib.uniffi_ferrowg_fn_method_tunnel_resume.argtypes = (
+    ctypes.c_uint64,
+    ctypes.POINTER(_UniffiRustCallStatus),
+)
+_UniffiLib.uniffi_ferrowg_fn_method_tunnel_resume.restype = None
 _UniffiLib.uniffi_ferrowg_fn_method_tunnel_set_config.argtypes = (
     ctypes.c_uint64,
     _UniffiRustBuffer,
@@ -3002,6 +3012,14 @@ class TunnelProtocol(typing.Protocol):
         `timeout_ms` for the first. Empty on timeout. Unused while a sink is set.
 """
         raise NotImplementedError
+    def resume(self, ) -> None:
+        """
+        The device woke from sleep (or the app was suspended): reopens the UDP sockets,
+        drops sessions older than REJECT_AFTER_TIME by the wall clock and handshakes at
+        once where packets wait or persistent keepalive is on, instead of waiting out
+        timers from before the sleep. Call it from the OS's wake notification.
+"""
+        raise NotImplementedError
     def set_config(self, config: str,replace: bool) -> None:
         """
         Changes the configuration while traffic flows. `replace`: the text is the whole
@@ -3208,6 +3226,24 @@ class Tunnel(TunnelProtocol):
         _uniffi_ffi_result = _uniffi_rust_call_with_error(
             _uniffi_error_converter,
             _UniffiLib.uniffi_ferrowg_fn_method_tunnel_read_packets,
+            *_uniffi_lowered_args,
+        )
+        return _uniffi_lift_return(_uniffi_ffi_result)
+    def resume(self, ) -> None:
+        """
+        The device woke from sleep (or the app was suspended): reopens the UDP sockets,
+        drops sessions older than REJECT_AFTER_TIME by the wall clock and handshakes at
+        once where packets wait or persistent keepalive is on, instead of waiting out
+        timers from before the sleep. Call it from the OS's wake notification.
+"""
+        _uniffi_lowered_args = (
+            self._uniffi_clone_handle(),
+        )
+        _uniffi_lift_return = lambda val: None
+        _uniffi_error_converter = _UniffiFfiConverterTypeTunnelError
+        _uniffi_ffi_result = _uniffi_rust_call_with_error(
+            _uniffi_error_converter,
+            _UniffiLib.uniffi_ferrowg_fn_method_tunnel_resume,
             *_uniffi_lowered_args,
         )
         return _uniffi_lift_return(_uniffi_ffi_result)

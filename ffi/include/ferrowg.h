@@ -244,6 +244,10 @@ int32_t ferrowg_tunnel_listen_port(FerrowgTunnel tunnel, uint16_t *out);
 // The network changed: reopens the UDP sockets (their handles change).
 int32_t ferrowg_tunnel_network_changed(FerrowgTunnel tunnel);
 
+// The device woke from sleep: reopens the UDP sockets, drops sessions older than
+// REJECT_AFTER_TIME by the wall clock and handshakes at once where packets wait.
+int32_t ferrowg_tunnel_resume(FerrowgTunnel tunnel);
+
 // OS handles of the UDP sockets (fds on Unix, `SOCKET`s on Windows) for Android
 // `protect`: fills up to `capacity` of `out`, sets `*out_count` to how many exist.
 //

@@ -8,8 +8,9 @@
 # underlay address other than the endpoint (198.18.0.131), and DNS (udp 53) to it, get no
 # packet out: tcpdump in r on the client-facing veth sees none, and the nft drop counter
 # counts them. `ferrowg kill-switch off` removes everything (empty ruleset) and the same
-# probes then do leave (so the capture is shown to see them). A second run ends with
-# SIGTERM: the kill switch goes with the tunnel.
+# probes then do leave (so the capture is shown to see them). A second run is stopped and
+# continued (SIGSTOP/SIGCONT: it resumes and carries traffic), then ends with SIGTERM:
+# the kill switch goes with the tunnel.
 #
 #   sudo FERROWG=target/debug/ferrowg tests/netns/ferrowg_killswitch.sh
 
@@ -159,6 +160,13 @@ fwg_check "control: without the kill switch the same probes do leave ($n packets
 fwg_log "=== clean down: SIGTERM removes the kill switch with the tunnel ==="
 up_ks || fwg_die "second ferrowg up --kill-switch did not start"
 fwg_check "traffic flows again" fwg_ping "$nsc" "$FWG_TUN4_B" 5
+# SIGSTOP/SIGCONT: the tunnel resumes (rebinds, re-checks sessions) instead of exiting.
+kill -STOP "$up_pid"
+sleep 1
+kill -CONT "$up_pid"
+for _ in $(seq 1 30); do grep -q "resuming" "$d/up.log" && break; sleep 0.1; done
+fwg_check "SIGCONT resumes the tunnel" grep -q "continued (SIGCONT): resuming" "$d/up.log"
+fwg_check "traffic flows after SIGSTOP/SIGCONT" fwg_ping "$nsc" "$FWG_TUN4_B" 3
 kill -TERM "$up_pid"
 for _ in $(seq 1 50); do kill -0 "$up_pid" 2>/dev/null || break; sleep 0.1; done
 fwg_check "SIGTERM ends ferrowg up" fwg_not kill -0 "$up_pid"

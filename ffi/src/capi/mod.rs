@@ -402,6 +402,13 @@ pub extern "C" fn ferrowg_tunnel_network_changed(tunnel: FerrowgTunnel) -> i32 {
     boundary(|| Ok(lookup(tunnel)?.network_changed()?))
 }
 
+/// The device woke from sleep: reopens the UDP sockets, drops sessions older than
+/// REJECT_AFTER_TIME by the wall clock and handshakes at once where packets wait.
+#[no_mangle]
+pub extern "C" fn ferrowg_tunnel_resume(tunnel: FerrowgTunnel) -> i32 {
+    boundary(|| Ok(lookup(tunnel)?.resume()?))
+}
+
 /// OS handles of the UDP sockets (fds on Unix, `SOCKET`s on Windows) for Android
 /// `protect`: fills up to `capacity` of `out`, sets `*out_count` to how many exist.
 ///

@@ -1314,6 +1314,14 @@ public protocol TunnelProtocol: AnyObject, Sendable {
     func readPackets(max: UInt32, timeoutMs: UInt32) throws  -> [Data]
     
     /**
+     * The device woke from sleep (or the app was suspended): reopens the UDP sockets,
+     * drops sessions older than REJECT_AFTER_TIME by the wall clock and handshakes at
+     * once where packets wait or persistent keepalive is on, instead of waiting out
+     * timers from before the sleep. Call it from the OS's wake notification.
+     */
+    func resume() throws 
+    
+    /**
      * Changes the configuration while traffic flows. `replace`: the text is the whole
      * new configuration (like `wg syncconf`); otherwise it is applied on top of the
      * running one (UAPI `set=1` semantics; wg-quick text adds or updates its peers).
@@ -1509,6 +1517,20 @@ open func readPackets(max: UInt32, timeoutMs: UInt32)throws  -> [Data]  {
         FfiConverterUInt32.lower(timeoutMs),uniffiCallStatus
     )
 })
+}
+    
+    /**
+     * The device woke from sleep (or the app was suspended): reopens the UDP sockets,
+     * drops sessions older than REJECT_AFTER_TIME by the wall clock and handshakes at
+     * once where packets wait or persistent keepalive is on, instead of waiting out
+     * timers from before the sleep. Call it from the OS's wake notification.
+     */
+open func resume()throws   {try rustCallWithError(FfiConverterTypeTunnelError_lift) {
+        uniffiCallStatus in
+    uniffi_ferrowg_fn_method_tunnel_resume(
+            self.uniffiCloneHandle(),uniffiCallStatus
+    )
+}
 }
     
     /**
@@ -3302,6 +3324,9 @@ private let initializationResult: InitializationResult = {
         return InitializationResult.apiChecksumMismatch
     }
     if (uniffi_ferrowg_checksum_method_tunnel_read_packets() != 45709) {
+        return InitializationResult.apiChecksumMismatch
+    }
+    if (uniffi_ferrowg_checksum_method_tunnel_resume() != 15742) {
         return InitializationResult.apiChecksumMismatch
     }
     if (uniffi_ferrowg_checksum_method_tunnel_set_config() != 11284) {

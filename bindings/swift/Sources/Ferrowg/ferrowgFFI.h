@@ -412,6 +412,11 @@ void uniffi_ferrowg_fn_method_tunnel_network_changed(uint64_t ptr, RustCallStatu
 RustBuffer uniffi_ferrowg_fn_method_tunnel_read_packets(uint64_t ptr, uint32_t max, uint32_t timeout_ms, RustCallStatus *_Nonnull out_status
 );
 #endif
+#ifndef UNIFFI_FFIDEF_UNIFFI_FERROWG_FN_METHOD_TUNNEL_RESUME
+#define UNIFFI_FFIDEF_UNIFFI_FERROWG_FN_METHOD_TUNNEL_RESUME
+void uniffi_ferrowg_fn_method_tunnel_resume(uint64_t ptr, RustCallStatus *_Nonnull out_status
+);
+#endif
 #ifndef UNIFFI_FFIDEF_UNIFFI_FERROWG_FN_METHOD_TUNNEL_SET_CONFIG
 #define UNIFFI_FFIDEF_UNIFFI_FERROWG_FN_METHOD_TUNNEL_SET_CONFIG
 void uniffi_ferrowg_fn_method_tunnel_set_config(uint64_t ptr, RustBuffer config, int8_t replace, RustCallStatus *_Nonnull out_status
@@ -868,6 +873,12 @@ uint16_t uniffi_ferrowg_checksum_method_tunnel_network_changed(void
 #ifndef UNIFFI_FFIDEF_UNIFFI_FERROWG_CHECKSUM_METHOD_TUNNEL_READ_PACKETS
 #define UNIFFI_FFIDEF_UNIFFI_FERROWG_CHECKSUM_METHOD_TUNNEL_READ_PACKETS
 uint16_t uniffi_ferrowg_checksum_method_tunnel_read_packets(void
+    
+);
+#endif
+#ifndef UNIFFI_FFIDEF_UNIFFI_FERROWG_CHECKSUM_METHOD_TUNNEL_RESUME
+#define UNIFFI_FFIDEF_UNIFFI_FERROWG_CHECKSUM_METHOD_TUNNEL_RESUME
+uint16_t uniffi_ferrowg_checksum_method_tunnel_resume(void
     
 );
 #endif

@@ -795,6 +795,8 @@ internal object IntegrityCheckingUniffiLib {
     ): Int
     external fun uniffi_ferrowg_checksum_method_tunnel_read_packets(
     ): Int
+    external fun uniffi_ferrowg_checksum_method_tunnel_resume(
+    ): Int
     external fun uniffi_ferrowg_checksum_method_tunnel_set_config(
     ): Int
     external fun uniffi_ferrowg_checksum_method_tunnel_set_observer(
@@ -883,6 +885,8 @@ internal object UniffiLib {
     ): Unit
     external fun uniffi_ferrowg_fn_method_tunnel_read_packets(`ptr`: Long,`max`: Int,`timeoutMs`: Int,uniffi_out_err: UniffiRustCallStatus, 
     ): RustBuffer.ByValue
+    external fun uniffi_ferrowg_fn_method_tunnel_resume(`ptr`: Long,uniffi_out_err: UniffiRustCallStatus, 
+    ): Unit
     external fun uniffi_ferrowg_fn_method_tunnel_set_config(`ptr`: Long,`config`: RustBuffer.ByValue,`replace`: Byte,uniffi_out_err: UniffiRustCallStatus, 
     ): Unit
     external fun uniffi_ferrowg_fn_method_tunnel_set_observer(`ptr`: Long,`observer`: RustBuffer.ByValue,uniffi_out_err: UniffiRustCallStatus, 
@@ -1088,6 +1092,9 @@ private fun uniffiCheckApiChecksums(lib: IntegrityCheckingUniffiLib) {
         throw RuntimeException("UniFFI API checksum mismatch: try cleaning and rebuilding your project")
     }
     if ((lib.uniffi_ferrowg_checksum_method_tunnel_read_packets() and 0xFFFF) != 45709) {
+        throw RuntimeException("UniFFI API checksum mismatch: try cleaning and rebuilding your project")
+    }
+    if ((lib.uniffi_ferrowg_checksum_method_tunnel_resume() and 0xFFFF) != 15742) {
         throw RuntimeException("UniFFI API checksum mismatch: try cleaning and rebuilding your project")
     }
     if ((lib.uniffi_ferrowg_checksum_method_tunnel_set_config() and 0xFFFF) != 11284) {
@@ -2638,6 +2645,14 @@ public interface TunnelInterface {
     fun `readPackets`(`max`: kotlin.UInt, `timeoutMs`: kotlin.UInt): List<kotlin.ByteArray>
     
     /**
+     * The device woke from sleep (or the app was suspended): reopens the UDP sockets,
+     * drops sessions older than REJECT_AFTER_TIME by the wall clock and handshakes at
+     * once where packets wait or persistent keepalive is on, instead of waiting out
+     * timers from before the sleep. Call it from the OS's wake notification.
+     */
+    fun `resume`()
+    
+    /**
      * Changes the configuration while traffic flows. `replace`: the text is the whole
      * new configuration (like `wg syncconf`); otherwise it is applied on top of the
      * running one (UAPI `set=1` semantics; wg-quick text adds or updates its peers).
@@ -2876,6 +2891,25 @@ open class Tunnel: Disposable, AutoCloseable, TunnelInterface
     }
     )
     }
+    
+
+    
+    /**
+     * The device woke from sleep (or the app was suspended): reopens the UDP sockets,
+     * drops sessions older than REJECT_AFTER_TIME by the wall clock and handshakes at
+     * once where packets wait or persistent keepalive is on, instead of waiting out
+     * timers from before the sleep. Call it from the OS's wake notification.
+     */
+    @Throws(TunnelException::class)override fun `resume`()
+        = 
+    callWithHandle {
+    uniffiRustCallWithError(TunnelException) { _status ->
+    UniffiLib.uniffi_ferrowg_fn_method_tunnel_resume(
+        it,
+        _status)
+}
+    }
+    
     
 
     
