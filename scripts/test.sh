@@ -12,7 +12,7 @@ if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null; then
   for p in wireguard-go:wireguard-go wg:wireguard-tools iperf3:iperf3 ip:iproute2 \
            ping:iputils-ping jq:jq gcc:gcc g++:g++ mcs:mono-mcs mono:mono-runtime \
            java:default-jdk-headless npm:npm debootstrap:debootstrap \
-           resolvconf:openresolv nft:nftables; do
+           resolvconf:openresolv nft:nftables tcpdump:tcpdump; do
     command -v "${p%%:*}" >/dev/null || need+=("${p#*:}")
   done
   [ -f /usr/share/java/jna.jar ] || need+=(libjna-java)

@@ -25,6 +25,7 @@ namespace Ferrowg
         Internal = -11,
         BufferTooSmall = -12,
         Timeout = -13,
+        Firewall = -14,
     }
 
     /// <summary>Log severity (ferrowg.h: 1 error ... 5 trace).</summary>
@@ -104,6 +105,10 @@ namespace Ferrowg
         [DllImport(Lib, CallingConvention = CallingConvention.Cdecl)] public static extern int ferrowg_tunnel_listen_port(ulong tunnel, out ushort port);
         [DllImport(Lib, CallingConvention = CallingConvention.Cdecl)] public static extern int ferrowg_tunnel_network_changed(ulong tunnel);
         [DllImport(Lib, CallingConvention = CallingConvention.Cdecl)] public static extern int ferrowg_tunnel_set_bound_interface(ulong tunnel, uint index);
+        [DllImport(Lib, CallingConvention = CallingConvention.Cdecl)] public static extern int ferrowg_tunnel_resume(ulong tunnel);
+        [DllImport(Lib, CallingConvention = CallingConvention.Cdecl)] public static extern int ferrowg_kill_switch_enable(byte[] iface, byte[] config, [MarshalAs(UnmanagedType.I1)] bool allowLan);
+        [DllImport(Lib, CallingConvention = CallingConvention.Cdecl)] public static extern int ferrowg_kill_switch_disable(byte[] iface, [MarshalAs(UnmanagedType.I1)] out bool wasOn);
+        [DllImport(Lib, CallingConvention = CallingConvention.Cdecl)] public static extern int ferrowg_kill_switch_status(byte[] iface, [MarshalAs(UnmanagedType.I1)] out bool on);
         [DllImport(Lib, CallingConvention = CallingConvention.Cdecl)] public static extern int ferrowg_tunnel_set_event_callback(ulong tunnel, EventFn callback, IntPtr ctx);
         [DllImport(Lib, CallingConvention = CallingConvention.Cdecl)] public static extern int ferrowg_tunnel_set_packet_callback(ulong tunnel, PacketFn callback, IntPtr ctx);
         [DllImport(Lib, CallingConvention = CallingConvention.Cdecl)] public static extern int ferrowg_tunnel_write_packet(ulong tunnel, byte[] packet, UIntPtr length, uint timeoutMs);
@@ -144,6 +149,34 @@ namespace Ferrowg
     }
 
     /// <summary>Library-wide calls.</summary>
+    /// <summary>The kill switch: persistent WFP filters (Windows) that block everything
+    /// outside the tunnel and outlive this process; only Disable removes them.</summary>
+    public static class KillSwitch
+    {
+        /// <summary>Block everything but the adapter `iface`, the endpoints of the wg-quick
+        /// text `config`, loopback, DHCP/NDP and, if allowLan, the local networks.</summary>
+        public static void Enable(string iface, string config, bool allowLan)
+        {
+            Native.Check(Native.ferrowg_kill_switch_enable(Native.Utf8(iface), Native.Utf8(config), allowLan));
+        }
+
+        /// <summary>Remove it; false if none was installed.</summary>
+        public static bool Disable(string iface)
+        {
+            bool was;
+            Native.Check(Native.ferrowg_kill_switch_disable(Native.Utf8(iface), out was));
+            return was;
+        }
+
+        /// <summary>Whether it is installed (also after a crash).</summary>
+        public static bool Status(string iface)
+        {
+            bool on;
+            Native.Check(Native.ferrowg_kill_switch_status(Native.Utf8(iface), out on));
+            return on;
+        }
+    }
+
     public static class Library
     {
 #pragma warning disable 414 // only held to keep the delegate alive while registered
@@ -278,6 +311,8 @@ namespace Ferrowg
         /// e.g. the default route's interface, so the tunnel's own packets cannot loop into it.
         /// Kept across NetworkChanged; call again when the default route moves.</summary>
         public void SetBoundInterface(uint index) { Run(h => Native.ferrowg_tunnel_set_bound_interface(h, index)); }
+        /// <summary>The machine woke from sleep: re-handshake at once where needed.</summary>
+        public void Resume() { Run(h => Native.ferrowg_tunnel_resume(h)); }
 
         public PeerStats[] PeerStats()
         {

@@ -528,6 +528,12 @@ def _uniffi_check_api_checksums(lib):
         raise InternalError("UniFFI API checksum mismatch: try cleaning and rebuilding your project")
     if lib.uniffi_ferrowg_checksum_func_find_utun_fd() != 51246:
         raise InternalError("UniFFI API checksum mismatch: try cleaning and rebuilding your project")
+    if lib.uniffi_ferrowg_checksum_func_kill_switch_disable() != 20879:
+        raise InternalError("UniFFI API checksum mismatch: try cleaning and rebuilding your project")
+    if lib.uniffi_ferrowg_checksum_func_kill_switch_enable() != 39977:
+        raise InternalError("UniFFI API checksum mismatch: try cleaning and rebuilding your project")
+    if lib.uniffi_ferrowg_checksum_func_kill_switch_status() != 29809:
+        raise InternalError("UniFFI API checksum mismatch: try cleaning and rebuilding your project")
     if lib.uniffi_ferrowg_checksum_func_public_key_from_private() != 49069:
         raise InternalError("UniFFI API checksum mismatch: try cleaning and rebuilding your project")
     if lib.uniffi_ferrowg_checksum_func_set_log_sink() != 34417:
@@ -549,6 +555,8 @@ def _uniffi_check_api_checksums(lib):
     if lib.uniffi_ferrowg_checksum_method_tunnel_network_changed() != 46758:
         raise InternalError("UniFFI API checksum mismatch: try cleaning and rebuilding your project")
     if lib.uniffi_ferrowg_checksum_method_tunnel_read_packets() != 45709:
+        raise InternalError("UniFFI API checksum mismatch: try cleaning and rebuilding your project")
+    if lib.uniffi_ferrowg_checksum_method_tunnel_resume() != 15742:
         raise InternalError("UniFFI API checksum mismatch: try cleaning and rebuilding your project")
     if lib.uniffi_ferrowg_checksum_method_tunnel_set_bound_interface() != 23609:
         raise InternalError("UniFFI API checksum mismatch: try cleaning and rebuilding your project")
@@ -609,6 +617,15 @@ _UniffiLib.uniffi_ferrowg_checksum_func_callback_failures.restype = ctypes.c_uin
 _UniffiLib.uniffi_ferrowg_checksum_func_find_utun_fd.argtypes = (
 )
 _UniffiLib.uniffi_ferrowg_checksum_func_find_utun_fd.restype = ctypes.c_uint16
+_UniffiLib.uniffi_ferrowg_checksum_func_kill_switch_disable.argtypes = (
+)
+_UniffiLib.uniffi_ferrowg_checksum_func_kill_switch_disable.restype = ctypes.c_uint16
+_UniffiLib.uniffi_ferrowg_checksum_func_kill_switch_enable.argtypes = (
+)
+_UniffiLib.uniffi_ferrowg_checksum_func_kill_switch_enable.restype = ctypes.c_uint16
+_UniffiLib.uniffi_ferrowg_checksum_func_kill_switch_status.argtypes = (
+)
+_UniffiLib.uniffi_ferrowg_checksum_func_kill_switch_status.restype = ctypes.c_uint16
 _UniffiLib.uniffi_ferrowg_checksum_func_public_key_from_private.argtypes = (
 )
 _UniffiLib.uniffi_ferrowg_checksum_func_public_key_from_private.restype = ctypes.c_uint16
@@ -642,6 +659,9 @@ _UniffiLib.uniffi_ferrowg_checksum_method_tunnel_network_changed.restype = ctype
 _UniffiLib.uniffi_ferrowg_checksum_method_tunnel_read_packets.argtypes = (
 )
 _UniffiLib.uniffi_ferrowg_checksum_method_tunnel_read_packets.restype = ctypes.c_uint16
+_UniffiLib.uniffi_ferrowg_checksum_method_tunnel_resume.argtypes = (
+)
+_UniffiLib.uniffi_ferrowg_checksum_method_tunnel_resume.restype = ctypes.c_uint16
 _UniffiLib.uniffi_ferrowg_checksum_method_tunnel_set_bound_interface.argtypes = (
 )
 _UniffiLib.uniffi_ferrowg_checksum_method_tunnel_set_bound_interface.restype = ctypes.c_uint16
@@ -686,6 +706,23 @@ _UniffiLib.uniffi_ferrowg_fn_func_find_utun_fd.argtypes = (
     ctypes.POINTER(_UniffiRustCallStatus),
 )
 _UniffiLib.uniffi_ferrowg_fn_func_find_utun_fd.restype = ctypes.c_int32
+_UniffiLib.uniffi_ferrowg_fn_func_kill_switch_disable.argtypes = (
+    _UniffiRustBuffer,
+    ctypes.POINTER(_UniffiRustCallStatus),
+)
+_UniffiLib.uniffi_ferrowg_fn_func_kill_switch_disable.restype = ctypes.c_int8
+_UniffiLib.uniffi_ferrowg_fn_func_kill_switch_enable.argtypes = (
+    _UniffiRustBuffer,
+    _UniffiRustBuffer,
+    ctypes.c_int8,
+    ctypes.POINTER(_UniffiRustCallStatus),
+)
+_UniffiLib.uniffi_ferrowg_fn_func_kill_switch_enable.restype = None
+_UniffiLib.uniffi_ferrowg_fn_func_kill_switch_status.argtypes = (
+    _UniffiRustBuffer,
+    ctypes.POINTER(_UniffiRustCallStatus),
+)
+_UniffiLib.uniffi_ferrowg_fn_func_kill_switch_status.restype = ctypes.c_int8
 _UniffiLib.uniffi_ferrowg_fn_func_public_key_from_private.argtypes = (
     _UniffiRustBuffer,
     ctypes.POINTER(_UniffiRustCallStatus),
@@ -747,6 +784,11 @@ _UniffiLib.uniffi_ferrowg_fn_method_tunnel_read_packets.argtypes = (
     ctypes.POINTER(_UniffiRustCallStatus),
 )
 _UniffiLib.uniffi_ferrowg_fn_method_tunnel_read_packets.restype = _UniffiRustBuffer
+_UniffiLib.uniffi_ferrowg_fn_method_tunnel_resume.argtypes = (
+    ctypes.c_uint64,
+    ctypes.POINTER(_UniffiRustCallStatus),
+)
+_UniffiLib.uniffi_ferrowg_fn_method_tunnel_resume.restype = None
 _UniffiLib.uniffi_ferrowg_fn_method_tunnel_set_bound_interface.argtypes = (
     ctypes.c_uint64,
     ctypes.c_uint32,
@@ -1834,6 +1876,21 @@ class TunnelError:  # type: ignore
         def __repr__(self):
             return "TunnelError.Reentrant({})".format(str(self))
     _UniffiTempTunnelError.Reentrant = Reentrant # type: ignore
+    class Firewall(_UniffiTempTunnelError):
+        """
+        The OS firewall refused a kill-switch change (no rights, `nft`/`pfctl` missing,
+        a WFP error).
+"""
+        
+        def __init__(self, detail):
+            super().__init__(", ".join([
+                "detail={!r}".format(detail),
+            ]))
+            self.detail = detail
+
+        def __repr__(self):
+            return "TunnelError.Firewall({})".format(str(self))
+    _UniffiTempTunnelError.Firewall = Firewall # type: ignore
     class Internal(_UniffiTempTunnelError):
         """
         A bug in the library was caught at the API boundary (a panic).
@@ -1885,6 +1942,10 @@ class _UniffiFfiConverterTypeTunnelError(_UniffiConverterRustBuffer):
             return TunnelError.Reentrant(
             )
         if variant == 8:
+            return TunnelError.Firewall(
+                _UniffiFfiConverterString.read(buf),
+            )
+        if variant == 9:
             return TunnelError.Internal(
                 _UniffiFfiConverterString.read(buf),
             )
@@ -1912,6 +1973,9 @@ class _UniffiFfiConverterTypeTunnelError(_UniffiConverterRustBuffer):
             return
         if isinstance(value, TunnelError.Reentrant):
             return
+        if isinstance(value, TunnelError.Firewall):
+            _UniffiFfiConverterString.check_lower(value.detail)
+            return
         if isinstance(value, TunnelError.Internal):
             _UniffiFfiConverterString.check_lower(value.detail)
             return
@@ -1938,8 +2002,11 @@ class _UniffiFfiConverterTypeTunnelError(_UniffiConverterRustBuffer):
             buf.write_i32(6)
         if isinstance(value, TunnelError.Reentrant):
             buf.write_i32(7)
-        if isinstance(value, TunnelError.Internal):
+        if isinstance(value, TunnelError.Firewall):
             buf.write_i32(8)
+            _UniffiFfiConverterString.write(value.detail, buf)
+        if isinstance(value, TunnelError.Internal):
+            buf.write_i32(9)
             _UniffiFfiConverterString.write(value.detail, buf)
 
 
@@ -2956,6 +3023,14 @@ class TunnelProtocol(typing.Protocol):
         `timeout_ms` for the first. Empty on timeout. Unused while a sink is set.
 """
         raise NotImplementedError
+    def resume(self, ) -> None:
+        """
+        The device woke from sleep (or the app was suspended): reopens the UDP sockets,
+        drops sessions older than REJECT_AFTER_TIME by the wall clock and handshakes at
+        once where packets wait or persistent keepalive is on, instead of waiting out
+        timers from before the sleep. Call it from the OS's wake notification.
+"""
+        raise NotImplementedError
     def set_bound_interface(self, index: int) -> None:
         """
         Binds the UDP sockets to the physical interface with this OS index (0: unbinds),
@@ -3171,6 +3246,24 @@ class Tunnel(TunnelProtocol):
         _uniffi_ffi_result = _uniffi_rust_call_with_error(
             _uniffi_error_converter,
             _UniffiLib.uniffi_ferrowg_fn_method_tunnel_read_packets,
+            *_uniffi_lowered_args,
+        )
+        return _uniffi_lift_return(_uniffi_ffi_result)
+    def resume(self, ) -> None:
+        """
+        The device woke from sleep (or the app was suspended): reopens the UDP sockets,
+        drops sessions older than REJECT_AFTER_TIME by the wall clock and handshakes at
+        once where packets wait or persistent keepalive is on, instead of waiting out
+        timers from before the sleep. Call it from the OS's wake notification.
+"""
+        _uniffi_lowered_args = (
+            self._uniffi_clone_handle(),
+        )
+        _uniffi_lift_return = lambda val: None
+        _uniffi_error_converter = _UniffiFfiConverterTypeTunnelError
+        _uniffi_ffi_result = _uniffi_rust_call_with_error(
+            _uniffi_error_converter,
+            _UniffiLib.uniffi_ferrowg_fn_method_tunnel_resume,
             *_uniffi_lowered_args,
         )
         return _uniffi_lift_return(_uniffi_ffi_result)
@@ -3438,6 +3531,70 @@ def find_utun_fd() -> int:
         *_uniffi_lowered_args,
     )
     return _uniffi_lift_return(_uniffi_ffi_result)
+def kill_switch_disable(interface: str) -> bool:
+    """
+    Removes the kill switch of `interface`; false if there was none.
+"""
+    
+    _UniffiFfiConverterString.check_lower(interface)
+    _uniffi_lowered_args = (
+        _UniffiFfiConverterString.lower(interface),
+    )
+    _uniffi_lift_return = _UniffiFfiConverterBoolean.lift
+    _uniffi_error_converter = _UniffiFfiConverterTypeTunnelError
+    _uniffi_ffi_result = _uniffi_rust_call_with_error(
+        _uniffi_error_converter,
+        _UniffiLib.uniffi_ferrowg_fn_func_kill_switch_disable,
+        *_uniffi_lowered_args,
+    )
+    return _uniffi_lift_return(_uniffi_ffi_result)
+def kill_switch_enable(interface: str,wg_quick_config: str,allow_lan: bool) -> None:
+    """
+    Installs the kill switch for the tunnel interface `interface` (the wintun adapter's
+    name, `utunN`, or the Linux TUN name): everything is blocked except that interface,
+    UDP to the peers' endpoints in `wg_quick_config` (hostnames are resolved now, before
+    DNS is blocked), loopback, DHCP and IPv6 neighbour discovery, and with `allow_lan` the
+    local networks. DNS goes only through the tunnel, and only to the config's `DNS`
+    servers when it has any. Replaces a kill switch already there. Needs administrator
+    rights (root, `CAP_NET_ADMIN`).
+"""
+    
+    _UniffiFfiConverterString.check_lower(interface)
+
+    _UniffiFfiConverterString.check_lower(wg_quick_config)
+
+    _UniffiFfiConverterBoolean.check_lower(allow_lan)
+    _uniffi_lowered_args = (
+        _UniffiFfiConverterString.lower(interface),
+        _UniffiFfiConverterString.lower(wg_quick_config),
+        _UniffiFfiConverterBoolean.lower(allow_lan),
+    )
+    _uniffi_lift_return = lambda val: None
+    _uniffi_error_converter = _UniffiFfiConverterTypeTunnelError
+    _uniffi_ffi_result = _uniffi_rust_call_with_error(
+        _uniffi_error_converter,
+        _UniffiLib.uniffi_ferrowg_fn_func_kill_switch_enable,
+        *_uniffi_lowered_args,
+    )
+    return _uniffi_lift_return(_uniffi_ffi_result)
+def kill_switch_status(interface: str) -> bool:
+    """
+    Whether the kill switch of `interface` is installed (also after a crash of the
+    process that installed it).
+"""
+    
+    _UniffiFfiConverterString.check_lower(interface)
+    _uniffi_lowered_args = (
+        _UniffiFfiConverterString.lower(interface),
+    )
+    _uniffi_lift_return = _UniffiFfiConverterBoolean.lift
+    _uniffi_error_converter = _UniffiFfiConverterTypeTunnelError
+    _uniffi_ffi_result = _uniffi_rust_call_with_error(
+        _uniffi_error_converter,
+        _UniffiLib.uniffi_ferrowg_fn_func_kill_switch_status,
+        *_uniffi_lowered_args,
+    )
+    return _uniffi_lift_return(_uniffi_ffi_result)
 def public_key_from_private(private_key: str) -> str:
     """
     The base64 public key of a base64 private key (as in wg-quick files).
@@ -3505,6 +3662,9 @@ __all__ = [
     "TunnelStats",
     "callback_failures",
     "find_utun_fd",
+    "kill_switch_disable",
+    "kill_switch_enable",
+    "kill_switch_status",
     "public_key_from_private",
     "set_log_sink",
     "version",

@@ -99,6 +99,8 @@ pub fn block_signals() -> Result<SigSet, String> {
     set.add(Signal::SIGINT);
     set.add(Signal::SIGTERM);
     set.add(Signal::SIGHUP);
+    // Not a shutdown: `Tunnel::wait` resumes the device (SIGCONT after SIGSTOP).
+    set.add(Signal::SIGCONT);
     set.thread_block().map_err(|e| format!("cannot block signals: {e}"))?;
     Ok(set)
 }
@@ -181,11 +183,22 @@ impl Tunnel {
     /// being removed; says which.
     pub fn wait(&self, signals: SigSet) -> Result<String, String> {
         let tx = self.tx.clone();
+        let (device, log) = (Arc::downgrade(&self.device), self.log.clone());
         std::thread::Builder::new()
             .name("signals".into())
-            .spawn(move || {
-                if let Ok(sig) = signals.wait() {
-                    let _ = tx.send(Shutdown::Signal(sig));
+            .spawn(move || loop {
+                match signals.wait() {
+                    Ok(Signal::SIGCONT) => {
+                        log("continued (SIGCONT): resuming");
+                        if let Some(Err(e)) = device.upgrade().map(|d| d.resume()) {
+                            log(&format!("resume: {e}"));
+                        }
+                    }
+                    Ok(sig) => {
+                        let _ = tx.send(Shutdown::Signal(sig));
+                        return;
+                    }
+                    Err(_) => return,
                 }
             })
             .map_err(|e| format!("cannot spawn the signal thread: {e}"))?;

@@ -10,6 +10,8 @@ mod daemon;
 #[path = "daemon_windows.rs"]
 mod daemon;
 mod demo;
+#[cfg(target_os = "linux")]
+mod killswitch;
 mod packet;
 #[cfg(any(target_os = "linux", target_os = "macos"))]
 mod show;
@@ -30,6 +32,10 @@ usage:
                                      Windows: wintun adapter, UAPI on the named pipe
                                      \\\\.\\pipe\\ProtectedPrefix\\Administrators\\WireGuard\\IFNAME)
   ferrowg up CONFIG.conf             bring a wg-quick config up in the foreground
+  ferrowg up --kill-switch CONFIG.conf
+                                     the same, blocking all traffic outside the tunnel
+                                     (the block outlives a crash of this process)
+  ferrowg kill-switch on CONFIG.conf | off IFNAME | status IFNAME
   ferrowg show [IFNAME]              show interfaces (like `wg show`)
   ferrowg demo                       two tunnels in this process over 127.0.0.1 (no root)
   ferrowg bench                      in-process benchmarks, one table
@@ -43,6 +49,14 @@ fn main() -> ExitCode {
         ["bench"] => bench::run(),
         #[cfg(target_os = "linux")]
         ["up", path] => up::run(std::path::Path::new(path)),
+        #[cfg(target_os = "linux")]
+        ["up", "--kill-switch", path] => killswitch::up(std::path::Path::new(path)),
+        #[cfg(target_os = "linux")]
+        ["kill-switch", "on", path] => killswitch::enable(std::path::Path::new(path)).map(drop),
+        #[cfg(target_os = "linux")]
+        ["kill-switch", "off", ifname] => killswitch::disable(ifname),
+        #[cfg(target_os = "linux")]
+        ["kill-switch", "status", ifname] => killswitch::status(ifname),
         #[cfg(any(target_os = "linux", target_os = "macos"))]
         ["show"] => show::run(None),
         #[cfg(any(target_os = "linux", target_os = "macos"))]
@@ -78,6 +92,6 @@ fn main() -> ExitCode {
 /// An interface name (not an option, not a subcommand word).
 #[cfg(any(target_os = "linux", target_os = "macos", windows))]
 fn is_ifname(s: &str) -> bool {
-    const WORDS: [&str; 6] = ["up", "show", "demo", "bench", "help", "version"];
+    const WORDS: [&str; 7] = ["up", "show", "demo", "bench", "help", "version", "kill-switch"];
     !s.is_empty() && !s.starts_with('-') && !WORDS.contains(&s)
 }

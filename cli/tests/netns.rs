@@ -1,9 +1,9 @@
 //! Runs the network-namespace scripts (tests/netns/) against the `ferrowg` binary this
 //! package builds: interop with wireguard-go both ways and with itself, roaming, bad
-//! configuration, wg-quick.
+//! configuration, wg-quick, the kill switch.
 //!
 //! They need root, /dev/net/tun and the tools (`ip`, `wg`, `wg-quick`, `wireguard-go`,
-//! `iperf3`, `jq`, `ping`, `python3`). Without them each test prints why and passes,
+//! `iperf3`, `jq`, `ping`, `python3`, `nft`, `tcpdump`). Without them each test prints why and passes,
 //! except under `CI=true`, where a missing prerequisite is a failure: CI must exercise
 //! them. The scripts run one at a time (they share the CPU and /var/run/wireguard).
 //! `FERROWG=path` tests another binary (for example the release build).
@@ -27,6 +27,7 @@ const TOOLS: &[&str] = &[
     "python3",
     "nft",
     "resolvconf",
+    "tcpdump",
 ];
 
 fn repo_dir() -> PathBuf {
@@ -167,4 +168,10 @@ fn full_tunnel_wg_quick_wireguard_go_ipv6_underlay() {
 #[test]
 fn up_fails_closed() {
     run_script("ferrowg_up_failclosed.sh", &[]);
+}
+
+/// `ferrowg up --kill-switch`: nothing leaks after `kill -9`; a clean down leaves nothing.
+#[test]
+fn up_kill_switch_survives_kill_9() {
+    run_script("ferrowg_killswitch.sh", &[]);
 }

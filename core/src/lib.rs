@@ -20,6 +20,7 @@ pub mod interface;
 pub mod io;
 pub mod keypair;
 pub mod keys;
+pub mod killswitch;
 pub mod messages;
 pub mod netplan;
 pub mod noise;

@@ -66,6 +66,9 @@
 // No room for the packet within the timeout.
 #define FERROWG_ERR_TIMEOUT -13
 
+// The OS firewall refused a kill-switch change.
+#define FERROWG_ERR_FIREWALL -14
+
 // Receives a log line. `message` is valid only during the call. Must not throw or
 // `longjmp`: a C++ exception escaping a callback aborts the process.
 typedef void (*FerrowgLogFn)(void *ctx, int32_t level, const char *message);
@@ -251,6 +254,10 @@ int32_t ferrowg_tunnel_set_bound_interface(FerrowgTunnel tunnel, uint32_t index)
 // The network changed: reopens the UDP sockets (their handles change).
 int32_t ferrowg_tunnel_network_changed(FerrowgTunnel tunnel);
 
+// The device woke from sleep: reopens the UDP sockets, drops sessions older than
+// REJECT_AFTER_TIME by the wall clock and handshakes at once where packets wait.
+int32_t ferrowg_tunnel_resume(FerrowgTunnel tunnel);
+
 // OS handles of the UDP sockets (fds on Unix, `SOCKET`s on Windows) for Android
 // `protect`: fills up to `capacity` of `out`, sets `*out_count` to how many exist.
 //
@@ -302,6 +309,28 @@ int32_t ferrowg_tunnel_read_packet(FerrowgTunnel tunnel,
                                    size_t capacity,
                                    size_t *out_length,
                                    uint32_t timeout_ms);
+
+// Installs the kill switch for tunnel interface `interface`: everything blocked but
+// that interface, UDP to the endpoints of the wg-quick text `config`, loopback,
+// DHCP/NDP and, if `allow_lan`, the local networks; DNS only through the tunnel. It
+// stays when the process dies; only `ferrowg_kill_switch_disable` removes it.
+//
+// # Safety
+// `interface` and `config` are NUL-terminated strings.
+int32_t ferrowg_kill_switch_enable(const char *interface, const char *config, bool allow_lan);
+
+// Removes the kill switch of `interface`; `*was_on` (if not NULL) tells whether one
+// was installed.
+//
+// # Safety
+// `interface` is a NUL-terminated string; `was_on` is NULL or writable.
+int32_t ferrowg_kill_switch_disable(const char *interface, bool *was_on);
+
+// Whether the kill switch of `interface` is installed, in `*on`.
+//
+// # Safety
+// `interface` is a NUL-terminated string; `on` is writable.
+int32_t ferrowg_kill_switch_status(const char *interface, bool *on);
 
 #ifdef __cplusplus
 }  // extern "C"

@@ -48,6 +48,13 @@ pub enum TunnelError {
     /// deadlock (stopping a tunnel, (un)registering a callback).
     #[error("not allowed from inside a ferrowg callback")]
     Reentrant,
+    /// The OS firewall refused a kill-switch change (no rights, `nft`/`pfctl` missing,
+    /// a WFP error).
+    #[error("firewall: {detail}")]
+    Firewall {
+        /// The OS's error.
+        detail: String,
+    },
     /// A bug in the library was caught at the API boundary (a panic).
     #[error("internal error: {detail}")]
     Internal {
@@ -84,6 +91,8 @@ pub const FERROWG_ERR_INTERNAL: i32 = -11;
 pub const FERROWG_ERR_BUFFER_TOO_SMALL: i32 = -12;
 /// No room for the packet within the timeout.
 pub const FERROWG_ERR_TIMEOUT: i32 = -13;
+/// The OS firewall refused a kill-switch change.
+pub const FERROWG_ERR_FIREWALL: i32 = -14;
 
 impl TunnelError {
     /// The stable C code of this error.
@@ -97,6 +106,7 @@ impl TunnelError {
             Self::Stopped => FERROWG_ERR_STOPPED,
             Self::Reentrant => FERROWG_ERR_REENTRANT,
             Self::Internal { .. } => FERROWG_ERR_INTERNAL,
+            Self::Firewall { .. } => FERROWG_ERR_FIREWALL,
         }
     }
 

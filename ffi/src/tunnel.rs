@@ -187,6 +187,17 @@ impl Tunnel {
         Ok(())
     }
 
+    /// The device woke from sleep (or the app was suspended): reopens the UDP sockets,
+    /// drops sessions older than REJECT_AFTER_TIME by the wall clock and handshakes at
+    /// once where packets wait or persistent keepalive is on, instead of waiting out
+    /// timers from before the sleep. Call it from the OS's wake notification.
+    pub fn resume(&self) -> Result<(), TunnelError> {
+        let guard = self.device.read();
+        let device = guard.as_ref().ok_or(TunnelError::Stopped)?;
+        logging::log(LogLevel::Info, "resume after sleep");
+        Ok(device.resume()?)
+    }
+
     /// OS handles of the UDP sockets (fds on Unix, `SOCKET`s on Windows), e.g. for
     /// Android `VpnService.protect`. Empty when bound to a single address.
     pub fn socket_handles(&self) -> Result<Vec<i64>, TunnelError> {

@@ -17,10 +17,11 @@
 pub mod console;
 pub mod cpu;
 mod error;
-#[cfg(windows)]
-pub mod pipe;
+pub mod killswitch;
 #[cfg(target_os = "linux")]
 pub mod netconf;
+#[cfg(windows)]
+pub mod pipe;
 mod random;
 #[allow(unsafe_code)]
 mod sys;

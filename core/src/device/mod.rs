@@ -399,6 +399,23 @@ impl Device {
         r
     }
 
+    /// The host woke from sleep or the process was continued (SIGCONT): rebinds the UDP
+    /// socket, treats every session as suspect ([`crate::peer::Peer::resume`]: keys older
+    /// than REJECT_AFTER_TIME by the wall clock are dropped, no earlier handshake
+    /// rate-limits the next one) and handshakes at once where packets wait or persistent
+    /// keepalive is on. A failed rebind is returned after the peers were resumed.
+    pub fn resume(&self) -> Result<(), DeviceError> {
+        let rebound = self.rebind();
+        let (now, wall) = (self.inner.clock.now(), self.inner.clock.wall());
+        let mut scratch = vec![0u8; 65_536 + 64];
+        let mut out = self.inner.output();
+        self.inner.iface.resume(now, wall, &mut scratch, &mut out);
+        drop(out);
+        self.inner.wake_control();
+        self.inner.log(LogLevel::Info, "resumed: sessions re-checked");
+        rebound
+    }
+
     /// The UDP port in use.
     pub fn listen_port(&self) -> u16 {
         self.inner.listen_port()

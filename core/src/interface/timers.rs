@@ -59,4 +59,15 @@ impl Interface {
         let next = self.min_deadline.load(Ordering::Acquire);
         (next != u64::MAX).then(|| Duration::from_nanos(next.saturating_sub(ticks)))
     }
+
+    /// The host woke from sleep: every peer drops sessions older than
+    /// REJECT_AFTER_TIME by the wall clock and initiates at once where packets wait or
+    /// persistent keepalive is on (see `Peer::resume`), instead of waiting out timers
+    /// from before the sleep.
+    pub fn resume(&self, now: Instant, wall: SystemTime, scratch: &mut [u8], out: &mut dyn Output) {
+        for peer in &self.snapshot.load().peers {
+            self.control_peer(peer, now, wall, scratch, out, |p| p.resume(now, wall));
+        }
+        self.min_deadline.store(0, Ordering::Release);
+    }
 }

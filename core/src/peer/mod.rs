@@ -33,6 +33,7 @@ mod protocol;
 mod session;
 #[cfg(test)]
 mod tests;
+mod wake;
 
 use std::collections::VecDeque;
 use std::net::SocketAddr;
@@ -397,7 +398,11 @@ impl Peer {
                 if received.remote_static() != self.remote.public_key() {
                     return Err(DropReason::UnknownPeer);
                 }
-                self.handle_initiation(received, src, now)?;
+                let result = self.handle_initiation(received, src, now);
+                if !self.defer_initiations {
+                    self.send_wanted_initiation(now, wall);
+                }
+                result?;
             }
             Message::Response(m) => {
                 self.check_macs(m.bytes(), m.sender_index, src, now)?;

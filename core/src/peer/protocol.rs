@@ -52,7 +52,14 @@ impl Peer {
         src: SocketAddr,
         now: Instant,
     ) -> Result<Arc<Keypair>, DropReason> {
-        let consumed = received.finish(&mut self.remote, now)?;
+        let consumed = match received.finish(&mut self.remote, now) {
+            Ok(consumed) => consumed,
+            Err(DropReason::InitiationFlood) => {
+                self.on_superseded_response(now);
+                return Err(DropReason::InitiationFlood);
+            }
+            Err(reason) => return Err(reason),
+        };
         self.timers.on_any_authenticated_packet_received(now);
         self.timers.on_any_authenticated_packet_traversal(now);
         self.set_endpoint_from(src);

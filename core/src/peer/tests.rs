@@ -476,3 +476,26 @@ fn initiator_under_load_gets_mac2_on_the_next_response() {
     assert_eq!(p.b.nic.len(), 1);
     assert_eq!(p.a.drops.len(), 1);
 }
+
+#[test]
+fn resume_after_a_sleep_drops_keys_older_by_the_wall_clock_and_initiates_at_once() {
+    let mut p = Pair::new(None, 3);
+    p.send_a(&ipv4_packet(60, 1));
+    p.send_b(&ipv4_packet(60, 2));
+    assert!(p.a.peer.current_keypair().is_some());
+    let mut out = vec![0u8; 2048];
+    // A short nap: keys stay.
+    p.a.peer.resume(p.now, p.wall() + Duration::from_secs(10));
+    assert!(p.a.peer.current_keypair().is_some());
+    // Suspended 10 minutes: the wall clock moved, the monotonic `now` did not.
+    let woke = p.wall() + Duration::from_secs(600);
+    p.a.peer.resume(p.now, woke);
+    assert!(p.a.peer.current_keypair().is_none(), "keys from before the sleep are dropped");
+    assert!(p.a.peer.poll_transmit(p.now, &mut out).is_none(), "nothing waits: no initiation");
+    // The next packet starts a handshake at once, although A's last initiation was
+    // less than REKEY_TIMEOUT ago by the monotonic clock.
+    let sent = p.a.peer.encapsulate(&ipv4_packet(60, 3), &mut out, p.now, woke).unwrap();
+    assert!(sent.is_none(), "staged");
+    let t = p.a.peer.poll_transmit(p.now, &mut out).expect("an initiation at once");
+    assert_eq!((out[0], t.len), (MESSAGE_TYPE_INITIATION, INITIATION_LEN));
+}

@@ -88,6 +88,7 @@ pub struct Timers {
     sent_lastminute_handshake: bool,
     new_handshake_jitter: Duration,
     last_sent_handshake: Option<Instant>,
+    last_sent_initiation: Option<Instant>,
 }
 
 impl Timers {
@@ -102,6 +103,7 @@ impl Timers {
             sent_lastminute_handshake: false,
             new_handshake_jitter: Duration::ZERO,
             last_sent_handshake: None,
+            last_sent_initiation: None,
         }
     }
 
@@ -196,6 +198,7 @@ impl Timers {
     /// `now + REKEY_TIMEOUT + jitter` (jitter clamped to `REKEY_TIMEOUT_JITTER_MAX`).
     pub fn on_handshake_initiated(&mut self, now: Instant, jitter: Duration) {
         self.last_sent_handshake = Some(now);
+        self.last_sent_initiation = Some(now);
         let delay = REKEY_TIMEOUT + jitter.min(REKEY_TIMEOUT_JITTER_MAX);
         self.arm(TimerKind::RetransmitHandshake, now.checked_add(delay));
     }
@@ -203,6 +206,19 @@ impl Timers {
     /// A handshake response was sent: counts for [`Timers::initiation_rate_limited`].
     pub fn on_handshake_response_sent(&mut self, now: Instant) {
         self.last_sent_handshake = Some(now);
+    }
+
+    /// The response we sent answered an initiation now known to be stale (its initiator
+    /// has moved on): it no longer holds back our own initiation, only our last
+    /// initiation does.
+    pub fn forget_response_sent(&mut self) {
+        self.last_sent_handshake = self.last_sent_initiation;
+    }
+
+    /// After a stall (suspend, SIGSTOP): no sent handshake holds back the next initiation.
+    pub fn forget_sent_handshakes(&mut self) {
+        self.last_sent_handshake = None;
+        self.last_sent_initiation = None;
     }
 
     /// True while less than `REKEY_TIMEOUT` has passed since we last sent an initiation

@@ -114,6 +114,9 @@ pub struct World {
     pub capture: bool,
     /// Datagrams copied while [`World::capture`] was set, in send order.
     pub captured: Vec<Datagram>,
+    /// A stopped node runs no timers; datagrams for it wait in `held` (its socket buffer).
+    paused: [bool; 2],
+    held: [Vec<Datagram>; 2],
 }
 
 /// Upper bound of simulation steps in one [`World::run_until`] call.
@@ -151,6 +154,28 @@ impl World {
             highest: HashMap::new(),
             capture: false,
             captured: Vec::new(),
+            paused: [false; 2],
+            held: [Vec::new(), Vec::new()],
+        }
+    }
+
+    /// Stops a node as SIGSTOP or a suspend does: no timers run and arriving datagrams
+    /// wait in its socket buffer until [`World::wake`].
+    pub fn pause(&mut self, id: NodeId) {
+        self.paused[id.index()] = true;
+    }
+
+    /// The datagrams waiting in a paused node's socket buffer.
+    pub fn held(&self, id: NodeId) -> &[Datagram] {
+        &self.held[id.index()]
+    }
+
+    /// Continues a paused node: it reads its socket buffer first (every held datagram,
+    /// in arrival order, now), then runs as before (overdue timers fire at the next step).
+    pub fn wake(&mut self, id: NodeId) {
+        self.paused[id.index()] = false;
+        for d in std::mem::take(&mut self.held[id.index()]) {
+            let _ = self.deliver(id, d);
         }
     }
 
@@ -249,6 +274,10 @@ impl World {
                     self.log.push(now, from, What::Unroutable(Kind::of(&d.bytes)));
                     continue;
                 };
+                if self.paused[to.index()] {
+                    self.held[to.index()].push(d);
+                    continue;
+                }
                 let _ = self.deliver(to, d);
             }
             for id in [NodeId::A, NodeId::B] {
@@ -268,6 +297,9 @@ impl World {
     }
 
     fn deadline(&self, id: NodeId) -> Option<Duration> {
+        if self.paused[id.index()] {
+            return None;
+        }
         self.nodes[id.index()].peer.poll_timeout().map(|(at, _)| self.clock.offset_of(at))
     }
 

@@ -421,6 +421,13 @@ pub extern "C" fn ferrowg_tunnel_network_changed(tunnel: FerrowgTunnel) -> i32 {
     boundary(|| Ok(lookup(tunnel)?.network_changed()?))
 }
 
+/// The device woke from sleep: reopens the UDP sockets, drops sessions older than
+/// REJECT_AFTER_TIME by the wall clock and handshakes at once where packets wait.
+#[no_mangle]
+pub extern "C" fn ferrowg_tunnel_resume(tunnel: FerrowgTunnel) -> i32 {
+    boundary(|| Ok(lookup(tunnel)?.resume()?))
+}
+
 /// OS handles of the UDP sockets (fds on Unix, `SOCKET`s on Windows) for Android
 /// `protect`: fills up to `capacity` of `out`, sets `*out_count` to how many exist.
 ///
@@ -561,6 +568,74 @@ pub unsafe extern "C" fn ferrowg_tunnel_read_packet(
     })
 }
 
+// ---------------------------------------------------------------------------------
+// The kill switch (outlives the process; see `kill_switch_enable` in the Rust docs).
+
+/// Installs the kill switch for tunnel interface `interface`: everything blocked but
+/// that interface, UDP to the endpoints of the wg-quick text `config`, loopback,
+/// DHCP/NDP and, if `allow_lan`, the local networks; DNS only through the tunnel. It
+/// stays when the process dies; only `ferrowg_kill_switch_disable` removes it.
+///
+/// # Safety
+/// `interface` and `config` are NUL-terminated strings.
+#[no_mangle]
+pub unsafe extern "C" fn ferrowg_kill_switch_enable(
+    interface: *const c_char,
+    config: *const c_char,
+    allow_lan: bool,
+) -> i32 {
+    boundary(|| {
+        // SAFETY: forwarded caller contract.
+        let interface = unsafe { c_str(interface) }?;
+        // SAFETY: forwarded caller contract.
+        let config = unsafe { c_str(config) }?;
+        crate::kill_switch_enable(interface.to_owned(), config.to_owned(), allow_lan)?;
+        Ok(())
+    })
+}
+
+/// Removes the kill switch of `interface`; `*was_on` (if not NULL) tells whether one
+/// was installed.
+///
+/// # Safety
+/// `interface` is a NUL-terminated string; `was_on` is NULL or writable.
+#[no_mangle]
+pub unsafe extern "C" fn ferrowg_kill_switch_disable(
+    interface: *const c_char,
+    was_on: *mut bool,
+) -> i32 {
+    boundary(|| {
+        // SAFETY: forwarded caller contract.
+        let interface = unsafe { c_str(interface) }?;
+        let was = crate::kill_switch_disable(interface.to_owned())?;
+        if !was_on.is_null() {
+            // SAFETY: non-NULL and writable per the caller contract.
+            unsafe { *was_on = was };
+        }
+        Ok(())
+    })
+}
+
+/// Whether the kill switch of `interface` is installed, in `*on`.
+///
+/// # Safety
+/// `interface` is a NUL-terminated string; `on` is writable.
+#[no_mangle]
+pub unsafe extern "C" fn ferrowg_kill_switch_status(
+    interface: *const c_char,
+    on: *mut bool,
+) -> i32 {
+    boundary(|| {
+        let on = non_null(on)?;
+        // SAFETY: forwarded caller contract.
+        let interface = unsafe { c_str(interface) }?;
+        let status = crate::kill_switch_status(interface.to_owned())?;
+        // SAFETY: non-NULL and writable per the caller contract.
+        unsafe { *on = status };
+        Ok(())
+    })
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -590,6 +665,26 @@ mod tests {
             ferrowg_string_free(s);
         }
         assert!(!issued_strings().lock().contains(&(s as usize)));
+    }
+
+    #[test]
+    fn kill_switch_arguments_are_checked_before_the_firewall() {
+        let config = c"[Interface]\nPrivateKey = YAnz5TF+lXXJte14tji3zlMNq+hd2rYUIgJBgB3fBmk=\n";
+        // SAFETY: valid NUL-terminated strings; NULL where the test says so.
+        unsafe {
+            let rc = ferrowg_kill_switch_enable(c"bad\" name".as_ptr(), config.as_ptr(), false);
+            assert_eq!(rc, FERROWG_ERR_INVALID_ARGUMENT);
+            let rc = ferrowg_kill_switch_enable(
+                c"wg0".as_ptr(),
+                c"[Interface]\nBogus = 1\n".as_ptr(),
+                false,
+            );
+            assert_eq!(rc, FERROWG_ERR_CONFIG);
+            let rc = ferrowg_kill_switch_status(c"wg0".as_ptr(), std::ptr::null_mut());
+            assert_eq!(rc, FERROWG_ERR_NULL_ARGUMENT);
+            let rc = ferrowg_kill_switch_disable(std::ptr::null(), std::ptr::null_mut());
+            assert_eq!(rc, FERROWG_ERR_NULL_ARGUMENT);
+        }
     }
 
     #[test]

@@ -33,11 +33,11 @@ use generic as imp;
 
 mod bound_if;
 // Used by the non-Linux receive path; its tests run everywhere.
-#[cfg_attr(target_os = "linux", allow(dead_code))]
-mod rx_error;
 pub mod macos_batch;
 #[cfg(target_os = "macos")]
 pub mod macos_batch_io;
+#[cfg_attr(target_os = "linux", allow(dead_code))]
+mod rx_error;
 mod wait;
 #[cfg(windows)]
 pub mod win_batch;

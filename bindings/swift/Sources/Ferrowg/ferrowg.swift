@@ -1314,6 +1314,14 @@ public protocol TunnelProtocol: AnyObject, Sendable {
     func readPackets(max: UInt32, timeoutMs: UInt32) throws  -> [Data]
     
     /**
+     * The device woke from sleep (or the app was suspended): reopens the UDP sockets,
+     * drops sessions older than REJECT_AFTER_TIME by the wall clock and handshakes at
+     * once where packets wait or persistent keepalive is on, instead of waiting out
+     * timers from before the sleep. Call it from the OS's wake notification.
+     */
+    func resume() throws 
+    
+    /**
      * Binds the UDP sockets to the physical interface with this OS index (0: unbinds),
      * so a full tunnel's own packets leave through it instead of looping into the tunnel:
      * Windows `IP_UNICAST_IF`/`IPV6_UNICAST_IF`, macOS `IP_BOUND_IF`/`IPV6_BOUND_IF`,
@@ -1518,6 +1526,20 @@ open func readPackets(max: UInt32, timeoutMs: UInt32)throws  -> [Data]  {
         FfiConverterUInt32.lower(timeoutMs),uniffiCallStatus
     )
 })
+}
+    
+    /**
+     * The device woke from sleep (or the app was suspended): reopens the UDP sockets,
+     * drops sessions older than REJECT_AFTER_TIME by the wall clock and handshakes at
+     * once where packets wait or persistent keepalive is on, instead of waiting out
+     * timers from before the sleep. Call it from the OS's wake notification.
+     */
+open func resume()throws   {try rustCallWithError(FfiConverterTypeTunnelError_lift) {
+        uniffiCallStatus in
+    uniffi_ferrowg_fn_method_tunnel_resume(
+            self.uniffiCloneHandle(),uniffiCallStatus
+    )
+}
 }
     
     /**
@@ -2594,6 +2616,15 @@ enum TunnelError: Swift.Error, Equatable, Hashable, Foundation.LocalizedError {
      */
     case Reentrant
     /**
+     * The OS firewall refused a kill-switch change (no rights, `nft`/`pfctl` missing,
+     * a WFP error).
+     */
+    case Firewall(
+        /**
+         * The OS's error.
+         */detail: String
+    )
+    /**
      * A bug in the library was caught at the API boundary (a panic).
      */
     case Internal(
@@ -2648,7 +2679,10 @@ public struct FfiConverterTypeTunnelError: FfiConverterRustBuffer {
             )
         case 6: return .Stopped
         case 7: return .Reentrant
-        case 8: return .Internal(
+        case 8: return .Firewall(
+            detail: try FfiConverterString.read(from: &buf)
+            )
+        case 9: return .Internal(
             detail: try FfiConverterString.read(from: &buf)
             )
 
@@ -2697,8 +2731,13 @@ public struct FfiConverterTypeTunnelError: FfiConverterRustBuffer {
             writeInt(&buf, Int32(7))
         
         
-        case let .Internal(detail):
+        case let .Firewall(detail):
             writeInt(&buf, Int32(8))
+            FfiConverterString.write(detail, into: &buf)
+            
+        
+        case let .Internal(detail):
+            writeInt(&buf, Int32(9))
             FfiConverterString.write(detail, into: &buf)
             
         }
@@ -3195,6 +3234,47 @@ public func version() -> String  {
 })
 }
 /**
+ * Removes the kill switch of `interface`; false if there was none.
+ */
+public func killSwitchDisable(interface: String)throws  -> Bool  {
+    return try  FfiConverterBool.lift(try rustCallWithError(FfiConverterTypeTunnelError_lift) {
+        uniffiCallStatus in
+    uniffi_ferrowg_fn_func_kill_switch_disable(
+        FfiConverterString.lower(interface),uniffiCallStatus
+    )
+})
+}
+/**
+ * Installs the kill switch for the tunnel interface `interface` (the wintun adapter's
+ * name, `utunN`, or the Linux TUN name): everything is blocked except that interface,
+ * UDP to the peers' endpoints in `wg_quick_config` (hostnames are resolved now, before
+ * DNS is blocked), loopback, DHCP and IPv6 neighbour discovery, and with `allow_lan` the
+ * local networks. DNS goes only through the tunnel, and only to the config's `DNS`
+ * servers when it has any. Replaces a kill switch already there. Needs administrator
+ * rights (root, `CAP_NET_ADMIN`).
+ */
+public func killSwitchEnable(interface: String, wgQuickConfig: String, allowLan: Bool)throws   {try rustCallWithError(FfiConverterTypeTunnelError_lift) {
+        uniffiCallStatus in
+    uniffi_ferrowg_fn_func_kill_switch_enable(
+        FfiConverterString.lower(interface),
+        FfiConverterString.lower(wgQuickConfig),
+        FfiConverterBool.lower(allowLan),uniffiCallStatus
+    )
+}
+}
+/**
+ * Whether the kill switch of `interface` is installed (also after a crash of the
+ * process that installed it).
+ */
+public func killSwitchStatus(interface: String)throws  -> Bool  {
+    return try  FfiConverterBool.lift(try rustCallWithError(FfiConverterTypeTunnelError_lift) {
+        uniffiCallStatus in
+    uniffi_ferrowg_fn_func_kill_switch_status(
+        FfiConverterString.lower(interface),uniffiCallStatus
+    )
+})
+}
+/**
  * Installs (or with `None` removes) the process-wide log sink, receiving lines up to
  * `max_level`. After it returns the previous sink is never called again. The first
  * call also installs a global `tracing` subscriber feeding the sink, unless the host
@@ -3236,6 +3316,15 @@ private let initializationResult: InitializationResult = {
     if (uniffi_ferrowg_checksum_func_version() != 33348) {
         return InitializationResult.apiChecksumMismatch
     }
+    if (uniffi_ferrowg_checksum_func_kill_switch_disable() != 20879) {
+        return InitializationResult.apiChecksumMismatch
+    }
+    if (uniffi_ferrowg_checksum_func_kill_switch_enable() != 39977) {
+        return InitializationResult.apiChecksumMismatch
+    }
+    if (uniffi_ferrowg_checksum_func_kill_switch_status() != 29809) {
+        return InitializationResult.apiChecksumMismatch
+    }
     if (uniffi_ferrowg_checksum_func_set_log_sink() != 34417) {
         return InitializationResult.apiChecksumMismatch
     }
@@ -3261,6 +3350,9 @@ private let initializationResult: InitializationResult = {
         return InitializationResult.apiChecksumMismatch
     }
     if (uniffi_ferrowg_checksum_method_tunnel_read_packets() != 45709) {
+        return InitializationResult.apiChecksumMismatch
+    }
+    if (uniffi_ferrowg_checksum_method_tunnel_resume() != 15742) {
         return InitializationResult.apiChecksumMismatch
     }
     if (uniffi_ferrowg_checksum_method_tunnel_set_bound_interface() != 23609) {

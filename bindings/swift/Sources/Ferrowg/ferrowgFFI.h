@@ -412,6 +412,11 @@ void uniffi_ferrowg_fn_method_tunnel_network_changed(uint64_t ptr, RustCallStatu
 RustBuffer uniffi_ferrowg_fn_method_tunnel_read_packets(uint64_t ptr, uint32_t max, uint32_t timeout_ms, RustCallStatus *_Nonnull out_status
 );
 #endif
+#ifndef UNIFFI_FFIDEF_UNIFFI_FERROWG_FN_METHOD_TUNNEL_RESUME
+#define UNIFFI_FFIDEF_UNIFFI_FERROWG_FN_METHOD_TUNNEL_RESUME
+void uniffi_ferrowg_fn_method_tunnel_resume(uint64_t ptr, RustCallStatus *_Nonnull out_status
+);
+#endif
 #ifndef UNIFFI_FFIDEF_UNIFFI_FERROWG_FN_METHOD_TUNNEL_SET_BOUND_INTERFACE
 #define UNIFFI_FFIDEF_UNIFFI_FERROWG_FN_METHOD_TUNNEL_SET_BOUND_INTERFACE
 void uniffi_ferrowg_fn_method_tunnel_set_bound_interface(uint64_t ptr, uint32_t index, RustCallStatus *_Nonnull out_status
@@ -498,6 +503,21 @@ RustBuffer uniffi_ferrowg_fn_func_public_key_from_private(RustBuffer private_key
 #define UNIFFI_FFIDEF_UNIFFI_FERROWG_FN_FUNC_VERSION
 RustBuffer uniffi_ferrowg_fn_func_version(RustCallStatus *_Nonnull out_status
     
+);
+#endif
+#ifndef UNIFFI_FFIDEF_UNIFFI_FERROWG_FN_FUNC_KILL_SWITCH_DISABLE
+#define UNIFFI_FFIDEF_UNIFFI_FERROWG_FN_FUNC_KILL_SWITCH_DISABLE
+int8_t uniffi_ferrowg_fn_func_kill_switch_disable(RustBuffer interface, RustCallStatus *_Nonnull out_status
+);
+#endif
+#ifndef UNIFFI_FFIDEF_UNIFFI_FERROWG_FN_FUNC_KILL_SWITCH_ENABLE
+#define UNIFFI_FFIDEF_UNIFFI_FERROWG_FN_FUNC_KILL_SWITCH_ENABLE
+void uniffi_ferrowg_fn_func_kill_switch_enable(RustBuffer interface, RustBuffer wg_quick_config, int8_t allow_lan, RustCallStatus *_Nonnull out_status
+);
+#endif
+#ifndef UNIFFI_FFIDEF_UNIFFI_FERROWG_FN_FUNC_KILL_SWITCH_STATUS
+#define UNIFFI_FFIDEF_UNIFFI_FERROWG_FN_FUNC_KILL_SWITCH_STATUS
+int8_t uniffi_ferrowg_fn_func_kill_switch_status(RustBuffer interface, RustCallStatus *_Nonnull out_status
 );
 #endif
 #ifndef UNIFFI_FFIDEF_UNIFFI_FERROWG_FN_FUNC_SET_LOG_SINK
@@ -789,6 +809,24 @@ uint16_t uniffi_ferrowg_checksum_func_version(void
     
 );
 #endif
+#ifndef UNIFFI_FFIDEF_UNIFFI_FERROWG_CHECKSUM_FUNC_KILL_SWITCH_DISABLE
+#define UNIFFI_FFIDEF_UNIFFI_FERROWG_CHECKSUM_FUNC_KILL_SWITCH_DISABLE
+uint16_t uniffi_ferrowg_checksum_func_kill_switch_disable(void
+    
+);
+#endif
+#ifndef UNIFFI_FFIDEF_UNIFFI_FERROWG_CHECKSUM_FUNC_KILL_SWITCH_ENABLE
+#define UNIFFI_FFIDEF_UNIFFI_FERROWG_CHECKSUM_FUNC_KILL_SWITCH_ENABLE
+uint16_t uniffi_ferrowg_checksum_func_kill_switch_enable(void
+    
+);
+#endif
+#ifndef UNIFFI_FFIDEF_UNIFFI_FERROWG_CHECKSUM_FUNC_KILL_SWITCH_STATUS
+#define UNIFFI_FFIDEF_UNIFFI_FERROWG_CHECKSUM_FUNC_KILL_SWITCH_STATUS
+uint16_t uniffi_ferrowg_checksum_func_kill_switch_status(void
+    
+);
+#endif
 #ifndef UNIFFI_FFIDEF_UNIFFI_FERROWG_CHECKSUM_FUNC_SET_LOG_SINK
 #define UNIFFI_FFIDEF_UNIFFI_FERROWG_CHECKSUM_FUNC_SET_LOG_SINK
 uint16_t uniffi_ferrowg_checksum_func_set_log_sink(void
@@ -840,6 +878,12 @@ uint16_t uniffi_ferrowg_checksum_method_tunnel_network_changed(void
 #ifndef UNIFFI_FFIDEF_UNIFFI_FERROWG_CHECKSUM_METHOD_TUNNEL_READ_PACKETS
 #define UNIFFI_FFIDEF_UNIFFI_FERROWG_CHECKSUM_METHOD_TUNNEL_READ_PACKETS
 uint16_t uniffi_ferrowg_checksum_method_tunnel_read_packets(void
+    
+);
+#endif
+#ifndef UNIFFI_FFIDEF_UNIFFI_FERROWG_CHECKSUM_METHOD_TUNNEL_RESUME
+#define UNIFFI_FFIDEF_UNIFFI_FERROWG_CHECKSUM_METHOD_TUNNEL_RESUME
+uint16_t uniffi_ferrowg_checksum_method_tunnel_resume(void
     
 );
 #endif

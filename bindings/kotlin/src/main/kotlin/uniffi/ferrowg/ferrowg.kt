@@ -771,6 +771,12 @@ internal object IntegrityCheckingUniffiLib {
     ): Int
     external fun uniffi_ferrowg_checksum_func_version(
     ): Int
+    external fun uniffi_ferrowg_checksum_func_kill_switch_disable(
+    ): Int
+    external fun uniffi_ferrowg_checksum_func_kill_switch_enable(
+    ): Int
+    external fun uniffi_ferrowg_checksum_func_kill_switch_status(
+    ): Int
     external fun uniffi_ferrowg_checksum_func_set_log_sink(
     ): Int
     external fun uniffi_ferrowg_checksum_method_socketprotector_protect(
@@ -788,6 +794,8 @@ internal object IntegrityCheckingUniffiLib {
     external fun uniffi_ferrowg_checksum_method_tunnel_network_changed(
     ): Int
     external fun uniffi_ferrowg_checksum_method_tunnel_read_packets(
+    ): Int
+    external fun uniffi_ferrowg_checksum_method_tunnel_resume(
     ): Int
     external fun uniffi_ferrowg_checksum_method_tunnel_set_bound_interface(
     ): Int
@@ -879,6 +887,8 @@ internal object UniffiLib {
     ): Unit
     external fun uniffi_ferrowg_fn_method_tunnel_read_packets(`ptr`: Long,`max`: Int,`timeoutMs`: Int,uniffi_out_err: UniffiRustCallStatus, 
     ): RustBuffer.ByValue
+    external fun uniffi_ferrowg_fn_method_tunnel_resume(`ptr`: Long,uniffi_out_err: UniffiRustCallStatus, 
+    ): Unit
     external fun uniffi_ferrowg_fn_method_tunnel_set_bound_interface(`ptr`: Long,`index`: Int,uniffi_out_err: UniffiRustCallStatus, 
     ): Unit
     external fun uniffi_ferrowg_fn_method_tunnel_set_config(`ptr`: Long,`config`: RustBuffer.ByValue,`replace`: Byte,uniffi_out_err: UniffiRustCallStatus, 
@@ -913,6 +923,12 @@ internal object UniffiLib {
     ): RustBuffer.ByValue
     external fun uniffi_ferrowg_fn_func_version(uniffi_out_err: UniffiRustCallStatus, 
     ): RustBuffer.ByValue
+    external fun uniffi_ferrowg_fn_func_kill_switch_disable(`interface`: RustBuffer.ByValue,uniffi_out_err: UniffiRustCallStatus, 
+    ): Byte
+    external fun uniffi_ferrowg_fn_func_kill_switch_enable(`interface`: RustBuffer.ByValue,`wgQuickConfig`: RustBuffer.ByValue,`allowLan`: Byte,uniffi_out_err: UniffiRustCallStatus, 
+    ): Unit
+    external fun uniffi_ferrowg_fn_func_kill_switch_status(`interface`: RustBuffer.ByValue,uniffi_out_err: UniffiRustCallStatus, 
+    ): Byte
     external fun uniffi_ferrowg_fn_func_set_log_sink(`sink`: RustBuffer.ByValue,`maxLevel`: RustBuffer.ByValue,uniffi_out_err: UniffiRustCallStatus, 
     ): Unit
     external fun ffi_ferrowg_rustbuffer_alloc(`size`: Long,uniffi_out_err: UniffiRustCallStatus, 
@@ -1046,6 +1062,15 @@ private fun uniffiCheckApiChecksums(lib: IntegrityCheckingUniffiLib) {
     if ((lib.uniffi_ferrowg_checksum_func_version() and 0xFFFF) != 33348) {
         throw RuntimeException("UniFFI API checksum mismatch: try cleaning and rebuilding your project")
     }
+    if ((lib.uniffi_ferrowg_checksum_func_kill_switch_disable() and 0xFFFF) != 20879) {
+        throw RuntimeException("UniFFI API checksum mismatch: try cleaning and rebuilding your project")
+    }
+    if ((lib.uniffi_ferrowg_checksum_func_kill_switch_enable() and 0xFFFF) != 39977) {
+        throw RuntimeException("UniFFI API checksum mismatch: try cleaning and rebuilding your project")
+    }
+    if ((lib.uniffi_ferrowg_checksum_func_kill_switch_status() and 0xFFFF) != 29809) {
+        throw RuntimeException("UniFFI API checksum mismatch: try cleaning and rebuilding your project")
+    }
     if ((lib.uniffi_ferrowg_checksum_func_set_log_sink() and 0xFFFF) != 34417) {
         throw RuntimeException("UniFFI API checksum mismatch: try cleaning and rebuilding your project")
     }
@@ -1071,6 +1096,9 @@ private fun uniffiCheckApiChecksums(lib: IntegrityCheckingUniffiLib) {
         throw RuntimeException("UniFFI API checksum mismatch: try cleaning and rebuilding your project")
     }
     if ((lib.uniffi_ferrowg_checksum_method_tunnel_read_packets() and 0xFFFF) != 45709) {
+        throw RuntimeException("UniFFI API checksum mismatch: try cleaning and rebuilding your project")
+    }
+    if ((lib.uniffi_ferrowg_checksum_method_tunnel_resume() and 0xFFFF) != 15742) {
         throw RuntimeException("UniFFI API checksum mismatch: try cleaning and rebuilding your project")
     }
     if ((lib.uniffi_ferrowg_checksum_method_tunnel_set_bound_interface() and 0xFFFF) != 23609) {
@@ -2624,6 +2652,14 @@ public interface TunnelInterface {
     fun `readPackets`(`max`: kotlin.UInt, `timeoutMs`: kotlin.UInt): List<kotlin.ByteArray>
     
     /**
+     * The device woke from sleep (or the app was suspended): reopens the UDP sockets,
+     * drops sessions older than REJECT_AFTER_TIME by the wall clock and handshakes at
+     * once where packets wait or persistent keepalive is on, instead of waiting out
+     * timers from before the sleep. Call it from the OS's wake notification.
+     */
+    fun `resume`()
+    
+    /**
      * Binds the UDP sockets to the physical interface with this OS index (0: unbinds),
      * so a full tunnel's own packets leave through it instead of looping into the tunnel:
      * Windows `IP_UNICAST_IF`/`IPV6_UNICAST_IF`, macOS `IP_BOUND_IF`/`IPV6_BOUND_IF`,
@@ -2871,6 +2907,25 @@ open class Tunnel: Disposable, AutoCloseable, TunnelInterface
     }
     )
     }
+    
+
+    
+    /**
+     * The device woke from sleep (or the app was suspended): reopens the UDP sockets,
+     * drops sessions older than REJECT_AFTER_TIME by the wall clock and handshakes at
+     * once where packets wait or persistent keepalive is on, instead of waiting out
+     * timers from before the sleep. Call it from the OS's wake notification.
+     */
+    @Throws(TunnelException::class)override fun `resume`()
+        = 
+    callWithHandle {
+    uniffiRustCallWithError(TunnelException) { _status ->
+    UniffiLib.uniffi_ferrowg_fn_method_tunnel_resume(
+        it,
+        _status)
+}
+    }
+    
     
 
     
@@ -4025,6 +4080,21 @@ sealed class TunnelException: kotlin.Exception() {
     }
     
     /**
+     * The OS firewall refused a kill-switch change (no rights, `nft`/`pfctl` missing,
+     * a WFP error).
+     */
+    class Firewall(
+        
+        /**
+         * The OS's error.
+         */
+        val `detail`: kotlin.String
+        ) : TunnelException() {
+        override val message
+            get() = "detail=${ `detail` }"
+    }
+    
+    /**
      * A bug in the library was caught at the API boundary (a panic).
      */
     class Internal(
@@ -4075,7 +4145,10 @@ public object FfiConverterTypeTunnelError : FfiConverterRustBuffer<TunnelExcepti
                 )
             6 -> TunnelException.Stopped()
             7 -> TunnelException.Reentrant()
-            8 -> TunnelException.Internal(
+            8 -> TunnelException.Firewall(
+                FfiConverterString.read(buf),
+                )
+            9 -> TunnelException.Internal(
                 FfiConverterString.read(buf),
                 )
             else -> throw RuntimeException("invalid error enum value, something is very wrong!!")
@@ -4117,6 +4190,11 @@ public object FfiConverterTypeTunnelError : FfiConverterRustBuffer<TunnelExcepti
             is TunnelException.Reentrant -> (
                 // Add the size for the Int that specifies the variant plus the size needed for all fields
                 4UL
+            )
+            is TunnelException.Firewall -> (
+                // Add the size for the Int that specifies the variant plus the size needed for all fields
+                4UL
+                + FfiConverterString.allocationSize(value.`detail`)
             )
             is TunnelException.Internal -> (
                 // Add the size for the Int that specifies the variant plus the size needed for all fields
@@ -4162,8 +4240,13 @@ public object FfiConverterTypeTunnelError : FfiConverterRustBuffer<TunnelExcepti
                 buf.putInt(7)
                 Unit
             }
-            is TunnelException.Internal -> {
+            is TunnelException.Firewall -> {
                 buf.putInt(8)
+                FfiConverterString.write(value.`detail`, buf)
+                Unit
+            }
+            is TunnelException.Internal -> {
+                buf.putInt(9)
                 FfiConverterString.write(value.`detail`, buf)
                 Unit
             }
@@ -4782,6 +4865,59 @@ public object FfiConverterSequenceTypePeerStats: FfiConverterRustBuffer<List<Pee
     UniffiLib.uniffi_ferrowg_fn_func_version(
     
         _status)
+}
+    )
+    }
+    
+
+        /**
+         * Removes the kill switch of `interface`; false if there was none.
+         */
+    @Throws(TunnelException::class) fun `killSwitchDisable`(`interface`: kotlin.String): kotlin.Boolean {
+            return FfiConverterBoolean.lift(
+    uniffiRustCallWithError(TunnelException) { _status ->
+    UniffiLib.uniffi_ferrowg_fn_func_kill_switch_disable(
+    
+        
+        FfiConverterString.lower(`interface`),_status)
+}
+    )
+    }
+    
+
+        /**
+         * Installs the kill switch for the tunnel interface `interface` (the wintun adapter's
+         * name, `utunN`, or the Linux TUN name): everything is blocked except that interface,
+         * UDP to the peers' endpoints in `wg_quick_config` (hostnames are resolved now, before
+         * DNS is blocked), loopback, DHCP and IPv6 neighbour discovery, and with `allow_lan` the
+         * local networks. DNS goes only through the tunnel, and only to the config's `DNS`
+         * servers when it has any. Replaces a kill switch already there. Needs administrator
+         * rights (root, `CAP_NET_ADMIN`).
+         */
+    @Throws(TunnelException::class) fun `killSwitchEnable`(`interface`: kotlin.String, `wgQuickConfig`: kotlin.String, `allowLan`: kotlin.Boolean)
+        = 
+    uniffiRustCallWithError(TunnelException) { _status ->
+    UniffiLib.uniffi_ferrowg_fn_func_kill_switch_enable(
+    
+        
+        FfiConverterString.lower(`interface`),
+        FfiConverterString.lower(`wgQuickConfig`),
+        FfiConverterBoolean.lower(`allowLan`),_status)
+}
+    
+    
+
+        /**
+         * Whether the kill switch of `interface` is installed (also after a crash of the
+         * process that installed it).
+         */
+    @Throws(TunnelException::class) fun `killSwitchStatus`(`interface`: kotlin.String): kotlin.Boolean {
+            return FfiConverterBoolean.lift(
+    uniffiRustCallWithError(TunnelException) { _status ->
+    UniffiLib.uniffi_ferrowg_fn_func_kill_switch_status(
+    
+        
+        FfiConverterString.lower(`interface`),_status)
 }
     )
     }
