@@ -40,7 +40,7 @@ pub fn run(name: &str, _foreground: bool) -> Result<(), String> {
         Device::start(
             DeviceConfig::default(),
             tun.clone() as Arc<dyn Tun>,
-            Arc::new(PlatformBind { fwmark: None }),
+            Arc::new(PlatformBind),
             Arc::new(SystemClock),
             opts,
         )

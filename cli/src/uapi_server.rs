@@ -203,9 +203,9 @@ impl Drop for UapiSocket {
     }
 }
 
-#[cfg(unix)]
 /// Creates the socket directory with mode 0755 if it is missing (as wireguard-go does);
 /// an existing directory keeps its permissions (never loosened).
+#[cfg(unix)]
 pub fn ensure_socket_dir(dir: &Path) -> std::io::Result<()> {
     if dir.is_dir() {
         return Ok(());
@@ -230,6 +230,7 @@ pub fn bind_private(path: &Path) -> std::io::Result<(UnixListener, u32)> {
     Ok((listener, mode_at_bind))
 }
 
+#[cfg(unix)]
 fn accept_loop(
     listener: &UnixListener,
     device: Arc<dyn UapiTarget>,
