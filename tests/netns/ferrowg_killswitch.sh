@@ -145,12 +145,17 @@ fwg_check "the probes hit the kill switch's drop rules ($drops_before -> $drops_
 	test "${drops_after:-0}" -gt "${drops_before:-0}" -a "${dns_drops:-0}" -gt 0
 
 ip netns exec "$nsc" "$ferrowg" kill-switch off "$ifc" >>"$d/up.log" 2>&1
-fwg_check "kill-switch off: the ruleset is empty" [ -z "$(ruleset)" ]
+fwg_check "kill-switch off: no kill-switch table left" \
+	fwg_not bash -c "ip netns exec $nsc nft list tables | grep -q ferrowg_ks_"
 fwg_check "status says off" [ "$(ip netns exec "$nsc" "$ferrowg" kill-switch status "$ifc")" = off ]
 # The crashed process left wg-quick's policy rules; drop them so the control probe takes
 # the main table, as after a reboot.
 while ip -n "$nsc" rule del not fwmark 51820 table 51820 2>/dev/null; do :; done
 while ip -n "$nsc" rule del table main suppress_prefixlength 0 2>/dev/null; do :; done
+# ... and its full-tunnel firewall table (CVE-2019-14899 rule, CONNMARK), as wg-quick's
+# rules also stay after a crash; a clean down removes it (checked below).
+for fam in ip ip6; do ip netns exec "$nsc" nft delete table "$fam" "ferrowg-$ifc" 2>/dev/null || true; done
+fwg_check "nothing but the crashed tunnel's own tables was left" [ -z "$(ruleset)" ]
 capture_start "$d/off.pcap" || fwg_die "tcpdump did not start"
 leak_probe
 capture_stop

@@ -83,10 +83,17 @@ sock_marks() {
 		sed -n 's/.*fwmark:\(0x[0-9a-f]*\).*/\1/p;t;s/.*/none/p'
 }
 # marks_are NS PID WANT: PID has two UDP sockets (IPv4, IPv6), both with mark WANT.
+# The sockets a port change replaced close once the engine's threads let go of them, so
+# this waits up to 3 s for exactly the two current sockets.
 marks_are() {
-	local got
-	got=$(sock_marks "$1" "$2" | sort | uniq -c | tr -s ' ')
-	[ "$got" = " 2 $3" ] || { fwg_log "socket marks: $got (want 2 x $3)"; return 1; }
+	local got i
+	for i in $(seq 1 30); do
+		got=$(sock_marks "$1" "$2" | sort | uniq -c | tr -s ' ')
+		[ "$got" = " 2 $3" ] && return 0
+		sleep 0.1
+	done
+	fwg_log "socket marks: $got (want 2 x $3)"
+	return 1
 }
 
 # The foreground mode: `wg set fwmark` marks the sockets live (0 clears the mark, and
