@@ -63,6 +63,12 @@ fn start_stop_200_times_under_traffic() {
             "round {round} took too long (stop hung?)"
         );
         if counted {
+            // pthread_join returns once the kernel cleared the thread's tid, which is
+            // before the task leaves /proc/self/task: give the kernel a moment to reap.
+            let reap_deadline = now() + Duration::from_secs(5);
+            while thread_count() != baseline && now() < reap_deadline {
+                std::thread::sleep(Duration::from_millis(1));
+            }
             assert_eq!(thread_count(), baseline, "threads leaked after round {round}");
         }
     }
