@@ -22,6 +22,8 @@ mod uapi_pipe;
 mod uapi_server;
 #[cfg(target_os = "linux")]
 mod up;
+#[cfg(all(test, windows))]
+mod wg_exe;
 
 use std::process::ExitCode;
 

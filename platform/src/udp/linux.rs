@@ -150,6 +150,7 @@ pub(super) fn send(
     socket: &UdpSocket,
     datagrams: &[Transmit<'_>],
     gso: &AtomicBool,
+    _rx: &RxState,
 ) -> io::Result<usize> {
     let use_gso = gso.load(Ordering::Relaxed);
     match sys::sendmmsg(socket.as_fd(), datagrams, use_gso) {
