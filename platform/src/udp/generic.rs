@@ -54,7 +54,7 @@ pub(super) fn recv(
     while got < want && dropped < DROP_LIMIT {
         match socket.recv_from(bufs[got]) {
             Ok((len, src)) => {
-                meta[got] = RecvMeta { len, src };
+                meta[got] = RecvMeta { len, src, rx_time: None };
                 got += 1;
             }
             Err(e) => match classify_recv_error(e.raw_os_error(), e.kind()) {

@@ -67,6 +67,11 @@ impl RxState {
 /// Turns on UDP GRO for a new socket if `rx` wants it; a kernel without it just
 /// delivers datagrams one by one.
 pub(super) fn setup(socket: &socket2::Socket, rx_gro: bool) {
+    // Receive timestamps let the engine see how long datagrams waited in the socket
+    // buffer (its receive-side CoDel); without them it just cannot.
+    if let Err(e) = sys::enable_rx_timestamps(socket.as_fd()) {
+        tracing::info!(error = %e, "UDP receive timestamps unavailable");
+    }
     if rx_gro {
         if let Err(e) = sys::enable_gro(socket.as_fd()) {
             tracing::info!(error = %e, "UDP GRO unavailable");
@@ -86,7 +91,7 @@ pub(super) fn drain(rx: &RxState, bufs: &mut [&mut [u8]], meta: &mut [RecvMeta])
         let Some((src, data)) = q.pop_front() else { break };
         if let Some(dst) = bufs[n].get_mut(..data.len()) {
             dst.copy_from_slice(&data);
-            meta[n] = RecvMeta { len: data.len(), src };
+            meta[n] = RecvMeta { len: data.len(), src, rx_time: None };
             n += 1;
         } else {
             rx.dropped.fetch_add(1, Ordering::Relaxed);
@@ -132,7 +137,7 @@ pub(super) fn recv(
                     rx.push(src, chunk);
                 } else if let Some(dst) = bufs[n].get_mut(..chunk.len()) {
                     dst.copy_from_slice(chunk);
-                    meta[n] = RecvMeta { len: chunk.len(), src };
+                    meta[n] = RecvMeta { len: chunk.len(), src, rx_time: r.rx_time };
                     n += 1;
                 } else {
                     // Larger than the caller's buffer: dropped, never cut.
