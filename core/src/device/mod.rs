@@ -145,6 +145,14 @@ pub struct DeviceOptions {
     /// Queue outgoing packets per peer inside the engine (as with `codel`) but never drop
     /// from the queues: the CoDel-off baseline for comparisons.
     pub tx_queue: bool,
+    /// CoDel on the receive side: the standing queue of a saturated tunnel forms in the
+    /// UDP socket's receive buffer, which the engine cannot dequeue from; where the
+    /// transport gives kernel receive timestamps, each data message's wait there is its
+    /// sojourn time, and CoDel drops (before decrypting) large data messages of a queue
+    /// standing above `target` for an `interval` (see [`crate::aqm::Codel::judge`]).
+    /// Messages shorter than [`RX_CODEL_MIN_LEN`] (ACKs, pings, DNS: the sparse flows
+    /// fq_codel would protect) are never dropped. `None`: off.
+    pub rx_codel: Option<CodelParams>,
     /// The ring between the TX thread and the crypto workers.
     pub ring: RingKind,
     /// In [`WorkerMode::Auto`], batches at least this long go to the workers.
@@ -166,6 +174,7 @@ impl fmt::Debug for DeviceOptions {
             .field("codel", &self.codel)
             .field("codel_params", &self.codel_params)
             .field("tx_queue", &self.tx_queue)
+            .field("rx_codel", &self.rx_codel)
             .field("ring", &self.ring)
             .field("fanout_threshold", &self.fanout_threshold)
             .field("handshake_queue", &self.handshake_queue)
@@ -184,6 +193,7 @@ impl Default for DeviceOptions {
             codel: false,
             codel_params: CodelParams::default(),
             tx_queue: false,
+            rx_codel: None,
             ring: RingKind::LockFree,
             fanout_threshold: 16,
             handshake_queue: 4096,
@@ -191,6 +201,10 @@ impl Default for DeviceOptions {
         }
     }
 }
+
+/// Data messages shorter than this (outer UDP payload) are never dropped by the
+/// receive-side CoDel ([`DeviceOptions::rx_codel`]): a 576-byte inner packet sealed.
+pub const RX_CODEL_MIN_LEN: usize = 576 + 32;
 
 /// Why the device could not start or apply a configuration.
 #[derive(Debug, thiserror::Error)]
@@ -302,7 +316,7 @@ pub struct DeviceStats {
     pub fanout_batches: u64,
     /// TX batches encrypted inline.
     pub inline_batches: u64,
-    /// Packets CoDel dropped from the per-peer queues.
+    /// Packets CoDel dropped: from the per-peer TX queues and, with `rx_codel`, on receive.
     pub codel_drops: u64,
     /// Packets waiting in the per-peer TX queues (queued TX path only).
     pub tx_queued_packets: u64,

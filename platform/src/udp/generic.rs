@@ -146,7 +146,7 @@ pub(super) fn drain(rx: &RxState, bufs: &mut [&mut [u8]], meta: &mut [RecvMeta])
         match bufs[n].get_mut(..data.len()) {
             Some(dst) => {
                 dst.copy_from_slice(&data);
-                meta[n] = RecvMeta { len: data.len(), src };
+                meta[n] = RecvMeta { len: data.len(), src, rx_time: None };
                 n += 1;
             }
             None => {
@@ -217,7 +217,7 @@ fn read_some(
     }
     let _ = rx;
     let (len, src) = socket.recv_from(bufs[0])?;
-    meta[0] = RecvMeta { len, src };
+    meta[0] = RecvMeta { len, src, rx_time: None };
     Ok(1)
 }
 
@@ -242,7 +242,7 @@ fn read_coalesced(
         let mut lens = vec![0; bufs.len()];
         let s = scatter(&scratch, &ranges, bufs, &mut lens);
         for (m, len) in meta.iter_mut().zip(&lens[..s.placed]) {
-            *m = RecvMeta { len: *len, src };
+            *m = RecvMeta { len: *len, src, rx_time: None };
         }
         rx.dropped.fetch_add(s.oversized as u64, Ordering::Relaxed);
         for r in &ranges[s.used..] {
@@ -279,7 +279,7 @@ fn read_batch(
             let (head, tail) = bufs.split_at_mut(i);
             head[placed][..len].copy_from_slice(&tail[0][..len]);
         }
-        meta[placed] = RecvMeta { len, src };
+        meta[placed] = RecvMeta { len, src, rx_time: None };
         placed += 1;
     }
     if placed == 0 && !bufs.is_empty() {
@@ -342,7 +342,7 @@ mod tests {
                 break;
             }
             let mut bufs: Vec<&mut [u8]> = store.iter_mut().map(|b| b.as_mut_slice()).collect();
-            let mut meta = vec![RecvMeta { len: 0, src: dst }; 8];
+            let mut meta = vec![RecvMeta { len: 0, src: dst, rx_time: None }; 8];
             let n = t.recv_batch(&mut bufs, &mut meta, Duration::from_millis(200)).unwrap();
             for (b, m) in store.iter().zip(&meta).take(n) {
                 assert_eq!(m.src, dst);
