@@ -67,13 +67,9 @@ struct EngineObserver {
 
 impl DeviceObserver for EngineObserver {
     fn on_event(&self, event: &DeviceEvent) {
+        // Core logged it already (one channel): only the typed event goes on.
         let event = TunnelEvent::from_device(event);
-        logging::log(LogLevel::Debug, &format!("event: {event:?}"));
         self.events.call(|o| o.event(&event));
-    }
-
-    fn on_log(&self, level: ferrowg_core::device::LogLevel, msg: &str) {
-        logging::log(LogLevel::from_engine(level), msg);
     }
 }
 
