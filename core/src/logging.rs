@@ -88,10 +88,8 @@ mod tests {
         let l = RateLimit::new();
         let ms = |n: u64| t0 + Duration::from_millis(n);
         // (time, expected verdict)
-        let table: &[(Instant, Option<u64>)] = &[
-            /* 1 */ (ms(0), Some(0)),
-            /* 2 */ (ms(1), Some(0)),
-        ];
+        let table: &[(Instant, Option<u64>)] =
+            &[/* 1 */ (ms(0), Some(0)), /* 2 */ (ms(1), Some(0))];
         for (i, (at, want)) in table.iter().enumerate() {
             assert_eq!(l.admit(*at), *want, "row {}", i + 1);
         }

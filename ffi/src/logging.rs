@@ -52,7 +52,6 @@ impl LogLevel {
             tracing::Level::TRACE => Self::Trace,
         }
     }
-
 }
 
 /// Receives log lines. Called from library threads; must return quickly and must not

@@ -84,7 +84,8 @@ fn a_handshake_log_event_reaches_the_host_callback_exactly_once() {
     set_log_sink(None, LogLevel::Error).unwrap();
 
     let events = events.0.lock().unwrap().clone();
-    let completed = |e: &TunnelEvent| matches!(e, TunnelEvent::HandshakeComplete { peer } if *peer == pub_b);
+    let completed =
+        |e: &TunnelEvent| matches!(e, TunnelEvent::HandshakeComplete { peer } if *peer == pub_b);
     assert_eq!(events.iter().filter(|e| completed(e)).count(), 1, "{events:?}");
 
     let lines = lines.0.lock().unwrap().clone();
@@ -100,7 +101,10 @@ fn a_handshake_log_event_reaches_the_host_callback_exactly_once() {
     assert_eq!(logged.len(), 1, "{text:#?}");
     assert_eq!(logged[0].0, LogLevel::Debug);
     // B logged its side (responder) too, under A's key.
-    assert!(text.iter().any(|l| l.contains("handshake complete") && l.contains(&pub_a)), "{text:#?}");
+    assert!(
+        text.iter().any(|l| l.contains("handshake complete") && l.contains(&pub_a)),
+        "{text:#?}"
+    );
     // The device's own lifecycle lines come the same way.
     assert!(text.iter().any(|l| l.starts_with("ferrowg::device: device up")), "{text:#?}");
     // No private key piece in any line.

@@ -338,7 +338,9 @@ impl Device {
                 peers = config.peers.len(),
                 "configuration applied"
             ),
-            Err(e) => tracing::warn!(target: "ferrowg::device", error = %e, "configuration refused"),
+            Err(e) => {
+                tracing::warn!(target: "ferrowg::device", error = %e, "configuration refused")
+            }
         }
         r
     }

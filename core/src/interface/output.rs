@@ -8,8 +8,8 @@ use tracing::Level;
 
 use super::slot::PeerSlot;
 use crate::error::DropReason;
-use crate::logging::event_limited;
 use crate::keys::PublicKey;
+use crate::logging::event_limited;
 use crate::messages::MESSAGE_TYPE_DATA;
 use crate::peer::{Peer as ProtoPeer, PeerEvent};
 
