@@ -407,6 +407,11 @@ impl Device {
         self.inner.listen_port()
     }
 
+    /// The options the device was started with.
+    pub fn options(&self) -> &DeviceOptions {
+        &self.inner.opts
+    }
+
     /// Stops every thread and waits for them. Also done on drop.
     pub fn stop(self) {
         // Drop does the work.
