@@ -27,6 +27,8 @@
 #      TUN_TXQLEN (unset: the kernel's 500; else set on every tunnel interface)
 #      FERROWG / WIREGUARD_GO / WIREGUARD_GO_CURRENT / BORINGTUN / GOTATUN = binary paths.
 #      Implementations: ferrowg, ferrowg-nooffload (FERROWG_TUN_OFFLOAD=0),
+#      ferrowg-direct / ferrowg-queued / ferrowg-codel (that TX path, --tx-queue=...;
+#      plain `ferrowg` honours FERROWG_TX_QUEUE and FERROWG_RING from the environment),
 #      wireguard-go-current, wireguard-go, boringtun-cli, gotatun.
 
 set -u

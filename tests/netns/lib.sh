@@ -18,6 +18,8 @@
 #   gotatun        GOTATUN=path       (default: gotatun in PATH or /work/.cache-tools/bin)
 #   ferrowg        FERROWG=path       (default: ferrowg in PATH or target/release/ferrowg)
 #   ferrowg-nooffload  the same binary with FERROWG_TUN_OFFLOAD=0 (no TUN offload)
+#   ferrowg-direct, ferrowg-queued, ferrowg-codel  the same binary with that TX path
+#                  (--tx-queue=...; `ferrowg` itself runs the default, or FERROWG_TX_QUEUE)
 
 set -o pipefail
 
@@ -82,9 +84,9 @@ fwg_impl_bin() {
 	wireguard-go-current) cand=("${WIREGUARD_GO_CURRENT:-}") ;;
 	boringtun-cli | boringtun) cand=("${BORINGTUN:-}" boringtun-cli "$FWG_TOOLS_DIR/boringtun-cli") ;;
 	gotatun) cand=("${GOTATUN:-}" gotatun "$FWG_TOOLS_DIR/gotatun") ;;
-	ferrowg | ferrowg-nooffload) cand=("${FERROWG:-}" ferrowg "$FWG_REPO_DIR/target/release/ferrowg") ;;
+	ferrowg | ferrowg-nooffload | ferrowg-direct | ferrowg-queued | ferrowg-codel) cand=("${FERROWG:-}" ferrowg "$FWG_REPO_DIR/target/release/ferrowg") ;;
 	*)
-		fwg_log "unknown implementation '$impl' (wireguard-go, wireguard-go-current, boringtun-cli, gotatun, ferrowg, ferrowg-nooffload)"
+		fwg_log "unknown implementation '$impl' (wireguard-go, wireguard-go-current, boringtun-cli, gotatun, ferrowg, ferrowg-nooffload, ferrowg-direct, ferrowg-queued, ferrowg-codel)"
 		return 1
 		;;
 	esac
@@ -117,6 +119,7 @@ fwg_impl_argv() {
 		;;
 	ferrowg) FWG_ARGV=("$bin" -f "$ifname") ;;
 	ferrowg-nooffload) FWG_ARGV=(env FERROWG_TUN_OFFLOAD=0 "$bin" -f "$ifname") ;;
+	ferrowg-direct | ferrowg-queued | ferrowg-codel) FWG_ARGV=("$bin" -f "$ifname" "--tx-queue=${impl#ferrowg-}") ;;
 	esac
 }
 
