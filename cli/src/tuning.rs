@@ -170,10 +170,13 @@ mod tests {
         t.apply_flags(flags).map(|()| t)
     }
 
+    /// Flags, then `codel`, `tx_queue`, `ring`, CoDel target and interval.
+    type Case<'a> = (&'a [&'a str], bool, bool, RingKind, Duration, Duration);
+
     #[test]
     fn flags_parse_and_reach_the_device_options() {
         let ms = Duration::from_millis;
-        let cases: &[(&[&str], bool, bool, RingKind, Duration, Duration)] = &[
+        let cases: &[Case] = &[
             // flags                       codel  queue  ring                target  interval
             (&[], false, false, RingKind::LockFree, ms(5), ms(100)),
             (&["--tx-queue=direct"], false, false, RingKind::LockFree, ms(5), ms(100)),

@@ -83,17 +83,12 @@ mod tests {
     use super::*;
 
     #[test]
+    #[allow(clippy::disallowed_methods)] // an arbitrary base instant; virtual time after it
     fn burst_then_suppressed_then_summary() {
         let t0 = Instant::now();
         let l = RateLimit::new();
         let ms = |n: u64| t0 + Duration::from_millis(n);
-        // (time, expected verdict)
-        let table: &[(Instant, Option<u64>)] =
-            &[/* 1 */ (ms(0), Some(0)), /* 2 */ (ms(1), Some(0))];
-        for (i, (at, want)) in table.iter().enumerate() {
-            assert_eq!(l.admit(*at), *want, "row {}", i + 1);
-        }
-        for _ in 2..BURST {
+        for _ in 0..BURST {
             assert_eq!(l.admit(ms(2)), Some(0));
         }
         for _ in 0..25 {

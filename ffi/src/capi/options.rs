@@ -86,9 +86,10 @@ pub unsafe extern "C" fn ferrowg_tunnel_start_opts(
         let o = unsafe { read_options(options) }?;
         let mode = match o.nic {
             FERROWG_NIC_HOST_PACKETS => NicMode::HostPackets,
-            // SAFETY: forwarded caller contract.
             FERROWG_NIC_ADAPTER => {
-                NicMode::CreateAdapter { name: unsafe { c_str(o.adapter_name) }?.to_owned() }
+                // SAFETY: forwarded caller contract.
+                let name = unsafe { c_str(o.adapter_name) }?;
+                NicMode::CreateAdapter { name: name.to_owned() }
             }
             FERROWG_NIC_FD => NicMode::AdoptFd { fd: o.fd },
             n => return Err(invalid(format!("unknown NIC mode {n}"))),
@@ -238,11 +239,10 @@ mod tests {
         assert_eq!(ferrowg_tunnel_free(t), FERROWG_OK);
 
         // Zero fields: exactly the engine's defaults.
+        let zero = options();
         // SAFETY: as above.
-        assert_eq!(
-            unsafe { ferrowg_tunnel_start_opts(CONFIG.as_ptr(), &options(), &mut t) },
-            FERROWG_OK
-        );
+        let rc = unsafe { ferrowg_tunnel_start_opts(CONFIG.as_ptr(), &zero, &mut t) };
+        assert_eq!(rc, FERROWG_OK);
         let device = device_options(t);
         let mut want = ferrowg_core::device::DeviceOptions::default();
         (want.rng_seed, want.topology) = (device.rng_seed, device.topology.clone());
