@@ -124,6 +124,7 @@ impl Tunnel {
     /// (UDP sockets marked with `fwmark` unless the config has its own) and serves the
     /// UAPI socket. The mark goes into the running config, so `wg show` reports it and
     /// `wg set fwmark` changes it.
+    #[cfg(target_os = "linux")] // `ferrowg up`
     pub fn start(
         ifname: &str,
         mtu: usize,
@@ -133,7 +134,7 @@ impl Tunnel {
         Self::start_tuned(ifname, mtu, config, fwmark, Tuning::from_flags_and_env(&[])?)
     }
 
-    /// [`Tunnel::start`] with the engine options `tuning` (flags and environment).
+    /// Like `Tunnel::start`, with the engine options `tuning` (flags and environment).
     pub fn start_tuned(
         ifname: &str,
         mtu: usize,

@@ -78,6 +78,7 @@ impl Tuning {
     }
 
     /// The flags that give these options (for the daemonized child).
+    #[cfg(any(unix, test))]
     pub fn to_flags(self) -> Vec<String> {
         let mut v = Vec::new();
         if let Some(q) = self.tx_queue {
