@@ -21,6 +21,7 @@ pub mod io;
 pub mod keypair;
 pub mod keys;
 pub mod killswitch;
+pub mod logging;
 pub mod messages;
 pub mod netplan;
 pub mod noise;

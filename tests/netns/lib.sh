@@ -22,6 +22,8 @@
 #                  compare in the same run; never a default)
 #   ferrowg:VAR=VAL[,VAR=VAL...] (also ferrowg-base:...): that binary with those
 #                  environment variables (variants of run-time options side by side)
+#   ferrowg-direct, ferrowg-queued, ferrowg-codel  the same binary with that TX path
+#                  (--tx-queue=...; `ferrowg` itself runs the default, or FERROWG_TX_QUEUE)
 
 set -o pipefail
 
@@ -86,10 +88,10 @@ fwg_impl_bin() {
 	wireguard-go-current) cand=("${WIREGUARD_GO_CURRENT:-}") ;;
 	boringtun-cli | boringtun) cand=("${BORINGTUN:-}" boringtun-cli "$FWG_TOOLS_DIR/boringtun-cli") ;;
 	gotatun) cand=("${GOTATUN:-}" gotatun "$FWG_TOOLS_DIR/gotatun") ;;
-	ferrowg | ferrowg-nooffload | ferrowg:*) cand=("${FERROWG:-}" ferrowg "$FWG_REPO_DIR/target/release/ferrowg") ;;
+	ferrowg | ferrowg-nooffload | ferrowg-direct | ferrowg-queued | ferrowg-codel | ferrowg:*) cand=("${FERROWG:-}" ferrowg "$FWG_REPO_DIR/target/release/ferrowg") ;;
 	ferrowg-base | ferrowg-base:*) cand=("${FERROWG_BASE:-}") ;;
 	*)
-		fwg_log "unknown implementation '$impl' (wireguard-go, wireguard-go-current, boringtun-cli, gotatun, ferrowg, ferrowg-nooffload, ferrowg-base, ferrowg[-base]:VAR=VAL,...)"
+		fwg_log "unknown implementation '$impl' (wireguard-go, wireguard-go-current, boringtun-cli, gotatun, ferrowg, ferrowg-nooffload, ferrowg-direct, ferrowg-queued, ferrowg-codel, ferrowg-base, ferrowg[-base]:VAR=VAL,...)"
 		return 1
 		;;
 	esac
@@ -122,6 +124,7 @@ fwg_impl_argv() {
 		;;
 	ferrowg | ferrowg-base) FWG_ARGV=("$bin" -f "$ifname") ;;
 	ferrowg-nooffload) FWG_ARGV=(env FERROWG_TUN_OFFLOAD=0 "$bin" -f "$ifname") ;;
+	ferrowg-direct | ferrowg-queued | ferrowg-codel) FWG_ARGV=("$bin" -f "$ifname" "--tx-queue=${impl#ferrowg-}") ;;
 	ferrowg:* | ferrowg-base:*)
 		local vars
 		IFS=, read -r -a vars <<<"${impl#*:}"

@@ -270,29 +270,13 @@ pub enum DeviceEvent {
     },
 }
 
-/// Severity of a log line passed to [`DeviceObserver::on_log`].
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
-pub enum LogLevel {
-    /// Something failed.
-    Error,
-    /// Something odd that the engine recovered from.
-    Warn,
-    /// Lifecycle information.
-    Info,
-    /// Details for debugging.
-    Debug,
-}
-
-/// Receives events and logs from the engine's threads. Calls must return quickly and
-/// must not call back into [`Device::set_observer`] or stop the device (both wait for
-/// the engine's threads, one of which is the caller).
+/// Receives the engine's typed events (for the host's UI) from its threads. Log lines
+/// are not events: the engine emits them as `tracing` events (see [`crate::logging`]).
+/// Calls must return quickly and must not call back into [`Device::set_observer`] or
+/// stop the device (both wait for the engine's threads, one of which is the caller).
 pub trait DeviceObserver: Send + Sync {
     /// An event happened.
     fn on_event(&self, event: &DeviceEvent);
-    /// A log line.
-    fn on_log(&self, level: LogLevel, msg: &str) {
-        let _ = (level, msg);
-    }
 }
 
 /// Device-wide counters plus every peer's.
@@ -351,8 +335,7 @@ impl Device {
             Ok(handles) => {
                 *device.threads.lock() = handles;
                 inner.interface_up();
-                inner
-                    .log(LogLevel::Info, &format!("device up on UDP port {}", inner.listen_port()));
+                tracing::info!(target: "ferrowg::device", port = inner.listen_port(), "device up");
                 Ok(device)
             }
             Err(e) => Err(DeviceError::Spawn(e)),
@@ -364,11 +347,14 @@ impl Device {
     pub fn set_config(&self, config: &DeviceConfig) -> Result<(), DeviceError> {
         let r = self.inner.set_config(config);
         match &r {
-            Ok(()) => self.inner.log(
-                LogLevel::Debug,
-                &format!("configuration applied ({} peers)", config.peers.len()),
+            Ok(()) => tracing::debug!(
+                target: "ferrowg::device",
+                peers = config.peers.len(),
+                "configuration applied"
             ),
-            Err(e) => self.inner.log(LogLevel::Warn, &format!("configuration refused: {e}")),
+            Err(e) => {
+                tracing::warn!(target: "ferrowg::device", error = %e, "configuration refused")
+            }
         }
         r
     }
@@ -405,10 +391,10 @@ impl Device {
     pub fn rebind(&self) -> Result<(), DeviceError> {
         let r = self.inner.rebind();
         match &r {
-            Ok(()) => self
-                .inner
-                .log(LogLevel::Info, &format!("rebound UDP port {}", self.inner.listen_port())),
-            Err(e) => self.inner.log(LogLevel::Error, &format!("rebind failed: {e}")),
+            Ok(()) => {
+                tracing::info!(target: "ferrowg::device", port = self.listen_port(), "UDP rebound")
+            }
+            Err(e) => tracing::error!(target: "ferrowg::device", error = %e, "rebind failed"),
         }
         r
     }
@@ -426,7 +412,7 @@ impl Device {
         self.inner.iface.resume(now, wall, &mut scratch, &mut out);
         drop(out);
         self.inner.wake_control();
-        self.inner.log(LogLevel::Info, "resumed: sessions re-checked");
+        tracing::info!(target: "ferrowg::device", "resumed: sessions re-checked");
         rebound
     }
 
@@ -435,13 +421,18 @@ impl Device {
         self.inner.listen_port()
     }
 
+    /// The options the device was started with.
+    pub fn options(&self) -> &DeviceOptions {
+        &self.inner.opts
+    }
+
     /// Stops every thread and waits for them. Also done on drop.
     pub fn stop(self) {
         // Drop does the work.
     }
 
     fn shutdown(&self) {
-        self.inner.log(LogLevel::Info, "device stopping");
+        tracing::info!(target: "ferrowg::device", "device stopping");
         self.inner.begin_shutdown();
         let handles = std::mem::take(&mut *self.threads.lock());
         for h in handles {
