@@ -43,6 +43,11 @@ usage:
                                      5 ms/100 ms, or the given values); default: the
                                      engine's. Env FERROWG_TX_QUEUE (also for `up`)
       [--ring=lockfree|locked]       the TX-to-workers ring; env FERROWG_RING
+      [--rx-codel=off|on|TARGET_US,INTERVAL_US]
+                                     CoDel on the time datagrams waited in the UDP
+                                     receive buffer (on: 1 ms/10 ms); env FERROWG_RX_CODEL
+      [--sched-slice=off|US]         short scheduler slice for the engine threads
+                                     (Linux EEVDF); env FERROWG_SCHED_SLICE
   ferrowg up CONFIG.conf             bring a wg-quick config up in the foreground
   ferrowg up --kill-switch CONFIG.conf
                                      the same, blocking all traffic outside the tunnel

@@ -7,12 +7,24 @@
 //!   `codel:TARGET_US,INTERVAL_US`.
 //! - `--ring=KIND` / `FERROWG_RING=KIND`: `lockfree` or `locked`, the ring between the
 //!   TX thread and the crypto workers.
+//! - `--rx-codel=off|on|TARGET_US,INTERVAL_US` / `FERROWG_RX_CODEL`: CoDel on the
+//!   receive side, judged by how long each datagram waited in the UDP socket buffer
+//!   (`on`: [`RX_CODEL_ON`]); see `DeviceOptions::rx_codel`.
+//! - `--sched-slice=off|US` / `FERROWG_SCHED_SLICE`: a short scheduler slice for the
+//!   engine's threads (Linux EEVDF custom slice, `ferrowg_platform::cpu::SliceHook`).
 //!
 //! A flag wins over its variable; unset means the engine's default ([`DeviceOptions`]).
 
 use std::time::Duration;
 
+use std::sync::Arc;
+
+use ferrowg_core::aqm::CodelParams;
 use ferrowg_core::device::{DeviceOptions, RingKind};
+
+/// `--rx-codel=on`: target 1 ms, interval 10 ms (a standing queue above a millisecond
+/// for ten is what the netns rig shows under one saturating stream).
+pub const RX_CODEL_ON: (Duration, Duration) = (Duration::from_millis(1), Duration::from_millis(10));
 
 /// The TX path.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -37,15 +49,21 @@ pub struct Tuning {
     pub tx_queue: Option<TxQueue>,
     /// `None`: the engine's default ring.
     pub ring: Option<RingKind>,
+    /// `None`: the engine's default; `Some(None)`: off; else (target, interval).
+    pub rx_codel: Option<Option<(Duration, Duration)>>,
+    /// `None`: the default (no slice asked for); `Some(None)`: off; else the slice.
+    pub sched_slice: Option<Option<Duration>>,
 }
 
 const TX_QUEUE_FLAG: &str = "--tx-queue=";
 const RING_FLAG: &str = "--ring=";
+const RX_CODEL_FLAG: &str = "--rx-codel=";
+const SLICE_FLAG: &str = "--sched-slice=";
 
 impl Tuning {
     /// Whether `arg` is one of the tuning flags.
     pub fn is_flag(arg: &str) -> bool {
-        arg.starts_with(TX_QUEUE_FLAG) || arg.starts_with(RING_FLAG)
+        [TX_QUEUE_FLAG, RING_FLAG, RX_CODEL_FLAG, SLICE_FLAG].iter().any(|f| arg.starts_with(f))
     }
 
     /// The options from the environment, overridden by `flags` (each [`Self::is_flag`]).
@@ -57,6 +75,12 @@ impl Tuning {
                 .transpose()?,
             ring: var("FERROWG_RING")
                 .map(|v| parse_ring(&v).map_err(|e| format!("FERROWG_RING: {e}")))
+                .transpose()?,
+            rx_codel: var("FERROWG_RX_CODEL")
+                .map(|v| parse_rx_codel(&v).map_err(|e| format!("FERROWG_RX_CODEL: {e}")))
+                .transpose()?,
+            sched_slice: var("FERROWG_SCHED_SLICE")
+                .map(|v| parse_slice(&v).map_err(|e| format!("FERROWG_SCHED_SLICE: {e}")))
                 .transpose()?,
         };
         t.apply_flags(flags)?;
@@ -70,6 +94,10 @@ impl Tuning {
                 self.tx_queue = Some(parse_tx_queue(v).map_err(|e| format!("--tx-queue: {e}"))?);
             } else if let Some(v) = f.strip_prefix(RING_FLAG) {
                 self.ring = Some(parse_ring(v).map_err(|e| format!("--ring: {e}"))?);
+            } else if let Some(v) = f.strip_prefix(RX_CODEL_FLAG) {
+                self.rx_codel = Some(parse_rx_codel(v).map_err(|e| format!("--rx-codel: {e}"))?);
+            } else if let Some(v) = f.strip_prefix(SLICE_FLAG) {
+                self.sched_slice = Some(parse_slice(v).map_err(|e| format!("--sched-slice: {e}"))?);
             } else {
                 return Err(format!("unknown option {f}"));
             }
@@ -104,6 +132,18 @@ impl Tuning {
             };
             v.push(format!("{RING_FLAG}{kind}"));
         }
+        match self.rx_codel {
+            None => {}
+            Some(None) => v.push(format!("{RX_CODEL_FLAG}off")),
+            Some(Some((t, i))) => {
+                v.push(format!("{RX_CODEL_FLAG}{},{}", t.as_micros(), i.as_micros()));
+            }
+        }
+        match self.sched_slice {
+            None => {}
+            Some(None) => v.push(format!("{SLICE_FLAG}off")),
+            Some(Some(d)) => v.push(format!("{SLICE_FLAG}{}", d.as_micros())),
+        }
         v
     }
 
@@ -125,6 +165,23 @@ impl Tuning {
         }
         if let Some(r) = self.ring {
             opts.ring = r;
+        }
+        if let Some(rx) = self.rx_codel {
+            opts.rx_codel = rx.map(|(target, interval)| CodelParams {
+                target,
+                interval,
+                ..CodelParams::default()
+            });
+        }
+        match self.sched_slice {
+            None | Some(None) => {}
+            Some(Some(slice)) => {
+                let hook = ferrowg_platform::cpu::SliceHook::new(slice);
+                opts.thread_hook = Some(match opts.thread_hook.take() {
+                    Some(inner) => Arc::new(hook.with_inner(inner)),
+                    None => Arc::new(hook),
+                });
+            }
         }
     }
 }
@@ -151,6 +208,38 @@ fn parse_tx_queue(s: &str) -> Result<TxQueue, String> {
             }
             Ok(TxQueue::Codel { target: Some(target), interval: Some(interval) })
         }
+    }
+}
+
+/// A positive number of microseconds.
+fn micros(v: &str) -> Result<Duration, String> {
+    match v.trim().parse::<u64>() {
+        Ok(n) if n > 0 => Ok(Duration::from_micros(n)),
+        _ => Err(format!("{v:?} is not a positive number of microseconds")),
+    }
+}
+
+fn parse_rx_codel(s: &str) -> Result<Option<(Duration, Duration)>, String> {
+    match s {
+        "off" => Ok(None),
+        "on" => Ok(Some(RX_CODEL_ON)),
+        _ => {
+            let (t, i) = s
+                .split_once(',')
+                .ok_or_else(|| format!("{s:?}: expected off, on or TARGET_US,INTERVAL_US"))?;
+            let (target, interval) = (micros(t)?, micros(i)?);
+            if target >= interval {
+                return Err(format!("{s:?}: the target must be shorter than the interval"));
+            }
+            Ok(Some((target, interval)))
+        }
+    }
+}
+
+fn parse_slice(s: &str) -> Result<Option<Duration>, String> {
+    match s {
+        "off" => Ok(None),
+        _ => micros(s).map(Some).map_err(|e| format!("{e}; or off")),
     }
 }
 
@@ -215,6 +304,31 @@ mod tests {
     }
 
     #[test]
+    fn rx_codel_and_slice_parse_and_reach_the_device_options() {
+        let t = parsed(&["--rx-codel=500,5000", "--sched-slice=200"]).unwrap();
+        let mut o = DeviceOptions::default();
+        t.apply(&mut o);
+        let rx = o.rx_codel.expect("rx_codel on");
+        assert_eq!(
+            (rx.target, rx.interval),
+            (Duration::from_micros(500), Duration::from_millis(5))
+        );
+        assert!(o.thread_hook.is_some(), "slice hook installed");
+        let again: Vec<String> = t.to_flags();
+        let again: Vec<&str> = again.iter().map(String::as_str).collect();
+        assert_eq!(parsed(&again).unwrap(), t);
+        let on = parsed(&["--rx-codel=on"]).unwrap();
+        assert_eq!(on.rx_codel, Some(Some(RX_CODEL_ON)));
+        let off = parsed(&["--rx-codel=off", "--sched-slice=off"]).unwrap();
+        let mut o = DeviceOptions { rx_codel: Some(CodelParams::default()), ..Default::default() };
+        off.apply(&mut o);
+        assert!(o.rx_codel.is_none() && o.thread_hook.is_none());
+        let again: Vec<String> = off.to_flags();
+        let again: Vec<&str> = again.iter().map(String::as_str).collect();
+        assert_eq!(parsed(&again).unwrap(), off);
+    }
+
+    #[test]
     fn the_default_is_left_to_the_engine() {
         let mut o = DeviceOptions::default();
         Tuning::default().apply(&mut o);
@@ -232,6 +346,11 @@ mod tests {
             "--tx-queue=codel:100000,5000",
             "--tx-queue=codel:x,y",
             "--ring=spin",
+            "--rx-codel=",
+            "--rx-codel=1000",
+            "--rx-codel=10000,1000",
+            "--sched-slice=0",
+            "--sched-slice=fast",
             "--tx-queue-typo=codel",
         ] {
             assert!(parsed(&[bad]).is_err(), "{bad}");
