@@ -550,13 +550,15 @@ def _uniffi_check_api_checksums(lib):
         raise InternalError("UniFFI API checksum mismatch: try cleaning and rebuilding your project")
     if lib.uniffi_ferrowg_checksum_method_tunnel_is_running() != 38962:
         raise InternalError("UniFFI API checksum mismatch: try cleaning and rebuilding your project")
+    if lib.uniffi_ferrowg_checksum_method_tunnel_is_suspended() != 59052:
+        raise InternalError("UniFFI API checksum mismatch: try cleaning and rebuilding your project")
     if lib.uniffi_ferrowg_checksum_method_tunnel_listen_port() != 10142:
         raise InternalError("UniFFI API checksum mismatch: try cleaning and rebuilding your project")
     if lib.uniffi_ferrowg_checksum_method_tunnel_network_changed() != 46758:
         raise InternalError("UniFFI API checksum mismatch: try cleaning and rebuilding your project")
     if lib.uniffi_ferrowg_checksum_method_tunnel_read_packets() != 45709:
         raise InternalError("UniFFI API checksum mismatch: try cleaning and rebuilding your project")
-    if lib.uniffi_ferrowg_checksum_method_tunnel_resume() != 15742:
+    if lib.uniffi_ferrowg_checksum_method_tunnel_resume() != 42528:
         raise InternalError("UniFFI API checksum mismatch: try cleaning and rebuilding your project")
     if lib.uniffi_ferrowg_checksum_method_tunnel_set_bound_interface() != 23609:
         raise InternalError("UniFFI API checksum mismatch: try cleaning and rebuilding your project")
@@ -571,6 +573,8 @@ def _uniffi_check_api_checksums(lib):
     if lib.uniffi_ferrowg_checksum_method_tunnel_stats() != 64682:
         raise InternalError("UniFFI API checksum mismatch: try cleaning and rebuilding your project")
     if lib.uniffi_ferrowg_checksum_method_tunnel_stop() != 17842:
+        raise InternalError("UniFFI API checksum mismatch: try cleaning and rebuilding your project")
+    if lib.uniffi_ferrowg_checksum_method_tunnel_suspend() != 59499:
         raise InternalError("UniFFI API checksum mismatch: try cleaning and rebuilding your project")
     if lib.uniffi_ferrowg_checksum_method_tunnel_uapi_get() != 43922:
         raise InternalError("UniFFI API checksum mismatch: try cleaning and rebuilding your project")
@@ -650,6 +654,9 @@ _UniffiLib.uniffi_ferrowg_checksum_method_tunnel_config.restype = ctypes.c_uint1
 _UniffiLib.uniffi_ferrowg_checksum_method_tunnel_is_running.argtypes = (
 )
 _UniffiLib.uniffi_ferrowg_checksum_method_tunnel_is_running.restype = ctypes.c_uint16
+_UniffiLib.uniffi_ferrowg_checksum_method_tunnel_is_suspended.argtypes = (
+)
+_UniffiLib.uniffi_ferrowg_checksum_method_tunnel_is_suspended.restype = ctypes.c_uint16
 _UniffiLib.uniffi_ferrowg_checksum_method_tunnel_listen_port.argtypes = (
 )
 _UniffiLib.uniffi_ferrowg_checksum_method_tunnel_listen_port.restype = ctypes.c_uint16
@@ -683,6 +690,9 @@ _UniffiLib.uniffi_ferrowg_checksum_method_tunnel_stats.restype = ctypes.c_uint16
 _UniffiLib.uniffi_ferrowg_checksum_method_tunnel_stop.argtypes = (
 )
 _UniffiLib.uniffi_ferrowg_checksum_method_tunnel_stop.restype = ctypes.c_uint16
+_UniffiLib.uniffi_ferrowg_checksum_method_tunnel_suspend.argtypes = (
+)
+_UniffiLib.uniffi_ferrowg_checksum_method_tunnel_suspend.restype = ctypes.c_uint16
 _UniffiLib.uniffi_ferrowg_checksum_method_tunnel_uapi_get.argtypes = (
 )
 _UniffiLib.uniffi_ferrowg_checksum_method_tunnel_uapi_get.restype = ctypes.c_uint16
@@ -767,6 +777,11 @@ _UniffiLib.uniffi_ferrowg_fn_method_tunnel_is_running.argtypes = (
     ctypes.POINTER(_UniffiRustCallStatus),
 )
 _UniffiLib.uniffi_ferrowg_fn_method_tunnel_is_running.restype = ctypes.c_int8
+_UniffiLib.uniffi_ferrowg_fn_method_tunnel_is_suspended.argtypes = (
+    ctypes.c_uint64,
+    ctypes.POINTER(_UniffiRustCallStatus),
+)
+_UniffiLib.uniffi_ferrowg_fn_method_tunnel_is_suspended.restype = ctypes.c_int8
 _UniffiLib.uniffi_ferrowg_fn_method_tunnel_listen_port.argtypes = (
     ctypes.c_uint64,
     ctypes.POINTER(_UniffiRustCallStatus),
@@ -829,6 +844,11 @@ _UniffiLib.uniffi_ferrowg_fn_method_tunnel_stop.argtypes = (
     ctypes.POINTER(_UniffiRustCallStatus),
 )
 _UniffiLib.uniffi_ferrowg_fn_method_tunnel_stop.restype = None
+_UniffiLib.uniffi_ferrowg_fn_method_tunnel_suspend.argtypes = (
+    ctypes.c_uint64,
+    ctypes.POINTER(_UniffiRustCallStatus),
+)
+_UniffiLib.uniffi_ferrowg_fn_method_tunnel_suspend.restype = None
 _UniffiLib.uniffi_ferrowg_fn_method_tunnel_uapi_get.argtypes = (
     ctypes.c_uint64,
     ctypes.POINTER(_UniffiRustCallStatus),
@@ -3006,6 +3026,11 @@ class TunnelProtocol(typing.Protocol):
         Whether the tunnel is running (not stopped).
 """
         raise NotImplementedError
+    def is_suspended(self, ) -> bool:
+        """
+        Whether the tunnel is suspended (`suspend` without a `resume` since).
+"""
+        raise NotImplementedError
     def listen_port(self, ) -> int:
         """
         The UDP port in use.
@@ -3025,7 +3050,8 @@ class TunnelProtocol(typing.Protocol):
         raise NotImplementedError
     def resume(self, ) -> None:
         """
-        The device woke from sleep (or the app was suspended): reopens the UDP sockets,
+        The device woke from sleep (or the app was suspended): ends a `suspend`,
+        reopens the UDP sockets,
         drops sessions older than REJECT_AFTER_TIME by the wall clock and handshakes at
         once where packets wait or persistent keepalive is on, instead of waiting out
         timers from before the sleep. Call it from the OS's wake notification.
@@ -3074,6 +3100,14 @@ class TunnelProtocol(typing.Protocol):
         """
         Stops the tunnel and waits for its threads. Stopping twice is fine. Not allowed
         from inside a callback.
+"""
+        raise NotImplementedError
+    def suspend(self, ) -> None:
+        """
+        The device is about to sleep (or the app to be suspended): closes the UDP sockets
+        (their port is kept) and stops every timer, so nothing stale fires and nothing goes
+        out while asleep. Packets the app writes meanwhile are dropped or wait for the
+        handshake after `resume`. Call it from the OS's will-sleep notification.
 """
         raise NotImplementedError
     def uapi_get(self, ) -> str:
@@ -3196,6 +3230,21 @@ class Tunnel(TunnelProtocol):
             *_uniffi_lowered_args,
         )
         return _uniffi_lift_return(_uniffi_ffi_result)
+    def is_suspended(self, ) -> bool:
+        """
+        Whether the tunnel is suspended (`suspend` without a `resume` since).
+"""
+        _uniffi_lowered_args = (
+            self._uniffi_clone_handle(),
+        )
+        _uniffi_lift_return = _UniffiFfiConverterBoolean.lift
+        _uniffi_error_converter = _UniffiFfiConverterTypeTunnelError
+        _uniffi_ffi_result = _uniffi_rust_call_with_error(
+            _uniffi_error_converter,
+            _UniffiLib.uniffi_ferrowg_fn_method_tunnel_is_suspended,
+            *_uniffi_lowered_args,
+        )
+        return _uniffi_lift_return(_uniffi_ffi_result)
     def listen_port(self, ) -> int:
         """
         The UDP port in use.
@@ -3251,7 +3300,8 @@ class Tunnel(TunnelProtocol):
         return _uniffi_lift_return(_uniffi_ffi_result)
     def resume(self, ) -> None:
         """
-        The device woke from sleep (or the app was suspended): reopens the UDP sockets,
+        The device woke from sleep (or the app was suspended): ends a `suspend`,
+        reopens the UDP sockets,
         drops sessions older than REJECT_AFTER_TIME by the wall clock and handshakes at
         once where packets wait or persistent keepalive is on, instead of waiting out
         timers from before the sleep. Call it from the OS's wake notification.
@@ -3394,6 +3444,24 @@ class Tunnel(TunnelProtocol):
         _uniffi_ffi_result = _uniffi_rust_call_with_error(
             _uniffi_error_converter,
             _UniffiLib.uniffi_ferrowg_fn_method_tunnel_stop,
+            *_uniffi_lowered_args,
+        )
+        return _uniffi_lift_return(_uniffi_ffi_result)
+    def suspend(self, ) -> None:
+        """
+        The device is about to sleep (or the app to be suspended): closes the UDP sockets
+        (their port is kept) and stops every timer, so nothing stale fires and nothing goes
+        out while asleep. Packets the app writes meanwhile are dropped or wait for the
+        handshake after `resume`. Call it from the OS's will-sleep notification.
+"""
+        _uniffi_lowered_args = (
+            self._uniffi_clone_handle(),
+        )
+        _uniffi_lift_return = lambda val: None
+        _uniffi_error_converter = _UniffiFfiConverterTypeTunnelError
+        _uniffi_ffi_result = _uniffi_rust_call_with_error(
+            _uniffi_error_converter,
+            _UniffiLib.uniffi_ferrowg_fn_method_tunnel_suspend,
             *_uniffi_lowered_args,
         )
         return _uniffi_lift_return(_uniffi_ffi_result)

@@ -9,7 +9,8 @@
 # packet out: tcpdump in r on the client-facing veth sees none, and the nft drop counter
 # counts them. `ferrowg kill-switch off` removes everything (empty ruleset) and the same
 # probes then do leave (so the capture is shown to see them). A second run is stopped and
-# continued (SIGSTOP/SIGCONT: it resumes and carries traffic), then ends with SIGTERM:
+# continued (SIGSTOP/SIGCONT: it resumes and carries traffic), suspended with SIGTSTP
+# (socket closed, process stopped) and continued again, then ends with SIGTERM:
 # the kill switch goes with the tunnel.
 #
 #   sudo FERROWG=target/debug/ferrowg tests/netns/ferrowg_killswitch.sh
@@ -172,6 +173,21 @@ kill -CONT "$up_pid"
 for _ in $(seq 1 30); do grep -q "resuming" "$d/up.log" && break; sleep 0.1; done
 fwg_check "SIGCONT resumes the tunnel" grep -q "continued (SIGCONT): resuming" "$d/up.log"
 fwg_check "traffic flows after SIGSTOP/SIGCONT" fwg_ping "$nsc" "$FWG_TUN4_B" 3
+# SIGTSTP (Ctrl-Z): ferrowg suspends the device (UDP socket closed, timers stopped), then
+# stops itself; SIGCONT resumes it (socket reopened) and traffic flows again.
+proc_state() { awk '{print $3}' "/proc/$up_pid/stat" 2>/dev/null; }
+has_udp() { ip netns exec "$nsc" ss -Huanp | grep -q "pid=$up_pid,"; }
+fwg_check "ferrowg holds a UDP socket before SIGTSTP" has_udp
+kill -TSTP "$up_pid"
+for _ in $(seq 1 50); do [ "$(proc_state)" = T ] && break; sleep 0.1; done
+fwg_check "SIGTSTP stops ferrowg up" [ "$(proc_state)" = T ]
+fwg_check "SIGTSTP suspends before stopping" grep -q "stopped (SIGTSTP): suspending" "$d/up.log"
+fwg_check "suspended: its UDP socket is closed" fwg_not has_udp
+kill -CONT "$up_pid"
+for _ in $(seq 1 30); do [ "$(grep -c "continued (SIGCONT): resuming" "$d/up.log")" -ge 2 ] && break; sleep 0.1; done
+fwg_check "SIGCONT after SIGTSTP resumes" [ "$(grep -c "continued (SIGCONT): resuming" "$d/up.log")" -ge 2 ]
+fwg_check "UDP socket reopened" has_udp
+fwg_check "traffic flows after SIGTSTP/SIGCONT" fwg_ping "$nsc" "$FWG_TUN4_B" 3
 kill -TERM "$up_pid"
 for _ in $(seq 1 50); do kill -0 "$up_pid" 2>/dev/null || break; sleep 0.1; done
 fwg_check "SIGTERM ends ferrowg up" fwg_not kill -0 "$up_pid"

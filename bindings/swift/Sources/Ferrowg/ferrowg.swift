@@ -1297,6 +1297,11 @@ public protocol TunnelProtocol: AnyObject, Sendable {
     func isRunning()  -> Bool
     
     /**
+     * Whether the tunnel is suspended (`suspend` without a `resume` since).
+     */
+    func isSuspended() throws  -> Bool
+    
+    /**
      * The UDP port in use.
      */
     func listenPort() throws  -> UInt16
@@ -1314,7 +1319,8 @@ public protocol TunnelProtocol: AnyObject, Sendable {
     func readPackets(max: UInt32, timeoutMs: UInt32) throws  -> [Data]
     
     /**
-     * The device woke from sleep (or the app was suspended): reopens the UDP sockets,
+     * The device woke from sleep (or the app was suspended): ends a `suspend`,
+     * reopens the UDP sockets,
      * drops sessions older than REJECT_AFTER_TIME by the wall clock and handshakes at
      * once where packets wait or persistent keepalive is on, instead of waiting out
      * timers from before the sleep. Call it from the OS's wake notification.
@@ -1365,6 +1371,14 @@ public protocol TunnelProtocol: AnyObject, Sendable {
      * from inside a callback.
      */
     func stop() throws 
+    
+    /**
+     * The device is about to sleep (or the app to be suspended): closes the UDP sockets
+     * (their port is kept) and stops every timer, so nothing stale fires and nothing goes
+     * out while asleep. Packets the app writes meanwhile are dropped or wait for the
+     * handshake after `resume`. Call it from the OS's will-sleep notification.
+     */
+    func suspend() throws 
     
     /**
      * The running configuration and counters as a UAPI `get=1` response.
@@ -1490,6 +1504,18 @@ open func isRunning() -> Bool  {
 }
     
     /**
+     * Whether the tunnel is suspended (`suspend` without a `resume` since).
+     */
+open func isSuspended()throws  -> Bool  {
+    return try  FfiConverterBool.lift(try rustCallWithError(FfiConverterTypeTunnelError_lift) {
+        uniffiCallStatus in
+    uniffi_ferrowg_fn_method_tunnel_is_suspended(
+            self.uniffiCloneHandle(),uniffiCallStatus
+    )
+})
+}
+    
+    /**
      * The UDP port in use.
      */
 open func listenPort()throws  -> UInt16  {
@@ -1529,7 +1555,8 @@ open func readPackets(max: UInt32, timeoutMs: UInt32)throws  -> [Data]  {
 }
     
     /**
-     * The device woke from sleep (or the app was suspended): reopens the UDP sockets,
+     * The device woke from sleep (or the app was suspended): ends a `suspend`,
+     * reopens the UDP sockets,
      * drops sessions older than REJECT_AFTER_TIME by the wall clock and handshakes at
      * once where packets wait or persistent keepalive is on, instead of waiting out
      * timers from before the sleep. Call it from the OS's wake notification.
@@ -1631,6 +1658,20 @@ open func stats()throws  -> TunnelStats  {
 open func stop()throws   {try rustCallWithError(FfiConverterTypeTunnelError_lift) {
         uniffiCallStatus in
     uniffi_ferrowg_fn_method_tunnel_stop(
+            self.uniffiCloneHandle(),uniffiCallStatus
+    )
+}
+}
+    
+    /**
+     * The device is about to sleep (or the app to be suspended): closes the UDP sockets
+     * (their port is kept) and stops every timer, so nothing stale fires and nothing goes
+     * out while asleep. Packets the app writes meanwhile are dropped or wait for the
+     * handshake after `resume`. Call it from the OS's will-sleep notification.
+     */
+open func suspend()throws   {try rustCallWithError(FfiConverterTypeTunnelError_lift) {
+        uniffiCallStatus in
+    uniffi_ferrowg_fn_method_tunnel_suspend(
             self.uniffiCloneHandle(),uniffiCallStatus
     )
 }
@@ -3343,6 +3384,9 @@ private let initializationResult: InitializationResult = {
     if (uniffi_ferrowg_checksum_method_tunnel_is_running() != 38962) {
         return InitializationResult.apiChecksumMismatch
     }
+    if (uniffi_ferrowg_checksum_method_tunnel_is_suspended() != 59052) {
+        return InitializationResult.apiChecksumMismatch
+    }
     if (uniffi_ferrowg_checksum_method_tunnel_listen_port() != 10142) {
         return InitializationResult.apiChecksumMismatch
     }
@@ -3352,7 +3396,7 @@ private let initializationResult: InitializationResult = {
     if (uniffi_ferrowg_checksum_method_tunnel_read_packets() != 45709) {
         return InitializationResult.apiChecksumMismatch
     }
-    if (uniffi_ferrowg_checksum_method_tunnel_resume() != 15742) {
+    if (uniffi_ferrowg_checksum_method_tunnel_resume() != 42528) {
         return InitializationResult.apiChecksumMismatch
     }
     if (uniffi_ferrowg_checksum_method_tunnel_set_bound_interface() != 23609) {
@@ -3374,6 +3418,9 @@ private let initializationResult: InitializationResult = {
         return InitializationResult.apiChecksumMismatch
     }
     if (uniffi_ferrowg_checksum_method_tunnel_stop() != 17842) {
+        return InitializationResult.apiChecksumMismatch
+    }
+    if (uniffi_ferrowg_checksum_method_tunnel_suspend() != 59499) {
         return InitializationResult.apiChecksumMismatch
     }
     if (uniffi_ferrowg_checksum_method_tunnel_uapi_get() != 43922) {

@@ -397,6 +397,11 @@ RustBuffer uniffi_ferrowg_fn_method_tunnel_config(uint64_t ptr, RustCallStatus *
 int8_t uniffi_ferrowg_fn_method_tunnel_is_running(uint64_t ptr, RustCallStatus *_Nonnull out_status
 );
 #endif
+#ifndef UNIFFI_FFIDEF_UNIFFI_FERROWG_FN_METHOD_TUNNEL_IS_SUSPENDED
+#define UNIFFI_FFIDEF_UNIFFI_FERROWG_FN_METHOD_TUNNEL_IS_SUSPENDED
+int8_t uniffi_ferrowg_fn_method_tunnel_is_suspended(uint64_t ptr, RustCallStatus *_Nonnull out_status
+);
+#endif
 #ifndef UNIFFI_FFIDEF_UNIFFI_FERROWG_FN_METHOD_TUNNEL_LISTEN_PORT
 #define UNIFFI_FFIDEF_UNIFFI_FERROWG_FN_METHOD_TUNNEL_LISTEN_PORT
 uint16_t uniffi_ferrowg_fn_method_tunnel_listen_port(uint64_t ptr, RustCallStatus *_Nonnull out_status
@@ -450,6 +455,11 @@ RustBuffer uniffi_ferrowg_fn_method_tunnel_stats(uint64_t ptr, RustCallStatus *_
 #ifndef UNIFFI_FFIDEF_UNIFFI_FERROWG_FN_METHOD_TUNNEL_STOP
 #define UNIFFI_FFIDEF_UNIFFI_FERROWG_FN_METHOD_TUNNEL_STOP
 void uniffi_ferrowg_fn_method_tunnel_stop(uint64_t ptr, RustCallStatus *_Nonnull out_status
+);
+#endif
+#ifndef UNIFFI_FFIDEF_UNIFFI_FERROWG_FN_METHOD_TUNNEL_SUSPEND
+#define UNIFFI_FFIDEF_UNIFFI_FERROWG_FN_METHOD_TUNNEL_SUSPEND
+void uniffi_ferrowg_fn_method_tunnel_suspend(uint64_t ptr, RustCallStatus *_Nonnull out_status
 );
 #endif
 #ifndef UNIFFI_FFIDEF_UNIFFI_FERROWG_FN_METHOD_TUNNEL_UAPI_GET
@@ -863,6 +873,12 @@ uint16_t uniffi_ferrowg_checksum_method_tunnel_is_running(void
     
 );
 #endif
+#ifndef UNIFFI_FFIDEF_UNIFFI_FERROWG_CHECKSUM_METHOD_TUNNEL_IS_SUSPENDED
+#define UNIFFI_FFIDEF_UNIFFI_FERROWG_CHECKSUM_METHOD_TUNNEL_IS_SUSPENDED
+uint16_t uniffi_ferrowg_checksum_method_tunnel_is_suspended(void
+    
+);
+#endif
 #ifndef UNIFFI_FFIDEF_UNIFFI_FERROWG_CHECKSUM_METHOD_TUNNEL_LISTEN_PORT
 #define UNIFFI_FFIDEF_UNIFFI_FERROWG_CHECKSUM_METHOD_TUNNEL_LISTEN_PORT
 uint16_t uniffi_ferrowg_checksum_method_tunnel_listen_port(void
@@ -926,6 +942,12 @@ uint16_t uniffi_ferrowg_checksum_method_tunnel_stats(void
 #ifndef UNIFFI_FFIDEF_UNIFFI_FERROWG_CHECKSUM_METHOD_TUNNEL_STOP
 #define UNIFFI_FFIDEF_UNIFFI_FERROWG_CHECKSUM_METHOD_TUNNEL_STOP
 uint16_t uniffi_ferrowg_checksum_method_tunnel_stop(void
+    
+);
+#endif
+#ifndef UNIFFI_FFIDEF_UNIFFI_FERROWG_CHECKSUM_METHOD_TUNNEL_SUSPEND
+#define UNIFFI_FFIDEF_UNIFFI_FERROWG_CHECKSUM_METHOD_TUNNEL_SUSPEND
+uint16_t uniffi_ferrowg_checksum_method_tunnel_suspend(void
     
 );
 #endif

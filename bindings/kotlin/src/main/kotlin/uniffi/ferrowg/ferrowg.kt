@@ -789,6 +789,8 @@ internal object IntegrityCheckingUniffiLib {
     ): Int
     external fun uniffi_ferrowg_checksum_method_tunnel_is_running(
     ): Int
+    external fun uniffi_ferrowg_checksum_method_tunnel_is_suspended(
+    ): Int
     external fun uniffi_ferrowg_checksum_method_tunnel_listen_port(
     ): Int
     external fun uniffi_ferrowg_checksum_method_tunnel_network_changed(
@@ -810,6 +812,8 @@ internal object IntegrityCheckingUniffiLib {
     external fun uniffi_ferrowg_checksum_method_tunnel_stats(
     ): Int
     external fun uniffi_ferrowg_checksum_method_tunnel_stop(
+    ): Int
+    external fun uniffi_ferrowg_checksum_method_tunnel_suspend(
     ): Int
     external fun uniffi_ferrowg_checksum_method_tunnel_uapi_get(
     ): Int
@@ -881,6 +885,8 @@ internal object UniffiLib {
     ): RustBuffer.ByValue
     external fun uniffi_ferrowg_fn_method_tunnel_is_running(`ptr`: Long,uniffi_out_err: UniffiRustCallStatus, 
     ): Byte
+    external fun uniffi_ferrowg_fn_method_tunnel_is_suspended(`ptr`: Long,uniffi_out_err: UniffiRustCallStatus, 
+    ): Byte
     external fun uniffi_ferrowg_fn_method_tunnel_listen_port(`ptr`: Long,uniffi_out_err: UniffiRustCallStatus, 
     ): Int
     external fun uniffi_ferrowg_fn_method_tunnel_network_changed(`ptr`: Long,uniffi_out_err: UniffiRustCallStatus, 
@@ -902,6 +908,8 @@ internal object UniffiLib {
     external fun uniffi_ferrowg_fn_method_tunnel_stats(`ptr`: Long,uniffi_out_err: UniffiRustCallStatus, 
     ): RustBuffer.ByValue
     external fun uniffi_ferrowg_fn_method_tunnel_stop(`ptr`: Long,uniffi_out_err: UniffiRustCallStatus, 
+    ): Unit
+    external fun uniffi_ferrowg_fn_method_tunnel_suspend(`ptr`: Long,uniffi_out_err: UniffiRustCallStatus, 
     ): Unit
     external fun uniffi_ferrowg_fn_method_tunnel_uapi_get(`ptr`: Long,uniffi_out_err: UniffiRustCallStatus, 
     ): RustBuffer.ByValue
@@ -1089,6 +1097,9 @@ private fun uniffiCheckApiChecksums(lib: IntegrityCheckingUniffiLib) {
     if ((lib.uniffi_ferrowg_checksum_method_tunnel_is_running() and 0xFFFF) != 38962) {
         throw RuntimeException("UniFFI API checksum mismatch: try cleaning and rebuilding your project")
     }
+    if ((lib.uniffi_ferrowg_checksum_method_tunnel_is_suspended() and 0xFFFF) != 59052) {
+        throw RuntimeException("UniFFI API checksum mismatch: try cleaning and rebuilding your project")
+    }
     if ((lib.uniffi_ferrowg_checksum_method_tunnel_listen_port() and 0xFFFF) != 10142) {
         throw RuntimeException("UniFFI API checksum mismatch: try cleaning and rebuilding your project")
     }
@@ -1098,7 +1109,7 @@ private fun uniffiCheckApiChecksums(lib: IntegrityCheckingUniffiLib) {
     if ((lib.uniffi_ferrowg_checksum_method_tunnel_read_packets() and 0xFFFF) != 45709) {
         throw RuntimeException("UniFFI API checksum mismatch: try cleaning and rebuilding your project")
     }
-    if ((lib.uniffi_ferrowg_checksum_method_tunnel_resume() and 0xFFFF) != 15742) {
+    if ((lib.uniffi_ferrowg_checksum_method_tunnel_resume() and 0xFFFF) != 42528) {
         throw RuntimeException("UniFFI API checksum mismatch: try cleaning and rebuilding your project")
     }
     if ((lib.uniffi_ferrowg_checksum_method_tunnel_set_bound_interface() and 0xFFFF) != 23609) {
@@ -1120,6 +1131,9 @@ private fun uniffiCheckApiChecksums(lib: IntegrityCheckingUniffiLib) {
         throw RuntimeException("UniFFI API checksum mismatch: try cleaning and rebuilding your project")
     }
     if ((lib.uniffi_ferrowg_checksum_method_tunnel_stop() and 0xFFFF) != 17842) {
+        throw RuntimeException("UniFFI API checksum mismatch: try cleaning and rebuilding your project")
+    }
+    if ((lib.uniffi_ferrowg_checksum_method_tunnel_suspend() and 0xFFFF) != 59499) {
         throw RuntimeException("UniFFI API checksum mismatch: try cleaning and rebuilding your project")
     }
     if ((lib.uniffi_ferrowg_checksum_method_tunnel_uapi_get() and 0xFFFF) != 43922) {
@@ -2635,6 +2649,11 @@ public interface TunnelInterface {
     fun `isRunning`(): kotlin.Boolean
     
     /**
+     * Whether the tunnel is suspended (`suspend` without a `resume` since).
+     */
+    fun `isSuspended`(): kotlin.Boolean
+    
+    /**
      * The UDP port in use.
      */
     fun `listenPort`(): kotlin.UShort
@@ -2652,7 +2671,8 @@ public interface TunnelInterface {
     fun `readPackets`(`max`: kotlin.UInt, `timeoutMs`: kotlin.UInt): List<kotlin.ByteArray>
     
     /**
-     * The device woke from sleep (or the app was suspended): reopens the UDP sockets,
+     * The device woke from sleep (or the app was suspended): ends a `suspend`,
+     * reopens the UDP sockets,
      * drops sessions older than REJECT_AFTER_TIME by the wall clock and handshakes at
      * once where packets wait or persistent keepalive is on, instead of waiting out
      * timers from before the sleep. Call it from the OS's wake notification.
@@ -2703,6 +2723,14 @@ public interface TunnelInterface {
      * from inside a callback.
      */
     fun `stop`()
+    
+    /**
+     * The device is about to sleep (or the app to be suspended): closes the UDP sockets
+     * (their port is kept) and stops every timer, so nothing stale fires and nothing goes
+     * out while asleep. Packets the app writes meanwhile are dropped or wait for the
+     * handshake after `resume`. Call it from the OS's will-sleep notification.
+     */
+    fun `suspend`()
     
     /**
      * The running configuration and counters as a UAPI `get=1` response.
@@ -2857,6 +2885,23 @@ open class Tunnel: Disposable, AutoCloseable, TunnelInterface
 
     
     /**
+     * Whether the tunnel is suspended (`suspend` without a `resume` since).
+     */
+    @Throws(TunnelException::class)override fun `isSuspended`(): kotlin.Boolean {
+            return FfiConverterBoolean.lift(
+    callWithHandle {
+    uniffiRustCallWithError(TunnelException) { _status ->
+    UniffiLib.uniffi_ferrowg_fn_method_tunnel_is_suspended(
+        it,
+        _status)
+}
+    }
+    )
+    }
+    
+
+    
+    /**
      * The UDP port in use.
      */
     @Throws(TunnelException::class)override fun `listenPort`(): kotlin.UShort {
@@ -2911,7 +2956,8 @@ open class Tunnel: Disposable, AutoCloseable, TunnelInterface
 
     
     /**
-     * The device woke from sleep (or the app was suspended): reopens the UDP sockets,
+     * The device woke from sleep (or the app was suspended): ends a `suspend`,
+     * reopens the UDP sockets,
      * drops sessions older than REJECT_AFTER_TIME by the wall clock and handshakes at
      * once where packets wait or persistent keepalive is on, instead of waiting out
      * timers from before the sleep. Call it from the OS's wake notification.
@@ -3050,6 +3096,25 @@ open class Tunnel: Disposable, AutoCloseable, TunnelInterface
     callWithHandle {
     uniffiRustCallWithError(TunnelException) { _status ->
     UniffiLib.uniffi_ferrowg_fn_method_tunnel_stop(
+        it,
+        _status)
+}
+    }
+    
+    
+
+    
+    /**
+     * The device is about to sleep (or the app to be suspended): closes the UDP sockets
+     * (their port is kept) and stops every timer, so nothing stale fires and nothing goes
+     * out while asleep. Packets the app writes meanwhile are dropped or wait for the
+     * handshake after `resume`. Call it from the OS's will-sleep notification.
+     */
+    @Throws(TunnelException::class)override fun `suspend`()
+        = 
+    callWithHandle {
+    uniffiRustCallWithError(TunnelException) { _status ->
+    UniffiLib.uniffi_ferrowg_fn_method_tunnel_suspend(
         it,
         _status)
 }
