@@ -4,6 +4,8 @@
 mod dns;
 mod firewall;
 mod linux;
+mod marker;
 mod netlink;
 
 pub use linux::{apply, Applied};
+pub use marker::{cleanup_stale, marker_path, MARKER_DIR};
