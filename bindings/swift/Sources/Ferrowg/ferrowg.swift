@@ -1965,6 +1965,403 @@ public func FfiConverterTypeTunnelObserver_lower(_ value: TunnelObserver) -> UIn
 
 
 /**
+ * `NEDNSSettings(servers:)` with search and match domains.
+ */
+public struct DnsSettings: Equatable, Hashable {
+    /**
+     * Resolver addresses.
+     */
+    public var servers: [String]
+    /**
+     * `searchDomains`.
+     */
+    public var searchDomains: [String]
+    /**
+     * `matchDomains` (`[""]`: every query goes to these servers).
+     */
+    public var matchDomains: [String]
+
+    // Default memberwise initializers are never public by default, so we
+    // declare one manually.
+    public init(
+        /**
+         * Resolver addresses.
+         */servers: [String], 
+        /**
+         * `searchDomains`.
+         */searchDomains: [String], 
+        /**
+         * `matchDomains` (`[""]`: every query goes to these servers).
+         */matchDomains: [String]) {
+        self.servers = servers
+        self.searchDomains = searchDomains
+        self.matchDomains = matchDomains
+    }
+
+    
+
+    
+}
+
+#if compiler(>=6)
+extension DnsSettings: Sendable {}
+#endif
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+public struct FfiConverterTypeDnsSettings: FfiConverterRustBuffer {
+    public static func read(from buf: inout (data: Data, offset: Data.Index)) throws -> DnsSettings {
+        return
+            try DnsSettings(
+                servers: FfiConverterSequenceString.read(from: &buf), 
+                searchDomains: FfiConverterSequenceString.read(from: &buf), 
+                matchDomains: FfiConverterSequenceString.read(from: &buf)
+        )
+    }
+
+    public static func write(_ value: DnsSettings, into buf: inout [UInt8]) {
+        FfiConverterSequenceString.write(value.servers, into: &buf)
+        FfiConverterSequenceString.write(value.searchDomains, into: &buf)
+        FfiConverterSequenceString.write(value.matchDomains, into: &buf)
+    }
+}
+
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+public func FfiConverterTypeDnsSettings_lift(_ buf: RustBuffer) throws -> DnsSettings {
+    return try FfiConverterTypeDnsSettings.lift(buf)
+}
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+public func FfiConverterTypeDnsSettings_lower(_ value: DnsSettings) -> RustBuffer {
+    return FfiConverterTypeDnsSettings.lower(value)
+}
+
+
+/**
+ * `NEIPv4Route(destinationAddress:subnetMask:)`.
+ */
+public struct Ipv4Route: Equatable, Hashable {
+    /**
+     * Network address, dotted quad.
+     */
+    public var destinationAddress: String
+    /**
+     * Subnet mask, dotted quad (`0.0.0.0`: the default route).
+     */
+    public var subnetMask: String
+
+    // Default memberwise initializers are never public by default, so we
+    // declare one manually.
+    public init(
+        /**
+         * Network address, dotted quad.
+         */destinationAddress: String, 
+        /**
+         * Subnet mask, dotted quad (`0.0.0.0`: the default route).
+         */subnetMask: String) {
+        self.destinationAddress = destinationAddress
+        self.subnetMask = subnetMask
+    }
+
+    
+
+    
+}
+
+#if compiler(>=6)
+extension Ipv4Route: Sendable {}
+#endif
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+public struct FfiConverterTypeIpv4Route: FfiConverterRustBuffer {
+    public static func read(from buf: inout (data: Data, offset: Data.Index)) throws -> Ipv4Route {
+        return
+            try Ipv4Route(
+                destinationAddress: FfiConverterString.read(from: &buf), 
+                subnetMask: FfiConverterString.read(from: &buf)
+        )
+    }
+
+    public static func write(_ value: Ipv4Route, into buf: inout [UInt8]) {
+        FfiConverterString.write(value.destinationAddress, into: &buf)
+        FfiConverterString.write(value.subnetMask, into: &buf)
+    }
+}
+
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+public func FfiConverterTypeIpv4Route_lift(_ buf: RustBuffer) throws -> Ipv4Route {
+    return try FfiConverterTypeIpv4Route.lift(buf)
+}
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+public func FfiConverterTypeIpv4Route_lower(_ value: Ipv4Route) -> RustBuffer {
+    return FfiConverterTypeIpv4Route.lower(value)
+}
+
+
+/**
+ * `NEIPv4Settings(addresses:subnetMasks:)` with its routes.
+ */
+public struct Ipv4Settings: Equatable, Hashable {
+    /**
+     * Interface addresses.
+     */
+    public var addresses: [String]
+    /**
+     * Their subnet masks, in the same order.
+     */
+    public var subnetMasks: [String]
+    /**
+     * `includedRoutes`.
+     */
+    public var includedRoutes: [Ipv4Route]
+    /**
+     * `excludedRoutes` (the peers' endpoints).
+     */
+    public var excludedRoutes: [Ipv4Route]
+
+    // Default memberwise initializers are never public by default, so we
+    // declare one manually.
+    public init(
+        /**
+         * Interface addresses.
+         */addresses: [String], 
+        /**
+         * Their subnet masks, in the same order.
+         */subnetMasks: [String], 
+        /**
+         * `includedRoutes`.
+         */includedRoutes: [Ipv4Route], 
+        /**
+         * `excludedRoutes` (the peers' endpoints).
+         */excludedRoutes: [Ipv4Route]) {
+        self.addresses = addresses
+        self.subnetMasks = subnetMasks
+        self.includedRoutes = includedRoutes
+        self.excludedRoutes = excludedRoutes
+    }
+
+    
+
+    
+}
+
+#if compiler(>=6)
+extension Ipv4Settings: Sendable {}
+#endif
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+public struct FfiConverterTypeIpv4Settings: FfiConverterRustBuffer {
+    public static func read(from buf: inout (data: Data, offset: Data.Index)) throws -> Ipv4Settings {
+        return
+            try Ipv4Settings(
+                addresses: FfiConverterSequenceString.read(from: &buf), 
+                subnetMasks: FfiConverterSequenceString.read(from: &buf), 
+                includedRoutes: FfiConverterSequenceTypeIpv4Route.read(from: &buf), 
+                excludedRoutes: FfiConverterSequenceTypeIpv4Route.read(from: &buf)
+        )
+    }
+
+    public static func write(_ value: Ipv4Settings, into buf: inout [UInt8]) {
+        FfiConverterSequenceString.write(value.addresses, into: &buf)
+        FfiConverterSequenceString.write(value.subnetMasks, into: &buf)
+        FfiConverterSequenceTypeIpv4Route.write(value.includedRoutes, into: &buf)
+        FfiConverterSequenceTypeIpv4Route.write(value.excludedRoutes, into: &buf)
+    }
+}
+
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+public func FfiConverterTypeIpv4Settings_lift(_ buf: RustBuffer) throws -> Ipv4Settings {
+    return try FfiConverterTypeIpv4Settings.lift(buf)
+}
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+public func FfiConverterTypeIpv4Settings_lower(_ value: Ipv4Settings) -> RustBuffer {
+    return FfiConverterTypeIpv4Settings.lower(value)
+}
+
+
+/**
+ * `NEIPv6Route(destinationAddress:networkPrefixLength:)`.
+ */
+public struct Ipv6Route: Equatable, Hashable {
+    /**
+     * Network address.
+     */
+    public var destinationAddress: String
+    /**
+     * Prefix length (0: the default route).
+     */
+    public var networkPrefixLength: UInt32
+
+    // Default memberwise initializers are never public by default, so we
+    // declare one manually.
+    public init(
+        /**
+         * Network address.
+         */destinationAddress: String, 
+        /**
+         * Prefix length (0: the default route).
+         */networkPrefixLength: UInt32) {
+        self.destinationAddress = destinationAddress
+        self.networkPrefixLength = networkPrefixLength
+    }
+
+    
+
+    
+}
+
+#if compiler(>=6)
+extension Ipv6Route: Sendable {}
+#endif
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+public struct FfiConverterTypeIpv6Route: FfiConverterRustBuffer {
+    public static func read(from buf: inout (data: Data, offset: Data.Index)) throws -> Ipv6Route {
+        return
+            try Ipv6Route(
+                destinationAddress: FfiConverterString.read(from: &buf), 
+                networkPrefixLength: FfiConverterUInt32.read(from: &buf)
+        )
+    }
+
+    public static func write(_ value: Ipv6Route, into buf: inout [UInt8]) {
+        FfiConverterString.write(value.destinationAddress, into: &buf)
+        FfiConverterUInt32.write(value.networkPrefixLength, into: &buf)
+    }
+}
+
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+public func FfiConverterTypeIpv6Route_lift(_ buf: RustBuffer) throws -> Ipv6Route {
+    return try FfiConverterTypeIpv6Route.lift(buf)
+}
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+public func FfiConverterTypeIpv6Route_lower(_ value: Ipv6Route) -> RustBuffer {
+    return FfiConverterTypeIpv6Route.lower(value)
+}
+
+
+/**
+ * `NEIPv6Settings(addresses:networkPrefixLengths:)` with its routes.
+ */
+public struct Ipv6Settings: Equatable, Hashable {
+    /**
+     * Interface addresses.
+     */
+    public var addresses: [String]
+    /**
+     * Their prefix lengths, in the same order (`u32`: a list of `u8` would be bytes
+     * in the bindings).
+     */
+    public var networkPrefixLengths: [UInt32]
+    /**
+     * `includedRoutes`.
+     */
+    public var includedRoutes: [Ipv6Route]
+    /**
+     * `excludedRoutes` (the peers' endpoints).
+     */
+    public var excludedRoutes: [Ipv6Route]
+
+    // Default memberwise initializers are never public by default, so we
+    // declare one manually.
+    public init(
+        /**
+         * Interface addresses.
+         */addresses: [String], 
+        /**
+         * Their prefix lengths, in the same order (`u32`: a list of `u8` would be bytes
+         * in the bindings).
+         */networkPrefixLengths: [UInt32], 
+        /**
+         * `includedRoutes`.
+         */includedRoutes: [Ipv6Route], 
+        /**
+         * `excludedRoutes` (the peers' endpoints).
+         */excludedRoutes: [Ipv6Route]) {
+        self.addresses = addresses
+        self.networkPrefixLengths = networkPrefixLengths
+        self.includedRoutes = includedRoutes
+        self.excludedRoutes = excludedRoutes
+    }
+
+    
+
+    
+}
+
+#if compiler(>=6)
+extension Ipv6Settings: Sendable {}
+#endif
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+public struct FfiConverterTypeIpv6Settings: FfiConverterRustBuffer {
+    public static func read(from buf: inout (data: Data, offset: Data.Index)) throws -> Ipv6Settings {
+        return
+            try Ipv6Settings(
+                addresses: FfiConverterSequenceString.read(from: &buf), 
+                networkPrefixLengths: FfiConverterSequenceUInt32.read(from: &buf), 
+                includedRoutes: FfiConverterSequenceTypeIpv6Route.read(from: &buf), 
+                excludedRoutes: FfiConverterSequenceTypeIpv6Route.read(from: &buf)
+        )
+    }
+
+    public static func write(_ value: Ipv6Settings, into buf: inout [UInt8]) {
+        FfiConverterSequenceString.write(value.addresses, into: &buf)
+        FfiConverterSequenceUInt32.write(value.networkPrefixLengths, into: &buf)
+        FfiConverterSequenceTypeIpv6Route.write(value.includedRoutes, into: &buf)
+        FfiConverterSequenceTypeIpv6Route.write(value.excludedRoutes, into: &buf)
+    }
+}
+
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+public func FfiConverterTypeIpv6Settings_lift(_ buf: RustBuffer) throws -> Ipv6Settings {
+    return try FfiConverterTypeIpv6Settings.lift(buf)
+}
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+public func FfiConverterTypeIpv6Settings_lower(_ value: Ipv6Settings) -> RustBuffer {
+    return FfiConverterTypeIpv6Settings.lower(value)
+}
+
+
+/**
  * One peer's configuration.
  */
 public struct PeerConfigRecord: Equatable, Hashable {
@@ -2288,6 +2685,105 @@ public func FfiConverterTypeTunnelConfig_lift(_ buf: RustBuffer) throws -> Tunne
 #endif
 public func FfiConverterTypeTunnelConfig_lower(_ value: TunnelConfig) -> RustBuffer {
     return FfiConverterTypeTunnelConfig.lower(value)
+}
+
+
+/**
+ * `NEPacketTunnelNetworkSettings(tunnelRemoteAddress:)` and its fields.
+ */
+public struct TunnelNetworkSettings: Equatable, Hashable {
+    /**
+     * `tunnelRemoteAddress`: the first peer's endpoint address, else `127.0.0.1`.
+     */
+    public var tunnelRemoteAddress: String
+    /**
+     * `ipv4Settings` (none without an IPv4 address).
+     */
+    public var ipv4: Ipv4Settings?
+    /**
+     * `ipv6Settings` (none without an IPv6 address).
+     */
+    public var ipv6: Ipv6Settings?
+    /**
+     * `dnsSettings` (none without DNS servers).
+     */
+    public var dns: DnsSettings?
+    /**
+     * `mtu`.
+     */
+    public var mtu: UInt16
+
+    // Default memberwise initializers are never public by default, so we
+    // declare one manually.
+    public init(
+        /**
+         * `tunnelRemoteAddress`: the first peer's endpoint address, else `127.0.0.1`.
+         */tunnelRemoteAddress: String, 
+        /**
+         * `ipv4Settings` (none without an IPv4 address).
+         */ipv4: Ipv4Settings?, 
+        /**
+         * `ipv6Settings` (none without an IPv6 address).
+         */ipv6: Ipv6Settings?, 
+        /**
+         * `dnsSettings` (none without DNS servers).
+         */dns: DnsSettings?, 
+        /**
+         * `mtu`.
+         */mtu: UInt16) {
+        self.tunnelRemoteAddress = tunnelRemoteAddress
+        self.ipv4 = ipv4
+        self.ipv6 = ipv6
+        self.dns = dns
+        self.mtu = mtu
+    }
+
+    
+
+    
+}
+
+#if compiler(>=6)
+extension TunnelNetworkSettings: Sendable {}
+#endif
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+public struct FfiConverterTypeTunnelNetworkSettings: FfiConverterRustBuffer {
+    public static func read(from buf: inout (data: Data, offset: Data.Index)) throws -> TunnelNetworkSettings {
+        return
+            try TunnelNetworkSettings(
+                tunnelRemoteAddress: FfiConverterString.read(from: &buf), 
+                ipv4: FfiConverterOptionTypeIpv4Settings.read(from: &buf), 
+                ipv6: FfiConverterOptionTypeIpv6Settings.read(from: &buf), 
+                dns: FfiConverterOptionTypeDnsSettings.read(from: &buf), 
+                mtu: FfiConverterUInt16.read(from: &buf)
+        )
+    }
+
+    public static func write(_ value: TunnelNetworkSettings, into buf: inout [UInt8]) {
+        FfiConverterString.write(value.tunnelRemoteAddress, into: &buf)
+        FfiConverterOptionTypeIpv4Settings.write(value.ipv4, into: &buf)
+        FfiConverterOptionTypeIpv6Settings.write(value.ipv6, into: &buf)
+        FfiConverterOptionTypeDnsSettings.write(value.dns, into: &buf)
+        FfiConverterUInt16.write(value.mtu, into: &buf)
+    }
+}
+
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+public func FfiConverterTypeTunnelNetworkSettings_lift(_ buf: RustBuffer) throws -> TunnelNetworkSettings {
+    return try FfiConverterTypeTunnelNetworkSettings.lift(buf)
+}
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+public func FfiConverterTypeTunnelNetworkSettings_lower(_ value: TunnelNetworkSettings) -> RustBuffer {
+    return FfiConverterTypeTunnelNetworkSettings.lower(value)
 }
 
 
@@ -3110,6 +3606,103 @@ fileprivate struct FfiConverterOptionTypeTunnelObserver: FfiConverterRustBuffer 
 #if swift(>=5.8)
 @_documentation(visibility: private)
 #endif
+fileprivate struct FfiConverterOptionTypeDnsSettings: FfiConverterRustBuffer {
+    typealias SwiftType = DnsSettings?
+
+    public static func write(_ value: SwiftType, into buf: inout [UInt8]) {
+        guard let value = value else {
+            writeInt(&buf, Int8(0))
+            return
+        }
+        writeInt(&buf, Int8(1))
+        FfiConverterTypeDnsSettings.write(value, into: &buf)
+    }
+
+    public static func read(from buf: inout (data: Data, offset: Data.Index)) throws -> SwiftType {
+        switch try readInt(&buf) as Int8 {
+        case 0: return nil
+        case 1: return try FfiConverterTypeDnsSettings.read(from: &buf)
+        default: throw UniffiInternalError.unexpectedOptionalTag
+        }
+    }
+}
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+fileprivate struct FfiConverterOptionTypeIpv4Settings: FfiConverterRustBuffer {
+    typealias SwiftType = Ipv4Settings?
+
+    public static func write(_ value: SwiftType, into buf: inout [UInt8]) {
+        guard let value = value else {
+            writeInt(&buf, Int8(0))
+            return
+        }
+        writeInt(&buf, Int8(1))
+        FfiConverterTypeIpv4Settings.write(value, into: &buf)
+    }
+
+    public static func read(from buf: inout (data: Data, offset: Data.Index)) throws -> SwiftType {
+        switch try readInt(&buf) as Int8 {
+        case 0: return nil
+        case 1: return try FfiConverterTypeIpv4Settings.read(from: &buf)
+        default: throw UniffiInternalError.unexpectedOptionalTag
+        }
+    }
+}
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+fileprivate struct FfiConverterOptionTypeIpv6Settings: FfiConverterRustBuffer {
+    typealias SwiftType = Ipv6Settings?
+
+    public static func write(_ value: SwiftType, into buf: inout [UInt8]) {
+        guard let value = value else {
+            writeInt(&buf, Int8(0))
+            return
+        }
+        writeInt(&buf, Int8(1))
+        FfiConverterTypeIpv6Settings.write(value, into: &buf)
+    }
+
+    public static func read(from buf: inout (data: Data, offset: Data.Index)) throws -> SwiftType {
+        switch try readInt(&buf) as Int8 {
+        case 0: return nil
+        case 1: return try FfiConverterTypeIpv6Settings.read(from: &buf)
+        default: throw UniffiInternalError.unexpectedOptionalTag
+        }
+    }
+}
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+fileprivate struct FfiConverterSequenceUInt32: FfiConverterRustBuffer {
+    typealias SwiftType = [UInt32]
+
+    public static func write(_ value: [UInt32], into buf: inout [UInt8]) {
+        let len = Int32(value.count)
+        writeInt(&buf, len)
+        for item in value {
+            FfiConverterUInt32.write(item, into: &buf)
+        }
+    }
+
+    public static func read(from buf: inout (data: Data, offset: Data.Index)) throws -> [UInt32] {
+        let len: Int32 = try readInt(&buf)
+        var seq = [UInt32]()
+        seq.reserveCapacity(Int(len))
+        for _ in 0 ..< len {
+            seq.append(try FfiConverterUInt32.read(from: &buf))
+        }
+        return seq
+    }
+}
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
 fileprivate struct FfiConverterSequenceInt64: FfiConverterRustBuffer {
     typealias SwiftType = [Int64]
 
@@ -3177,6 +3770,56 @@ fileprivate struct FfiConverterSequenceData: FfiConverterRustBuffer {
         seq.reserveCapacity(Int(len))
         for _ in 0 ..< len {
             seq.append(try FfiConverterData.read(from: &buf))
+        }
+        return seq
+    }
+}
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+fileprivate struct FfiConverterSequenceTypeIpv4Route: FfiConverterRustBuffer {
+    typealias SwiftType = [Ipv4Route]
+
+    public static func write(_ value: [Ipv4Route], into buf: inout [UInt8]) {
+        let len = Int32(value.count)
+        writeInt(&buf, len)
+        for item in value {
+            FfiConverterTypeIpv4Route.write(item, into: &buf)
+        }
+    }
+
+    public static func read(from buf: inout (data: Data, offset: Data.Index)) throws -> [Ipv4Route] {
+        let len: Int32 = try readInt(&buf)
+        var seq = [Ipv4Route]()
+        seq.reserveCapacity(Int(len))
+        for _ in 0 ..< len {
+            seq.append(try FfiConverterTypeIpv4Route.read(from: &buf))
+        }
+        return seq
+    }
+}
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+fileprivate struct FfiConverterSequenceTypeIpv6Route: FfiConverterRustBuffer {
+    typealias SwiftType = [Ipv6Route]
+
+    public static func write(_ value: [Ipv6Route], into buf: inout [UInt8]) {
+        let len = Int32(value.count)
+        writeInt(&buf, len)
+        for item in value {
+            FfiConverterTypeIpv6Route.write(item, into: &buf)
+        }
+    }
+
+    public static func read(from buf: inout (data: Data, offset: Data.Index)) throws -> [Ipv6Route] {
+        let len: Int32 = try readInt(&buf)
+        var seq = [Ipv6Route]()
+        seq.reserveCapacity(Int(len))
+        for _ in 0 ..< len {
+            seq.append(try FfiConverterTypeIpv6Route.read(from: &buf))
         }
         return seq
     }
@@ -3329,6 +3972,21 @@ public func setLogSink(sink: LogSink?, maxLevel: LogLevel)throws   {try rustCall
     )
 }
 }
+/**
+ * The `NEPacketTunnelNetworkSettings` values for a wg-quick file: its addresses with
+ * masks / prefix lengths, included routes (the addresses' networks and every allowed
+ * IP, `Table = off`: none), every peer endpoint as an excluded host route (hostnames are
+ * resolved now), DNS servers with search domains and match domains `[""]`, and the MTU
+ * (1420 when the file has none). Pure computation apart from resolving hostnames.
+ */
+public func networkSettingsFor(wgQuickConfig: String)throws  -> TunnelNetworkSettings  {
+    return try  FfiConverterTypeTunnelNetworkSettings_lift(try rustCallWithError(FfiConverterTypeTunnelError_lift) {
+        uniffiCallStatus in
+    uniffi_ferrowg_fn_func_network_settings_for(
+        FfiConverterString.lower(wgQuickConfig),uniffiCallStatus
+    )
+})
+}
 
 private enum InitializationResult {
     case ok
@@ -3367,6 +4025,9 @@ private let initializationResult: InitializationResult = {
         return InitializationResult.apiChecksumMismatch
     }
     if (uniffi_ferrowg_checksum_func_set_log_sink() != 34417) {
+        return InitializationResult.apiChecksumMismatch
+    }
+    if (uniffi_ferrowg_checksum_func_network_settings_for() != 38902) {
         return InitializationResult.apiChecksumMismatch
     }
     if (uniffi_ferrowg_checksum_method_socketprotector_protect() != 65347) {

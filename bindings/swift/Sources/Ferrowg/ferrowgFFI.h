@@ -535,6 +535,11 @@ int8_t uniffi_ferrowg_fn_func_kill_switch_status(RustBuffer interface, RustCallS
 void uniffi_ferrowg_fn_func_set_log_sink(RustBuffer sink, RustBuffer max_level, RustCallStatus *_Nonnull out_status
 );
 #endif
+#ifndef UNIFFI_FFIDEF_UNIFFI_FERROWG_FN_FUNC_NETWORK_SETTINGS_FOR
+#define UNIFFI_FFIDEF_UNIFFI_FERROWG_FN_FUNC_NETWORK_SETTINGS_FOR
+RustBuffer uniffi_ferrowg_fn_func_network_settings_for(RustBuffer wg_quick_config, RustCallStatus *_Nonnull out_status
+);
+#endif
 #ifndef UNIFFI_FFIDEF_FFI_FERROWG_RUSTBUFFER_ALLOC
 #define UNIFFI_FFIDEF_FFI_FERROWG_RUSTBUFFER_ALLOC
 RustBuffer ffi_ferrowg_rustbuffer_alloc(uint64_t size, RustCallStatus *_Nonnull out_status
@@ -840,6 +845,12 @@ uint16_t uniffi_ferrowg_checksum_func_kill_switch_status(void
 #ifndef UNIFFI_FFIDEF_UNIFFI_FERROWG_CHECKSUM_FUNC_SET_LOG_SINK
 #define UNIFFI_FFIDEF_UNIFFI_FERROWG_CHECKSUM_FUNC_SET_LOG_SINK
 uint16_t uniffi_ferrowg_checksum_func_set_log_sink(void
+    
+);
+#endif
+#ifndef UNIFFI_FFIDEF_UNIFFI_FERROWG_CHECKSUM_FUNC_NETWORK_SETTINGS_FOR
+#define UNIFFI_FFIDEF_UNIFFI_FERROWG_CHECKSUM_FUNC_NETWORK_SETTINGS_FOR
+uint16_t uniffi_ferrowg_checksum_func_network_settings_for(void
     
 );
 #endif

@@ -779,6 +779,8 @@ internal object IntegrityCheckingUniffiLib {
     ): Int
     external fun uniffi_ferrowg_checksum_func_set_log_sink(
     ): Int
+    external fun uniffi_ferrowg_checksum_func_network_settings_for(
+    ): Int
     external fun uniffi_ferrowg_checksum_method_socketprotector_protect(
     ): Int
     external fun uniffi_ferrowg_checksum_method_packetsink_on_packets(
@@ -939,6 +941,8 @@ internal object UniffiLib {
     ): Byte
     external fun uniffi_ferrowg_fn_func_set_log_sink(`sink`: RustBuffer.ByValue,`maxLevel`: RustBuffer.ByValue,uniffi_out_err: UniffiRustCallStatus, 
     ): Unit
+    external fun uniffi_ferrowg_fn_func_network_settings_for(`wgQuickConfig`: RustBuffer.ByValue,uniffi_out_err: UniffiRustCallStatus, 
+    ): RustBuffer.ByValue
     external fun ffi_ferrowg_rustbuffer_alloc(`size`: Long,uniffi_out_err: UniffiRustCallStatus, 
     ): RustBuffer.ByValue
     external fun ffi_ferrowg_rustbuffer_from_bytes(`bytes`: ForeignBytes.ByValue,uniffi_out_err: UniffiRustCallStatus, 
@@ -1080,6 +1084,9 @@ private fun uniffiCheckApiChecksums(lib: IntegrityCheckingUniffiLib) {
         throw RuntimeException("UniFFI API checksum mismatch: try cleaning and rebuilding your project")
     }
     if ((lib.uniffi_ferrowg_checksum_func_set_log_sink() and 0xFFFF) != 34417) {
+        throw RuntimeException("UniFFI API checksum mismatch: try cleaning and rebuilding your project")
+    }
+    if ((lib.uniffi_ferrowg_checksum_func_network_settings_for() and 0xFFFF) != 38902) {
         throw RuntimeException("UniFFI API checksum mismatch: try cleaning and rebuilding your project")
     }
     if ((lib.uniffi_ferrowg_checksum_method_socketprotector_protect() and 0xFFFF) != 65347) {
@@ -3562,6 +3569,282 @@ public object FfiConverterTypeTunnelObserver: FfiConverter<TunnelObserver, Long>
 
 
 /**
+ * `NEDNSSettings(servers:)` with search and match domains.
+ */
+data class DnsSettings (
+    /**
+     * Resolver addresses.
+     */
+    var `servers`: List<kotlin.String>
+    , 
+    /**
+     * `searchDomains`.
+     */
+    var `searchDomains`: List<kotlin.String>
+    , 
+    /**
+     * `matchDomains` (`[""]`: every query goes to these servers).
+     */
+    var `matchDomains`: List<kotlin.String>
+    
+){
+    
+
+    
+
+    
+    companion object
+}
+
+/**
+ * @suppress
+ */
+public object FfiConverterTypeDnsSettings: FfiConverterRustBuffer<DnsSettings> {
+    override fun read(buf: ByteBuffer): DnsSettings {
+        return DnsSettings(
+            FfiConverterSequenceString.read(buf),
+            FfiConverterSequenceString.read(buf),
+            FfiConverterSequenceString.read(buf),
+        )
+    }
+
+    override fun allocationSize(value: DnsSettings) = (
+            FfiConverterSequenceString.allocationSize(value.`servers`) +
+            FfiConverterSequenceString.allocationSize(value.`searchDomains`) +
+            FfiConverterSequenceString.allocationSize(value.`matchDomains`)
+    )
+
+    override fun write(value: DnsSettings, buf: ByteBuffer) {
+            FfiConverterSequenceString.write(value.`servers`, buf)
+            FfiConverterSequenceString.write(value.`searchDomains`, buf)
+            FfiConverterSequenceString.write(value.`matchDomains`, buf)
+    }
+}
+
+
+
+/**
+ * `NEIPv4Route(destinationAddress:subnetMask:)`.
+ */
+data class Ipv4Route (
+    /**
+     * Network address, dotted quad.
+     */
+    var `destinationAddress`: kotlin.String
+    , 
+    /**
+     * Subnet mask, dotted quad (`0.0.0.0`: the default route).
+     */
+    var `subnetMask`: kotlin.String
+    
+){
+    
+
+    
+
+    
+    companion object
+}
+
+/**
+ * @suppress
+ */
+public object FfiConverterTypeIpv4Route: FfiConverterRustBuffer<Ipv4Route> {
+    override fun read(buf: ByteBuffer): Ipv4Route {
+        return Ipv4Route(
+            FfiConverterString.read(buf),
+            FfiConverterString.read(buf),
+        )
+    }
+
+    override fun allocationSize(value: Ipv4Route) = (
+            FfiConverterString.allocationSize(value.`destinationAddress`) +
+            FfiConverterString.allocationSize(value.`subnetMask`)
+    )
+
+    override fun write(value: Ipv4Route, buf: ByteBuffer) {
+            FfiConverterString.write(value.`destinationAddress`, buf)
+            FfiConverterString.write(value.`subnetMask`, buf)
+    }
+}
+
+
+
+/**
+ * `NEIPv4Settings(addresses:subnetMasks:)` with its routes.
+ */
+data class Ipv4Settings (
+    /**
+     * Interface addresses.
+     */
+    var `addresses`: List<kotlin.String>
+    , 
+    /**
+     * Their subnet masks, in the same order.
+     */
+    var `subnetMasks`: List<kotlin.String>
+    , 
+    /**
+     * `includedRoutes`.
+     */
+    var `includedRoutes`: List<Ipv4Route>
+    , 
+    /**
+     * `excludedRoutes` (the peers' endpoints).
+     */
+    var `excludedRoutes`: List<Ipv4Route>
+    
+){
+    
+
+    
+
+    
+    companion object
+}
+
+/**
+ * @suppress
+ */
+public object FfiConverterTypeIpv4Settings: FfiConverterRustBuffer<Ipv4Settings> {
+    override fun read(buf: ByteBuffer): Ipv4Settings {
+        return Ipv4Settings(
+            FfiConverterSequenceString.read(buf),
+            FfiConverterSequenceString.read(buf),
+            FfiConverterSequenceTypeIpv4Route.read(buf),
+            FfiConverterSequenceTypeIpv4Route.read(buf),
+        )
+    }
+
+    override fun allocationSize(value: Ipv4Settings) = (
+            FfiConverterSequenceString.allocationSize(value.`addresses`) +
+            FfiConverterSequenceString.allocationSize(value.`subnetMasks`) +
+            FfiConverterSequenceTypeIpv4Route.allocationSize(value.`includedRoutes`) +
+            FfiConverterSequenceTypeIpv4Route.allocationSize(value.`excludedRoutes`)
+    )
+
+    override fun write(value: Ipv4Settings, buf: ByteBuffer) {
+            FfiConverterSequenceString.write(value.`addresses`, buf)
+            FfiConverterSequenceString.write(value.`subnetMasks`, buf)
+            FfiConverterSequenceTypeIpv4Route.write(value.`includedRoutes`, buf)
+            FfiConverterSequenceTypeIpv4Route.write(value.`excludedRoutes`, buf)
+    }
+}
+
+
+
+/**
+ * `NEIPv6Route(destinationAddress:networkPrefixLength:)`.
+ */
+data class Ipv6Route (
+    /**
+     * Network address.
+     */
+    var `destinationAddress`: kotlin.String
+    , 
+    /**
+     * Prefix length (0: the default route).
+     */
+    var `networkPrefixLength`: kotlin.UInt
+    
+){
+    
+
+    
+
+    
+    companion object
+}
+
+/**
+ * @suppress
+ */
+public object FfiConverterTypeIpv6Route: FfiConverterRustBuffer<Ipv6Route> {
+    override fun read(buf: ByteBuffer): Ipv6Route {
+        return Ipv6Route(
+            FfiConverterString.read(buf),
+            FfiConverterUInt.read(buf),
+        )
+    }
+
+    override fun allocationSize(value: Ipv6Route) = (
+            FfiConverterString.allocationSize(value.`destinationAddress`) +
+            FfiConverterUInt.allocationSize(value.`networkPrefixLength`)
+    )
+
+    override fun write(value: Ipv6Route, buf: ByteBuffer) {
+            FfiConverterString.write(value.`destinationAddress`, buf)
+            FfiConverterUInt.write(value.`networkPrefixLength`, buf)
+    }
+}
+
+
+
+/**
+ * `NEIPv6Settings(addresses:networkPrefixLengths:)` with its routes.
+ */
+data class Ipv6Settings (
+    /**
+     * Interface addresses.
+     */
+    var `addresses`: List<kotlin.String>
+    , 
+    /**
+     * Their prefix lengths, in the same order (`u32`: a list of `u8` would be bytes
+     * in the bindings).
+     */
+    var `networkPrefixLengths`: List<kotlin.UInt>
+    , 
+    /**
+     * `includedRoutes`.
+     */
+    var `includedRoutes`: List<Ipv6Route>
+    , 
+    /**
+     * `excludedRoutes` (the peers' endpoints).
+     */
+    var `excludedRoutes`: List<Ipv6Route>
+    
+){
+    
+
+    
+
+    
+    companion object
+}
+
+/**
+ * @suppress
+ */
+public object FfiConverterTypeIpv6Settings: FfiConverterRustBuffer<Ipv6Settings> {
+    override fun read(buf: ByteBuffer): Ipv6Settings {
+        return Ipv6Settings(
+            FfiConverterSequenceString.read(buf),
+            FfiConverterSequenceUInt.read(buf),
+            FfiConverterSequenceTypeIpv6Route.read(buf),
+            FfiConverterSequenceTypeIpv6Route.read(buf),
+        )
+    }
+
+    override fun allocationSize(value: Ipv6Settings) = (
+            FfiConverterSequenceString.allocationSize(value.`addresses`) +
+            FfiConverterSequenceUInt.allocationSize(value.`networkPrefixLengths`) +
+            FfiConverterSequenceTypeIpv6Route.allocationSize(value.`includedRoutes`) +
+            FfiConverterSequenceTypeIpv6Route.allocationSize(value.`excludedRoutes`)
+    )
+
+    override fun write(value: Ipv6Settings, buf: ByteBuffer) {
+            FfiConverterSequenceString.write(value.`addresses`, buf)
+            FfiConverterSequenceUInt.write(value.`networkPrefixLengths`, buf)
+            FfiConverterSequenceTypeIpv6Route.write(value.`includedRoutes`, buf)
+            FfiConverterSequenceTypeIpv6Route.write(value.`excludedRoutes`, buf)
+    }
+}
+
+
+
+/**
  * One peer's configuration.
  */
 data class PeerConfigRecord (
@@ -3793,6 +4076,77 @@ public object FfiConverterTypeTunnelConfig: FfiConverterRustBuffer<TunnelConfig>
             FfiConverterOptionalUShort.write(value.`listenPort`, buf)
             FfiConverterOptionalUInt.write(value.`fwmark`, buf)
             FfiConverterSequenceTypePeerConfigRecord.write(value.`peers`, buf)
+    }
+}
+
+
+
+/**
+ * `NEPacketTunnelNetworkSettings(tunnelRemoteAddress:)` and its fields.
+ */
+data class TunnelNetworkSettings (
+    /**
+     * `tunnelRemoteAddress`: the first peer's endpoint address, else `127.0.0.1`.
+     */
+    var `tunnelRemoteAddress`: kotlin.String
+    , 
+    /**
+     * `ipv4Settings` (none without an IPv4 address).
+     */
+    var `ipv4`: Ipv4Settings?
+    , 
+    /**
+     * `ipv6Settings` (none without an IPv6 address).
+     */
+    var `ipv6`: Ipv6Settings?
+    , 
+    /**
+     * `dnsSettings` (none without DNS servers).
+     */
+    var `dns`: DnsSettings?
+    , 
+    /**
+     * `mtu`.
+     */
+    var `mtu`: kotlin.UShort
+    
+){
+    
+
+    
+
+    
+    companion object
+}
+
+/**
+ * @suppress
+ */
+public object FfiConverterTypeTunnelNetworkSettings: FfiConverterRustBuffer<TunnelNetworkSettings> {
+    override fun read(buf: ByteBuffer): TunnelNetworkSettings {
+        return TunnelNetworkSettings(
+            FfiConverterString.read(buf),
+            FfiConverterOptionalTypeIpv4Settings.read(buf),
+            FfiConverterOptionalTypeIpv6Settings.read(buf),
+            FfiConverterOptionalTypeDnsSettings.read(buf),
+            FfiConverterUShort.read(buf),
+        )
+    }
+
+    override fun allocationSize(value: TunnelNetworkSettings) = (
+            FfiConverterString.allocationSize(value.`tunnelRemoteAddress`) +
+            FfiConverterOptionalTypeIpv4Settings.allocationSize(value.`ipv4`) +
+            FfiConverterOptionalTypeIpv6Settings.allocationSize(value.`ipv6`) +
+            FfiConverterOptionalTypeDnsSettings.allocationSize(value.`dns`) +
+            FfiConverterUShort.allocationSize(value.`mtu`)
+    )
+
+    override fun write(value: TunnelNetworkSettings, buf: ByteBuffer) {
+            FfiConverterString.write(value.`tunnelRemoteAddress`, buf)
+            FfiConverterOptionalTypeIpv4Settings.write(value.`ipv4`, buf)
+            FfiConverterOptionalTypeIpv6Settings.write(value.`ipv6`, buf)
+            FfiConverterOptionalTypeDnsSettings.write(value.`dns`, buf)
+            FfiConverterUShort.write(value.`mtu`, buf)
     }
 }
 
@@ -4745,6 +5099,130 @@ public object FfiConverterOptionalTypeTunnelObserver: FfiConverterRustBuffer<Tun
 /**
  * @suppress
  */
+public object FfiConverterOptionalTypeDnsSettings: FfiConverterRustBuffer<DnsSettings?> {
+    override fun read(buf: ByteBuffer): DnsSettings? {
+        if (buf.get().toInt() == 0) {
+            return null
+        }
+        return FfiConverterTypeDnsSettings.read(buf)
+    }
+
+    override fun allocationSize(value: DnsSettings?): ULong {
+        if (value == null) {
+            return 1UL
+        } else {
+            return 1UL + FfiConverterTypeDnsSettings.allocationSize(value)
+        }
+    }
+
+    override fun write(value: DnsSettings?, buf: ByteBuffer) {
+        if (value == null) {
+            buf.put(0)
+        } else {
+            buf.put(1)
+            FfiConverterTypeDnsSettings.write(value, buf)
+        }
+    }
+}
+
+
+
+
+/**
+ * @suppress
+ */
+public object FfiConverterOptionalTypeIpv4Settings: FfiConverterRustBuffer<Ipv4Settings?> {
+    override fun read(buf: ByteBuffer): Ipv4Settings? {
+        if (buf.get().toInt() == 0) {
+            return null
+        }
+        return FfiConverterTypeIpv4Settings.read(buf)
+    }
+
+    override fun allocationSize(value: Ipv4Settings?): ULong {
+        if (value == null) {
+            return 1UL
+        } else {
+            return 1UL + FfiConverterTypeIpv4Settings.allocationSize(value)
+        }
+    }
+
+    override fun write(value: Ipv4Settings?, buf: ByteBuffer) {
+        if (value == null) {
+            buf.put(0)
+        } else {
+            buf.put(1)
+            FfiConverterTypeIpv4Settings.write(value, buf)
+        }
+    }
+}
+
+
+
+
+/**
+ * @suppress
+ */
+public object FfiConverterOptionalTypeIpv6Settings: FfiConverterRustBuffer<Ipv6Settings?> {
+    override fun read(buf: ByteBuffer): Ipv6Settings? {
+        if (buf.get().toInt() == 0) {
+            return null
+        }
+        return FfiConverterTypeIpv6Settings.read(buf)
+    }
+
+    override fun allocationSize(value: Ipv6Settings?): ULong {
+        if (value == null) {
+            return 1UL
+        } else {
+            return 1UL + FfiConverterTypeIpv6Settings.allocationSize(value)
+        }
+    }
+
+    override fun write(value: Ipv6Settings?, buf: ByteBuffer) {
+        if (value == null) {
+            buf.put(0)
+        } else {
+            buf.put(1)
+            FfiConverterTypeIpv6Settings.write(value, buf)
+        }
+    }
+}
+
+
+
+
+/**
+ * @suppress
+ */
+public object FfiConverterSequenceUInt: FfiConverterRustBuffer<List<kotlin.UInt>> {
+    override fun read(buf: ByteBuffer): List<kotlin.UInt> {
+        val len = buf.getInt()
+        return List<kotlin.UInt>(len) {
+            FfiConverterUInt.read(buf)
+        }
+    }
+
+    override fun allocationSize(value: List<kotlin.UInt>): ULong {
+        val sizeForLength = 4UL
+        val sizeForItems = value.map { FfiConverterUInt.allocationSize(it) }.sum()
+        return sizeForLength + sizeForItems
+    }
+
+    override fun write(value: List<kotlin.UInt>, buf: ByteBuffer) {
+        buf.putInt(value.size)
+        value.iterator().forEach {
+            FfiConverterUInt.write(it, buf)
+        }
+    }
+}
+
+
+
+
+/**
+ * @suppress
+ */
 public object FfiConverterSequenceLong: FfiConverterRustBuffer<List<kotlin.Long>> {
     override fun read(buf: ByteBuffer): List<kotlin.Long> {
         val len = buf.getInt()
@@ -4819,6 +5297,62 @@ public object FfiConverterSequenceByteArray: FfiConverterRustBuffer<List<kotlin.
         buf.putInt(value.size)
         value.iterator().forEach {
             FfiConverterByteArray.write(it, buf)
+        }
+    }
+}
+
+
+
+
+/**
+ * @suppress
+ */
+public object FfiConverterSequenceTypeIpv4Route: FfiConverterRustBuffer<List<Ipv4Route>> {
+    override fun read(buf: ByteBuffer): List<Ipv4Route> {
+        val len = buf.getInt()
+        return List<Ipv4Route>(len) {
+            FfiConverterTypeIpv4Route.read(buf)
+        }
+    }
+
+    override fun allocationSize(value: List<Ipv4Route>): ULong {
+        val sizeForLength = 4UL
+        val sizeForItems = value.map { FfiConverterTypeIpv4Route.allocationSize(it) }.sum()
+        return sizeForLength + sizeForItems
+    }
+
+    override fun write(value: List<Ipv4Route>, buf: ByteBuffer) {
+        buf.putInt(value.size)
+        value.iterator().forEach {
+            FfiConverterTypeIpv4Route.write(it, buf)
+        }
+    }
+}
+
+
+
+
+/**
+ * @suppress
+ */
+public object FfiConverterSequenceTypeIpv6Route: FfiConverterRustBuffer<List<Ipv6Route>> {
+    override fun read(buf: ByteBuffer): List<Ipv6Route> {
+        val len = buf.getInt()
+        return List<Ipv6Route>(len) {
+            FfiConverterTypeIpv6Route.read(buf)
+        }
+    }
+
+    override fun allocationSize(value: List<Ipv6Route>): ULong {
+        val sizeForLength = 4UL
+        val sizeForItems = value.map { FfiConverterTypeIpv6Route.allocationSize(it) }.sum()
+        return sizeForLength + sizeForItems
+    }
+
+    override fun write(value: List<Ipv6Route>, buf: ByteBuffer) {
+        buf.putInt(value.size)
+        value.iterator().forEach {
+            FfiConverterTypeIpv6Route.write(it, buf)
         }
     }
 }
@@ -5004,6 +5538,25 @@ public object FfiConverterSequenceTypePeerStats: FfiConverterRustBuffer<List<Pee
         FfiConverterTypeLogLevel.lower(`maxLevel`),_status)
 }
     
+    
+
+        /**
+         * The `NEPacketTunnelNetworkSettings` values for a wg-quick file: its addresses with
+         * masks / prefix lengths, included routes (the addresses' networks and every allowed
+         * IP, `Table = off`: none), every peer endpoint as an excluded host route (hostnames are
+         * resolved now), DNS servers with search domains and match domains `[""]`, and the MTU
+         * (1420 when the file has none). Pure computation apart from resolving hostnames.
+         */
+    @Throws(TunnelException::class) fun `networkSettingsFor`(`wgQuickConfig`: kotlin.String): TunnelNetworkSettings {
+            return FfiConverterTypeTunnelNetworkSettings.lift(
+    uniffiRustCallWithError(TunnelException) { _status ->
+    UniffiLib.uniffi_ferrowg_fn_func_network_settings_for(
+    
+        
+        FfiConverterString.lower(`wgQuickConfig`),_status)
+}
+    )
+    }
     
 
 
