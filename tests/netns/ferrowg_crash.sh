@@ -59,13 +59,17 @@ EOC
 
 rules() { ip -n "$nsc" rule show; }
 ruleset() { ip netns exec "$nsc" nft list ruleset; }
-# up: start `ferrowg up` in c; sets up_pid; waits for the UAPI socket and the rules.
+# up: start `ferrowg up` in c; sets up_pid; waits until it logs that it is up (a killed
+# one leaves its socket file and rules behind, so those prove nothing).
+ups() { grep -c "): up: " "$d/up.log" 2>/dev/null; }
 up() {
+	local before
+	before=$(ups)
 	ip netns exec "$nsc" "$ferrowg" up "$d/$ifc.conf" >>"$d/up.log" 2>&1 </dev/null &
 	up_pid=$!
 	fwg_track "$up_pid"
 	for _ in $(seq 1 100); do
-		[ -S "$FWG_UAPI_DIR/$ifc.sock" ] && rules | grep -q 51820 && return 0
+		[ "$(ups)" -gt "${before:-0}" ] && return 0
 		sleep 0.1
 	done
 	return 1
@@ -96,8 +100,10 @@ fwg_check "after kill -9 the marker stays" [ -f "$marker" ]
 up || fwg_die "ferrowg up did not start again"
 fwg_check "the restart undid the stale state" grep -q "stale $marker from a dead process" "$d/up.log"
 fwg_check "traffic flows after the restart" fwg_ping "$nsc" "$FWG_TUN4_B" 5
-fwg_check "restart: the same rules, none duplicated" [ "$(rules)" = "$rules_up" ]
-fwg_check "restart: the same ruleset, nothing duplicated" [ "$(ruleset)" = "$ruleset_up" ]
+rules_restart=$(rules)
+ruleset_restart=$(ruleset)
+fwg_check "restart: the same rules, none duplicated" [ "$rules_restart" = "$rules_up" ]
+fwg_check "restart: the same ruleset, nothing duplicated" [ "$ruleset_restart" = "$ruleset_up" ]
 fwg_check "restart: the marker names the new process" grep -qx "pid $up_pid .*" "$marker"
 
 kill -TERM "$up_pid"
@@ -119,6 +125,7 @@ ip netns exec "$nsc" "$ferrowg" cleanup "$ifc" >>"$d/cleanup.log" 2>&1
 fwg_check "a second cleanup finds nothing and succeeds" [ $? -eq 0 ]
 if [ "$FWG_FAILED" -gt 0 ]; then
 	printf '%s\n' "$rules_up" "$ruleset_up" | sed 's/^/    first up: /' >&2
+	printf '%s\n' "${rules_restart:-}" "${ruleset_restart:-}" | sed 's/^/    restart: /' >&2
 	sed 's/^/    up.log: /' "$d/up.log" >&2
 	sed 's/^/    cleanup.log: /' "$d/cleanup.log" >&2 2>/dev/null
 	sed 's/^/    marker: /' "$marker" >&2 2>/dev/null
