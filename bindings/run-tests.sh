@@ -72,7 +72,8 @@ for suite in "${suites[@]}"; do
             fi
             mkdir -p "$work/cs"
             mcs -nologo -warnaserror -out:"$work/cs/FerrowgTests.exe" \
-                bindings/csharp/Ferrowg.cs bindings/csharp/tests/FerrowgTests.cs
+                bindings/csharp/Ferrowg.cs bindings/csharp/tests/FerrowgTests.cs \
+                bindings/csharp/tests/EmbeddingSample.cs
             LD_LIBRARY_PATH=$lib_dir timeout 300 mono "$work/cs/FerrowgTests.exe"
             ;;
         swift)

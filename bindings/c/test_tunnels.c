@@ -284,6 +284,17 @@ int main(void) {
     CHECK(ferrowg_tunnel_set_config(a, cfg, false) == FERROWG_OK, "add .3");
     CHECK(exchange_pull(a, b, 1, 3, 5) == 5, "routed to .3 after the change");
 
+    /* Suspend (sockets closed, the port kept, no timers) and resume: traffic both ways. */
+    uint16_t before = 0, after = 0;
+    CHECK(ferrowg_tunnel_listen_port(a, &before) == FERROWG_OK && before != 0, "port before suspend");
+    CHECK(ferrowg_tunnel_suspend(a) == FERROWG_OK, "suspend");
+    CHECK(ferrowg_tunnel_suspend(a) == FERROWG_OK, "suspend twice");
+    CHECK(ferrowg_tunnel_listen_port(a, &after) == FERROWG_OK && after == before, "suspended port %u", after);
+    CHECK(ferrowg_tunnel_resume(a) == FERROWG_OK, "resume");
+    CHECK(ferrowg_tunnel_listen_port(a, &after) == FERROWG_OK && after == before, "port after resume %u", after);
+    CHECK(exchange_pull(a, b, 1, 2, 5) == 5, "a->b after suspend/resume");
+    CHECK(exchange_pull(b, a, 2, 1, 5) == 5, "b->a after suspend/resume");
+
     /* Abuse: handles, pointers, strings, buffers. */
     uint16_t port;
     CHECK(ferrowg_tunnel_listen_port(0, &port) == FERROWG_ERR_INVALID_HANDLE, "handle 0");

@@ -142,6 +142,7 @@ namespace Ferrowg
         [DllImport(Lib, CallingConvention = CallingConvention.Cdecl)] public static extern int ferrowg_tunnel_listen_port(ulong tunnel, out ushort port);
         [DllImport(Lib, CallingConvention = CallingConvention.Cdecl)] public static extern int ferrowg_tunnel_network_changed(ulong tunnel);
         [DllImport(Lib, CallingConvention = CallingConvention.Cdecl)] public static extern int ferrowg_tunnel_set_bound_interface(ulong tunnel, uint index);
+        [DllImport(Lib, CallingConvention = CallingConvention.Cdecl)] public static extern int ferrowg_tunnel_suspend(ulong tunnel);
         [DllImport(Lib, CallingConvention = CallingConvention.Cdecl)] public static extern int ferrowg_tunnel_resume(ulong tunnel);
         [DllImport(Lib, CallingConvention = CallingConvention.Cdecl)] public static extern int ferrowg_kill_switch_enable(byte[] iface, byte[] config, [MarshalAs(UnmanagedType.I1)] bool allowLan);
         [DllImport(Lib, CallingConvention = CallingConvention.Cdecl)] public static extern int ferrowg_kill_switch_disable(byte[] iface, [MarshalAs(UnmanagedType.I1)] out bool wasOn);
@@ -413,7 +414,11 @@ namespace Ferrowg
         /// e.g. the default route's interface, so the tunnel's own packets cannot loop into it.
         /// Kept across NetworkChanged; call again when the default route moves.</summary>
         public void SetBoundInterface(uint index) { Run(h => Native.ferrowg_tunnel_set_bound_interface(h, index)); }
-        /// <summary>The machine woke from sleep: re-handshake at once where needed.</summary>
+        /// <summary>The machine is about to sleep: close the UDP sockets and stop the timers
+        /// until Resume (nothing stale fires, nothing goes out).</summary>
+        public void Suspend() { Run(h => Native.ferrowg_tunnel_suspend(h)); }
+        /// <summary>The machine woke from sleep: end a Suspend, reopen the sockets and
+        /// re-handshake at once where needed.</summary>
         public void Resume() { Run(h => Native.ferrowg_tunnel_resume(h)); }
 
         public PeerStats[] PeerStats()

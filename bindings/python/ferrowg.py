@@ -534,6 +534,8 @@ def _uniffi_check_api_checksums(lib):
         raise InternalError("UniFFI API checksum mismatch: try cleaning and rebuilding your project")
     if lib.uniffi_ferrowg_checksum_func_kill_switch_status() != 29809:
         raise InternalError("UniFFI API checksum mismatch: try cleaning and rebuilding your project")
+    if lib.uniffi_ferrowg_checksum_func_network_settings_for() != 38902:
+        raise InternalError("UniFFI API checksum mismatch: try cleaning and rebuilding your project")
     if lib.uniffi_ferrowg_checksum_func_public_key_from_private() != 49069:
         raise InternalError("UniFFI API checksum mismatch: try cleaning and rebuilding your project")
     if lib.uniffi_ferrowg_checksum_func_set_log_sink() != 34417:
@@ -550,6 +552,8 @@ def _uniffi_check_api_checksums(lib):
         raise InternalError("UniFFI API checksum mismatch: try cleaning and rebuilding your project")
     if lib.uniffi_ferrowg_checksum_method_tunnel_is_running() != 38962:
         raise InternalError("UniFFI API checksum mismatch: try cleaning and rebuilding your project")
+    if lib.uniffi_ferrowg_checksum_method_tunnel_is_suspended() != 59052:
+        raise InternalError("UniFFI API checksum mismatch: try cleaning and rebuilding your project")
     if lib.uniffi_ferrowg_checksum_method_tunnel_listen_port() != 10142:
         raise InternalError("UniFFI API checksum mismatch: try cleaning and rebuilding your project")
     if lib.uniffi_ferrowg_checksum_method_tunnel_network_changed() != 46758:
@@ -558,7 +562,7 @@ def _uniffi_check_api_checksums(lib):
         raise InternalError("UniFFI API checksum mismatch: try cleaning and rebuilding your project")
     if lib.uniffi_ferrowg_checksum_method_tunnel_read_packets() != 45709:
         raise InternalError("UniFFI API checksum mismatch: try cleaning and rebuilding your project")
-    if lib.uniffi_ferrowg_checksum_method_tunnel_resume() != 15742:
+    if lib.uniffi_ferrowg_checksum_method_tunnel_resume() != 42528:
         raise InternalError("UniFFI API checksum mismatch: try cleaning and rebuilding your project")
     if lib.uniffi_ferrowg_checksum_method_tunnel_set_bound_interface() != 23609:
         raise InternalError("UniFFI API checksum mismatch: try cleaning and rebuilding your project")
@@ -573,6 +577,8 @@ def _uniffi_check_api_checksums(lib):
     if lib.uniffi_ferrowg_checksum_method_tunnel_stats() != 64682:
         raise InternalError("UniFFI API checksum mismatch: try cleaning and rebuilding your project")
     if lib.uniffi_ferrowg_checksum_method_tunnel_stop() != 17842:
+        raise InternalError("UniFFI API checksum mismatch: try cleaning and rebuilding your project")
+    if lib.uniffi_ferrowg_checksum_method_tunnel_suspend() != 59499:
         raise InternalError("UniFFI API checksum mismatch: try cleaning and rebuilding your project")
     if lib.uniffi_ferrowg_checksum_method_tunnel_uapi_get() != 43922:
         raise InternalError("UniFFI API checksum mismatch: try cleaning and rebuilding your project")
@@ -630,6 +636,9 @@ _UniffiLib.uniffi_ferrowg_checksum_func_kill_switch_enable.restype = ctypes.c_ui
 _UniffiLib.uniffi_ferrowg_checksum_func_kill_switch_status.argtypes = (
 )
 _UniffiLib.uniffi_ferrowg_checksum_func_kill_switch_status.restype = ctypes.c_uint16
+_UniffiLib.uniffi_ferrowg_checksum_func_network_settings_for.argtypes = (
+)
+_UniffiLib.uniffi_ferrowg_checksum_func_network_settings_for.restype = ctypes.c_uint16
 _UniffiLib.uniffi_ferrowg_checksum_func_public_key_from_private.argtypes = (
 )
 _UniffiLib.uniffi_ferrowg_checksum_func_public_key_from_private.restype = ctypes.c_uint16
@@ -654,6 +663,9 @@ _UniffiLib.uniffi_ferrowg_checksum_method_tunnel_config.restype = ctypes.c_uint1
 _UniffiLib.uniffi_ferrowg_checksum_method_tunnel_is_running.argtypes = (
 )
 _UniffiLib.uniffi_ferrowg_checksum_method_tunnel_is_running.restype = ctypes.c_uint16
+_UniffiLib.uniffi_ferrowg_checksum_method_tunnel_is_suspended.argtypes = (
+)
+_UniffiLib.uniffi_ferrowg_checksum_method_tunnel_is_suspended.restype = ctypes.c_uint16
 _UniffiLib.uniffi_ferrowg_checksum_method_tunnel_listen_port.argtypes = (
 )
 _UniffiLib.uniffi_ferrowg_checksum_method_tunnel_listen_port.restype = ctypes.c_uint16
@@ -690,6 +702,9 @@ _UniffiLib.uniffi_ferrowg_checksum_method_tunnel_stats.restype = ctypes.c_uint16
 _UniffiLib.uniffi_ferrowg_checksum_method_tunnel_stop.argtypes = (
 )
 _UniffiLib.uniffi_ferrowg_checksum_method_tunnel_stop.restype = ctypes.c_uint16
+_UniffiLib.uniffi_ferrowg_checksum_method_tunnel_suspend.argtypes = (
+)
+_UniffiLib.uniffi_ferrowg_checksum_method_tunnel_suspend.restype = ctypes.c_uint16
 _UniffiLib.uniffi_ferrowg_checksum_method_tunnel_uapi_get.argtypes = (
 )
 _UniffiLib.uniffi_ferrowg_checksum_method_tunnel_uapi_get.restype = ctypes.c_uint16
@@ -733,6 +748,11 @@ _UniffiLib.uniffi_ferrowg_fn_func_kill_switch_status.argtypes = (
     ctypes.POINTER(_UniffiRustCallStatus),
 )
 _UniffiLib.uniffi_ferrowg_fn_func_kill_switch_status.restype = ctypes.c_int8
+_UniffiLib.uniffi_ferrowg_fn_func_network_settings_for.argtypes = (
+    _UniffiRustBuffer,
+    ctypes.POINTER(_UniffiRustCallStatus),
+)
+_UniffiLib.uniffi_ferrowg_fn_func_network_settings_for.restype = _UniffiRustBuffer
 _UniffiLib.uniffi_ferrowg_fn_func_public_key_from_private.argtypes = (
     _UniffiRustBuffer,
     ctypes.POINTER(_UniffiRustCallStatus),
@@ -777,6 +797,11 @@ _UniffiLib.uniffi_ferrowg_fn_method_tunnel_is_running.argtypes = (
     ctypes.POINTER(_UniffiRustCallStatus),
 )
 _UniffiLib.uniffi_ferrowg_fn_method_tunnel_is_running.restype = ctypes.c_int8
+_UniffiLib.uniffi_ferrowg_fn_method_tunnel_is_suspended.argtypes = (
+    ctypes.c_uint64,
+    ctypes.POINTER(_UniffiRustCallStatus),
+)
+_UniffiLib.uniffi_ferrowg_fn_method_tunnel_is_suspended.restype = ctypes.c_int8
 _UniffiLib.uniffi_ferrowg_fn_method_tunnel_listen_port.argtypes = (
     ctypes.c_uint64,
     ctypes.POINTER(_UniffiRustCallStatus),
@@ -844,6 +869,11 @@ _UniffiLib.uniffi_ferrowg_fn_method_tunnel_stop.argtypes = (
     ctypes.POINTER(_UniffiRustCallStatus),
 )
 _UniffiLib.uniffi_ferrowg_fn_method_tunnel_stop.restype = None
+_UniffiLib.uniffi_ferrowg_fn_method_tunnel_suspend.argtypes = (
+    ctypes.c_uint64,
+    ctypes.POINTER(_UniffiRustCallStatus),
+)
+_UniffiLib.uniffi_ferrowg_fn_method_tunnel_suspend.restype = None
 _UniffiLib.uniffi_ferrowg_fn_method_tunnel_uapi_get.argtypes = (
     ctypes.c_uint64,
     ctypes.POINTER(_UniffiRustCallStatus),
@@ -1042,6 +1072,336 @@ class _UniffiFfiConverterString:
             builder.write(value.encode("utf-8"))
             return builder.finalize()
 
+class _UniffiFfiConverterSequenceString(_UniffiConverterRustBuffer):
+    @classmethod
+    def check_lower(cls, value):
+        for item in value:
+            _UniffiFfiConverterString.check_lower(item)
+
+    @classmethod
+    def write(cls, value, buf):
+        items = len(value)
+        buf.write_i32(items)
+        for item in value:
+            _UniffiFfiConverterString.write(item, buf)
+
+    @classmethod
+    def read(cls, buf):
+        count = buf.read_i32()
+        if count < 0:
+            raise InternalError("Unexpected negative sequence length")
+
+        return [
+            _UniffiFfiConverterString.read(buf) for i in range(count)
+        ]
+
+@dataclass
+class DnsSettings:
+    """
+    `NEDNSSettings(servers:)` with search and match domains.
+"""
+    def __init__(self, *, servers:typing.List[str], search_domains:typing.List[str], match_domains:typing.List[str]):
+        self.servers = servers
+        self.search_domains = search_domains
+        self.match_domains = match_domains
+        
+        
+
+    
+    def __str__(self):
+        return "DnsSettings(servers={}, search_domains={}, match_domains={})".format(self.servers, self.search_domains, self.match_domains)
+    def __eq__(self, other):
+        if self.servers != other.servers:
+            return False
+        if self.search_domains != other.search_domains:
+            return False
+        if self.match_domains != other.match_domains:
+            return False
+        return True
+
+class _UniffiFfiConverterTypeDnsSettings(_UniffiConverterRustBuffer):
+    @staticmethod
+    def read(buf):
+        return DnsSettings(
+            servers=_UniffiFfiConverterSequenceString.read(buf),
+            search_domains=_UniffiFfiConverterSequenceString.read(buf),
+            match_domains=_UniffiFfiConverterSequenceString.read(buf),
+        )
+
+    @staticmethod
+    def check_lower(value):
+        _UniffiFfiConverterSequenceString.check_lower(value.servers)
+        _UniffiFfiConverterSequenceString.check_lower(value.search_domains)
+        _UniffiFfiConverterSequenceString.check_lower(value.match_domains)
+
+    @staticmethod
+    def write(value, buf):
+        _UniffiFfiConverterSequenceString.write(value.servers, buf)
+        _UniffiFfiConverterSequenceString.write(value.search_domains, buf)
+        _UniffiFfiConverterSequenceString.write(value.match_domains, buf)
+
+@dataclass
+class Ipv4Route:
+    """
+    `NEIPv4Route(destinationAddress:subnetMask:)`.
+"""
+    def __init__(self, *, destination_address:str, subnet_mask:str):
+        self.destination_address = destination_address
+        self.subnet_mask = subnet_mask
+        
+        
+
+    
+    def __str__(self):
+        return "Ipv4Route(destination_address={}, subnet_mask={})".format(self.destination_address, self.subnet_mask)
+    def __eq__(self, other):
+        if self.destination_address != other.destination_address:
+            return False
+        if self.subnet_mask != other.subnet_mask:
+            return False
+        return True
+
+class _UniffiFfiConverterTypeIpv4Route(_UniffiConverterRustBuffer):
+    @staticmethod
+    def read(buf):
+        return Ipv4Route(
+            destination_address=_UniffiFfiConverterString.read(buf),
+            subnet_mask=_UniffiFfiConverterString.read(buf),
+        )
+
+    @staticmethod
+    def check_lower(value):
+        _UniffiFfiConverterString.check_lower(value.destination_address)
+        _UniffiFfiConverterString.check_lower(value.subnet_mask)
+
+    @staticmethod
+    def write(value, buf):
+        _UniffiFfiConverterString.write(value.destination_address, buf)
+        _UniffiFfiConverterString.write(value.subnet_mask, buf)
+
+class _UniffiFfiConverterSequenceTypeIpv4Route(_UniffiConverterRustBuffer):
+    @classmethod
+    def check_lower(cls, value):
+        for item in value:
+            _UniffiFfiConverterTypeIpv4Route.check_lower(item)
+
+    @classmethod
+    def write(cls, value, buf):
+        items = len(value)
+        buf.write_i32(items)
+        for item in value:
+            _UniffiFfiConverterTypeIpv4Route.write(item, buf)
+
+    @classmethod
+    def read(cls, buf):
+        count = buf.read_i32()
+        if count < 0:
+            raise InternalError("Unexpected negative sequence length")
+
+        return [
+            _UniffiFfiConverterTypeIpv4Route.read(buf) for i in range(count)
+        ]
+
+@dataclass
+class Ipv4Settings:
+    """
+    `NEIPv4Settings(addresses:subnetMasks:)` with its routes.
+"""
+    def __init__(self, *, addresses:typing.List[str], subnet_masks:typing.List[str], included_routes:typing.List[Ipv4Route], excluded_routes:typing.List[Ipv4Route]):
+        self.addresses = addresses
+        self.subnet_masks = subnet_masks
+        self.included_routes = included_routes
+        self.excluded_routes = excluded_routes
+        
+        
+
+    
+    def __str__(self):
+        return "Ipv4Settings(addresses={}, subnet_masks={}, included_routes={}, excluded_routes={})".format(self.addresses, self.subnet_masks, self.included_routes, self.excluded_routes)
+    def __eq__(self, other):
+        if self.addresses != other.addresses:
+            return False
+        if self.subnet_masks != other.subnet_masks:
+            return False
+        if self.included_routes != other.included_routes:
+            return False
+        if self.excluded_routes != other.excluded_routes:
+            return False
+        return True
+
+class _UniffiFfiConverterTypeIpv4Settings(_UniffiConverterRustBuffer):
+    @staticmethod
+    def read(buf):
+        return Ipv4Settings(
+            addresses=_UniffiFfiConverterSequenceString.read(buf),
+            subnet_masks=_UniffiFfiConverterSequenceString.read(buf),
+            included_routes=_UniffiFfiConverterSequenceTypeIpv4Route.read(buf),
+            excluded_routes=_UniffiFfiConverterSequenceTypeIpv4Route.read(buf),
+        )
+
+    @staticmethod
+    def check_lower(value):
+        _UniffiFfiConverterSequenceString.check_lower(value.addresses)
+        _UniffiFfiConverterSequenceString.check_lower(value.subnet_masks)
+        _UniffiFfiConverterSequenceTypeIpv4Route.check_lower(value.included_routes)
+        _UniffiFfiConverterSequenceTypeIpv4Route.check_lower(value.excluded_routes)
+
+    @staticmethod
+    def write(value, buf):
+        _UniffiFfiConverterSequenceString.write(value.addresses, buf)
+        _UniffiFfiConverterSequenceString.write(value.subnet_masks, buf)
+        _UniffiFfiConverterSequenceTypeIpv4Route.write(value.included_routes, buf)
+        _UniffiFfiConverterSequenceTypeIpv4Route.write(value.excluded_routes, buf)
+
+class _UniffiFfiConverterUInt32(_UniffiConverterPrimitiveInt):
+    CLASS_NAME = "u32"
+    VALUE_MIN = 0
+    VALUE_MAX = 2**32
+
+    @staticmethod
+    def read(buf):
+        return buf.read_u32()
+
+    @staticmethod
+    def write(value, buf):
+        buf.write_u32(value)
+
+@dataclass
+class Ipv6Route:
+    """
+    `NEIPv6Route(destinationAddress:networkPrefixLength:)`.
+"""
+    def __init__(self, *, destination_address:str, network_prefix_length:int):
+        self.destination_address = destination_address
+        self.network_prefix_length = network_prefix_length
+        
+        
+
+    
+    def __str__(self):
+        return "Ipv6Route(destination_address={}, network_prefix_length={})".format(self.destination_address, self.network_prefix_length)
+    def __eq__(self, other):
+        if self.destination_address != other.destination_address:
+            return False
+        if self.network_prefix_length != other.network_prefix_length:
+            return False
+        return True
+
+class _UniffiFfiConverterTypeIpv6Route(_UniffiConverterRustBuffer):
+    @staticmethod
+    def read(buf):
+        return Ipv6Route(
+            destination_address=_UniffiFfiConverterString.read(buf),
+            network_prefix_length=_UniffiFfiConverterUInt32.read(buf),
+        )
+
+    @staticmethod
+    def check_lower(value):
+        _UniffiFfiConverterString.check_lower(value.destination_address)
+        _UniffiFfiConverterUInt32.check_lower(value.network_prefix_length)
+
+    @staticmethod
+    def write(value, buf):
+        _UniffiFfiConverterString.write(value.destination_address, buf)
+        _UniffiFfiConverterUInt32.write(value.network_prefix_length, buf)
+
+class _UniffiFfiConverterSequenceUInt32(_UniffiConverterRustBuffer):
+    @classmethod
+    def check_lower(cls, value):
+        for item in value:
+            _UniffiFfiConverterUInt32.check_lower(item)
+
+    @classmethod
+    def write(cls, value, buf):
+        items = len(value)
+        buf.write_i32(items)
+        for item in value:
+            _UniffiFfiConverterUInt32.write(item, buf)
+
+    @classmethod
+    def read(cls, buf):
+        count = buf.read_i32()
+        if count < 0:
+            raise InternalError("Unexpected negative sequence length")
+
+        return [
+            _UniffiFfiConverterUInt32.read(buf) for i in range(count)
+        ]
+
+class _UniffiFfiConverterSequenceTypeIpv6Route(_UniffiConverterRustBuffer):
+    @classmethod
+    def check_lower(cls, value):
+        for item in value:
+            _UniffiFfiConverterTypeIpv6Route.check_lower(item)
+
+    @classmethod
+    def write(cls, value, buf):
+        items = len(value)
+        buf.write_i32(items)
+        for item in value:
+            _UniffiFfiConverterTypeIpv6Route.write(item, buf)
+
+    @classmethod
+    def read(cls, buf):
+        count = buf.read_i32()
+        if count < 0:
+            raise InternalError("Unexpected negative sequence length")
+
+        return [
+            _UniffiFfiConverterTypeIpv6Route.read(buf) for i in range(count)
+        ]
+
+@dataclass
+class Ipv6Settings:
+    """
+    `NEIPv6Settings(addresses:networkPrefixLengths:)` with its routes.
+"""
+    def __init__(self, *, addresses:typing.List[str], network_prefix_lengths:typing.List[int], included_routes:typing.List[Ipv6Route], excluded_routes:typing.List[Ipv6Route]):
+        self.addresses = addresses
+        self.network_prefix_lengths = network_prefix_lengths
+        self.included_routes = included_routes
+        self.excluded_routes = excluded_routes
+        
+        
+
+    
+    def __str__(self):
+        return "Ipv6Settings(addresses={}, network_prefix_lengths={}, included_routes={}, excluded_routes={})".format(self.addresses, self.network_prefix_lengths, self.included_routes, self.excluded_routes)
+    def __eq__(self, other):
+        if self.addresses != other.addresses:
+            return False
+        if self.network_prefix_lengths != other.network_prefix_lengths:
+            return False
+        if self.included_routes != other.included_routes:
+            return False
+        if self.excluded_routes != other.excluded_routes:
+            return False
+        return True
+
+class _UniffiFfiConverterTypeIpv6Settings(_UniffiConverterRustBuffer):
+    @staticmethod
+    def read(buf):
+        return Ipv6Settings(
+            addresses=_UniffiFfiConverterSequenceString.read(buf),
+            network_prefix_lengths=_UniffiFfiConverterSequenceUInt32.read(buf),
+            included_routes=_UniffiFfiConverterSequenceTypeIpv6Route.read(buf),
+            excluded_routes=_UniffiFfiConverterSequenceTypeIpv6Route.read(buf),
+        )
+
+    @staticmethod
+    def check_lower(value):
+        _UniffiFfiConverterSequenceString.check_lower(value.addresses)
+        _UniffiFfiConverterSequenceUInt32.check_lower(value.network_prefix_lengths)
+        _UniffiFfiConverterSequenceTypeIpv6Route.check_lower(value.included_routes)
+        _UniffiFfiConverterSequenceTypeIpv6Route.check_lower(value.excluded_routes)
+
+    @staticmethod
+    def write(value, buf):
+        _UniffiFfiConverterSequenceString.write(value.addresses, buf)
+        _UniffiFfiConverterSequenceUInt32.write(value.network_prefix_lengths, buf)
+        _UniffiFfiConverterSequenceTypeIpv6Route.write(value.included_routes, buf)
+        _UniffiFfiConverterSequenceTypeIpv6Route.write(value.excluded_routes, buf)
+
 class _UniffiFfiConverterBoolean:
     @classmethod
     def check_lower(cls, value):
@@ -1087,29 +1447,6 @@ class _UniffiFfiConverterOptionalString(_UniffiConverterRustBuffer):
             return _UniffiFfiConverterString.read(buf)
         else:
             raise InternalError("Unexpected flag byte for optional type")
-
-class _UniffiFfiConverterSequenceString(_UniffiConverterRustBuffer):
-    @classmethod
-    def check_lower(cls, value):
-        for item in value:
-            _UniffiFfiConverterString.check_lower(item)
-
-    @classmethod
-    def write(cls, value, buf):
-        items = len(value)
-        buf.write_i32(items)
-        for item in value:
-            _UniffiFfiConverterString.write(item, buf)
-
-    @classmethod
-    def read(cls, buf):
-        count = buf.read_i32()
-        if count < 0:
-            raise InternalError("Unexpected negative sequence length")
-
-        return [
-            _UniffiFfiConverterString.read(buf) for i in range(count)
-        ]
 
 class _UniffiFfiConverterUInt16(_UniffiConverterPrimitiveInt):
     CLASS_NAME = "u16"
@@ -1325,19 +1662,6 @@ class _UniffiFfiConverterTypePeerStats(_UniffiConverterRustBuffer):
         _UniffiFfiConverterUInt64.write(value.handshakes, buf)
         _UniffiFfiConverterUInt64.write(value.dropped_packets, buf)
 
-class _UniffiFfiConverterUInt32(_UniffiConverterPrimitiveInt):
-    CLASS_NAME = "u32"
-    VALUE_MIN = 0
-    VALUE_MAX = 2**32
-
-    @staticmethod
-    def read(buf):
-        return buf.read_u32()
-
-    @staticmethod
-    def write(value, buf):
-        buf.write_u32(value)
-
 class _UniffiFfiConverterOptionalUInt32(_UniffiConverterRustBuffer):
     @classmethod
     def check_lower(cls, value):
@@ -1436,6 +1760,138 @@ class _UniffiFfiConverterTypeTunnelConfig(_UniffiConverterRustBuffer):
         _UniffiFfiConverterOptionalUInt16.write(value.listen_port, buf)
         _UniffiFfiConverterOptionalUInt32.write(value.fwmark, buf)
         _UniffiFfiConverterSequenceTypePeerConfigRecord.write(value.peers, buf)
+
+class _UniffiFfiConverterOptionalTypeIpv4Settings(_UniffiConverterRustBuffer):
+    @classmethod
+    def check_lower(cls, value):
+        if value is not None:
+            _UniffiFfiConverterTypeIpv4Settings.check_lower(value)
+
+    @classmethod
+    def write(cls, value, buf):
+        if value is None:
+            buf.write_u8(0)
+            return
+
+        buf.write_u8(1)
+        _UniffiFfiConverterTypeIpv4Settings.write(value, buf)
+
+    @classmethod
+    def read(cls, buf):
+        flag = buf.read_u8()
+        if flag == 0:
+            return None
+        elif flag == 1:
+            return _UniffiFfiConverterTypeIpv4Settings.read(buf)
+        else:
+            raise InternalError("Unexpected flag byte for optional type")
+
+class _UniffiFfiConverterOptionalTypeIpv6Settings(_UniffiConverterRustBuffer):
+    @classmethod
+    def check_lower(cls, value):
+        if value is not None:
+            _UniffiFfiConverterTypeIpv6Settings.check_lower(value)
+
+    @classmethod
+    def write(cls, value, buf):
+        if value is None:
+            buf.write_u8(0)
+            return
+
+        buf.write_u8(1)
+        _UniffiFfiConverterTypeIpv6Settings.write(value, buf)
+
+    @classmethod
+    def read(cls, buf):
+        flag = buf.read_u8()
+        if flag == 0:
+            return None
+        elif flag == 1:
+            return _UniffiFfiConverterTypeIpv6Settings.read(buf)
+        else:
+            raise InternalError("Unexpected flag byte for optional type")
+
+class _UniffiFfiConverterOptionalTypeDnsSettings(_UniffiConverterRustBuffer):
+    @classmethod
+    def check_lower(cls, value):
+        if value is not None:
+            _UniffiFfiConverterTypeDnsSettings.check_lower(value)
+
+    @classmethod
+    def write(cls, value, buf):
+        if value is None:
+            buf.write_u8(0)
+            return
+
+        buf.write_u8(1)
+        _UniffiFfiConverterTypeDnsSettings.write(value, buf)
+
+    @classmethod
+    def read(cls, buf):
+        flag = buf.read_u8()
+        if flag == 0:
+            return None
+        elif flag == 1:
+            return _UniffiFfiConverterTypeDnsSettings.read(buf)
+        else:
+            raise InternalError("Unexpected flag byte for optional type")
+
+@dataclass
+class TunnelNetworkSettings:
+    """
+    `NEPacketTunnelNetworkSettings(tunnelRemoteAddress:)` and its fields.
+"""
+    def __init__(self, *, tunnel_remote_address:str, ipv4:typing.Optional[Ipv4Settings], ipv6:typing.Optional[Ipv6Settings], dns:typing.Optional[DnsSettings], mtu:int):
+        self.tunnel_remote_address = tunnel_remote_address
+        self.ipv4 = ipv4
+        self.ipv6 = ipv6
+        self.dns = dns
+        self.mtu = mtu
+        
+        
+
+    
+    def __str__(self):
+        return "TunnelNetworkSettings(tunnel_remote_address={}, ipv4={}, ipv6={}, dns={}, mtu={})".format(self.tunnel_remote_address, self.ipv4, self.ipv6, self.dns, self.mtu)
+    def __eq__(self, other):
+        if self.tunnel_remote_address != other.tunnel_remote_address:
+            return False
+        if self.ipv4 != other.ipv4:
+            return False
+        if self.ipv6 != other.ipv6:
+            return False
+        if self.dns != other.dns:
+            return False
+        if self.mtu != other.mtu:
+            return False
+        return True
+
+class _UniffiFfiConverterTypeTunnelNetworkSettings(_UniffiConverterRustBuffer):
+    @staticmethod
+    def read(buf):
+        return TunnelNetworkSettings(
+            tunnel_remote_address=_UniffiFfiConverterString.read(buf),
+            ipv4=_UniffiFfiConverterOptionalTypeIpv4Settings.read(buf),
+            ipv6=_UniffiFfiConverterOptionalTypeIpv6Settings.read(buf),
+            dns=_UniffiFfiConverterOptionalTypeDnsSettings.read(buf),
+            mtu=_UniffiFfiConverterUInt16.read(buf),
+        )
+
+    @staticmethod
+    def check_lower(value):
+        _UniffiFfiConverterString.check_lower(value.tunnel_remote_address)
+        _UniffiFfiConverterOptionalTypeIpv4Settings.check_lower(value.ipv4)
+        _UniffiFfiConverterOptionalTypeIpv6Settings.check_lower(value.ipv6)
+        _UniffiFfiConverterOptionalTypeDnsSettings.check_lower(value.dns)
+        _UniffiFfiConverterUInt16.check_lower(value.mtu)
+
+    @staticmethod
+    def write(value, buf):
+        _UniffiFfiConverterString.write(value.tunnel_remote_address, buf)
+        _UniffiFfiConverterOptionalTypeIpv4Settings.write(value.ipv4, buf)
+        _UniffiFfiConverterOptionalTypeIpv6Settings.write(value.ipv6, buf)
+        _UniffiFfiConverterOptionalTypeDnsSettings.write(value.dns, buf)
+        _UniffiFfiConverterUInt16.write(value.mtu, buf)
 
 
 
@@ -3257,6 +3713,11 @@ class TunnelProtocol(typing.Protocol):
         Whether the tunnel is running (not stopped).
 """
         raise NotImplementedError
+    def is_suspended(self, ) -> bool:
+        """
+        Whether the tunnel is suspended (`suspend` without a `resume` since).
+"""
+        raise NotImplementedError
     def listen_port(self, ) -> int:
         """
         The UDP port in use.
@@ -3281,7 +3742,8 @@ class TunnelProtocol(typing.Protocol):
         raise NotImplementedError
     def resume(self, ) -> None:
         """
-        The device woke from sleep (or the app was suspended): reopens the UDP sockets,
+        The device woke from sleep (or the app was suspended): ends a `suspend`,
+        reopens the UDP sockets,
         drops sessions older than REJECT_AFTER_TIME by the wall clock and handshakes at
         once where packets wait or persistent keepalive is on, instead of waiting out
         timers from before the sleep. Call it from the OS's wake notification.
@@ -3330,6 +3792,14 @@ class TunnelProtocol(typing.Protocol):
         """
         Stops the tunnel and waits for its threads. Stopping twice is fine. Not allowed
         from inside a callback.
+"""
+        raise NotImplementedError
+    def suspend(self, ) -> None:
+        """
+        The device is about to sleep (or the app to be suspended): closes the UDP sockets
+        (their port is kept) and stops every timer, so nothing stale fires and nothing goes
+        out while asleep. Packets the app writes meanwhile are dropped or wait for the
+        handshake after `resume`. Call it from the OS's will-sleep notification.
 """
         raise NotImplementedError
     def uapi_get(self, ) -> str:
@@ -3477,6 +3947,21 @@ class Tunnel(TunnelProtocol):
             *_uniffi_lowered_args,
         )
         return _uniffi_lift_return(_uniffi_ffi_result)
+    def is_suspended(self, ) -> bool:
+        """
+        Whether the tunnel is suspended (`suspend` without a `resume` since).
+"""
+        _uniffi_lowered_args = (
+            self._uniffi_clone_handle(),
+        )
+        _uniffi_lift_return = _UniffiFfiConverterBoolean.lift
+        _uniffi_error_converter = _UniffiFfiConverterTypeTunnelError
+        _uniffi_ffi_result = _uniffi_rust_call_with_error(
+            _uniffi_error_converter,
+            _UniffiLib.uniffi_ferrowg_fn_method_tunnel_is_suspended,
+            *_uniffi_lowered_args,
+        )
+        return _uniffi_lift_return(_uniffi_ffi_result)
     def listen_port(self, ) -> int:
         """
         The UDP port in use.
@@ -3547,7 +4032,8 @@ class Tunnel(TunnelProtocol):
         return _uniffi_lift_return(_uniffi_ffi_result)
     def resume(self, ) -> None:
         """
-        The device woke from sleep (or the app was suspended): reopens the UDP sockets,
+        The device woke from sleep (or the app was suspended): ends a `suspend`,
+        reopens the UDP sockets,
         drops sessions older than REJECT_AFTER_TIME by the wall clock and handshakes at
         once where packets wait or persistent keepalive is on, instead of waiting out
         timers from before the sleep. Call it from the OS's wake notification.
@@ -3690,6 +4176,24 @@ class Tunnel(TunnelProtocol):
         _uniffi_ffi_result = _uniffi_rust_call_with_error(
             _uniffi_error_converter,
             _UniffiLib.uniffi_ferrowg_fn_method_tunnel_stop,
+            *_uniffi_lowered_args,
+        )
+        return _uniffi_lift_return(_uniffi_ffi_result)
+    def suspend(self, ) -> None:
+        """
+        The device is about to sleep (or the app to be suspended): closes the UDP sockets
+        (their port is kept) and stops every timer, so nothing stale fires and nothing goes
+        out while asleep. Packets the app writes meanwhile are dropped or wait for the
+        handshake after `resume`. Call it from the OS's will-sleep notification.
+"""
+        _uniffi_lowered_args = (
+            self._uniffi_clone_handle(),
+        )
+        _uniffi_lift_return = lambda val: None
+        _uniffi_error_converter = _UniffiFfiConverterTypeTunnelError
+        _uniffi_ffi_result = _uniffi_rust_call_with_error(
+            _uniffi_error_converter,
+            _UniffiLib.uniffi_ferrowg_fn_method_tunnel_suspend,
             *_uniffi_lowered_args,
         )
         return _uniffi_lift_return(_uniffi_ffi_result)
@@ -3891,6 +4395,27 @@ def kill_switch_status(interface: str) -> bool:
         *_uniffi_lowered_args,
     )
     return _uniffi_lift_return(_uniffi_ffi_result)
+def network_settings_for(wg_quick_config: str) -> TunnelNetworkSettings:
+    """
+    The `NEPacketTunnelNetworkSettings` values for a wg-quick file: its addresses with
+    masks / prefix lengths, included routes (the addresses' networks and every allowed
+    IP, `Table = off`: none), every peer endpoint as an excluded host route (hostnames are
+    resolved now), DNS servers with search domains and match domains `[""]`, and the MTU
+    (1420 when the file has none). Pure computation apart from resolving hostnames.
+"""
+    
+    _UniffiFfiConverterString.check_lower(wg_quick_config)
+    _uniffi_lowered_args = (
+        _UniffiFfiConverterString.lower(wg_quick_config),
+    )
+    _uniffi_lift_return = _UniffiFfiConverterTypeTunnelNetworkSettings.lift
+    _uniffi_error_converter = _UniffiFfiConverterTypeTunnelError
+    _uniffi_ffi_result = _uniffi_rust_call_with_error(
+        _uniffi_error_converter,
+        _UniffiLib.uniffi_ferrowg_fn_func_network_settings_for,
+        *_uniffi_lowered_args,
+    )
+    return _uniffi_lift_return(_uniffi_ffi_result)
 def public_key_from_private(private_key: str) -> str:
     """
     The base64 public key of a base64 private key (as in wg-quick files).
@@ -3954,9 +4479,15 @@ __all__ = [
     "NicMode",
     "TunnelError",
     "TunnelEvent",
+    "DnsSettings",
+    "Ipv4Route",
+    "Ipv4Settings",
+    "Ipv6Route",
+    "Ipv6Settings",
     "PeerConfigRecord",
     "PeerStats",
     "TunnelConfig",
+    "TunnelNetworkSettings",
     "TunnelOptions",
     "TunnelStats",
     "callback_failures",
@@ -3964,6 +4495,7 @@ __all__ = [
     "kill_switch_disable",
     "kill_switch_enable",
     "kill_switch_status",
+    "network_settings_for",
     "public_key_from_private",
     "set_log_sink",
     "version",

@@ -101,8 +101,10 @@ pub fn block_signals() -> Result<SigSet, String> {
     set.add(Signal::SIGINT);
     set.add(Signal::SIGTERM);
     set.add(Signal::SIGHUP);
-    // Not a shutdown: `Tunnel::wait` resumes the device (SIGCONT after SIGSTOP).
+    // Not a shutdown: `Tunnel::wait` resumes the device (SIGCONT after SIGSTOP), and
+    // suspends it before stopping the process on SIGTSTP (Ctrl-Z).
     set.add(Signal::SIGCONT);
+    set.add(Signal::SIGTSTP);
     set.thread_block().map_err(|e| format!("cannot block signals: {e}"))?;
     Ok(set)
 }
@@ -205,6 +207,19 @@ impl Tunnel {
             .name("signals".into())
             .spawn(move || loop {
                 match signals.wait() {
+                    // Ctrl-Z / SIGTSTP: the device is suspended (socket closed, timers
+                    // stopped) and then the process stops as the default action would;
+                    // SIGCONT (`fg`) resumes it.
+                    Ok(Signal::SIGTSTP) => {
+                        log("stopped (SIGTSTP): suspending");
+                        if let Some(d) = device.upgrade() {
+                            d.suspend();
+                        }
+                        let me = nix::unistd::Pid::this();
+                        if let Err(e) = nix::sys::signal::kill(me, Signal::SIGSTOP) {
+                            log(&format!("cannot stop after suspending: {e}"));
+                        }
+                    }
                     Ok(Signal::SIGCONT) => {
                         log("continued (SIGCONT): resuming");
                         if let Some(Err(e)) = device.upgrade().map(|d| d.resume()) {

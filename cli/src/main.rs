@@ -53,6 +53,8 @@ usage:
                                      the same, blocking all traffic outside the tunnel
                                      (the block outlives a crash of this process)
   ferrowg kill-switch on CONFIG.conf | off IFNAME | status IFNAME
+  ferrowg cleanup IFNAME             undo what a crashed `ferrowg up` left (routes,
+                                     rules, firewall, DNS) and its kill switch
   ferrowg show [IFNAME]              show interfaces (like `wg show`)
   ferrowg demo                       two tunnels in this process over 127.0.0.1 (no root)
   ferrowg bench                      in-process benchmarks, one table
@@ -89,6 +91,8 @@ fn main() -> ExitCode {
         ["kill-switch", "off", ifname] => killswitch::disable(ifname),
         #[cfg(target_os = "linux")]
         ["kill-switch", "status", ifname] => killswitch::status(ifname),
+        #[cfg(target_os = "linux")]
+        ["cleanup", ifname] => up::cleanup(ifname),
         #[cfg(any(target_os = "linux", target_os = "macos"))]
         ["show"] => show::run(None),
         #[cfg(any(target_os = "linux", target_os = "macos"))]
@@ -123,7 +127,8 @@ fn main() -> ExitCode {
 
 /// An interface name (not an option, not a subcommand word).
 fn is_ifname(s: &str) -> bool {
-    const WORDS: [&str; 7] = ["up", "show", "demo", "bench", "help", "version", "kill-switch"];
+    const WORDS: [&str; 8] =
+        ["up", "show", "demo", "bench", "help", "version", "kill-switch", "cleanup"];
     !s.is_empty() && !s.starts_with('-') && !WORDS.contains(&s)
 }
 

@@ -7,6 +7,8 @@
 //! resolvconf, recording each change. The PreUp / PostUp / PreDown / PostDown hooks run
 //! with `%i` replaced, as in wg-quick; a failing PreUp or PostUp fails closed (nothing
 //! left up, non-zero exit). SIGINT/SIGTERM undo exactly the recorded changes and stop.
+//! Each change is listed in `/run/ferrowg/IFNAME.state` first; a later `ferrowg up` (or
+//! `ferrowg cleanup IFNAME`) undoes what a dead process left there.
 
 use std::path::Path;
 use std::process::Command;
@@ -43,6 +45,9 @@ pub fn run(path: &Path) -> Result<(), String> {
     let plan = NetworkPlan::from_config(&resolved);
     let iface = &config.interface;
     let signals = block_signals()?;
+    // A `ferrowg up` of this interface that died (kill -9, a crash) left its rules,
+    // firewall table and DNS: undo what its marker lists before adding ours again.
+    netconf::cleanup_stale(&name, &|m: &str| eprintln!("ferrowg ({name}): {m}"))?;
     // wg-quick runs under `set -e`: a failing PreUp stops before anything exists.
     hooks(&iface.pre_up, &name).map_err(|e| format!("PreUp failed, nothing brought up: {e}"))?;
     let tunnel = Tunnel::start(&name, usize::from(plan.mtu), device, plan.fwmark)?;
@@ -88,4 +93,14 @@ fn hooks(commands: &[String], ifname: &str) -> Result<(), String> {
         }
     }
     Ok(())
+}
+
+/// `ferrowg cleanup IFNAME`: undoes what a dead `ferrowg up` of IFNAME left (its crash
+/// marker) and removes its kill switch, if any.
+pub fn cleanup(ifname: &str) -> Result<(), String> {
+    let undone = netconf::cleanup_stale(ifname, &|m: &str| eprintln!("ferrowg ({ifname}): {m}"))?;
+    if undone.is_empty() {
+        eprintln!("ferrowg: no stale state for {ifname}");
+    }
+    crate::killswitch::disable(ifname)
 }

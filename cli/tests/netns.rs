@@ -170,6 +170,13 @@ fn up_fails_closed() {
     run_script("ferrowg_up_failclosed.sh", &[]);
 }
 
+/// `kill -9` of `ferrowg up`: the next start (or `ferrowg cleanup`) undoes what its
+/// crash marker lists; nothing is duplicated and a clean down leaves nothing.
+#[test]
+fn up_after_kill_9_cleans_up_the_stale_state() {
+    run_script("ferrowg_crash.sh", &[]);
+}
+
 /// `ferrowg up --kill-switch`: nothing leaks after `kill -9`; a clean down leaves nothing.
 #[test]
 fn up_kill_switch_survives_kill_9() {

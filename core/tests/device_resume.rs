@@ -36,3 +36,28 @@ fn resume_rebinds_and_traffic_flows_both_ways() {
     // The session was young by the wall clock: kept, no new handshake was needed.
     assert_eq!(a.device.stats().peers[0].handshakes, 1);
 }
+
+#[test]
+fn suspend_closes_the_socket_and_resume_reopens_it_on_the_same_port() {
+    let (a, b) = pair(opts(0x59), opts(0x5a));
+    assert!(ping(&b.host, &a.host, B_V4.into(), A_V4.into(), 0));
+    let port = a.device.listen_port();
+    assert!(!a.device.is_suspended());
+    a.device.suspend();
+    a.device.suspend(); // idempotent
+    assert!(a.device.is_suspended());
+    assert_eq!(a.device.listen_port(), port, "the port to reopen is reported");
+    // The socket is closed: the port is free (nothing can leave or arrive through it).
+    let probe = std::net::UdpSocket::bind(("127.0.0.1", port))
+        .expect("the suspended device still holds its UDP port");
+    drop(probe);
+    // A network change while asleep does not reopen it.
+    a.device.rebind().unwrap();
+    assert!(a.device.is_suspended());
+    assert!(std::net::UdpSocket::bind(("127.0.0.1", port)).is_ok(), "rebind reopened it");
+    a.device.resume().unwrap();
+    assert!(!a.device.is_suspended());
+    assert_eq!(a.device.listen_port(), port, "reopened on the same port");
+    assert!(ping(&a.host, &b.host, A_V4.into(), B_V4.into(), 1));
+    assert!(ping(&b.host, &a.host, B_V4.into(), A_V4.into(), 2));
+}

@@ -312,7 +312,11 @@ int32_t ferrowg_tunnel_set_bound_interface(FerrowgTunnel tunnel, uint32_t index)
 // The network changed: reopens the UDP sockets (their handles change).
 int32_t ferrowg_tunnel_network_changed(FerrowgTunnel tunnel);
 
-// The device woke from sleep: reopens the UDP sockets, drops sessions older than
+// The device is about to sleep: closes the UDP sockets (the port is kept) and stops
+// every timer until `ferrowg_tunnel_resume`, so nothing stale fires and nothing goes out.
+int32_t ferrowg_tunnel_suspend(FerrowgTunnel tunnel);
+
+// The device woke from sleep: ends a `ferrowg_tunnel_suspend`, reopens the UDP sockets, drops sessions older than
 // REJECT_AFTER_TIME by the wall clock and handshakes at once where packets wait.
 int32_t ferrowg_tunnel_resume(FerrowgTunnel tunnel);
 

@@ -28,6 +28,7 @@ mod error;
 mod host;
 mod killswitch;
 mod logging;
+mod netsettings;
 mod nic;
 mod options;
 mod records;
@@ -38,6 +39,10 @@ pub use error::*;
 pub use host::PacketSink;
 pub use killswitch::{kill_switch_disable, kill_switch_enable, kill_switch_status};
 pub use logging::{set_log_sink, LogLevel, LogSink};
+pub use netsettings::{
+    network_settings_for, DnsSettings, Ipv4Route, Ipv4Settings, Ipv6Route, Ipv6Settings,
+    TunnelNetworkSettings,
+};
 pub use options::{RingMode, TunnelOptions, TxQueueMode};
 pub use records::{PeerConfigRecord, PeerStats, TunnelConfig, TunnelEvent, TunnelStats};
 pub use tunnel::{NicMode, Tunnel, TunnelObserver, DEFAULT_MTU};

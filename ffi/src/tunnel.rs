@@ -203,7 +203,22 @@ impl Tunnel {
         Ok(())
     }
 
-    /// The device woke from sleep (or the app was suspended): reopens the UDP sockets,
+    /// The device is about to sleep (or the app to be suspended): closes the UDP sockets
+    /// (their port is kept) and stops every timer, so nothing stale fires and nothing goes
+    /// out while asleep. Packets the app writes meanwhile are dropped or wait for the
+    /// handshake after `resume`. Call it from the OS's will-sleep notification.
+    pub fn suspend(&self) -> Result<(), TunnelError> {
+        logging::log(LogLevel::Info, "suspend before sleep");
+        self.with_device(|d| d.suspend())
+    }
+
+    /// Whether the tunnel is suspended (`suspend` without a `resume` since).
+    pub fn is_suspended(&self) -> Result<bool, TunnelError> {
+        self.with_device(|d| d.is_suspended())
+    }
+
+    /// The device woke from sleep (or the app was suspended): ends a `suspend`,
+    /// reopens the UDP sockets,
     /// drops sessions older than REJECT_AFTER_TIME by the wall clock and handshakes at
     /// once where packets wait or persistent keepalive is on, instead of waiting out
     /// timers from before the sleep. Call it from the OS's wake notification.

@@ -9,8 +9,10 @@
 # packet out: tcpdump in r on the client-facing veth sees none, and the nft drop counter
 # counts them. `ferrowg kill-switch off` removes everything (empty ruleset) and the same
 # probes then do leave (so the capture is shown to see them). A second run is stopped and
-# continued (SIGSTOP/SIGCONT: it resumes and carries traffic), then ends with SIGTERM:
-# the kill switch goes with the tunnel.
+# continued (SIGSTOP/SIGCONT: it resumes and carries traffic), suspended with SIGTSTP
+# (socket closed, process stopped) and continued again, then ends with SIGTERM:
+# the kill switch goes with the tunnel. A host c forwards for (namespace l) is blocked
+# the same way after the crash (the kill switch's forward chain).
 #
 #   sudo FERROWG=target/debug/ferrowg tests/netns/ferrowg_killswitch.sh
 
@@ -27,21 +29,27 @@ R=$FWG_RUN_ID
 nsc="fwg-ksc-$R"
 nsr="fwg-ksr-$R"
 nss="fwg-kss-$R"
+nsl="fwg-ksl-$R"
 ifc="fwk_$R"
 ifs="fwks_$R"
 vc="fkc_$R"
 vrc="fkrc_$R"
 vrs="fkrs_$R"
 vs="fks_$R"
+vl="fkl_$R"
+vcl="fkcl_$R"
 C4=198.18.0.1
 RC4=198.18.0.126
 RS4=198.18.0.129
 S4=198.18.0.130
 PROBE4=198.18.0.131
+# l: a host c routes for (a container, a VM, a shared connection), on its own /30.
+CL4=198.18.0.97
+L4=198.18.0.98
 PORT=51833
 d=$FWG_WORKDIR
 
-for ns in "$nsc" "$nsr" "$nss"; do
+for ns in "$nsc" "$nsr" "$nss" "$nsl"; do
 	ip netns add "$ns" || fwg_die "netns $ns"
 	FWG_NAMESPACES+=("$ns")
 	ip -n "$ns" link set lo up
@@ -58,6 +66,11 @@ ip netns exec "$nsr" sysctl -qw net.ipv4.ip_forward=1
 ip -n "$nsc" route add default via "$RC4" || fwg_die "default route c"
 ip -n "$nss" route add default via "$RS4" || fwg_die "default route s"
 fwg_check "underlay: c reaches the probe address through the router" fwg_ping "$nsc" "$PROBE4"
+ip link add "$vcl" netns "$nsc" type veth peer name "$vl" netns "$nsl" || fwg_die "veth c-l"
+ip -n "$nsc" addr add "$CL4/30" dev "$vcl" && ip -n "$nsc" link set "$vcl" up
+ip -n "$nsl" addr add "$L4/30" dev "$vl" && ip -n "$nsl" link set "$vl" up
+ip -n "$nsl" route add default via "$CL4" || fwg_die "default route l"
+ip netns exec "$nsc" sysctl -qw net.ipv4.ip_forward=1
 
 fwg_keys "$ifc" && fwg_keys "$ifs" || fwg_die "keys"
 fwg_start_impl "$nss" "$ifs" wireguard-go || fwg_die "wireguard-go did not start"
@@ -90,8 +103,10 @@ up_ks() {
 	return 1
 }
 ruleset() { ip netns exec "$nsc" nft list ruleset; }
-# leak_probe: a ping and a DNS query (udp 53) from c to the probe address.
+# leak_probe: a ping and a DNS query (udp 53) from c to the probe address, and a ping
+# from l that c forwards.
 leak_probe() {
+	ip netns exec "$nsl" timeout 5 ping -n -q -c 2 -i 0.2 -W 1 "$PROBE4" >/dev/null 2>&1
 	ip netns exec "$nsc" timeout 5 ping -n -q -c 2 -i 0.2 -W 1 "$PROBE4" >/dev/null 2>&1
 	ip netns exec "$nsc" timeout 5 python3 -c '
 import socket, sys
@@ -143,6 +158,9 @@ drops_after=$(ruleset | sed -n 's/.*counter packets \([0-9]*\) .*drop comment "B
 dns_drops=$(ruleset | sed -n 's/.*udp dport 53 counter packets \([0-9]*\) .*drop comment "DnsOutsideTunnel".*/\1/p' | head -1)
 fwg_check "the probes hit the kill switch's drop rules ($drops_before -> $drops_after, dns $dns_drops)" \
 	test "${drops_after:-0}" -gt "${drops_before:-0}" -a "${dns_drops:-0}" -gt 0
+fwd_drops=$(ruleset | sed -n '/chain forward/,/}/s/.*counter packets \([0-9]*\) .*drop comment "BlockAll".*/\1/p' | head -1)
+fwg_check "after kill -9: l's forwarded ping hits the forward chain's drop ($fwd_drops)" \
+	test "${fwd_drops:-0}" -gt 0
 
 ip netns exec "$nsc" "$ferrowg" kill-switch off "$ifc" >>"$d/up.log" 2>&1
 fwg_check "kill-switch off: no kill-switch table left" \
@@ -161,6 +179,8 @@ leak_probe
 capture_stop
 n=$(captured "$d/off.pcap")
 fwg_check "control: without the kill switch the same probes do leave ($n packets)" [ "$n" -gt 0 ]
+n=$(tcpdump -n -r "$d/off.pcap" "src host $L4" 2>/dev/null | wc -l)
+fwg_check "control: without the kill switch l's forwarded ping leaves ($n packets)" [ "$n" -gt 0 ]
 
 fwg_log "=== clean down: SIGTERM removes the kill switch with the tunnel ==="
 up_ks || fwg_die "second ferrowg up --kill-switch did not start"
@@ -172,6 +192,21 @@ kill -CONT "$up_pid"
 for _ in $(seq 1 30); do grep -q "resuming" "$d/up.log" && break; sleep 0.1; done
 fwg_check "SIGCONT resumes the tunnel" grep -q "continued (SIGCONT): resuming" "$d/up.log"
 fwg_check "traffic flows after SIGSTOP/SIGCONT" fwg_ping "$nsc" "$FWG_TUN4_B" 3
+# SIGTSTP (Ctrl-Z): ferrowg suspends the device (UDP socket closed, timers stopped), then
+# stops itself; SIGCONT resumes it (socket reopened) and traffic flows again.
+proc_state() { awk '{print $3}' "/proc/$up_pid/stat" 2>/dev/null; }
+has_udp() { ip netns exec "$nsc" ss -Huanp | grep -q "pid=$up_pid,"; }
+fwg_check "ferrowg holds a UDP socket before SIGTSTP" has_udp
+kill -TSTP "$up_pid"
+for _ in $(seq 1 50); do [ "$(proc_state)" = T ] && break; sleep 0.1; done
+fwg_check "SIGTSTP stops ferrowg up" [ "$(proc_state)" = T ]
+fwg_check "SIGTSTP suspends before stopping" grep -q "stopped (SIGTSTP): suspending" "$d/up.log"
+fwg_check "suspended: its UDP socket is closed" fwg_not has_udp
+kill -CONT "$up_pid"
+for _ in $(seq 1 30); do [ "$(grep -c "continued (SIGCONT): resuming" "$d/up.log")" -ge 2 ] && break; sleep 0.1; done
+fwg_check "SIGCONT after SIGTSTP resumes" [ "$(grep -c "continued (SIGCONT): resuming" "$d/up.log")" -ge 2 ]
+fwg_check "UDP socket reopened" has_udp
+fwg_check "traffic flows after SIGTSTP/SIGCONT" fwg_ping "$nsc" "$FWG_TUN4_B" 3
 kill -TERM "$up_pid"
 for _ in $(seq 1 50); do kill -0 "$up_pid" 2>/dev/null || break; sleep 0.1; done
 fwg_check "SIGTERM ends ferrowg up" fwg_not kill -0 "$up_pid"

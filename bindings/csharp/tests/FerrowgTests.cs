@@ -138,6 +138,16 @@ static class FerrowgTests
         Check(stats[0].LastHandshakeUnixMs > 1600000000000L, "last handshake");
         Check(a.GetConfig().Contains("allowed_ip=198.19.0.2/32"), "get config");
 
+        // Suspend (sockets closed, port kept, timers stopped) and resume: traffic both ways.
+        ushort portBefore = a.ListenPort;
+        a.Suspend();
+        a.Suspend();
+        Check(a.ListenPort == portBefore, "suspended port kept");
+        a.Resume();
+        Check(a.ListenPort == portBefore, "resumed on the same port");
+        Check(Exchange(a, b, 1, 2, 5) == 5, "a->b after suspend/resume");
+        Check(Exchange(b, a, 2, 1, 5) == 5, "b->a after suspend/resume");
+
         // Config change: .3 routed to b only after it.
         a.WritePacket(Ipv4(1, 3, 100, 9), 5000);
         Check(Exchange(a, b, 1, 2, 1) == 1, "marker after the unroutable packet");

@@ -10,7 +10,7 @@
 //! (under each peer's lock, once per run of packets of one peer).
 //!
 //! Files: `records` (leaf: limits, batch records, engine counters) ← `workers` ←
-//! `state` (shared state, output) ← `reconfigure`, `stats`, `tx` ← `txqueue`, `rx` ←
+//! `state` (shared state, output) ← `suspend` ← `reconfigure`, `stats`, `tx` ← `txqueue`, `rx` ←
 //! `threads` (spawn, control loop); no file imports one that imports it.
 //!
 //! - **TX thread**: NIC batch → allowed-IPs lookup of the destination → per-peer run:
@@ -48,6 +48,7 @@ mod records;
 mod rx;
 mod state;
 mod stats;
+mod suspend;
 mod threads;
 mod tx;
 mod txqueue;
@@ -399,13 +400,35 @@ impl Device {
         r
     }
 
-    /// The host woke from sleep or the process was continued (SIGCONT): rebinds the UDP
-    /// socket, treats every session as suspect ([`crate::peer::Peer::resume`]: keys older
+    /// The host is about to sleep or the process to be stopped (SIGTSTP): closes the UDP
+    /// socket (its port is kept for [`Device::resume`]), stops every timer and drops
+    /// handshake messages already queued, so nothing fires late and nothing goes out
+    /// while asleep. Packets read from the NIC meanwhile wait behind a handshake or are
+    /// dropped. Idempotent; undone only by [`Device::resume`].
+    pub fn suspend(&self) {
+        if self.inner.suspend() {
+            tracing::info!(target: "ferrowg::device", "suspended: UDP socket closed, timers stopped");
+        }
+    }
+
+    /// Whether the device is suspended ([`Device::suspend`] without a resume since).
+    pub fn is_suspended(&self) -> bool {
+        self.inner.is_suspended()
+    }
+
+    /// The host woke from sleep or the process was continued (SIGCONT): ends a
+    /// [`Device::suspend`], rebinds the UDP socket, treats every session as suspect ([`crate::peer::Peer::resume`]: keys older
     /// than REJECT_AFTER_TIME by the wall clock are dropped, no earlier handshake
     /// rate-limits the next one) and handshakes at once where packets wait or persistent
     /// keepalive is on. A failed rebind is returned after the peers were resumed.
     pub fn resume(&self) -> Result<(), DeviceError> {
-        let rebound = self.rebind();
+        let rebound = self.inner.unsuspend_and_rebind();
+        match &rebound {
+            Ok(()) => {
+                tracing::info!(target: "ferrowg::device", port = self.inner.listen_port(), "UDP rebound")
+            }
+            Err(e) => tracing::error!(target: "ferrowg::device", error = %e, "rebind failed"),
+        }
         let (now, wall) = (self.inner.clock.now(), self.inner.clock.wall());
         let mut scratch = vec![0u8; 65_536 + 64];
         let mut out = self.inner.output();

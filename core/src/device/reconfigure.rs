@@ -3,10 +3,10 @@
 //! `commit`, driven by the `ConfigDiff` against the applied configuration).
 
 use std::sync::Arc;
-use std::time::Duration;
 
 use super::records::TransportSlot;
 use super::state::Inner;
+use super::suspend::wait_released;
 use super::DeviceError;
 use crate::config::uapi::{self, UapiError, UapiErrorKind, UapiOp};
 use crate::config::DeviceConfig;
@@ -32,6 +32,13 @@ impl Inner {
         let old_mark = self.iface.applied_config().fwmark.filter(|m| *m != 0);
         let prepared = self.iface.prepare(config).map_err(config_error)?;
         let port_changed = match self.transport() {
+            // Suspended: the port is opened (with the fwmark) by the resume.
+            None if self.is_suspended() => {
+                if let Some(p) = want {
+                    self.parked_port.store(p, std::sync::atomic::Ordering::Relaxed);
+                }
+                false
+            }
             None => true,
             Some(t) => want.is_some_and(|p| p != t.0.local_port()),
         };
@@ -97,18 +104,25 @@ impl Inner {
 
     pub(crate) fn rebind(&self) -> Result<(), DeviceError> {
         let _guard = self.config_lock.lock();
-        let port = self.listen_port();
+        self.rebind_locked()
+    }
+
+    /// `rebind` under the config lock. Suspended, the transport stays closed (the
+    /// resume opens it).
+    pub(crate) fn rebind_locked(&self) -> Result<(), DeviceError> {
+        if self.is_suspended() {
+            return Ok(());
+        }
+        let port = match self.transport() {
+            Some(t) => t.0.local_port(),
+            None => self.parked_port.load(std::sync::atomic::Ordering::Relaxed),
+        };
         let configured = self.iface.applied_config().listen_port;
         // Close the old socket first (the new one wants its port), and wait until no
         // thread still holds it.
         let old = self.transport.swap(None);
         if let Some(old) = old {
-            for _ in 0..2000 {
-                if Arc::strong_count(&old) == 1 {
-                    break;
-                }
-                std::thread::sleep(Duration::from_millis(1));
-            }
+            wait_released(&old);
         }
         let result = self.bind.bind(port).or_else(|e| match configured {
             None => self.bind.bind(0),

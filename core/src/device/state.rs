@@ -2,7 +2,7 @@
 //! handles, the handshake queue, the worker pool and the observer.
 
 use std::net::SocketAddr;
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU16, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -30,6 +30,10 @@ pub(crate) struct Inner {
     pub(crate) bind: Arc<dyn Bind>,
     pub(crate) opts: DeviceOptions,
     pub(crate) running: AtomicBool,
+    /// Set by `Device::suspend`: no transport, no timers until `Device::resume`.
+    pub(crate) suspended: AtomicBool,
+    /// The port the transport had when it was closed for a suspend (reopened on it).
+    pub(crate) parked_port: AtomicU16,
     pub(crate) transport: ArcSwapOption<TransportSlot>,
     /// Serialises configuration changes and rebinds.
     pub(crate) config_lock: Mutex<()>,
@@ -67,6 +71,8 @@ impl Inner {
             bind,
             opts,
             running: AtomicBool::new(true),
+            suspended: AtomicBool::new(false),
+            parked_port: AtomicU16::new(0),
             transport: ArcSwapOption::empty(),
             config_lock: Mutex::new(()),
             handshakes: LockedRing::with_capacity(hs_cap),
@@ -108,7 +114,14 @@ impl Inner {
     }
 
     pub(crate) fn listen_port(&self) -> u16 {
-        self.transport().map_or(0, |t| t.0.local_port())
+        match self.transport() {
+            Some(t) => t.0.local_port(),
+            // Suspended: the port the resume reopens.
+            None if self.suspended.load(Ordering::Acquire) => {
+                self.parked_port.load(Ordering::Relaxed)
+            }
+            None => 0,
+        }
     }
 
     /// Wakes the control thread.

@@ -17,6 +17,12 @@ fn run_control(inner: &Inner) {
     let mut scratch = vec![0u8; 65_536 + 64];
     let mut jobs: Vec<HandshakeJob> = Vec::with_capacity(HANDSHAKE_BATCH);
     while inner.running.load(Ordering::Relaxed) {
+        if inner.is_suspended() {
+            // No timers, no handshakes: the resume re-checks every peer.
+            inner.drop_queued_handshakes();
+            std::thread::park_timeout(POLL_INTERVAL);
+            continue;
+        }
         let now = inner.clock.now();
         let wall = inner.clock.wall();
         inner.iface.note_handshake_backlog(

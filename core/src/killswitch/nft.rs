@@ -5,7 +5,7 @@
 use std::fmt::Write;
 
 use super::{
-    Direction, Family, Interface, KillSwitchError, KillSwitchSpec, Protocol, Rule, Verdict,
+    Direction, Family, Interface, KillSwitchError, KillSwitchSpec, Protocol, Reason, Rule, Verdict,
 };
 
 /// The loopback interface's name on Linux.
@@ -23,7 +23,13 @@ pub fn table_name(ifname: &str) -> String {
 
 /// The whole `nft -f` input that installs (or atomically replaces) the kill switch:
 /// create-then-delete the table so a second load replaces the first in one transaction,
-/// then the table with an `output` and an `input` chain, both `policy drop`.
+/// then the table with an `output`, an `input` and a `forward` chain, all `policy drop`.
+///
+/// The `forward` chain holds what the host routes for others (containers, VMs, a shared
+/// connection) to the output chain's rules: it leaves only through the tunnel (DNS only
+/// to the configured resolvers), or to the LAN when allowed; what comes in through the
+/// tunnel may be forwarded. The endpoint, loopback, DHCP and NDP exceptions are the
+/// host's own and are not forwarded.
 pub fn render(spec: &KillSwitchSpec) -> Result<String, KillSwitchError> {
     spec.check()?;
     let table = table_name(&spec.tunnel);
@@ -42,8 +48,33 @@ pub fn render(spec: &KillSwitchSpec) -> Result<String, KillSwitchError> {
         }
         let _ = writeln!(s, "\t}}");
     }
+    let _ = writeln!(s, "\tchain forward {{");
+    let _ = writeln!(s, "\t\ttype filter hook forward priority filter - 10; policy drop;");
+    let from_tunnel = rules
+        .iter()
+        .filter(|r| r.direction == Direction::In && r.reason == Reason::Tunnel)
+        .chain(rules.iter().filter(|r| r.direction == Direction::Out && forwarded(r.reason)));
+    for r in from_tunnel {
+        let _ = writeln!(s, "\t\t{}", rule(r, &spec.tunnel));
+    }
+    let _ = writeln!(s, "\t}}");
     let _ = writeln!(s, "}}");
     Ok(s)
+}
+
+/// Whether an outbound rule also applies to forwarded traffic (by its destination).
+fn forwarded(reason: Reason) -> bool {
+    match reason {
+        Reason::DnsResolver
+        | Reason::DnsNotResolver
+        | Reason::Tunnel
+        | Reason::DnsOutsideTunnel
+        | Reason::Lan
+        | Reason::BlockAll => true,
+        Reason::Loopback | Reason::Endpoint | Reason::Dhcpv4 | Reason::Dhcpv6 | Reason::Ndp => {
+            false
+        }
+    }
 }
 
 /// The `nft -f` input that removes the kill switch of tunnel `ifname` (an error if it is

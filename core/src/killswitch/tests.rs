@@ -164,6 +164,14 @@ table inet ferrowg_ks_wg_0 {
 \t\tip6 saddr fe80::/10 icmpv6 type 137 counter accept comment \"Ndp\"
 \t\tcounter drop comment \"BlockAll\"
 \t}
+\tchain forward {
+\t\ttype filter hook forward priority filter - 10; policy drop;
+\t\tiifname \"wg-0\" counter accept comment \"Tunnel\"
+\t\toifname \"wg-0\" counter accept comment \"Tunnel\"
+\t\tudp dport 53 counter drop comment \"DnsOutsideTunnel\"
+\t\ttcp dport 53 counter drop comment \"DnsOutsideTunnel\"
+\t\tcounter drop comment \"BlockAll\"
+\t}
 }
 ";
     assert_eq!(text, expected);
@@ -186,6 +194,20 @@ fn nft_resolvers_and_lan() {
     let at = |s: &str| text.find(s).unwrap();
     assert!(at("DnsResolver") < at("DnsNotResolver"));
     assert!(at("DnsNotResolver") < at("comment \"Tunnel\""));
+    // Forwarded traffic: the tunnel (resolvers only for DNS) and the LAN, never the
+    // host's own exceptions (endpoint, DHCP, NDP, loopback).
+    let fwd = &text[at("chain forward")..];
+    for line in [
+        "oifname \"wg0\" ip daddr 198.19.0.53/32 udp dport 53 counter accept comment \"DnsResolver\"",
+        "oifname \"wg0\" udp dport 53 counter drop comment \"DnsNotResolver\"",
+        "ip daddr 192.168.0.0/16 counter accept comment \"Lan\"",
+        "counter drop comment \"BlockAll\"",
+    ] {
+        assert!(fwd.contains(line), "forward chain lacks `{line}` in\n{fwd}");
+    }
+    for reason in ["Endpoint", "Dhcpv4", "Ndp", "Loopback"] {
+        assert!(!fwd.contains(reason), "{reason} forwarded:\n{fwd}");
+    }
 }
 
 #[test]

@@ -30,6 +30,7 @@ use std::net::{IpAddr, SocketAddr};
 
 use crate::config::{AllowedIp, Endpoint, InterfaceAddress, Table, WgQuickConfig};
 
+pub mod apple;
 #[cfg(test)]
 mod tests;
 

@@ -243,3 +243,147 @@ fn endpoint_bypass_and_split_default() {
     assert_eq!(halves("::/0"), Some(["::/1".to_owned(), "8000::/1".to_owned()]));
     assert_eq!(halves("10.0.0.0/8"), None);
 }
+
+/// The NetworkExtension settings of a plan, one line per value (see `apple`).
+fn apple_lines(p: &NetworkPlan) -> Vec<String> {
+    let s = apple::network_settings(p);
+    let mut out = vec![format!("remote {}", s.tunnel_remote_address), format!("mtu {}", s.mtu)];
+    if let Some(v4) = &s.ipv4 {
+        for (a, m) in v4.addresses.iter().zip(&v4.subnet_masks) {
+            out.push(format!("v4 addr {a} {m}"));
+        }
+        out.extend(
+            v4.included_routes.iter().map(|r| format!("v4 in {} {}", r.destination, r.subnet_mask)),
+        );
+        out.extend(
+            v4.excluded_routes
+                .iter()
+                .map(|r| format!("v4 out {} {}", r.destination, r.subnet_mask)),
+        );
+    }
+    if let Some(v6) = &s.ipv6 {
+        for (a, l) in v6.addresses.iter().zip(&v6.network_prefix_lengths) {
+            out.push(format!("v6 addr {a} {l}"));
+        }
+        out.extend(
+            v6.included_routes
+                .iter()
+                .map(|r| format!("v6 in {} {}", r.destination, r.prefix_length)),
+        );
+        out.extend(
+            v6.excluded_routes
+                .iter()
+                .map(|r| format!("v6 out {} {}", r.destination, r.prefix_length)),
+        );
+    }
+    if let Some(d) = &s.dns {
+        out.push(format!(
+            "dns {:?} search {:?} match {:?}",
+            d.servers, d.search_domains, d.match_domains
+        ));
+    }
+    out
+}
+
+/// The same wg-quick files as [`ROWS`] (by name) → NetworkExtension settings.
+const APPLE: &[(&str, &[&str])] = &[
+    (
+        "full tunnel, both families: policy routing in 51820",
+        &[
+            "remote 192.0.2.1",
+            "mtu 1420",
+            "v4 addr 10.0.0.2 255.255.255.255",
+            "v4 in 0.0.0.0 0.0.0.0",
+            "v4 out 192.0.2.1 255.255.255.255",
+            "v6 addr fd00::2 128",
+            "v6 in :: 0",
+        ],
+    ),
+    (
+        "split tunnel: routes in main, longest prefix first (by length, as `sort -nr`)",
+        // No IPv6 address: no IPv6 settings, so fd00::/64 cannot be routed.
+        &[
+            "remote 127.0.0.1",
+            "mtu 1420",
+            "v4 addr 10.0.0.2 255.255.255.0",
+            "v4 in 10.0.0.0 255.255.255.0",
+            "v4 in 10.0.0.7 255.255.255.255",
+            "v4 in 10.1.0.0 255.255.0.0",
+        ],
+    ),
+    (
+        "Table = off: no routes at all",
+        &["remote 127.0.0.1", "mtu 1420", "v4 addr 10.0.0.2 255.255.255.255"],
+    ),
+    (
+        "Table = 1234: every prefix there, /0 included, no policy routing",
+        &[
+            "remote 127.0.0.1",
+            "mtu 1420",
+            "v4 addr 10.0.0.2 255.255.255.255",
+            "v4 in 10.0.0.0 255.0.0.0",
+            "v4 in 0.0.0.0 0.0.0.0",
+        ],
+    ),
+    (
+        "Table = auto with FwMark: the mark is the table",
+        &[
+            "remote 127.0.0.1",
+            "mtu 1420",
+            "v4 addr 10.0.0.2 255.255.255.255",
+            "v4 in 0.0.0.0 0.0.0.0",
+        ],
+    ),
+    (
+        "IPv6-only default: no src_valid_mark, IPv4 prefixes in main",
+        &[
+            "remote 127.0.0.1",
+            "mtu 1420",
+            "v4 addr 10.0.0.2 255.255.255.255",
+            "v4 in 10.9.0.0 255.255.0.0",
+            "v6 addr fd00::2 64",
+            "v6 in fd00:: 64",
+            "v6 in :: 0",
+        ],
+    ),
+    ("FwMark without a default route is kept for the sockets", &["remote 127.0.0.1", "mtu 1420"]),
+];
+
+#[test]
+fn wg_quick_files_to_network_extension_settings() {
+    assert_eq!(APPLE.len(), ROWS.len(), "one expectation per row");
+    for row in ROWS {
+        let (_, expected) = APPLE.iter().find(|(n, _)| *n == row.name).expect(row.name);
+        assert_eq!(apple_lines(&plan(row.interface, row.peers)), *expected, "{}", row.name);
+    }
+}
+
+#[test]
+fn network_extension_dns_mtu_and_endpoints() {
+    let p = plan(
+        "Address = 10.0.0.2/32, fd00::2/128\nDNS = 10.0.0.53, corp.example\nMTU = 1380",
+        &[
+            (PEER1, "0.0.0.0/0, ::/0", "[2001:db8::1]:51820"),
+            (PEER2, "10.8.0.0/16", "192.0.2.9:51820"),
+            ("AQEBAQEBAQEBAQEBAQEBAQEBAQEBAQEBAQEBAQEBAQE=", "10.9.0.0/16", "vpn.example:51820"),
+        ],
+    );
+    assert_eq!(
+        apple_lines(&p),
+        [
+            "remote 2001:db8::1",
+            "mtu 1380",
+            "v4 addr 10.0.0.2 255.255.255.255",
+            "v4 in 10.8.0.0 255.255.0.0",
+            "v4 in 10.9.0.0 255.255.0.0",
+            "v4 in 0.0.0.0 0.0.0.0",
+            // Every endpoint is kept out, covered by an allowed IP or not; an unresolved
+            // hostname cannot be.
+            "v4 out 192.0.2.9 255.255.255.255",
+            "v6 addr fd00::2 128",
+            "v6 in :: 0",
+            "v6 out 2001:db8::1 128",
+            "dns [10.0.0.53] search [\"corp.example\"] match [\"\"]",
+        ]
+    );
+}

@@ -74,9 +74,10 @@ impl Peer {
             }
         };
         self.cookies.write_macs(&mut out, now);
-        // A crossing initiation of ours is superseded (the kernel's handshake state
-        // moves from CREATED_INITIATION to CONSUMED_INITIATION).
-        self.clear_handshake();
+        // A crossing initiation of ours stays pending (see `wake`): the kernel drops it
+        // here (CREATED_INITIATION becomes CONSUMED_INITIATION), but if the initiation we
+        // answer is stale (it waited in our socket buffer while we slept), its initiator
+        // ignores our response and only the answer to ours can still start a session.
         let kp = Arc::new(Keypair::new(&keys, now));
         self.install(kp.clone());
         self.pending.push_back(Pending::Response(out));

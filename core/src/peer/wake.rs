@@ -10,6 +10,13 @@
 //!   waiting for a session starts a handshake at once instead of after REKEY_TIMEOUT
 //!   (the kernel and wireguard-go count responses in `last_sent_handshake`; queued
 //!   initiations are exactly the case where that costs a 5 s stall).
+//! - our own initiation survives answering the peer's: when the application sent first
+//!   on waking (an initiation of ours is in flight) and only then the stale initiations
+//!   are read, answering the oldest does not drop our pending handshake (the kernel's
+//!   single handshake slot would, and the peer's answer to ours would then be refused,
+//!   leaving the packet to wait REKEY_TIMEOUT). The answer to ours completes a session
+//!   as usual; crossing initiations between live peers converge the same way in one
+//!   round trip. Every session still comes from a complete authenticated handshake.
 //! - explicitly: [`Peer::resume`], from the embedder's suspend/resume notification.
 
 use std::time::{Instant, SystemTime};

@@ -173,7 +173,19 @@ impl World {
     /// Continues a paused node: it reads its socket buffer first (every held datagram,
     /// in arrival order, now), then runs as before (overdue timers fire at the next step).
     pub fn wake(&mut self, id: NodeId) {
+        self.unpause(id);
+        self.read_held(id);
+    }
+
+    /// Continues a paused node without reading its socket buffer yet (its application
+    /// may send first); [`World::read_held`] then reads it. Call both before running the
+    /// world on, or held datagrams would be read after newer ones.
+    pub fn unpause(&mut self, id: NodeId) {
         self.paused[id.index()] = false;
+    }
+
+    /// Reads every datagram waiting in a node's socket buffer, in arrival order, now.
+    pub fn read_held(&mut self, id: NodeId) {
         for d in std::mem::take(&mut self.held[id.index()]) {
             let _ = self.deliver(id, d);
         }

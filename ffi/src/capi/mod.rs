@@ -423,7 +423,14 @@ pub extern "C" fn ferrowg_tunnel_network_changed(tunnel: FerrowgTunnel) -> i32 {
     boundary(|| Ok(lookup(tunnel)?.network_changed()?))
 }
 
-/// The device woke from sleep: reopens the UDP sockets, drops sessions older than
+/// The device is about to sleep: closes the UDP sockets (the port is kept) and stops
+/// every timer until `ferrowg_tunnel_resume`, so nothing stale fires and nothing goes out.
+#[no_mangle]
+pub extern "C" fn ferrowg_tunnel_suspend(tunnel: FerrowgTunnel) -> i32 {
+    boundary(|| Ok(lookup(tunnel)?.suspend()?))
+}
+
+/// The device woke from sleep: ends a `ferrowg_tunnel_suspend`, reopens the UDP sockets, drops sessions older than
 /// REJECT_AFTER_TIME by the wall clock and handshakes at once where packets wait.
 #[no_mangle]
 pub extern "C" fn ferrowg_tunnel_resume(tunnel: FerrowgTunnel) -> i32 {

@@ -7,7 +7,7 @@ use std::process::{Command, Stdio};
 use ferrowg_core::netplan::{Family, FirewallRule};
 
 /// The nft family keyword.
-fn nft_family(f: Family) -> &'static str {
+pub(crate) fn nft_family(f: Family) -> &'static str {
     match f {
         Family::V4 => "ip",
         Family::V6 => "ip6",

@@ -15,6 +15,7 @@ use netlink_packet_route::{AddressFamily, RouteNetlinkMessage};
 
 use super::dns::{self, DnsSetBy};
 use super::firewall::{self, have, run_with_input};
+use super::marker::{self, Marker};
 use super::netlink::{Netlink, CREATE};
 
 /// One change the applier made, with what undoes it.
@@ -33,6 +34,8 @@ enum Done {
 pub struct Applied {
     ifname: String,
     done: Vec<Done>,
+    /// The crash marker (see `marker`); `None` if it could not be written.
+    marker: Option<Marker>,
     log: Box<dyn Fn(&str) + Send>,
 }
 
@@ -56,13 +59,25 @@ fn nl_err(what: &str, e: io::Error) -> String {
 /// Applies `plan` to the existing interface `ifname` in wg-quick's order: addresses,
 /// MTU and link up, DNS, routes (a default route with its rules, firewall and
 /// `src_valid_mark`). `log` gets one `[#] ...` line per step. On an error everything
-/// done so far is undone and the error returned.
+/// done so far is undone and the error returned. Each change is first listed in the
+/// crash marker `/run/ferrowg/IFNAME.state` ([`super::cleanup_stale`] undoes what a dead
+/// process left); a complete undo removes it.
 pub fn apply(
     ifname: &str,
     plan: &NetworkPlan,
     log: Box<dyn Fn(&str) + Send>,
 ) -> Result<Applied, String> {
-    let mut applied = Applied { ifname: ifname.to_owned(), done: Vec::new(), log };
+    let marker = match Marker::create(ifname) {
+        Ok(m) => Some(m),
+        Err(e) => {
+            log(&format!(
+                "ferrowg: no crash marker {}: {e}",
+                marker::marker_path(ifname).display()
+            ));
+            None
+        }
+    };
+    let mut applied = Applied { ifname: ifname.to_owned(), done: Vec::new(), marker, log };
     match applied.apply_all(plan) {
         Ok(()) => Ok(applied),
         Err(e) => {
@@ -77,11 +92,21 @@ pub fn apply(
 }
 
 impl Applied {
+    /// Lists a change in the crash marker before it is made.
+    fn note(&mut self, line: &str) {
+        if let Some(m) = &mut self.marker {
+            if let Err(e) = m.note(line) {
+                (self.log)(&format!("ferrowg: crash marker: {e}"));
+            }
+        }
+    }
+
     fn apply_all(&mut self, plan: &NetworkPlan) -> Result<(), String> {
         let mut nl = Netlink::open().map_err(|e| nl_err("netlink", e))?;
         let index = nl.ifindex(&self.ifname).map_err(|e| nl_err(&self.ifname, e))?;
         for a in &plan.addresses {
             (self.log)(&format!("[#] address add {a} dev {}", self.ifname));
+            self.note(&format!("address {a}"));
             let mut msg = AddressMessage::default();
             msg.header.family = family_of(Family::of(a.addr()));
             msg.header.prefix_len = a.prefix();
@@ -101,6 +126,7 @@ impl Applied {
         nl.request(RouteNetlinkMessage::SetLink(link), 0).map_err(|e| nl_err("link up", e))?;
         if let Some(by) = dns::set(&self.ifname, &plan.dns)? {
             (self.log)(&format!("[#] DNS {by:?}"));
+            self.note(&marker::dns_line(&by));
             self.done.push(Done::Dns(by));
         }
         let mut policy_families = Vec::new();
@@ -108,6 +134,7 @@ impl Applied {
             let table = table_id(&r.table)?;
             let family = Family::of(r.dest.addr());
             (self.log)(&format!("[#] route add {} dev {} table {table}", r.dest, self.ifname));
+            self.note(&format!("route {} table {table}", r.dest));
             let msg = route(index, r.dest.addr(), r.dest.cidr(), table);
             match nl.request(RouteNetlinkMessage::NewRoute(msg.clone()), CREATE) {
                 Ok(_) => self.done.push(Done::Route(msg)),
@@ -139,6 +166,7 @@ impl Applied {
     ) -> Result<(), String> {
         for r in rules {
             (self.log)(&format!("[#] rule add {r:?}"));
+            self.note(&marker::rule_line(r));
             let msg = rule(r);
             nl.request(RouteNetlinkMessage::NewRule(msg.clone()), CREATE)
                 .map_err(|e| nl_err(&format!("rule {r:?}"), e))?;
@@ -157,12 +185,14 @@ impl Applied {
         if have("nft") {
             let script = firewall::nft_script(&self.ifname, family, &fw);
             (self.log)(&format!("[#] nft -f - <<< {}", script.trim_end().replace('\n', "; ")));
+            self.note(&marker::firewall_line(true, family));
             run_with_input("nft", &["-f", "-"], &script)?;
             self.done.push(Done::Nft(family));
         } else {
             let prog = if family == Family::V4 { "iptables-restore" } else { "ip6tables-restore" };
             let script = firewall::iptables_script(&self.ifname, family, &fw, false);
             (self.log)(&format!("[#] {prog} -n"));
+            self.note(&marker::firewall_line(false, family));
             run_with_input(prog, &["-n"], &script)
                 .map_err(|e| format!("{e} (the full-tunnel firewall needs nft or {prog})"))?;
             self.done.push(Done::Iptables(family, fw));
@@ -220,6 +250,12 @@ impl Applied {
             };
             if let Err(e) = result {
                 errors.push(e);
+            }
+        }
+        // Kept when something is left, so `ferrowg cleanup` can retry it.
+        if errors.is_empty() {
+            if let Some(m) = self.marker.take() {
+                m.remove();
             }
         }
         errors
@@ -294,7 +330,7 @@ fn route(index: u32, dest: IpAddr, cidr: u8, table: u32) -> RouteMessage {
 }
 
 /// The netlink form of a policy rule (what `ip rule add ...` sends).
-fn rule(r: &PolicyRule) -> RuleMessage {
+pub(crate) fn rule(r: &PolicyRule) -> RuleMessage {
     let mut msg = RuleMessage::default();
     msg.header.family = family_of(r.family());
     msg.header.action = RuleAction::ToTable;

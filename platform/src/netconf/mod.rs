@@ -10,6 +10,8 @@ mod firewall;
 #[cfg(target_os = "linux")]
 mod linux;
 #[cfg(target_os = "linux")]
+mod marker;
+#[cfg(target_os = "linux")]
 mod netlink;
 pub mod win_plan;
 #[cfg(windows)]
@@ -18,3 +20,5 @@ pub mod windows;
 
 #[cfg(target_os = "linux")]
 pub use linux::{apply, Applied};
+#[cfg(target_os = "linux")]
+pub use marker::{cleanup_stale, marker_path, MARKER_DIR};

@@ -1297,6 +1297,11 @@ public protocol TunnelProtocol: AnyObject, Sendable {
     func isRunning()  -> Bool
     
     /**
+     * Whether the tunnel is suspended (`suspend` without a `resume` since).
+     */
+    func isSuspended() throws  -> Bool
+    
+    /**
      * The UDP port in use.
      */
     func listenPort() throws  -> UInt16
@@ -1319,7 +1324,8 @@ public protocol TunnelProtocol: AnyObject, Sendable {
     func readPackets(max: UInt32, timeoutMs: UInt32) throws  -> [Data]
     
     /**
-     * The device woke from sleep (or the app was suspended): reopens the UDP sockets,
+     * The device woke from sleep (or the app was suspended): ends a `suspend`,
+     * reopens the UDP sockets,
      * drops sessions older than REJECT_AFTER_TIME by the wall clock and handshakes at
      * once where packets wait or persistent keepalive is on, instead of waiting out
      * timers from before the sleep. Call it from the OS's wake notification.
@@ -1370,6 +1376,14 @@ public protocol TunnelProtocol: AnyObject, Sendable {
      * from inside a callback.
      */
     func stop() throws 
+    
+    /**
+     * The device is about to sleep (or the app to be suspended): closes the UDP sockets
+     * (their port is kept) and stops every timer, so nothing stale fires and nothing goes
+     * out while asleep. Packets the app writes meanwhile are dropped or wait for the
+     * handshake after `resume`. Call it from the OS's will-sleep notification.
+     */
+    func suspend() throws 
     
     /**
      * The running configuration and counters as a UAPI `get=1` response.
@@ -1510,6 +1524,18 @@ open func isRunning() -> Bool  {
 }
     
     /**
+     * Whether the tunnel is suspended (`suspend` without a `resume` since).
+     */
+open func isSuspended()throws  -> Bool  {
+    return try  FfiConverterBool.lift(try rustCallWithError(FfiConverterTypeTunnelError_lift) {
+        uniffiCallStatus in
+    uniffi_ferrowg_fn_method_tunnel_is_suspended(
+            self.uniffiCloneHandle(),uniffiCallStatus
+    )
+})
+}
+    
+    /**
      * The UDP port in use.
      */
 open func listenPort()throws  -> UInt16  {
@@ -1561,7 +1587,8 @@ open func readPackets(max: UInt32, timeoutMs: UInt32)throws  -> [Data]  {
 }
     
     /**
-     * The device woke from sleep (or the app was suspended): reopens the UDP sockets,
+     * The device woke from sleep (or the app was suspended): ends a `suspend`,
+     * reopens the UDP sockets,
      * drops sessions older than REJECT_AFTER_TIME by the wall clock and handshakes at
      * once where packets wait or persistent keepalive is on, instead of waiting out
      * timers from before the sleep. Call it from the OS's wake notification.
@@ -1663,6 +1690,20 @@ open func stats()throws  -> TunnelStats  {
 open func stop()throws   {try rustCallWithError(FfiConverterTypeTunnelError_lift) {
         uniffiCallStatus in
     uniffi_ferrowg_fn_method_tunnel_stop(
+            self.uniffiCloneHandle(),uniffiCallStatus
+    )
+}
+}
+    
+    /**
+     * The device is about to sleep (or the app to be suspended): closes the UDP sockets
+     * (their port is kept) and stops every timer, so nothing stale fires and nothing goes
+     * out while asleep. Packets the app writes meanwhile are dropped or wait for the
+     * handshake after `resume`. Call it from the OS's will-sleep notification.
+     */
+open func suspend()throws   {try rustCallWithError(FfiConverterTypeTunnelError_lift) {
+        uniffiCallStatus in
+    uniffi_ferrowg_fn_method_tunnel_suspend(
             self.uniffiCloneHandle(),uniffiCallStatus
     )
 }
@@ -1953,6 +1994,403 @@ public func FfiConverterTypeTunnelObserver_lower(_ value: TunnelObserver) -> UIn
 }
 
 
+
+
+/**
+ * `NEDNSSettings(servers:)` with search and match domains.
+ */
+public struct DnsSettings: Equatable, Hashable {
+    /**
+     * Resolver addresses.
+     */
+    public var servers: [String]
+    /**
+     * `searchDomains`.
+     */
+    public var searchDomains: [String]
+    /**
+     * `matchDomains` (`[""]`: every query goes to these servers).
+     */
+    public var matchDomains: [String]
+
+    // Default memberwise initializers are never public by default, so we
+    // declare one manually.
+    public init(
+        /**
+         * Resolver addresses.
+         */servers: [String], 
+        /**
+         * `searchDomains`.
+         */searchDomains: [String], 
+        /**
+         * `matchDomains` (`[""]`: every query goes to these servers).
+         */matchDomains: [String]) {
+        self.servers = servers
+        self.searchDomains = searchDomains
+        self.matchDomains = matchDomains
+    }
+
+    
+
+    
+}
+
+#if compiler(>=6)
+extension DnsSettings: Sendable {}
+#endif
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+public struct FfiConverterTypeDnsSettings: FfiConverterRustBuffer {
+    public static func read(from buf: inout (data: Data, offset: Data.Index)) throws -> DnsSettings {
+        return
+            try DnsSettings(
+                servers: FfiConverterSequenceString.read(from: &buf), 
+                searchDomains: FfiConverterSequenceString.read(from: &buf), 
+                matchDomains: FfiConverterSequenceString.read(from: &buf)
+        )
+    }
+
+    public static func write(_ value: DnsSettings, into buf: inout [UInt8]) {
+        FfiConverterSequenceString.write(value.servers, into: &buf)
+        FfiConverterSequenceString.write(value.searchDomains, into: &buf)
+        FfiConverterSequenceString.write(value.matchDomains, into: &buf)
+    }
+}
+
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+public func FfiConverterTypeDnsSettings_lift(_ buf: RustBuffer) throws -> DnsSettings {
+    return try FfiConverterTypeDnsSettings.lift(buf)
+}
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+public func FfiConverterTypeDnsSettings_lower(_ value: DnsSettings) -> RustBuffer {
+    return FfiConverterTypeDnsSettings.lower(value)
+}
+
+
+/**
+ * `NEIPv4Route(destinationAddress:subnetMask:)`.
+ */
+public struct Ipv4Route: Equatable, Hashable {
+    /**
+     * Network address, dotted quad.
+     */
+    public var destinationAddress: String
+    /**
+     * Subnet mask, dotted quad (`0.0.0.0`: the default route).
+     */
+    public var subnetMask: String
+
+    // Default memberwise initializers are never public by default, so we
+    // declare one manually.
+    public init(
+        /**
+         * Network address, dotted quad.
+         */destinationAddress: String, 
+        /**
+         * Subnet mask, dotted quad (`0.0.0.0`: the default route).
+         */subnetMask: String) {
+        self.destinationAddress = destinationAddress
+        self.subnetMask = subnetMask
+    }
+
+    
+
+    
+}
+
+#if compiler(>=6)
+extension Ipv4Route: Sendable {}
+#endif
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+public struct FfiConverterTypeIpv4Route: FfiConverterRustBuffer {
+    public static func read(from buf: inout (data: Data, offset: Data.Index)) throws -> Ipv4Route {
+        return
+            try Ipv4Route(
+                destinationAddress: FfiConverterString.read(from: &buf), 
+                subnetMask: FfiConverterString.read(from: &buf)
+        )
+    }
+
+    public static func write(_ value: Ipv4Route, into buf: inout [UInt8]) {
+        FfiConverterString.write(value.destinationAddress, into: &buf)
+        FfiConverterString.write(value.subnetMask, into: &buf)
+    }
+}
+
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+public func FfiConverterTypeIpv4Route_lift(_ buf: RustBuffer) throws -> Ipv4Route {
+    return try FfiConverterTypeIpv4Route.lift(buf)
+}
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+public func FfiConverterTypeIpv4Route_lower(_ value: Ipv4Route) -> RustBuffer {
+    return FfiConverterTypeIpv4Route.lower(value)
+}
+
+
+/**
+ * `NEIPv4Settings(addresses:subnetMasks:)` with its routes.
+ */
+public struct Ipv4Settings: Equatable, Hashable {
+    /**
+     * Interface addresses.
+     */
+    public var addresses: [String]
+    /**
+     * Their subnet masks, in the same order.
+     */
+    public var subnetMasks: [String]
+    /**
+     * `includedRoutes`.
+     */
+    public var includedRoutes: [Ipv4Route]
+    /**
+     * `excludedRoutes` (the peers' endpoints).
+     */
+    public var excludedRoutes: [Ipv4Route]
+
+    // Default memberwise initializers are never public by default, so we
+    // declare one manually.
+    public init(
+        /**
+         * Interface addresses.
+         */addresses: [String], 
+        /**
+         * Their subnet masks, in the same order.
+         */subnetMasks: [String], 
+        /**
+         * `includedRoutes`.
+         */includedRoutes: [Ipv4Route], 
+        /**
+         * `excludedRoutes` (the peers' endpoints).
+         */excludedRoutes: [Ipv4Route]) {
+        self.addresses = addresses
+        self.subnetMasks = subnetMasks
+        self.includedRoutes = includedRoutes
+        self.excludedRoutes = excludedRoutes
+    }
+
+    
+
+    
+}
+
+#if compiler(>=6)
+extension Ipv4Settings: Sendable {}
+#endif
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+public struct FfiConverterTypeIpv4Settings: FfiConverterRustBuffer {
+    public static func read(from buf: inout (data: Data, offset: Data.Index)) throws -> Ipv4Settings {
+        return
+            try Ipv4Settings(
+                addresses: FfiConverterSequenceString.read(from: &buf), 
+                subnetMasks: FfiConverterSequenceString.read(from: &buf), 
+                includedRoutes: FfiConverterSequenceTypeIpv4Route.read(from: &buf), 
+                excludedRoutes: FfiConverterSequenceTypeIpv4Route.read(from: &buf)
+        )
+    }
+
+    public static func write(_ value: Ipv4Settings, into buf: inout [UInt8]) {
+        FfiConverterSequenceString.write(value.addresses, into: &buf)
+        FfiConverterSequenceString.write(value.subnetMasks, into: &buf)
+        FfiConverterSequenceTypeIpv4Route.write(value.includedRoutes, into: &buf)
+        FfiConverterSequenceTypeIpv4Route.write(value.excludedRoutes, into: &buf)
+    }
+}
+
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+public func FfiConverterTypeIpv4Settings_lift(_ buf: RustBuffer) throws -> Ipv4Settings {
+    return try FfiConverterTypeIpv4Settings.lift(buf)
+}
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+public func FfiConverterTypeIpv4Settings_lower(_ value: Ipv4Settings) -> RustBuffer {
+    return FfiConverterTypeIpv4Settings.lower(value)
+}
+
+
+/**
+ * `NEIPv6Route(destinationAddress:networkPrefixLength:)`.
+ */
+public struct Ipv6Route: Equatable, Hashable {
+    /**
+     * Network address.
+     */
+    public var destinationAddress: String
+    /**
+     * Prefix length (0: the default route).
+     */
+    public var networkPrefixLength: UInt32
+
+    // Default memberwise initializers are never public by default, so we
+    // declare one manually.
+    public init(
+        /**
+         * Network address.
+         */destinationAddress: String, 
+        /**
+         * Prefix length (0: the default route).
+         */networkPrefixLength: UInt32) {
+        self.destinationAddress = destinationAddress
+        self.networkPrefixLength = networkPrefixLength
+    }
+
+    
+
+    
+}
+
+#if compiler(>=6)
+extension Ipv6Route: Sendable {}
+#endif
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+public struct FfiConverterTypeIpv6Route: FfiConverterRustBuffer {
+    public static func read(from buf: inout (data: Data, offset: Data.Index)) throws -> Ipv6Route {
+        return
+            try Ipv6Route(
+                destinationAddress: FfiConverterString.read(from: &buf), 
+                networkPrefixLength: FfiConverterUInt32.read(from: &buf)
+        )
+    }
+
+    public static func write(_ value: Ipv6Route, into buf: inout [UInt8]) {
+        FfiConverterString.write(value.destinationAddress, into: &buf)
+        FfiConverterUInt32.write(value.networkPrefixLength, into: &buf)
+    }
+}
+
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+public func FfiConverterTypeIpv6Route_lift(_ buf: RustBuffer) throws -> Ipv6Route {
+    return try FfiConverterTypeIpv6Route.lift(buf)
+}
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+public func FfiConverterTypeIpv6Route_lower(_ value: Ipv6Route) -> RustBuffer {
+    return FfiConverterTypeIpv6Route.lower(value)
+}
+
+
+/**
+ * `NEIPv6Settings(addresses:networkPrefixLengths:)` with its routes.
+ */
+public struct Ipv6Settings: Equatable, Hashable {
+    /**
+     * Interface addresses.
+     */
+    public var addresses: [String]
+    /**
+     * Their prefix lengths, in the same order (`u32`: a list of `u8` would be bytes
+     * in the bindings).
+     */
+    public var networkPrefixLengths: [UInt32]
+    /**
+     * `includedRoutes`.
+     */
+    public var includedRoutes: [Ipv6Route]
+    /**
+     * `excludedRoutes` (the peers' endpoints).
+     */
+    public var excludedRoutes: [Ipv6Route]
+
+    // Default memberwise initializers are never public by default, so we
+    // declare one manually.
+    public init(
+        /**
+         * Interface addresses.
+         */addresses: [String], 
+        /**
+         * Their prefix lengths, in the same order (`u32`: a list of `u8` would be bytes
+         * in the bindings).
+         */networkPrefixLengths: [UInt32], 
+        /**
+         * `includedRoutes`.
+         */includedRoutes: [Ipv6Route], 
+        /**
+         * `excludedRoutes` (the peers' endpoints).
+         */excludedRoutes: [Ipv6Route]) {
+        self.addresses = addresses
+        self.networkPrefixLengths = networkPrefixLengths
+        self.includedRoutes = includedRoutes
+        self.excludedRoutes = excludedRoutes
+    }
+
+    
+
+    
+}
+
+#if compiler(>=6)
+extension Ipv6Settings: Sendable {}
+#endif
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+public struct FfiConverterTypeIpv6Settings: FfiConverterRustBuffer {
+    public static func read(from buf: inout (data: Data, offset: Data.Index)) throws -> Ipv6Settings {
+        return
+            try Ipv6Settings(
+                addresses: FfiConverterSequenceString.read(from: &buf), 
+                networkPrefixLengths: FfiConverterSequenceUInt32.read(from: &buf), 
+                includedRoutes: FfiConverterSequenceTypeIpv6Route.read(from: &buf), 
+                excludedRoutes: FfiConverterSequenceTypeIpv6Route.read(from: &buf)
+        )
+    }
+
+    public static func write(_ value: Ipv6Settings, into buf: inout [UInt8]) {
+        FfiConverterSequenceString.write(value.addresses, into: &buf)
+        FfiConverterSequenceUInt32.write(value.networkPrefixLengths, into: &buf)
+        FfiConverterSequenceTypeIpv6Route.write(value.includedRoutes, into: &buf)
+        FfiConverterSequenceTypeIpv6Route.write(value.excludedRoutes, into: &buf)
+    }
+}
+
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+public func FfiConverterTypeIpv6Settings_lift(_ buf: RustBuffer) throws -> Ipv6Settings {
+    return try FfiConverterTypeIpv6Settings.lift(buf)
+}
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+public func FfiConverterTypeIpv6Settings_lower(_ value: Ipv6Settings) -> RustBuffer {
+    return FfiConverterTypeIpv6Settings.lower(value)
+}
 
 
 /**
@@ -2279,6 +2717,105 @@ public func FfiConverterTypeTunnelConfig_lift(_ buf: RustBuffer) throws -> Tunne
 #endif
 public func FfiConverterTypeTunnelConfig_lower(_ value: TunnelConfig) -> RustBuffer {
     return FfiConverterTypeTunnelConfig.lower(value)
+}
+
+
+/**
+ * `NEPacketTunnelNetworkSettings(tunnelRemoteAddress:)` and its fields.
+ */
+public struct TunnelNetworkSettings: Equatable, Hashable {
+    /**
+     * `tunnelRemoteAddress`: the first peer's endpoint address, else `127.0.0.1`.
+     */
+    public var tunnelRemoteAddress: String
+    /**
+     * `ipv4Settings` (none without an IPv4 address).
+     */
+    public var ipv4: Ipv4Settings?
+    /**
+     * `ipv6Settings` (none without an IPv6 address).
+     */
+    public var ipv6: Ipv6Settings?
+    /**
+     * `dnsSettings` (none without DNS servers).
+     */
+    public var dns: DnsSettings?
+    /**
+     * `mtu`.
+     */
+    public var mtu: UInt16
+
+    // Default memberwise initializers are never public by default, so we
+    // declare one manually.
+    public init(
+        /**
+         * `tunnelRemoteAddress`: the first peer's endpoint address, else `127.0.0.1`.
+         */tunnelRemoteAddress: String, 
+        /**
+         * `ipv4Settings` (none without an IPv4 address).
+         */ipv4: Ipv4Settings?, 
+        /**
+         * `ipv6Settings` (none without an IPv6 address).
+         */ipv6: Ipv6Settings?, 
+        /**
+         * `dnsSettings` (none without DNS servers).
+         */dns: DnsSettings?, 
+        /**
+         * `mtu`.
+         */mtu: UInt16) {
+        self.tunnelRemoteAddress = tunnelRemoteAddress
+        self.ipv4 = ipv4
+        self.ipv6 = ipv6
+        self.dns = dns
+        self.mtu = mtu
+    }
+
+    
+
+    
+}
+
+#if compiler(>=6)
+extension TunnelNetworkSettings: Sendable {}
+#endif
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+public struct FfiConverterTypeTunnelNetworkSettings: FfiConverterRustBuffer {
+    public static func read(from buf: inout (data: Data, offset: Data.Index)) throws -> TunnelNetworkSettings {
+        return
+            try TunnelNetworkSettings(
+                tunnelRemoteAddress: FfiConverterString.read(from: &buf), 
+                ipv4: FfiConverterOptionTypeIpv4Settings.read(from: &buf), 
+                ipv6: FfiConverterOptionTypeIpv6Settings.read(from: &buf), 
+                dns: FfiConverterOptionTypeDnsSettings.read(from: &buf), 
+                mtu: FfiConverterUInt16.read(from: &buf)
+        )
+    }
+
+    public static func write(_ value: TunnelNetworkSettings, into buf: inout [UInt8]) {
+        FfiConverterString.write(value.tunnelRemoteAddress, into: &buf)
+        FfiConverterOptionTypeIpv4Settings.write(value.ipv4, into: &buf)
+        FfiConverterOptionTypeIpv6Settings.write(value.ipv6, into: &buf)
+        FfiConverterOptionTypeDnsSettings.write(value.dns, into: &buf)
+        FfiConverterUInt16.write(value.mtu, into: &buf)
+    }
+}
+
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+public func FfiConverterTypeTunnelNetworkSettings_lift(_ buf: RustBuffer) throws -> TunnelNetworkSettings {
+    return try FfiConverterTypeTunnelNetworkSettings.lift(buf)
+}
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+public func FfiConverterTypeTunnelNetworkSettings_lower(_ value: TunnelNetworkSettings) -> RustBuffer {
+    return FfiConverterTypeTunnelNetworkSettings.lower(value)
 }
 
 
@@ -3381,6 +3918,78 @@ fileprivate struct FfiConverterOptionTypeTunnelObserver: FfiConverterRustBuffer 
 #if swift(>=5.8)
 @_documentation(visibility: private)
 #endif
+fileprivate struct FfiConverterOptionTypeDnsSettings: FfiConverterRustBuffer {
+    typealias SwiftType = DnsSettings?
+
+    public static func write(_ value: SwiftType, into buf: inout [UInt8]) {
+        guard let value = value else {
+            writeInt(&buf, Int8(0))
+            return
+        }
+        writeInt(&buf, Int8(1))
+        FfiConverterTypeDnsSettings.write(value, into: &buf)
+    }
+
+    public static func read(from buf: inout (data: Data, offset: Data.Index)) throws -> SwiftType {
+        switch try readInt(&buf) as Int8 {
+        case 0: return nil
+        case 1: return try FfiConverterTypeDnsSettings.read(from: &buf)
+        default: throw UniffiInternalError.unexpectedOptionalTag
+        }
+    }
+}
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+fileprivate struct FfiConverterOptionTypeIpv4Settings: FfiConverterRustBuffer {
+    typealias SwiftType = Ipv4Settings?
+
+    public static func write(_ value: SwiftType, into buf: inout [UInt8]) {
+        guard let value = value else {
+            writeInt(&buf, Int8(0))
+            return
+        }
+        writeInt(&buf, Int8(1))
+        FfiConverterTypeIpv4Settings.write(value, into: &buf)
+    }
+
+    public static func read(from buf: inout (data: Data, offset: Data.Index)) throws -> SwiftType {
+        switch try readInt(&buf) as Int8 {
+        case 0: return nil
+        case 1: return try FfiConverterTypeIpv4Settings.read(from: &buf)
+        default: throw UniffiInternalError.unexpectedOptionalTag
+        }
+    }
+}
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+fileprivate struct FfiConverterOptionTypeIpv6Settings: FfiConverterRustBuffer {
+    typealias SwiftType = Ipv6Settings?
+
+    public static func write(_ value: SwiftType, into buf: inout [UInt8]) {
+        guard let value = value else {
+            writeInt(&buf, Int8(0))
+            return
+        }
+        writeInt(&buf, Int8(1))
+        FfiConverterTypeIpv6Settings.write(value, into: &buf)
+    }
+
+    public static func read(from buf: inout (data: Data, offset: Data.Index)) throws -> SwiftType {
+        switch try readInt(&buf) as Int8 {
+        case 0: return nil
+        case 1: return try FfiConverterTypeIpv6Settings.read(from: &buf)
+        default: throw UniffiInternalError.unexpectedOptionalTag
+        }
+    }
+}
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
 fileprivate struct FfiConverterOptionTypeRingMode: FfiConverterRustBuffer {
     typealias SwiftType = RingMode?
 
@@ -3423,6 +4032,31 @@ fileprivate struct FfiConverterOptionTypeTxQueueMode: FfiConverterRustBuffer {
         case 1: return try FfiConverterTypeTxQueueMode.read(from: &buf)
         default: throw UniffiInternalError.unexpectedOptionalTag
         }
+    }
+}
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+fileprivate struct FfiConverterSequenceUInt32: FfiConverterRustBuffer {
+    typealias SwiftType = [UInt32]
+
+    public static func write(_ value: [UInt32], into buf: inout [UInt8]) {
+        let len = Int32(value.count)
+        writeInt(&buf, len)
+        for item in value {
+            FfiConverterUInt32.write(item, into: &buf)
+        }
+    }
+
+    public static func read(from buf: inout (data: Data, offset: Data.Index)) throws -> [UInt32] {
+        let len: Int32 = try readInt(&buf)
+        var seq = [UInt32]()
+        seq.reserveCapacity(Int(len))
+        for _ in 0 ..< len {
+            seq.append(try FfiConverterUInt32.read(from: &buf))
+        }
+        return seq
     }
 }
 
@@ -3496,6 +4130,56 @@ fileprivate struct FfiConverterSequenceData: FfiConverterRustBuffer {
         seq.reserveCapacity(Int(len))
         for _ in 0 ..< len {
             seq.append(try FfiConverterData.read(from: &buf))
+        }
+        return seq
+    }
+}
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+fileprivate struct FfiConverterSequenceTypeIpv4Route: FfiConverterRustBuffer {
+    typealias SwiftType = [Ipv4Route]
+
+    public static func write(_ value: [Ipv4Route], into buf: inout [UInt8]) {
+        let len = Int32(value.count)
+        writeInt(&buf, len)
+        for item in value {
+            FfiConverterTypeIpv4Route.write(item, into: &buf)
+        }
+    }
+
+    public static func read(from buf: inout (data: Data, offset: Data.Index)) throws -> [Ipv4Route] {
+        let len: Int32 = try readInt(&buf)
+        var seq = [Ipv4Route]()
+        seq.reserveCapacity(Int(len))
+        for _ in 0 ..< len {
+            seq.append(try FfiConverterTypeIpv4Route.read(from: &buf))
+        }
+        return seq
+    }
+}
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+fileprivate struct FfiConverterSequenceTypeIpv6Route: FfiConverterRustBuffer {
+    typealias SwiftType = [Ipv6Route]
+
+    public static func write(_ value: [Ipv6Route], into buf: inout [UInt8]) {
+        let len = Int32(value.count)
+        writeInt(&buf, len)
+        for item in value {
+            FfiConverterTypeIpv6Route.write(item, into: &buf)
+        }
+    }
+
+    public static func read(from buf: inout (data: Data, offset: Data.Index)) throws -> [Ipv6Route] {
+        let len: Int32 = try readInt(&buf)
+        var seq = [Ipv6Route]()
+        seq.reserveCapacity(Int(len))
+        for _ in 0 ..< len {
+            seq.append(try FfiConverterTypeIpv6Route.read(from: &buf))
         }
         return seq
     }
@@ -3648,6 +4332,21 @@ public func setLogSink(sink: LogSink?, maxLevel: LogLevel)throws   {try rustCall
     )
 }
 }
+/**
+ * The `NEPacketTunnelNetworkSettings` values for a wg-quick file: its addresses with
+ * masks / prefix lengths, included routes (the addresses' networks and every allowed
+ * IP, `Table = off`: none), every peer endpoint as an excluded host route (hostnames are
+ * resolved now), DNS servers with search domains and match domains `[""]`, and the MTU
+ * (1420 when the file has none). Pure computation apart from resolving hostnames.
+ */
+public func networkSettingsFor(wgQuickConfig: String)throws  -> TunnelNetworkSettings  {
+    return try  FfiConverterTypeTunnelNetworkSettings_lift(try rustCallWithError(FfiConverterTypeTunnelError_lift) {
+        uniffiCallStatus in
+    uniffi_ferrowg_fn_func_network_settings_for(
+        FfiConverterString.lower(wgQuickConfig),uniffiCallStatus
+    )
+})
+}
 
 private enum InitializationResult {
     case ok
@@ -3688,6 +4387,9 @@ private let initializationResult: InitializationResult = {
     if (uniffi_ferrowg_checksum_func_set_log_sink() != 34417) {
         return InitializationResult.apiChecksumMismatch
     }
+    if (uniffi_ferrowg_checksum_func_network_settings_for() != 38902) {
+        return InitializationResult.apiChecksumMismatch
+    }
     if (uniffi_ferrowg_checksum_method_socketprotector_protect() != 65347) {
         return InitializationResult.apiChecksumMismatch
     }
@@ -3703,6 +4405,9 @@ private let initializationResult: InitializationResult = {
     if (uniffi_ferrowg_checksum_method_tunnel_is_running() != 38962) {
         return InitializationResult.apiChecksumMismatch
     }
+    if (uniffi_ferrowg_checksum_method_tunnel_is_suspended() != 59052) {
+        return InitializationResult.apiChecksumMismatch
+    }
     if (uniffi_ferrowg_checksum_method_tunnel_listen_port() != 10142) {
         return InitializationResult.apiChecksumMismatch
     }
@@ -3715,7 +4420,7 @@ private let initializationResult: InitializationResult = {
     if (uniffi_ferrowg_checksum_method_tunnel_read_packets() != 45709) {
         return InitializationResult.apiChecksumMismatch
     }
-    if (uniffi_ferrowg_checksum_method_tunnel_resume() != 15742) {
+    if (uniffi_ferrowg_checksum_method_tunnel_resume() != 42528) {
         return InitializationResult.apiChecksumMismatch
     }
     if (uniffi_ferrowg_checksum_method_tunnel_set_bound_interface() != 23609) {
@@ -3737,6 +4442,9 @@ private let initializationResult: InitializationResult = {
         return InitializationResult.apiChecksumMismatch
     }
     if (uniffi_ferrowg_checksum_method_tunnel_stop() != 17842) {
+        return InitializationResult.apiChecksumMismatch
+    }
+    if (uniffi_ferrowg_checksum_method_tunnel_suspend() != 59499) {
         return InitializationResult.apiChecksumMismatch
     }
     if (uniffi_ferrowg_checksum_method_tunnel_uapi_get() != 43922) {

@@ -402,6 +402,11 @@ RustBuffer uniffi_ferrowg_fn_method_tunnel_config(uint64_t ptr, RustCallStatus *
 int8_t uniffi_ferrowg_fn_method_tunnel_is_running(uint64_t ptr, RustCallStatus *_Nonnull out_status
 );
 #endif
+#ifndef UNIFFI_FFIDEF_UNIFFI_FERROWG_FN_METHOD_TUNNEL_IS_SUSPENDED
+#define UNIFFI_FFIDEF_UNIFFI_FERROWG_FN_METHOD_TUNNEL_IS_SUSPENDED
+int8_t uniffi_ferrowg_fn_method_tunnel_is_suspended(uint64_t ptr, RustCallStatus *_Nonnull out_status
+);
+#endif
 #ifndef UNIFFI_FFIDEF_UNIFFI_FERROWG_FN_METHOD_TUNNEL_LISTEN_PORT
 #define UNIFFI_FFIDEF_UNIFFI_FERROWG_FN_METHOD_TUNNEL_LISTEN_PORT
 uint16_t uniffi_ferrowg_fn_method_tunnel_listen_port(uint64_t ptr, RustCallStatus *_Nonnull out_status
@@ -460,6 +465,11 @@ RustBuffer uniffi_ferrowg_fn_method_tunnel_stats(uint64_t ptr, RustCallStatus *_
 #ifndef UNIFFI_FFIDEF_UNIFFI_FERROWG_FN_METHOD_TUNNEL_STOP
 #define UNIFFI_FFIDEF_UNIFFI_FERROWG_FN_METHOD_TUNNEL_STOP
 void uniffi_ferrowg_fn_method_tunnel_stop(uint64_t ptr, RustCallStatus *_Nonnull out_status
+);
+#endif
+#ifndef UNIFFI_FFIDEF_UNIFFI_FERROWG_FN_METHOD_TUNNEL_SUSPEND
+#define UNIFFI_FFIDEF_UNIFFI_FERROWG_FN_METHOD_TUNNEL_SUSPEND
+void uniffi_ferrowg_fn_method_tunnel_suspend(uint64_t ptr, RustCallStatus *_Nonnull out_status
 );
 #endif
 #ifndef UNIFFI_FFIDEF_UNIFFI_FERROWG_FN_METHOD_TUNNEL_UAPI_GET
@@ -533,6 +543,11 @@ int8_t uniffi_ferrowg_fn_func_kill_switch_status(RustBuffer interface, RustCallS
 #ifndef UNIFFI_FFIDEF_UNIFFI_FERROWG_FN_FUNC_SET_LOG_SINK
 #define UNIFFI_FFIDEF_UNIFFI_FERROWG_FN_FUNC_SET_LOG_SINK
 void uniffi_ferrowg_fn_func_set_log_sink(RustBuffer sink, RustBuffer max_level, RustCallStatus *_Nonnull out_status
+);
+#endif
+#ifndef UNIFFI_FFIDEF_UNIFFI_FERROWG_FN_FUNC_NETWORK_SETTINGS_FOR
+#define UNIFFI_FFIDEF_UNIFFI_FERROWG_FN_FUNC_NETWORK_SETTINGS_FOR
+RustBuffer uniffi_ferrowg_fn_func_network_settings_for(RustBuffer wg_quick_config, RustCallStatus *_Nonnull out_status
 );
 #endif
 #ifndef UNIFFI_FFIDEF_FFI_FERROWG_RUSTBUFFER_ALLOC
@@ -843,6 +858,12 @@ uint16_t uniffi_ferrowg_checksum_func_set_log_sink(void
     
 );
 #endif
+#ifndef UNIFFI_FFIDEF_UNIFFI_FERROWG_CHECKSUM_FUNC_NETWORK_SETTINGS_FOR
+#define UNIFFI_FFIDEF_UNIFFI_FERROWG_CHECKSUM_FUNC_NETWORK_SETTINGS_FOR
+uint16_t uniffi_ferrowg_checksum_func_network_settings_for(void
+    
+);
+#endif
 #ifndef UNIFFI_FFIDEF_UNIFFI_FERROWG_CHECKSUM_METHOD_SOCKETPROTECTOR_PROTECT
 #define UNIFFI_FFIDEF_UNIFFI_FERROWG_CHECKSUM_METHOD_SOCKETPROTECTOR_PROTECT
 uint16_t uniffi_ferrowg_checksum_method_socketprotector_protect(void
@@ -870,6 +891,12 @@ uint16_t uniffi_ferrowg_checksum_method_tunnel_config(void
 #ifndef UNIFFI_FFIDEF_UNIFFI_FERROWG_CHECKSUM_METHOD_TUNNEL_IS_RUNNING
 #define UNIFFI_FFIDEF_UNIFFI_FERROWG_CHECKSUM_METHOD_TUNNEL_IS_RUNNING
 uint16_t uniffi_ferrowg_checksum_method_tunnel_is_running(void
+    
+);
+#endif
+#ifndef UNIFFI_FFIDEF_UNIFFI_FERROWG_CHECKSUM_METHOD_TUNNEL_IS_SUSPENDED
+#define UNIFFI_FFIDEF_UNIFFI_FERROWG_CHECKSUM_METHOD_TUNNEL_IS_SUSPENDED
+uint16_t uniffi_ferrowg_checksum_method_tunnel_is_suspended(void
     
 );
 #endif
@@ -942,6 +969,12 @@ uint16_t uniffi_ferrowg_checksum_method_tunnel_stats(void
 #ifndef UNIFFI_FFIDEF_UNIFFI_FERROWG_CHECKSUM_METHOD_TUNNEL_STOP
 #define UNIFFI_FFIDEF_UNIFFI_FERROWG_CHECKSUM_METHOD_TUNNEL_STOP
 uint16_t uniffi_ferrowg_checksum_method_tunnel_stop(void
+    
+);
+#endif
+#ifndef UNIFFI_FFIDEF_UNIFFI_FERROWG_CHECKSUM_METHOD_TUNNEL_SUSPEND
+#define UNIFFI_FFIDEF_UNIFFI_FERROWG_CHECKSUM_METHOD_TUNNEL_SUSPEND
+uint16_t uniffi_ferrowg_checksum_method_tunnel_suspend(void
     
 );
 #endif

@@ -779,6 +779,8 @@ internal object IntegrityCheckingUniffiLib {
     ): Int
     external fun uniffi_ferrowg_checksum_func_set_log_sink(
     ): Int
+    external fun uniffi_ferrowg_checksum_func_network_settings_for(
+    ): Int
     external fun uniffi_ferrowg_checksum_method_socketprotector_protect(
     ): Int
     external fun uniffi_ferrowg_checksum_method_packetsink_on_packets(
@@ -788,6 +790,8 @@ internal object IntegrityCheckingUniffiLib {
     external fun uniffi_ferrowg_checksum_method_tunnel_config(
     ): Int
     external fun uniffi_ferrowg_checksum_method_tunnel_is_running(
+    ): Int
+    external fun uniffi_ferrowg_checksum_method_tunnel_is_suspended(
     ): Int
     external fun uniffi_ferrowg_checksum_method_tunnel_listen_port(
     ): Int
@@ -812,6 +816,8 @@ internal object IntegrityCheckingUniffiLib {
     external fun uniffi_ferrowg_checksum_method_tunnel_stats(
     ): Int
     external fun uniffi_ferrowg_checksum_method_tunnel_stop(
+    ): Int
+    external fun uniffi_ferrowg_checksum_method_tunnel_suspend(
     ): Int
     external fun uniffi_ferrowg_checksum_method_tunnel_uapi_get(
     ): Int
@@ -887,6 +893,8 @@ internal object UniffiLib {
     ): RustBuffer.ByValue
     external fun uniffi_ferrowg_fn_method_tunnel_is_running(`ptr`: Long,uniffi_out_err: UniffiRustCallStatus, 
     ): Byte
+    external fun uniffi_ferrowg_fn_method_tunnel_is_suspended(`ptr`: Long,uniffi_out_err: UniffiRustCallStatus, 
+    ): Byte
     external fun uniffi_ferrowg_fn_method_tunnel_listen_port(`ptr`: Long,uniffi_out_err: UniffiRustCallStatus, 
     ): Int
     external fun uniffi_ferrowg_fn_method_tunnel_network_changed(`ptr`: Long,uniffi_out_err: UniffiRustCallStatus, 
@@ -910,6 +918,8 @@ internal object UniffiLib {
     external fun uniffi_ferrowg_fn_method_tunnel_stats(`ptr`: Long,uniffi_out_err: UniffiRustCallStatus, 
     ): RustBuffer.ByValue
     external fun uniffi_ferrowg_fn_method_tunnel_stop(`ptr`: Long,uniffi_out_err: UniffiRustCallStatus, 
+    ): Unit
+    external fun uniffi_ferrowg_fn_method_tunnel_suspend(`ptr`: Long,uniffi_out_err: UniffiRustCallStatus, 
     ): Unit
     external fun uniffi_ferrowg_fn_method_tunnel_uapi_get(`ptr`: Long,uniffi_out_err: UniffiRustCallStatus, 
     ): RustBuffer.ByValue
@@ -939,6 +949,8 @@ internal object UniffiLib {
     ): Byte
     external fun uniffi_ferrowg_fn_func_set_log_sink(`sink`: RustBuffer.ByValue,`maxLevel`: RustBuffer.ByValue,uniffi_out_err: UniffiRustCallStatus, 
     ): Unit
+    external fun uniffi_ferrowg_fn_func_network_settings_for(`wgQuickConfig`: RustBuffer.ByValue,uniffi_out_err: UniffiRustCallStatus, 
+    ): RustBuffer.ByValue
     external fun ffi_ferrowg_rustbuffer_alloc(`size`: Long,uniffi_out_err: UniffiRustCallStatus, 
     ): RustBuffer.ByValue
     external fun ffi_ferrowg_rustbuffer_from_bytes(`bytes`: ForeignBytes.ByValue,uniffi_out_err: UniffiRustCallStatus, 
@@ -1082,6 +1094,9 @@ private fun uniffiCheckApiChecksums(lib: IntegrityCheckingUniffiLib) {
     if ((lib.uniffi_ferrowg_checksum_func_set_log_sink() and 0xFFFF) != 34417) {
         throw RuntimeException("UniFFI API checksum mismatch: try cleaning and rebuilding your project")
     }
+    if ((lib.uniffi_ferrowg_checksum_func_network_settings_for() and 0xFFFF) != 38902) {
+        throw RuntimeException("UniFFI API checksum mismatch: try cleaning and rebuilding your project")
+    }
     if ((lib.uniffi_ferrowg_checksum_method_socketprotector_protect() and 0xFFFF) != 65347) {
         throw RuntimeException("UniFFI API checksum mismatch: try cleaning and rebuilding your project")
     }
@@ -1097,6 +1112,9 @@ private fun uniffiCheckApiChecksums(lib: IntegrityCheckingUniffiLib) {
     if ((lib.uniffi_ferrowg_checksum_method_tunnel_is_running() and 0xFFFF) != 38962) {
         throw RuntimeException("UniFFI API checksum mismatch: try cleaning and rebuilding your project")
     }
+    if ((lib.uniffi_ferrowg_checksum_method_tunnel_is_suspended() and 0xFFFF) != 59052) {
+        throw RuntimeException("UniFFI API checksum mismatch: try cleaning and rebuilding your project")
+    }
     if ((lib.uniffi_ferrowg_checksum_method_tunnel_listen_port() and 0xFFFF) != 10142) {
         throw RuntimeException("UniFFI API checksum mismatch: try cleaning and rebuilding your project")
     }
@@ -1109,7 +1127,7 @@ private fun uniffiCheckApiChecksums(lib: IntegrityCheckingUniffiLib) {
     if ((lib.uniffi_ferrowg_checksum_method_tunnel_read_packets() and 0xFFFF) != 45709) {
         throw RuntimeException("UniFFI API checksum mismatch: try cleaning and rebuilding your project")
     }
-    if ((lib.uniffi_ferrowg_checksum_method_tunnel_resume() and 0xFFFF) != 15742) {
+    if ((lib.uniffi_ferrowg_checksum_method_tunnel_resume() and 0xFFFF) != 42528) {
         throw RuntimeException("UniFFI API checksum mismatch: try cleaning and rebuilding your project")
     }
     if ((lib.uniffi_ferrowg_checksum_method_tunnel_set_bound_interface() and 0xFFFF) != 23609) {
@@ -1131,6 +1149,9 @@ private fun uniffiCheckApiChecksums(lib: IntegrityCheckingUniffiLib) {
         throw RuntimeException("UniFFI API checksum mismatch: try cleaning and rebuilding your project")
     }
     if ((lib.uniffi_ferrowg_checksum_method_tunnel_stop() and 0xFFFF) != 17842) {
+        throw RuntimeException("UniFFI API checksum mismatch: try cleaning and rebuilding your project")
+    }
+    if ((lib.uniffi_ferrowg_checksum_method_tunnel_suspend() and 0xFFFF) != 59499) {
         throw RuntimeException("UniFFI API checksum mismatch: try cleaning and rebuilding your project")
     }
     if ((lib.uniffi_ferrowg_checksum_method_tunnel_uapi_get() and 0xFFFF) != 43922) {
@@ -2649,6 +2670,11 @@ public interface TunnelInterface {
     fun `isRunning`(): kotlin.Boolean
     
     /**
+     * Whether the tunnel is suspended (`suspend` without a `resume` since).
+     */
+    fun `isSuspended`(): kotlin.Boolean
+    
+    /**
      * The UDP port in use.
      */
     fun `listenPort`(): kotlin.UShort
@@ -2671,7 +2697,8 @@ public interface TunnelInterface {
     fun `readPackets`(`max`: kotlin.UInt, `timeoutMs`: kotlin.UInt): List<kotlin.ByteArray>
     
     /**
-     * The device woke from sleep (or the app was suspended): reopens the UDP sockets,
+     * The device woke from sleep (or the app was suspended): ends a `suspend`,
+     * reopens the UDP sockets,
      * drops sessions older than REJECT_AFTER_TIME by the wall clock and handshakes at
      * once where packets wait or persistent keepalive is on, instead of waiting out
      * timers from before the sleep. Call it from the OS's wake notification.
@@ -2722,6 +2749,14 @@ public interface TunnelInterface {
      * from inside a callback.
      */
     fun `stop`()
+    
+    /**
+     * The device is about to sleep (or the app to be suspended): closes the UDP sockets
+     * (their port is kept) and stops every timer, so nothing stale fires and nothing goes
+     * out while asleep. Packets the app writes meanwhile are dropped or wait for the
+     * handshake after `resume`. Call it from the OS's will-sleep notification.
+     */
+    fun `suspend`()
     
     /**
      * The running configuration and counters as a UAPI `get=1` response.
@@ -2876,6 +2911,23 @@ open class Tunnel: Disposable, AutoCloseable, TunnelInterface
 
     
     /**
+     * Whether the tunnel is suspended (`suspend` without a `resume` since).
+     */
+    @Throws(TunnelException::class)override fun `isSuspended`(): kotlin.Boolean {
+            return FfiConverterBoolean.lift(
+    callWithHandle {
+    uniffiRustCallWithError(TunnelException) { _status ->
+    UniffiLib.uniffi_ferrowg_fn_method_tunnel_is_suspended(
+        it,
+        _status)
+}
+    }
+    )
+    }
+    
+
+    
+    /**
      * The UDP port in use.
      */
     @Throws(TunnelException::class)override fun `listenPort`(): kotlin.UShort {
@@ -2946,7 +2998,8 @@ open class Tunnel: Disposable, AutoCloseable, TunnelInterface
 
     
     /**
-     * The device woke from sleep (or the app was suspended): reopens the UDP sockets,
+     * The device woke from sleep (or the app was suspended): ends a `suspend`,
+     * reopens the UDP sockets,
      * drops sessions older than REJECT_AFTER_TIME by the wall clock and handshakes at
      * once where packets wait or persistent keepalive is on, instead of waiting out
      * timers from before the sleep. Call it from the OS's wake notification.
@@ -3085,6 +3138,25 @@ open class Tunnel: Disposable, AutoCloseable, TunnelInterface
     callWithHandle {
     uniffiRustCallWithError(TunnelException) { _status ->
     UniffiLib.uniffi_ferrowg_fn_method_tunnel_stop(
+        it,
+        _status)
+}
+    }
+    
+    
+
+    
+    /**
+     * The device is about to sleep (or the app to be suspended): closes the UDP sockets
+     * (their port is kept) and stops every timer, so nothing stale fires and nothing goes
+     * out while asleep. Packets the app writes meanwhile are dropped or wait for the
+     * handshake after `resume`. Call it from the OS's will-sleep notification.
+     */
+    @Throws(TunnelException::class)override fun `suspend`()
+        = 
+    callWithHandle {
+    uniffiRustCallWithError(TunnelException) { _status ->
+    UniffiLib.uniffi_ferrowg_fn_method_tunnel_suspend(
         it,
         _status)
 }
@@ -3551,6 +3623,282 @@ public object FfiConverterTypeTunnelObserver: FfiConverter<TunnelObserver, Long>
 
 
 /**
+ * `NEDNSSettings(servers:)` with search and match domains.
+ */
+data class DnsSettings (
+    /**
+     * Resolver addresses.
+     */
+    var `servers`: List<kotlin.String>
+    , 
+    /**
+     * `searchDomains`.
+     */
+    var `searchDomains`: List<kotlin.String>
+    , 
+    /**
+     * `matchDomains` (`[""]`: every query goes to these servers).
+     */
+    var `matchDomains`: List<kotlin.String>
+    
+){
+    
+
+    
+
+    
+    companion object
+}
+
+/**
+ * @suppress
+ */
+public object FfiConverterTypeDnsSettings: FfiConverterRustBuffer<DnsSettings> {
+    override fun read(buf: ByteBuffer): DnsSettings {
+        return DnsSettings(
+            FfiConverterSequenceString.read(buf),
+            FfiConverterSequenceString.read(buf),
+            FfiConverterSequenceString.read(buf),
+        )
+    }
+
+    override fun allocationSize(value: DnsSettings) = (
+            FfiConverterSequenceString.allocationSize(value.`servers`) +
+            FfiConverterSequenceString.allocationSize(value.`searchDomains`) +
+            FfiConverterSequenceString.allocationSize(value.`matchDomains`)
+    )
+
+    override fun write(value: DnsSettings, buf: ByteBuffer) {
+            FfiConverterSequenceString.write(value.`servers`, buf)
+            FfiConverterSequenceString.write(value.`searchDomains`, buf)
+            FfiConverterSequenceString.write(value.`matchDomains`, buf)
+    }
+}
+
+
+
+/**
+ * `NEIPv4Route(destinationAddress:subnetMask:)`.
+ */
+data class Ipv4Route (
+    /**
+     * Network address, dotted quad.
+     */
+    var `destinationAddress`: kotlin.String
+    , 
+    /**
+     * Subnet mask, dotted quad (`0.0.0.0`: the default route).
+     */
+    var `subnetMask`: kotlin.String
+    
+){
+    
+
+    
+
+    
+    companion object
+}
+
+/**
+ * @suppress
+ */
+public object FfiConverterTypeIpv4Route: FfiConverterRustBuffer<Ipv4Route> {
+    override fun read(buf: ByteBuffer): Ipv4Route {
+        return Ipv4Route(
+            FfiConverterString.read(buf),
+            FfiConverterString.read(buf),
+        )
+    }
+
+    override fun allocationSize(value: Ipv4Route) = (
+            FfiConverterString.allocationSize(value.`destinationAddress`) +
+            FfiConverterString.allocationSize(value.`subnetMask`)
+    )
+
+    override fun write(value: Ipv4Route, buf: ByteBuffer) {
+            FfiConverterString.write(value.`destinationAddress`, buf)
+            FfiConverterString.write(value.`subnetMask`, buf)
+    }
+}
+
+
+
+/**
+ * `NEIPv4Settings(addresses:subnetMasks:)` with its routes.
+ */
+data class Ipv4Settings (
+    /**
+     * Interface addresses.
+     */
+    var `addresses`: List<kotlin.String>
+    , 
+    /**
+     * Their subnet masks, in the same order.
+     */
+    var `subnetMasks`: List<kotlin.String>
+    , 
+    /**
+     * `includedRoutes`.
+     */
+    var `includedRoutes`: List<Ipv4Route>
+    , 
+    /**
+     * `excludedRoutes` (the peers' endpoints).
+     */
+    var `excludedRoutes`: List<Ipv4Route>
+    
+){
+    
+
+    
+
+    
+    companion object
+}
+
+/**
+ * @suppress
+ */
+public object FfiConverterTypeIpv4Settings: FfiConverterRustBuffer<Ipv4Settings> {
+    override fun read(buf: ByteBuffer): Ipv4Settings {
+        return Ipv4Settings(
+            FfiConverterSequenceString.read(buf),
+            FfiConverterSequenceString.read(buf),
+            FfiConverterSequenceTypeIpv4Route.read(buf),
+            FfiConverterSequenceTypeIpv4Route.read(buf),
+        )
+    }
+
+    override fun allocationSize(value: Ipv4Settings) = (
+            FfiConverterSequenceString.allocationSize(value.`addresses`) +
+            FfiConverterSequenceString.allocationSize(value.`subnetMasks`) +
+            FfiConverterSequenceTypeIpv4Route.allocationSize(value.`includedRoutes`) +
+            FfiConverterSequenceTypeIpv4Route.allocationSize(value.`excludedRoutes`)
+    )
+
+    override fun write(value: Ipv4Settings, buf: ByteBuffer) {
+            FfiConverterSequenceString.write(value.`addresses`, buf)
+            FfiConverterSequenceString.write(value.`subnetMasks`, buf)
+            FfiConverterSequenceTypeIpv4Route.write(value.`includedRoutes`, buf)
+            FfiConverterSequenceTypeIpv4Route.write(value.`excludedRoutes`, buf)
+    }
+}
+
+
+
+/**
+ * `NEIPv6Route(destinationAddress:networkPrefixLength:)`.
+ */
+data class Ipv6Route (
+    /**
+     * Network address.
+     */
+    var `destinationAddress`: kotlin.String
+    , 
+    /**
+     * Prefix length (0: the default route).
+     */
+    var `networkPrefixLength`: kotlin.UInt
+    
+){
+    
+
+    
+
+    
+    companion object
+}
+
+/**
+ * @suppress
+ */
+public object FfiConverterTypeIpv6Route: FfiConverterRustBuffer<Ipv6Route> {
+    override fun read(buf: ByteBuffer): Ipv6Route {
+        return Ipv6Route(
+            FfiConverterString.read(buf),
+            FfiConverterUInt.read(buf),
+        )
+    }
+
+    override fun allocationSize(value: Ipv6Route) = (
+            FfiConverterString.allocationSize(value.`destinationAddress`) +
+            FfiConverterUInt.allocationSize(value.`networkPrefixLength`)
+    )
+
+    override fun write(value: Ipv6Route, buf: ByteBuffer) {
+            FfiConverterString.write(value.`destinationAddress`, buf)
+            FfiConverterUInt.write(value.`networkPrefixLength`, buf)
+    }
+}
+
+
+
+/**
+ * `NEIPv6Settings(addresses:networkPrefixLengths:)` with its routes.
+ */
+data class Ipv6Settings (
+    /**
+     * Interface addresses.
+     */
+    var `addresses`: List<kotlin.String>
+    , 
+    /**
+     * Their prefix lengths, in the same order (`u32`: a list of `u8` would be bytes
+     * in the bindings).
+     */
+    var `networkPrefixLengths`: List<kotlin.UInt>
+    , 
+    /**
+     * `includedRoutes`.
+     */
+    var `includedRoutes`: List<Ipv6Route>
+    , 
+    /**
+     * `excludedRoutes` (the peers' endpoints).
+     */
+    var `excludedRoutes`: List<Ipv6Route>
+    
+){
+    
+
+    
+
+    
+    companion object
+}
+
+/**
+ * @suppress
+ */
+public object FfiConverterTypeIpv6Settings: FfiConverterRustBuffer<Ipv6Settings> {
+    override fun read(buf: ByteBuffer): Ipv6Settings {
+        return Ipv6Settings(
+            FfiConverterSequenceString.read(buf),
+            FfiConverterSequenceUInt.read(buf),
+            FfiConverterSequenceTypeIpv6Route.read(buf),
+            FfiConverterSequenceTypeIpv6Route.read(buf),
+        )
+    }
+
+    override fun allocationSize(value: Ipv6Settings) = (
+            FfiConverterSequenceString.allocationSize(value.`addresses`) +
+            FfiConverterSequenceUInt.allocationSize(value.`networkPrefixLengths`) +
+            FfiConverterSequenceTypeIpv6Route.allocationSize(value.`includedRoutes`) +
+            FfiConverterSequenceTypeIpv6Route.allocationSize(value.`excludedRoutes`)
+    )
+
+    override fun write(value: Ipv6Settings, buf: ByteBuffer) {
+            FfiConverterSequenceString.write(value.`addresses`, buf)
+            FfiConverterSequenceUInt.write(value.`networkPrefixLengths`, buf)
+            FfiConverterSequenceTypeIpv6Route.write(value.`includedRoutes`, buf)
+            FfiConverterSequenceTypeIpv6Route.write(value.`excludedRoutes`, buf)
+    }
+}
+
+
+
+/**
  * One peer's configuration.
  */
 data class PeerConfigRecord (
@@ -3782,6 +4130,77 @@ public object FfiConverterTypeTunnelConfig: FfiConverterRustBuffer<TunnelConfig>
             FfiConverterOptionalUShort.write(value.`listenPort`, buf)
             FfiConverterOptionalUInt.write(value.`fwmark`, buf)
             FfiConverterSequenceTypePeerConfigRecord.write(value.`peers`, buf)
+    }
+}
+
+
+
+/**
+ * `NEPacketTunnelNetworkSettings(tunnelRemoteAddress:)` and its fields.
+ */
+data class TunnelNetworkSettings (
+    /**
+     * `tunnelRemoteAddress`: the first peer's endpoint address, else `127.0.0.1`.
+     */
+    var `tunnelRemoteAddress`: kotlin.String
+    , 
+    /**
+     * `ipv4Settings` (none without an IPv4 address).
+     */
+    var `ipv4`: Ipv4Settings?
+    , 
+    /**
+     * `ipv6Settings` (none without an IPv6 address).
+     */
+    var `ipv6`: Ipv6Settings?
+    , 
+    /**
+     * `dnsSettings` (none without DNS servers).
+     */
+    var `dns`: DnsSettings?
+    , 
+    /**
+     * `mtu`.
+     */
+    var `mtu`: kotlin.UShort
+    
+){
+    
+
+    
+
+    
+    companion object
+}
+
+/**
+ * @suppress
+ */
+public object FfiConverterTypeTunnelNetworkSettings: FfiConverterRustBuffer<TunnelNetworkSettings> {
+    override fun read(buf: ByteBuffer): TunnelNetworkSettings {
+        return TunnelNetworkSettings(
+            FfiConverterString.read(buf),
+            FfiConverterOptionalTypeIpv4Settings.read(buf),
+            FfiConverterOptionalTypeIpv6Settings.read(buf),
+            FfiConverterOptionalTypeDnsSettings.read(buf),
+            FfiConverterUShort.read(buf),
+        )
+    }
+
+    override fun allocationSize(value: TunnelNetworkSettings) = (
+            FfiConverterString.allocationSize(value.`tunnelRemoteAddress`) +
+            FfiConverterOptionalTypeIpv4Settings.allocationSize(value.`ipv4`) +
+            FfiConverterOptionalTypeIpv6Settings.allocationSize(value.`ipv6`) +
+            FfiConverterOptionalTypeDnsSettings.allocationSize(value.`dns`) +
+            FfiConverterUShort.allocationSize(value.`mtu`)
+    )
+
+    override fun write(value: TunnelNetworkSettings, buf: ByteBuffer) {
+            FfiConverterString.write(value.`tunnelRemoteAddress`, buf)
+            FfiConverterOptionalTypeIpv4Settings.write(value.`ipv4`, buf)
+            FfiConverterOptionalTypeIpv6Settings.write(value.`ipv6`, buf)
+            FfiConverterOptionalTypeDnsSettings.write(value.`dns`, buf)
+            FfiConverterUShort.write(value.`mtu`, buf)
     }
 }
 
@@ -4912,6 +5331,102 @@ public object FfiConverterOptionalTypeTunnelObserver: FfiConverterRustBuffer<Tun
 /**
  * @suppress
  */
+public object FfiConverterOptionalTypeDnsSettings: FfiConverterRustBuffer<DnsSettings?> {
+    override fun read(buf: ByteBuffer): DnsSettings? {
+        if (buf.get().toInt() == 0) {
+            return null
+        }
+        return FfiConverterTypeDnsSettings.read(buf)
+    }
+
+    override fun allocationSize(value: DnsSettings?): ULong {
+        if (value == null) {
+            return 1UL
+        } else {
+            return 1UL + FfiConverterTypeDnsSettings.allocationSize(value)
+        }
+    }
+
+    override fun write(value: DnsSettings?, buf: ByteBuffer) {
+        if (value == null) {
+            buf.put(0)
+        } else {
+            buf.put(1)
+            FfiConverterTypeDnsSettings.write(value, buf)
+        }
+    }
+}
+
+
+
+
+/**
+ * @suppress
+ */
+public object FfiConverterOptionalTypeIpv4Settings: FfiConverterRustBuffer<Ipv4Settings?> {
+    override fun read(buf: ByteBuffer): Ipv4Settings? {
+        if (buf.get().toInt() == 0) {
+            return null
+        }
+        return FfiConverterTypeIpv4Settings.read(buf)
+    }
+
+    override fun allocationSize(value: Ipv4Settings?): ULong {
+        if (value == null) {
+            return 1UL
+        } else {
+            return 1UL + FfiConverterTypeIpv4Settings.allocationSize(value)
+        }
+    }
+
+    override fun write(value: Ipv4Settings?, buf: ByteBuffer) {
+        if (value == null) {
+            buf.put(0)
+        } else {
+            buf.put(1)
+            FfiConverterTypeIpv4Settings.write(value, buf)
+        }
+    }
+}
+
+
+
+
+/**
+ * @suppress
+ */
+public object FfiConverterOptionalTypeIpv6Settings: FfiConverterRustBuffer<Ipv6Settings?> {
+    override fun read(buf: ByteBuffer): Ipv6Settings? {
+        if (buf.get().toInt() == 0) {
+            return null
+        }
+        return FfiConverterTypeIpv6Settings.read(buf)
+    }
+
+    override fun allocationSize(value: Ipv6Settings?): ULong {
+        if (value == null) {
+            return 1UL
+        } else {
+            return 1UL + FfiConverterTypeIpv6Settings.allocationSize(value)
+        }
+    }
+
+    override fun write(value: Ipv6Settings?, buf: ByteBuffer) {
+        if (value == null) {
+            buf.put(0)
+        } else {
+            buf.put(1)
+            FfiConverterTypeIpv6Settings.write(value, buf)
+        }
+    }
+}
+
+
+
+
+/**
+ * @suppress
+ */
 public object FfiConverterOptionalTypeRingMode: FfiConverterRustBuffer<RingMode?> {
     override fun read(buf: ByteBuffer): RingMode? {
         if (buf.get().toInt() == 0) {
@@ -4966,6 +5481,34 @@ public object FfiConverterOptionalTypeTxQueueMode: FfiConverterRustBuffer<TxQueu
         } else {
             buf.put(1)
             FfiConverterTypeTxQueueMode.write(value, buf)
+        }
+    }
+}
+
+
+
+
+/**
+ * @suppress
+ */
+public object FfiConverterSequenceUInt: FfiConverterRustBuffer<List<kotlin.UInt>> {
+    override fun read(buf: ByteBuffer): List<kotlin.UInt> {
+        val len = buf.getInt()
+        return List<kotlin.UInt>(len) {
+            FfiConverterUInt.read(buf)
+        }
+    }
+
+    override fun allocationSize(value: List<kotlin.UInt>): ULong {
+        val sizeForLength = 4UL
+        val sizeForItems = value.map { FfiConverterUInt.allocationSize(it) }.sum()
+        return sizeForLength + sizeForItems
+    }
+
+    override fun write(value: List<kotlin.UInt>, buf: ByteBuffer) {
+        buf.putInt(value.size)
+        value.iterator().forEach {
+            FfiConverterUInt.write(it, buf)
         }
     }
 }
@@ -5050,6 +5593,62 @@ public object FfiConverterSequenceByteArray: FfiConverterRustBuffer<List<kotlin.
         buf.putInt(value.size)
         value.iterator().forEach {
             FfiConverterByteArray.write(it, buf)
+        }
+    }
+}
+
+
+
+
+/**
+ * @suppress
+ */
+public object FfiConverterSequenceTypeIpv4Route: FfiConverterRustBuffer<List<Ipv4Route>> {
+    override fun read(buf: ByteBuffer): List<Ipv4Route> {
+        val len = buf.getInt()
+        return List<Ipv4Route>(len) {
+            FfiConverterTypeIpv4Route.read(buf)
+        }
+    }
+
+    override fun allocationSize(value: List<Ipv4Route>): ULong {
+        val sizeForLength = 4UL
+        val sizeForItems = value.map { FfiConverterTypeIpv4Route.allocationSize(it) }.sum()
+        return sizeForLength + sizeForItems
+    }
+
+    override fun write(value: List<Ipv4Route>, buf: ByteBuffer) {
+        buf.putInt(value.size)
+        value.iterator().forEach {
+            FfiConverterTypeIpv4Route.write(it, buf)
+        }
+    }
+}
+
+
+
+
+/**
+ * @suppress
+ */
+public object FfiConverterSequenceTypeIpv6Route: FfiConverterRustBuffer<List<Ipv6Route>> {
+    override fun read(buf: ByteBuffer): List<Ipv6Route> {
+        val len = buf.getInt()
+        return List<Ipv6Route>(len) {
+            FfiConverterTypeIpv6Route.read(buf)
+        }
+    }
+
+    override fun allocationSize(value: List<Ipv6Route>): ULong {
+        val sizeForLength = 4UL
+        val sizeForItems = value.map { FfiConverterTypeIpv6Route.allocationSize(it) }.sum()
+        return sizeForLength + sizeForItems
+    }
+
+    override fun write(value: List<Ipv6Route>, buf: ByteBuffer) {
+        buf.putInt(value.size)
+        value.iterator().forEach {
+            FfiConverterTypeIpv6Route.write(it, buf)
         }
     }
 }
@@ -5235,6 +5834,25 @@ public object FfiConverterSequenceTypePeerStats: FfiConverterRustBuffer<List<Pee
         FfiConverterTypeLogLevel.lower(`maxLevel`),_status)
 }
     
+    
+
+        /**
+         * The `NEPacketTunnelNetworkSettings` values for a wg-quick file: its addresses with
+         * masks / prefix lengths, included routes (the addresses' networks and every allowed
+         * IP, `Table = off`: none), every peer endpoint as an excluded host route (hostnames are
+         * resolved now), DNS servers with search domains and match domains `[""]`, and the MTU
+         * (1420 when the file has none). Pure computation apart from resolving hostnames.
+         */
+    @Throws(TunnelException::class) fun `networkSettingsFor`(`wgQuickConfig`: kotlin.String): TunnelNetworkSettings {
+            return FfiConverterTypeTunnelNetworkSettings.lift(
+    uniffiRustCallWithError(TunnelException) { _status ->
+    UniffiLib.uniffi_ferrowg_fn_func_network_settings_for(
+    
+        
+        FfiConverterString.lower(`wgQuickConfig`),_status)
+}
+    )
+    }
     
 
 
