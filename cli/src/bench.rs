@@ -13,11 +13,12 @@ use std::time::{Duration, Instant, SystemTime};
 
 use ferrowg_core::config::{AllowedIp, DeviceConfig, Endpoint, PeerConfig};
 use ferrowg_core::crypto::aead::{Aead, RustCryptoAead};
-use ferrowg_core::device::memory::{memory_tun, StdUdpBind, TunHost};
+use ferrowg_core::device::memory::{memory_tun, TunHost};
 use ferrowg_core::device::{Device, DeviceOptions, RingKind, WorkerMode};
 use ferrowg_core::io::SystemClock;
 use ferrowg_core::keys::PrivateKey;
 use ferrowg_core::peer::{self, Identity, Peer, RandomIndices, Received};
+use ferrowg_platform::std_udp::StdUdpBind;
 use rand_chacha::rand_core::SeedableRng;
 use rand_chacha::ChaCha20Rng;
 

@@ -166,9 +166,10 @@ impl ferrowg_core::io::Clock for ManualClock {
 #[test]
 fn timers_run_on_the_injected_clock() {
     use ferrowg_core::config::DeviceConfig;
-    use ferrowg_core::device::memory::{memory_tun, StdUdpBind};
+    use ferrowg_core::device::memory::memory_tun;
     use ferrowg_core::device::Device;
     use ferrowg_core::io::SystemClock;
+    use ferrowg_platform::std_udp::StdUdpBind;
 
     let clock = Arc::new(ManualClock {
         base: now(),
@@ -348,9 +349,10 @@ fn uapi_set_on_a_busy_port_reports_eaddrinuse() {
 #[test]
 fn a_device_without_an_rng_seed_refuses_to_start() {
     use ferrowg_core::config::DeviceConfig;
-    use ferrowg_core::device::memory::{memory_tun, StdUdpBind};
+    use ferrowg_core::device::memory::memory_tun;
     use ferrowg_core::device::{Device, DeviceOptions};
     use ferrowg_core::io::SystemClock;
+    use ferrowg_platform::std_udp::StdUdpBind;
 
     let bind = Arc::new(StdUdpBind::new(IpAddr::V4(Ipv4Addr::LOCALHOST)));
     let (tun, _host) = memory_tun(MTU, 16);
