@@ -376,7 +376,12 @@ fn parse_config(text: &str) -> Result<Parsed, TunnelError> {
         .map(|l| l.trim_start_matches('\u{feff}').trim())
         .find(|l| !l.is_empty() && !l.starts_with('#'));
     match first {
-        Some(l) if l.starts_with('[') => Ok(Parsed::WgQuick(Box::new(WgQuickConfig::parse(text)?))),
+        // The host resolves endpoint hostnames: the engine takes only addresses.
+        Some(l) if l.starts_with('[') => {
+            let wq = ferrowg_platform::resolve::resolve_wg_quick(&WgQuickConfig::parse(text)?)
+                .map_err(|e| TunnelError::Config { line: 0, detail: e.to_string() })?;
+            Ok(Parsed::WgQuick(Box::new(wq)))
+        }
         Some("set=1") => {
             let body = text.trim_start_matches('\u{feff}').trim_start();
             Ok(Parsed::Uapi(

@@ -9,6 +9,7 @@
 //! - [`cpu`]: the machine's CPU topology as a [`ferrowg_core::sched::CpuTopology`], and
 //!   thread placement.
 //! - [`random_seed`]: the OS CSPRNG, for the engine's seed and new keys.
+//! - [`resolve`]: endpoint hostnames resolved before a config reaches the engine.
 //!
 //! The only crate besides `ferrowg-ffi` that contains `unsafe`: raw calls live in one
 //! private `sys` module per OS (plus the wintun adapter), every block with a
@@ -24,6 +25,7 @@ pub mod netconf;
 #[cfg(windows)]
 pub mod pipe;
 mod random;
+pub mod resolve;
 pub mod std_udp;
 #[allow(unsafe_code)]
 mod sys;

@@ -209,9 +209,10 @@ pub enum DeviceError {
     /// transport has no such mark, or no permission).
     #[error("cannot set fwmark on the UDP sockets: {0}")]
     Fwmark(#[source] io::Error),
-    /// An endpoint hostname did not resolve.
-    #[error(transparent)]
-    Resolve(#[from] crate::config::ResolveError),
+    /// A peer's endpoint is still a hostname: the host resolves names before the config
+    /// reaches the engine (`ferrowg_platform::resolve`); core makes no OS call.
+    #[error("{0}: resolve hostnames before applying the config")]
+    UnresolvedEndpoint(#[from] crate::config::uapi::UnresolvedEndpoint),
     /// The configuration is inconsistent (for example the same peer twice).
     #[error("invalid configuration: {0}")]
     InvalidConfig(String),

@@ -75,9 +75,10 @@ impl Interface {
         cfg
     }
 
-    /// Validates `config` (endpoints already resolved: core does not resolve names) and
+    /// Validates `config` (a hostname endpoint is refused: core does not resolve names) and
     /// builds everything that can fail, touching no live state.
     pub fn prepare(&self, config: DeviceConfig) -> Result<Prepared, ConfigError> {
+        config.check_resolved().map_err(|e| ConfigError::Invalid(e.to_string()))?;
         let base = self.snapshot.load_full();
         let mut seen = HashSet::with_capacity(config.peers.len());
         for p in &config.peers {
