@@ -112,6 +112,7 @@ fn queries(s: &Scenario, routes: &[(Prefix, u32)], v6: bool, seed: u64) -> Vec<I
 
 /// Whether `group` should run: all by default, or those named in `ALLOWEDIPS_BENCH`
 /// (comma-separated: lookup, shared, update), to skip the slow 1 M setups.
+#[allow(clippy::disallowed_methods)] // a benchmark reads its selection from the environment
 fn enabled(group: &str) -> bool {
     std::env::var("ALLOWEDIPS_BENCH").map_or(true, |v| v.split(',').any(|g| g == group))
 }
