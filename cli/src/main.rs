@@ -1,7 +1,7 @@
 //! The `ferrowg` binary: a drop-in for `wireguard-go` (`ferrowg [-f] IFNAME`), plus
-//! `up`, `show`, `demo` and `bench`.
+//! `up`, `show` and `demo`. (The in-process benchmark table that was `ferrowg bench` is
+//! `cargo bench -p ferrowg-core --bench overview`.)
 
-mod bench;
 #[cfg(any(target_os = "linux", target_os = "macos", windows))]
 mod bind;
 #[cfg(any(target_os = "linux", target_os = "macos"))]
@@ -38,7 +38,6 @@ usage:
   ferrowg kill-switch on CONFIG.conf | off IFNAME | status IFNAME
   ferrowg show [IFNAME]              show interfaces (like `wg show`)
   ferrowg demo                       two tunnels in this process over 127.0.0.1 (no root)
-  ferrowg bench                      in-process benchmarks, one table
   ferrowg --version";
 
 fn main() -> ExitCode {
@@ -46,7 +45,6 @@ fn main() -> ExitCode {
     let argv: Vec<&str> = args.iter().map(String::as_str).collect();
     let result = match argv.as_slice() {
         ["demo"] => demo::run(),
-        ["bench"] => bench::run(),
         #[cfg(target_os = "linux")]
         ["up", path] => up::run(std::path::Path::new(path)),
         #[cfg(target_os = "linux")]
