@@ -34,7 +34,7 @@
 //!   thread; a wanted initiation shows as a deadline that is due at once).
 //! - **Crypto workers** (see [`WorkerMode`]): a TX or RX batch at least
 //!   [`DeviceOptions::fanout_threshold`] long is handed out packet by packet through a
-//!   [`crate::queue::Ring`] and re-joined (the submitting thread helps meanwhile)
+//!   `queue::Ring` and re-joined (the submitting thread helps meanwhile)
 //!   before anything leaves, so order is kept per peer.
 //!
 //! Buffers are allocated once per thread; the steady-state data path allocates nothing
@@ -90,9 +90,9 @@ pub enum WorkerMode {
 /// Which bounded ring carries work between engine stages.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub enum RingKind {
-    /// [`crate::queue::LockedRing`] (a mutex around a deque).
+    /// `queue::LockedRing` (a mutex around a deque).
     Locked,
-    /// [`crate::queue::LockFreeRing`] (Vyukov's bounded MPMC array).
+    /// `queue::LockFreeRing` (Vyukov's bounded MPMC array).
     #[default]
     LockFree,
 }
