@@ -434,6 +434,16 @@ mod tests {
     }
 
     #[test]
+    fn wg_quick_endpoints_are_resolved_by_the_host() {
+        let text =
+            "[Interface]\n[Peer]\nPublicKey = ZGVmZ2hpamtsbW5vcHFyc3R1dnd4eXp7fH1+f4CBgoM=\n\
+                    Endpoint = localhost:51820\n";
+        let Parsed::WgQuick(wq) = parse_config(text).unwrap() else { panic!("not wg-quick") };
+        let addr = wq.device.peers[0].endpoint.as_ref().and_then(|e| e.addr());
+        assert!(addr.is_some_and(|a| a.ip().is_loopback() && a.port() == 51820), "{addr:?}");
+    }
+
+    #[test]
     fn wg_quick_error_has_line() {
         let err = parse_config("[Interface]\n\nListenPort = 70000\n").err().unwrap();
         assert!(matches!(err, TunnelError::Config { line: 3, .. }), "{err:?}");
