@@ -74,9 +74,9 @@ use state::Inner;
 /// How the engine spreads encryption over threads.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub enum WorkerMode {
-    /// Size the pool from the topology ([`crate::sched::plan`]: one NUMA node, P-cores
+    /// Size the pool from the topology (`sched::plan`: one NUMA node, P-cores
     /// first, no SMT siblings, minus the two I/O threads) and use as many of them as the
-    /// measured crypto load justifies ([`crate::sched::Scaler`], with hysteresis): inline
+    /// measured crypto load justifies (`sched::Scaler`, with hysteresis): inline
     /// on the TX thread at low rates, fanning batches of at least `fanout_threshold`
     /// packets out as load rises, back in as it falls.
     #[default]
@@ -111,7 +111,7 @@ pub enum ThreadRole {
 }
 
 /// Lets the host place the engine's threads (core makes no OS calls itself): called on
-/// each new thread before it does any work, with the CPU that [`crate::sched::plan`]
+/// each new thread before it does any work, with the CPU that `sched::plan`
 /// chose for it from [`DeviceOptions::topology`] (`None`: no preference). The TX thread
 /// gets the plan's I/O CPU, the RX thread the first worker CPU, crypto workers the
 /// following ones; the control thread is left to the OS. The platform crate's
