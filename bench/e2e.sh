@@ -26,7 +26,11 @@
 #      PACED (1000M) VETH (1) OUT=file (also write the table)
 #      TUN_TXQLEN (unset: the kernel's 500; else set on every tunnel interface)
 #      FERROWG / WIREGUARD_GO / WIREGUARD_GO_CURRENT / BORINGTUN / GOTATUN = binary paths.
-#      Implementations: ferrowg, ferrowg-nooffload (FERROWG_TUN_OFFLOAD=0),
+#      FERROWG_BASE = another ferrowg build (implementation ferrowg-base).
+#      Implementations: ferrowg, ferrowg-nooffload (FERROWG_TUN_OFFLOAD=0), ferrowg-base,
+#      ferrowg-direct / ferrowg-queued / ferrowg-codel (that TX path, --tx-queue=...;
+#      plain `ferrowg` honours FERROWG_TX_QUEUE and FERROWG_RING from the environment),
+#      ferrowg:VAR=VAL,... / ferrowg-base:VAR=VAL,... (with those environment variables),
 #      wireguard-go-current, wireguard-go, boringtun-cli, gotatun.
 
 set -u

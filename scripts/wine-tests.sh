@@ -6,7 +6,10 @@
 #     include the named-pipe UAPI suite: the errno cases of tests/netns/uapi-errors.sh
 #     against a host-packet engine over \\.\pipe\ProtectedPrefix\Administrators\WireGuard\*);
 #   - `ferrowg.exe demo` (two engines over Windows UDP sockets on 127.0.0.1);
-#   - the C binding test (bindings/c) built with mingw against ferrowg.dll.
+#   - the C binding test (bindings/c) built with mingw against ferrowg.dll;
+#   - the UDP transport round trip, printing the path it took (USO/URO or fallback);
+#   - optionally (WG_EXE=/path/to/wg.exe, built from wireguard-tools outside the repo),
+#     the real wg.exe show/set/showconf against a host-packet engine's named pipe.
 # Prints each binary's pass counts; exits non-zero if anything fails. wintun (a kernel
 # driver) cannot run under wine: the wintun code is only compiled (and clippy'd).
 # Usage: scripts/wine-tests.sh   (as root on Debian it installs wine64 + mingw-w64)
@@ -89,6 +92,27 @@ echo "== wine-tests: test binaries"
 while read -r exe; do
   run "$(basename "$exe" .exe | sed 's/-[0-9a-f]*$//')" 600 "$exe"
 done <"$work/exes"
+
+echo "== wine-tests: UDP transport batch path (USO/URO or the per-datagram fallback)"
+pexe=$(grep -E '/ferrowg_platform-[0-9a-f]+\.exe$' "$work/exes" | head -1)
+run "udp transport batch path" 120 "$pexe" transport_batch_round_trip_over_loopback --nocapture
+if path=$(grep -m1 'udp path taken' "$work/log"); then
+  echo "$path"
+else
+  failed+=("udp path line")
+fi
+
+echo "== wine-tests: real wg.exe over the named pipe (optional: WG_EXE)"
+if [ -n "${WG_EXE:-}" ]; then
+  # A wg.exe built from wireguard-tools outside this repository (never committed).
+  cexe=$(grep -E '/ferrowg-[0-9a-f]+\.exe$' "$work/exes" | head -1)
+  WG_EXE=$("$WINE" winepath -w "$WG_EXE" 2>/dev/null | tr -d '\r')
+  export WG_EXE
+  run "wg.exe show/set/showconf (pipe)" 180 "$cexe" \
+    wg_exe::wg_exe_shows_sets_and_showconfs_over_the_named_pipe --ignored --exact --nocapture
+else
+  echo "wg.exe over the named pipe: not run (set WG_EXE to a wg.exe built from wireguard-tools)"
+fi
 
 echo "== wine-tests: ferrowg.exe demo"
 run "ferrowg.exe demo" 180 "$out/ferrowg.exe" demo

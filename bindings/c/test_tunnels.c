@@ -74,6 +74,25 @@ static FerrowgTunnel start_host(const char *priv) {
     return t;
 }
 
+/* `a` runs its traffic through the CoDel TX path and the locked ring. */
+static FerrowgTunnel start_codel(const char *priv) {
+    char cfg[256];
+    snprintf(cfg, sizeof cfg, "[Interface]\nPrivateKey = %s\n", priv);
+    FerrowgTunnelOptions o = {
+        .struct_size = sizeof o,
+        .nic = FERROWG_NIC_HOST_PACKETS,
+        .bind_address = "127.0.0.1",
+        .tx_queue = FERROWG_TX_QUEUE_CODEL,
+        .codel_target_us = 2000,
+        .codel_interval_us = 40000,
+        .ring = FERROWG_RING_LOCKED,
+    };
+    FerrowgTunnel t = 0;
+    int rc = ferrowg_tunnel_start_opts(cfg, &o, &t);
+    CHECK(rc == FERROWG_OK && t != 0, "start with options: %d %s", rc, ferrowg_last_error_message());
+    return t;
+}
+
 static uint16_t port_of(FerrowgTunnel t) {
     uint16_t port = 0;
     CHECK(ferrowg_tunnel_listen_port(t, &port) == FERROWG_OK && port != 0, "listen port");
@@ -188,7 +207,18 @@ int main(void) {
     CHECK(ferrowg_set_logger(on_log, NULL, 4) == FERROWG_OK, "set logger");
 
     char *a_pub = public_key(A_PRIV), *b_pub = public_key(B_PRIV);
-    FerrowgTunnel a = start_host(A_PRIV), b = start_host(B_PRIV);
+    FerrowgTunnel a = start_codel(A_PRIV), b = start_host(B_PRIV);
+    FerrowgTunnelOptions eff = {.struct_size = sizeof eff};
+    CHECK(ferrowg_tunnel_get_options(a, &eff) == FERROWG_OK && eff.tx_queue == FERROWG_TX_QUEUE_CODEL &&
+              eff.codel_target_us == 2000 && eff.codel_interval_us == 40000 && eff.ring == FERROWG_RING_LOCKED,
+          "options in effect: queue %d target %u interval %u ring %d", eff.tx_queue, eff.codel_target_us,
+          eff.codel_interval_us, eff.ring);
+    CHECK(ferrowg_tunnel_get_options(b, &eff) == FERROWG_OK && eff.tx_queue != FERROWG_TX_QUEUE_DEFAULT,
+          "default options reported");
+    FerrowgTunnelOptions old_size = {.struct_size = 8};
+    FerrowgTunnel none = 0;
+    CHECK(ferrowg_tunnel_start_opts("", &old_size, &none) == FERROWG_ERR_INVALID_ARGUMENT && none == 0,
+          "unknown struct_size refused");
     char cfg[512];
     snprintf(cfg, sizeof cfg, "[Peer]\nPublicKey = %s\nAllowedIPs = 198.19.0.2/32\nEndpoint = 127.0.0.1:%u\n",
              b_pub, port_of(b));

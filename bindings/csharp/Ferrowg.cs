@@ -34,6 +34,23 @@ namespace Ferrowg
     /// <summary>Event kinds (ferrowg.h FERROWG_EVENT_*).</summary>
     public enum EventKind { HandshakeComplete = 1, SessionExpired = 2, EndpointChanged = 3, PeerUnreachable = 4, Error = 5 }
 
+    /// <summary>The TX path (ferrowg.h FERROWG_TX_QUEUE_*); Default: the engine's.</summary>
+    public enum TxQueue { Default = 0, Direct = 1, Queued = 2, Codel = 3 }
+
+    /// <summary>The TX-to-workers ring (ferrowg.h FERROWG_RING_*); Default: the engine's.</summary>
+    public enum Ring { Default = 0, LockFree = 1, Locked = 2 }
+
+    /// <summary>Engine options for a tunnel start; unset (zero) fields keep the defaults.</summary>
+    public sealed class TunnelOptions
+    {
+        /// <summary>Limit the UDP socket to this local address (host packet I/O); null: all.</summary>
+        public string BindAddress;
+        public TxQueue TxQueue;
+        /// <summary>CoDel's target and interval in microseconds; 0: 5000 and 100000.</summary>
+        public uint CodelTargetUs, CodelIntervalUs;
+        public Ring Ring;
+    }
+
     /// <summary>A failed ferrowg call: the code and the library's message.</summary>
     public class FerrowgException : Exception
     {
@@ -89,6 +106,24 @@ namespace Ferrowg
             public ulong RxBytes, TxBytes, RxPackets, TxPackets, Handshakes, DroppedPackets;
         }
 
+        /// <summary>FerrowgTunnelOptions; StructSize = Marshal.SizeOf(typeof(TunnelOptionsRaw)).</summary>
+        [StructLayout(LayoutKind.Sequential)]
+        public struct TunnelOptionsRaw
+        {
+            public uint StructSize;
+            public int Nic;
+            public IntPtr AdapterName;
+            public int Fd;
+            public IntPtr BindAddress;
+            public IntPtr Protect;
+            public IntPtr ProtectCtx;
+            public int TxQueue;
+            public uint CodelTargetUs, CodelIntervalUs;
+            public int Ring;
+        }
+
+        public const int NicHostPackets = 0, NicAdapter = 1;
+
         [DllImport(Lib, CallingConvention = CallingConvention.Cdecl)] public static extern IntPtr ferrowg_version();
         [DllImport(Lib, CallingConvention = CallingConvention.Cdecl)] public static extern int ferrowg_last_error_code();
         [DllImport(Lib, CallingConvention = CallingConvention.Cdecl)] public static extern IntPtr ferrowg_last_error_message();
@@ -97,6 +132,8 @@ namespace Ferrowg
         [DllImport(Lib, CallingConvention = CallingConvention.Cdecl)] public static extern int ferrowg_set_logger(LogFn callback, IntPtr ctx, int maxLevel);
         [DllImport(Lib, CallingConvention = CallingConvention.Cdecl)] public static extern int ferrowg_tunnel_start_host(byte[] config, byte[] bindAddress, out ulong handle);
         [DllImport(Lib, CallingConvention = CallingConvention.Cdecl)] public static extern int ferrowg_tunnel_start_adapter(byte[] config, byte[] name, out ulong handle);
+        [DllImport(Lib, CallingConvention = CallingConvention.Cdecl)] public static extern int ferrowg_tunnel_start_opts(byte[] config, ref TunnelOptionsRaw options, out ulong handle);
+        [DllImport(Lib, CallingConvention = CallingConvention.Cdecl)] public static extern int ferrowg_tunnel_get_options(ulong tunnel, ref TunnelOptionsRaw options);
         [DllImport(Lib, CallingConvention = CallingConvention.Cdecl)] public static extern int ferrowg_tunnel_stop(ulong tunnel);
         [DllImport(Lib, CallingConvention = CallingConvention.Cdecl)] public static extern int ferrowg_tunnel_free(ulong tunnel);
         [DllImport(Lib, CallingConvention = CallingConvention.Cdecl)] public static extern int ferrowg_tunnel_set_config(ulong tunnel, byte[] config, [MarshalAs(UnmanagedType.I1)] bool replace);
@@ -266,6 +303,71 @@ namespace Ferrowg
             ulong h;
             Native.Check(Native.ferrowg_tunnel_start_adapter(Native.Utf8(config), Native.Utf8(name), out h));
             return new Tunnel(h);
+        }
+
+        /// <summary>Host packet I/O mode with engine options (TX path, CoDel, ring).</summary>
+        public static Tunnel StartHost(string config, TunnelOptions options)
+        {
+            return StartWith(config, Native.NicHostPackets, null, options);
+        }
+
+        /// <summary>Creates the OS adapter, with engine options (TX path, CoDel, ring).</summary>
+        public static Tunnel StartAdapter(string config, string name, TunnelOptions options)
+        {
+            return StartWith(config, Native.NicAdapter, name, options);
+        }
+
+        static Tunnel StartWith(string config, int nic, string name, TunnelOptions options)
+        {
+            var raw = new Native.TunnelOptionsRaw
+            {
+                StructSize = (uint)Marshal.SizeOf(typeof(Native.TunnelOptionsRaw)),
+                Nic = nic,
+                TxQueue = (int)options.TxQueue,
+                CodelTargetUs = options.CodelTargetUs,
+                CodelIntervalUs = options.CodelIntervalUs,
+                Ring = (int)options.Ring,
+            };
+            var handles = new GCHandle[2];
+            try
+            {
+                var nameBytes = Native.Utf8(name);
+                var bindBytes = Native.Utf8(options.BindAddress);
+                if (nameBytes != null)
+                {
+                    handles[0] = GCHandle.Alloc(nameBytes, GCHandleType.Pinned);
+                    raw.AdapterName = handles[0].AddrOfPinnedObject();
+                }
+                if (bindBytes != null)
+                {
+                    handles[1] = GCHandle.Alloc(bindBytes, GCHandleType.Pinned);
+                    raw.BindAddress = handles[1].AddrOfPinnedObject();
+                }
+                ulong h;
+                Native.Check(Native.ferrowg_tunnel_start_opts(Native.Utf8(config), ref raw, out h));
+                return new Tunnel(h);
+            }
+            finally
+            {
+                foreach (var gh in handles) if (gh.IsAllocated) gh.Free();
+            }
+        }
+
+        /// <summary>The engine options in effect (every field set; BindAddress null).</summary>
+        public TunnelOptions Options
+        {
+            get
+            {
+                var raw = new Native.TunnelOptionsRaw { StructSize = (uint)Marshal.SizeOf(typeof(Native.TunnelOptionsRaw)) };
+                Run(t => Native.ferrowg_tunnel_get_options(t, ref raw));
+                return new TunnelOptions
+                {
+                    TxQueue = (TxQueue)raw.TxQueue,
+                    CodelTargetUs = raw.CodelTargetUs,
+                    CodelIntervalUs = raw.CodelIntervalUs,
+                    Ring = (Ring)raw.Ring,
+                };
+            }
         }
 
         int Call(Func<ulong, int> f)

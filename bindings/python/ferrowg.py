@@ -554,6 +554,8 @@ def _uniffi_check_api_checksums(lib):
         raise InternalError("UniFFI API checksum mismatch: try cleaning and rebuilding your project")
     if lib.uniffi_ferrowg_checksum_method_tunnel_network_changed() != 46758:
         raise InternalError("UniFFI API checksum mismatch: try cleaning and rebuilding your project")
+    if lib.uniffi_ferrowg_checksum_method_tunnel_options() != 43439:
+        raise InternalError("UniFFI API checksum mismatch: try cleaning and rebuilding your project")
     if lib.uniffi_ferrowg_checksum_method_tunnel_read_packets() != 45709:
         raise InternalError("UniFFI API checksum mismatch: try cleaning and rebuilding your project")
     if lib.uniffi_ferrowg_checksum_method_tunnel_resume() != 15742:
@@ -579,6 +581,8 @@ def _uniffi_check_api_checksums(lib):
     if lib.uniffi_ferrowg_checksum_constructor_tunnel_start() != 24849:
         raise InternalError("UniFFI API checksum mismatch: try cleaning and rebuilding your project")
     if lib.uniffi_ferrowg_checksum_constructor_tunnel_start_protected() != 47933:
+        raise InternalError("UniFFI API checksum mismatch: try cleaning and rebuilding your project")
+    if lib.uniffi_ferrowg_checksum_constructor_tunnel_start_with_options() != 16860:
         raise InternalError("UniFFI API checksum mismatch: try cleaning and rebuilding your project")
     if lib.uniffi_ferrowg_checksum_method_tunnelobserver_on_event() != 52665:
         raise InternalError("UniFFI API checksum mismatch: try cleaning and rebuilding your project")
@@ -656,6 +660,9 @@ _UniffiLib.uniffi_ferrowg_checksum_method_tunnel_listen_port.restype = ctypes.c_
 _UniffiLib.uniffi_ferrowg_checksum_method_tunnel_network_changed.argtypes = (
 )
 _UniffiLib.uniffi_ferrowg_checksum_method_tunnel_network_changed.restype = ctypes.c_uint16
+_UniffiLib.uniffi_ferrowg_checksum_method_tunnel_options.argtypes = (
+)
+_UniffiLib.uniffi_ferrowg_checksum_method_tunnel_options.restype = ctypes.c_uint16
 _UniffiLib.uniffi_ferrowg_checksum_method_tunnel_read_packets.argtypes = (
 )
 _UniffiLib.uniffi_ferrowg_checksum_method_tunnel_read_packets.restype = ctypes.c_uint16
@@ -695,6 +702,9 @@ _UniffiLib.uniffi_ferrowg_checksum_constructor_tunnel_start.restype = ctypes.c_u
 _UniffiLib.uniffi_ferrowg_checksum_constructor_tunnel_start_protected.argtypes = (
 )
 _UniffiLib.uniffi_ferrowg_checksum_constructor_tunnel_start_protected.restype = ctypes.c_uint16
+_UniffiLib.uniffi_ferrowg_checksum_constructor_tunnel_start_with_options.argtypes = (
+)
+_UniffiLib.uniffi_ferrowg_checksum_constructor_tunnel_start_with_options.restype = ctypes.c_uint16
 _UniffiLib.uniffi_ferrowg_checksum_method_tunnelobserver_on_event.argtypes = (
 )
 _UniffiLib.uniffi_ferrowg_checksum_method_tunnelobserver_on_event.restype = ctypes.c_uint16
@@ -777,6 +787,11 @@ _UniffiLib.uniffi_ferrowg_fn_method_tunnel_network_changed.argtypes = (
     ctypes.POINTER(_UniffiRustCallStatus),
 )
 _UniffiLib.uniffi_ferrowg_fn_method_tunnel_network_changed.restype = None
+_UniffiLib.uniffi_ferrowg_fn_method_tunnel_options.argtypes = (
+    ctypes.c_uint64,
+    ctypes.POINTER(_UniffiRustCallStatus),
+)
+_UniffiLib.uniffi_ferrowg_fn_method_tunnel_options.restype = _UniffiRustBuffer
 _UniffiLib.uniffi_ferrowg_fn_method_tunnel_read_packets.argtypes = (
     ctypes.c_uint64,
     ctypes.c_uint32,
@@ -855,6 +870,13 @@ _UniffiLib.uniffi_ferrowg_fn_constructor_tunnel_start_protected.argtypes = (
     ctypes.POINTER(_UniffiRustCallStatus),
 )
 _UniffiLib.uniffi_ferrowg_fn_constructor_tunnel_start_protected.restype = ctypes.c_uint64
+_UniffiLib.uniffi_ferrowg_fn_constructor_tunnel_start_with_options.argtypes = (
+    _UniffiRustBuffer,
+    _UniffiRustBuffer,
+    _UniffiRustBuffer,
+    ctypes.POINTER(_UniffiRustCallStatus),
+)
+_UniffiLib.uniffi_ferrowg_fn_constructor_tunnel_start_with_options.restype = ctypes.c_uint64
 _UniffiLib.uniffi_ferrowg_fn_method_tunnelobserver_on_event.argtypes = (
     ctypes.c_uint64,
     _UniffiRustBuffer,
@@ -1415,6 +1437,223 @@ class _UniffiFfiConverterTypeTunnelConfig(_UniffiConverterRustBuffer):
         _UniffiFfiConverterOptionalUInt32.write(value.fwmark, buf)
         _UniffiFfiConverterSequenceTypePeerConfigRecord.write(value.peers, buf)
 
+
+
+
+
+
+class TxQueueMode(enum.Enum):
+    """
+    How outgoing packets reach encryption.
+"""
+    
+    DIRECT = 0
+    """
+    From the NIC batch straight to encryption (no queue inside the engine).
+"""
+    
+    QUEUED = 1
+    """
+    Per-peer queues inside the engine (DQL byte limit), never dropping: the baseline
+    for comparing CoDel.
+"""
+    
+    CODEL = 2
+    """
+    Per-peer queues with CoDel (RFC 8289; target and interval below).
+"""
+    
+
+
+class _UniffiFfiConverterTypeTxQueueMode(_UniffiConverterRustBuffer):
+    @staticmethod
+    def read(buf):
+        variant = buf.read_i32()
+        if variant == 1:
+            return TxQueueMode.DIRECT
+        if variant == 2:
+            return TxQueueMode.QUEUED
+        if variant == 3:
+            return TxQueueMode.CODEL
+        raise InternalError("Raw enum value doesn't match any cases")
+
+    @staticmethod
+    def check_lower(value):
+        if value == TxQueueMode.DIRECT:
+            return
+        if value == TxQueueMode.QUEUED:
+            return
+        if value == TxQueueMode.CODEL:
+            return
+        raise ValueError(value)
+
+    @staticmethod
+    def write(value, buf):
+        if value == TxQueueMode.DIRECT:
+            buf.write_i32(1)
+        if value == TxQueueMode.QUEUED:
+            buf.write_i32(2)
+        if value == TxQueueMode.CODEL:
+            buf.write_i32(3)
+
+
+
+class _UniffiFfiConverterOptionalTypeTxQueueMode(_UniffiConverterRustBuffer):
+    @classmethod
+    def check_lower(cls, value):
+        if value is not None:
+            _UniffiFfiConverterTypeTxQueueMode.check_lower(value)
+
+    @classmethod
+    def write(cls, value, buf):
+        if value is None:
+            buf.write_u8(0)
+            return
+
+        buf.write_u8(1)
+        _UniffiFfiConverterTypeTxQueueMode.write(value, buf)
+
+    @classmethod
+    def read(cls, buf):
+        flag = buf.read_u8()
+        if flag == 0:
+            return None
+        elif flag == 1:
+            return _UniffiFfiConverterTypeTxQueueMode.read(buf)
+        else:
+            raise InternalError("Unexpected flag byte for optional type")
+
+
+
+
+
+
+class RingMode(enum.Enum):
+    """
+    The bounded ring between the TX thread and the crypto workers.
+"""
+    
+    LOCK_FREE = 0
+    """
+    Vyukov's bounded MPMC array.
+"""
+    
+    LOCKED = 1
+    """
+    A mutex around a deque.
+"""
+    
+
+
+class _UniffiFfiConverterTypeRingMode(_UniffiConverterRustBuffer):
+    @staticmethod
+    def read(buf):
+        variant = buf.read_i32()
+        if variant == 1:
+            return RingMode.LOCK_FREE
+        if variant == 2:
+            return RingMode.LOCKED
+        raise InternalError("Raw enum value doesn't match any cases")
+
+    @staticmethod
+    def check_lower(value):
+        if value == RingMode.LOCK_FREE:
+            return
+        if value == RingMode.LOCKED:
+            return
+        raise ValueError(value)
+
+    @staticmethod
+    def write(value, buf):
+        if value == RingMode.LOCK_FREE:
+            buf.write_i32(1)
+        if value == RingMode.LOCKED:
+            buf.write_i32(2)
+
+
+
+class _UniffiFfiConverterOptionalTypeRingMode(_UniffiConverterRustBuffer):
+    @classmethod
+    def check_lower(cls, value):
+        if value is not None:
+            _UniffiFfiConverterTypeRingMode.check_lower(value)
+
+    @classmethod
+    def write(cls, value, buf):
+        if value is None:
+            buf.write_u8(0)
+            return
+
+        buf.write_u8(1)
+        _UniffiFfiConverterTypeRingMode.write(value, buf)
+
+    @classmethod
+    def read(cls, buf):
+        flag = buf.read_u8()
+        if flag == 0:
+            return None
+        elif flag == 1:
+            return _UniffiFfiConverterTypeRingMode.read(buf)
+        else:
+            raise InternalError("Unexpected flag byte for optional type")
+
+@dataclass
+class TunnelOptions:
+    """
+    Options for `Tunnel::start_with_options`; every field may be left unset.
+"""
+    def __init__(self, *, bind_address:typing.Optional[str] = None, tx_queue:typing.Optional[TxQueueMode] = None, codel_target_us:typing.Optional[int] = None, codel_interval_us:typing.Optional[int] = None, ring:typing.Optional[RingMode] = None):
+        self.bind_address = bind_address
+        self.tx_queue = tx_queue
+        self.codel_target_us = codel_target_us
+        self.codel_interval_us = codel_interval_us
+        self.ring = ring
+        
+        
+
+    
+    def __str__(self):
+        return "TunnelOptions(bind_address={}, tx_queue={}, codel_target_us={}, codel_interval_us={}, ring={})".format(self.bind_address, self.tx_queue, self.codel_target_us, self.codel_interval_us, self.ring)
+    def __eq__(self, other):
+        if self.bind_address != other.bind_address:
+            return False
+        if self.tx_queue != other.tx_queue:
+            return False
+        if self.codel_target_us != other.codel_target_us:
+            return False
+        if self.codel_interval_us != other.codel_interval_us:
+            return False
+        if self.ring != other.ring:
+            return False
+        return True
+
+class _UniffiFfiConverterTypeTunnelOptions(_UniffiConverterRustBuffer):
+    @staticmethod
+    def read(buf):
+        return TunnelOptions(
+            bind_address=_UniffiFfiConverterOptionalString.read(buf),
+            tx_queue=_UniffiFfiConverterOptionalTypeTxQueueMode.read(buf),
+            codel_target_us=_UniffiFfiConverterOptionalUInt32.read(buf),
+            codel_interval_us=_UniffiFfiConverterOptionalUInt32.read(buf),
+            ring=_UniffiFfiConverterOptionalTypeRingMode.read(buf),
+        )
+
+    @staticmethod
+    def check_lower(value):
+        _UniffiFfiConverterOptionalString.check_lower(value.bind_address)
+        _UniffiFfiConverterOptionalTypeTxQueueMode.check_lower(value.tx_queue)
+        _UniffiFfiConverterOptionalUInt32.check_lower(value.codel_target_us)
+        _UniffiFfiConverterOptionalUInt32.check_lower(value.codel_interval_us)
+        _UniffiFfiConverterOptionalTypeRingMode.check_lower(value.ring)
+
+    @staticmethod
+    def write(value, buf):
+        _UniffiFfiConverterOptionalString.write(value.bind_address, buf)
+        _UniffiFfiConverterOptionalTypeTxQueueMode.write(value.tx_queue, buf)
+        _UniffiFfiConverterOptionalUInt32.write(value.codel_target_us, buf)
+        _UniffiFfiConverterOptionalUInt32.write(value.codel_interval_us, buf)
+        _UniffiFfiConverterOptionalTypeRingMode.write(value.ring, buf)
+
 class _UniffiFfiConverterSequenceTypePeerStats(_UniffiConverterRustBuffer):
     @classmethod
     def check_lower(cls, value):
@@ -1443,18 +1682,20 @@ class TunnelStats:
     """
     Tunnel-wide and per-peer counters.
 """
-    def __init__(self, *, listen_port:int, dropped_packets:int, handshakes_processed:int, under_load:bool, peers:typing.List[PeerStats]):
+    def __init__(self, *, listen_port:int, dropped_packets:int, handshakes_processed:int, under_load:bool, tx_queued_packets:int, codel_drops:int, peers:typing.List[PeerStats]):
         self.listen_port = listen_port
         self.dropped_packets = dropped_packets
         self.handshakes_processed = handshakes_processed
         self.under_load = under_load
+        self.tx_queued_packets = tx_queued_packets
+        self.codel_drops = codel_drops
         self.peers = peers
         
         
 
     
     def __str__(self):
-        return "TunnelStats(listen_port={}, dropped_packets={}, handshakes_processed={}, under_load={}, peers={})".format(self.listen_port, self.dropped_packets, self.handshakes_processed, self.under_load, self.peers)
+        return "TunnelStats(listen_port={}, dropped_packets={}, handshakes_processed={}, under_load={}, tx_queued_packets={}, codel_drops={}, peers={})".format(self.listen_port, self.dropped_packets, self.handshakes_processed, self.under_load, self.tx_queued_packets, self.codel_drops, self.peers)
     def __eq__(self, other):
         if self.listen_port != other.listen_port:
             return False
@@ -1463,6 +1704,10 @@ class TunnelStats:
         if self.handshakes_processed != other.handshakes_processed:
             return False
         if self.under_load != other.under_load:
+            return False
+        if self.tx_queued_packets != other.tx_queued_packets:
+            return False
+        if self.codel_drops != other.codel_drops:
             return False
         if self.peers != other.peers:
             return False
@@ -1476,6 +1721,8 @@ class _UniffiFfiConverterTypeTunnelStats(_UniffiConverterRustBuffer):
             dropped_packets=_UniffiFfiConverterUInt64.read(buf),
             handshakes_processed=_UniffiFfiConverterUInt64.read(buf),
             under_load=_UniffiFfiConverterBoolean.read(buf),
+            tx_queued_packets=_UniffiFfiConverterUInt64.read(buf),
+            codel_drops=_UniffiFfiConverterUInt64.read(buf),
             peers=_UniffiFfiConverterSequenceTypePeerStats.read(buf),
         )
 
@@ -1485,6 +1732,8 @@ class _UniffiFfiConverterTypeTunnelStats(_UniffiConverterRustBuffer):
         _UniffiFfiConverterUInt64.check_lower(value.dropped_packets)
         _UniffiFfiConverterUInt64.check_lower(value.handshakes_processed)
         _UniffiFfiConverterBoolean.check_lower(value.under_load)
+        _UniffiFfiConverterUInt64.check_lower(value.tx_queued_packets)
+        _UniffiFfiConverterUInt64.check_lower(value.codel_drops)
         _UniffiFfiConverterSequenceTypePeerStats.check_lower(value.peers)
 
     @staticmethod
@@ -1493,6 +1742,8 @@ class _UniffiFfiConverterTypeTunnelStats(_UniffiConverterRustBuffer):
         _UniffiFfiConverterUInt64.write(value.dropped_packets, buf)
         _UniffiFfiConverterUInt64.write(value.handshakes_processed, buf)
         _UniffiFfiConverterBoolean.write(value.under_load, buf)
+        _UniffiFfiConverterUInt64.write(value.tx_queued_packets, buf)
+        _UniffiFfiConverterUInt64.write(value.codel_drops, buf)
         _UniffiFfiConverterSequenceTypePeerStats.write(value.peers, buf)
 
 
@@ -3017,6 +3268,11 @@ class TunnelProtocol(typing.Protocol):
         Socket handles from `socket_handles` change; fetch them again.
 """
         raise NotImplementedError
+    def options(self, ) -> TunnelOptions:
+        """
+        The engine options in effect (every field set; `bind_address` as given).
+"""
+        raise NotImplementedError
     def read_packets(self, max: int,timeout_ms: int) -> typing.List[bytes]:
         """
         Host packet I/O: pulls up to `max` incoming IP packets, waiting up to
@@ -3145,6 +3401,31 @@ class Tunnel(TunnelProtocol):
             *_uniffi_lowered_args,
         )
         return cls._uniffi_make_instance(_uniffi_ffi_result)
+    @classmethod
+    def start_with_options(cls, config: str,mode: NicMode,options: TunnelOptions) -> Tunnel:
+        """
+        Like `start`, with engine options (TX path, CoDel, worker ring, bind address);
+        unset fields keep the defaults.
+"""
+        
+        _UniffiFfiConverterString.check_lower(config)
+
+        _UniffiFfiConverterTypeNicMode.check_lower(mode)
+
+        _UniffiFfiConverterTypeTunnelOptions.check_lower(options)
+        _uniffi_lowered_args = (
+            _UniffiFfiConverterString.lower(config),
+            _UniffiFfiConverterTypeNicMode.lower(mode),
+            _UniffiFfiConverterTypeTunnelOptions.lower(options),
+        )
+        _uniffi_lift_return = _UniffiFfiConverterTypeTunnel.lift
+        _uniffi_error_converter = _UniffiFfiConverterTypeTunnelError
+        _uniffi_ffi_result = _uniffi_rust_call_with_error(
+            _uniffi_error_converter,
+            _UniffiLib.uniffi_ferrowg_fn_constructor_tunnel_start_with_options,
+            *_uniffi_lowered_args,
+        )
+        return cls._uniffi_make_instance(_uniffi_ffi_result)
     
     def __init__(self, *args, **kwargs):
         raise ValueError("This class has no default constructor")
@@ -3224,6 +3505,21 @@ class Tunnel(TunnelProtocol):
         _uniffi_ffi_result = _uniffi_rust_call_with_error(
             _uniffi_error_converter,
             _UniffiLib.uniffi_ferrowg_fn_method_tunnel_network_changed,
+            *_uniffi_lowered_args,
+        )
+        return _uniffi_lift_return(_uniffi_ffi_result)
+    def options(self, ) -> TunnelOptions:
+        """
+        The engine options in effect (every field set; `bind_address` as given).
+"""
+        _uniffi_lowered_args = (
+            self._uniffi_clone_handle(),
+        )
+        _uniffi_lift_return = _UniffiFfiConverterTypeTunnelOptions.lift
+        _uniffi_error_converter = None
+        _uniffi_ffi_result = _uniffi_rust_call_with_error(
+            _uniffi_error_converter,
+            _UniffiLib.uniffi_ferrowg_fn_method_tunnel_options,
             *_uniffi_lowered_args,
         )
         return _uniffi_lift_return(_uniffi_ffi_result)
@@ -3652,6 +3948,8 @@ def version() -> str:
 
 __all__ = [
     "InternalError",
+    "TxQueueMode",
+    "RingMode",
     "LogLevel",
     "NicMode",
     "TunnelError",
@@ -3659,6 +3957,7 @@ __all__ = [
     "PeerConfigRecord",
     "PeerStats",
     "TunnelConfig",
+    "TunnelOptions",
     "TunnelStats",
     "callback_failures",
     "find_utun_fd",

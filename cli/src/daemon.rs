@@ -22,12 +22,13 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use ferrowg_core::config::DeviceConfig;
-use ferrowg_core::device::{Device, DeviceEvent, DeviceObserver, DeviceOptions, LogLevel};
+use ferrowg_core::device::{Device, DeviceEvent, DeviceObserver, DeviceOptions};
 use ferrowg_core::io::{SystemClock, Tun};
 use nix::sys::signal::{SigSet, Signal};
 
 use crate::bind::PlatformBind;
 use crate::packet::os_random32;
+use crate::tuning::Tuning;
 use crate::uapi_server::{UapiSocket, UapiTarget, SOCKET_DIR};
 
 /// wireguard-go's default MTU.
@@ -45,22 +46,23 @@ enum Shutdown {
     SocketGone,
 }
 
-/// Runs `ferrowg [-f] IFNAME`.
-pub fn run(ifname: &str, foreground: bool) -> Result<(), String> {
+/// Runs `ferrowg [-f] IFNAME` with the engine options `tuning`.
+pub fn run(ifname: &str, foreground: bool, tuning: Tuning) -> Result<(), String> {
     let foreground = foreground || std::env::var("WG_PROCESS_FOREGROUND").is_ok_and(|v| v == "1");
     if foreground {
-        run_foreground(ifname)
+        run_foreground(ifname, tuning)
     } else {
-        daemonize(ifname)
+        daemonize(ifname, tuning)
     }
 }
 
 /// Starts `ferrowg -f IFNAME` as a detached child and waits until it serves the socket.
-fn daemonize(ifname: &str) -> Result<(), String> {
+fn daemonize(ifname: &str, tuning: Tuning) -> Result<(), String> {
     let exe = std::env::current_exe().map_err(|e| format!("cannot find own executable: {e}"))?;
     let mut child = Command::new(exe)
         .arg("-f")
         .arg(ifname)
+        .args(tuning.to_flags())
         .env("WG_PROCESS_FOREGROUND", "1")
         .stdin(Stdio::null())
         .stdout(Stdio::null())
@@ -83,9 +85,9 @@ fn daemonize(ifname: &str) -> Result<(), String> {
     Err(format!("daemon did not serve {} within {DAEMON_WAIT:?}", sock.display()))
 }
 
-fn run_foreground(ifname: &str) -> Result<(), String> {
+fn run_foreground(ifname: &str, tuning: Tuning) -> Result<(), String> {
     let signals = block_signals()?;
-    let tunnel = Tunnel::start(ifname, DEFAULT_MTU, DeviceConfig::default(), None)?;
+    let tunnel = Tunnel::start_tuned(ifname, DEFAULT_MTU, DeviceConfig::default(), None, tuning)?;
     let why = tunnel.wait(signals)?;
     tunnel.log(&format!("shutting down: {why}"));
     tunnel.stop();
@@ -122,16 +124,30 @@ impl Tunnel {
     /// (UDP sockets marked with `fwmark` unless the config has its own) and serves the
     /// UAPI socket. The mark goes into the running config, so `wg show` reports it and
     /// `wg set fwmark` changes it.
+    #[cfg(target_os = "linux")] // `ferrowg up`
     pub fn start(
+        ifname: &str,
+        mtu: usize,
+        config: DeviceConfig,
+        fwmark: Option<u32>,
+    ) -> Result<Tunnel, String> {
+        Self::start_tuned(ifname, mtu, config, fwmark, Tuning::from_flags_and_env(&[])?)
+    }
+
+    /// Like `Tunnel::start`, with the engine options `tuning` (flags and environment).
+    pub fn start_tuned(
         ifname: &str,
         mtu: usize,
         mut config: DeviceConfig,
         fwmark: Option<u32>,
+        tuning: Tuning,
     ) -> Result<Tunnel, String> {
         config.fwmark = config.fwmark.filter(|m| *m != 0).or(fwmark);
         let log: Arc<dyn Fn(&str) + Send + Sync> = {
             let name = ifname.to_owned();
-            Arc::new(move |msg: &str| eprintln!("ferrowg ({name}): {msg}"))
+            Arc::new(
+                move |msg: &str| tracing::info!(target: "ferrowg::cli", interface = %name, "{msg}"),
+            )
         };
         // Linux: /dev/net/tun named IFNAME; macOS: `utun` or `utunN` (the kernel names it).
         let tun = ferrowg_platform::tun::create(ifname, mtu)
@@ -149,15 +165,16 @@ impl Tunnel {
 
         let topology = ferrowg_platform::cpu::topology()
             .unwrap_or_else(|_| ferrowg_core::sched::CpuTopology::uniform(num_cpus()));
-        let opts = DeviceOptions { rng_seed: Some(os_random32()), topology, ..Default::default() };
+        let mut opts =
+            DeviceOptions { rng_seed: Some(os_random32()), topology, ..Default::default() };
+        tuning.apply(&mut opts);
+        tracing::debug!(target: "ferrowg::cli", options = ?opts, "engine options");
         let device = Arc::new(
             Device::start(config, tun, Arc::new(PlatformBind), Arc::new(SystemClock), opts)
                 .map_err(|e| format!("cannot start the engine: {e}"))?,
         );
         let (tx, rx) = mpsc::channel::<Shutdown>();
-        device.set_observer(Some(Arc::new(LogObserver {
-            log: log.clone(),
-            level: log_level(),
+        device.set_observer(Some(Arc::new(NicWatch {
             nic_failed: tx.clone(),
             nic_errors: AtomicU64::new(0),
         })));
@@ -246,62 +263,23 @@ fn num_cpus() -> usize {
     std::thread::available_parallelism().map_or(1, |n| n.get())
 }
 
-/// `LOG_LEVEL` as wireguard-go reads it: `verbose`/`debug`, `error`, `silent`; default
-/// here is informational.
-fn log_level() -> Option<LogLevel> {
-    match std::env::var("LOG_LEVEL").unwrap_or_default().as_str() {
-        "verbose" | "debug" => Some(LogLevel::Debug),
-        "error" => Some(LogLevel::Error),
-        "silent" => None,
-        _ => Some(LogLevel::Info),
-    }
-}
-
-/// Writes the engine's events and logs to stderr; a failing NIC (the interface was
-/// deleted) ends the process.
-struct LogObserver {
-    log: Arc<dyn Fn(&str) + Send + Sync>,
-    level: Option<LogLevel>,
+/// Ends the process when the NIC fails (the interface was deleted). Log lines come from
+/// the engine's `tracing` events, not from here.
+struct NicWatch {
     nic_failed: mpsc::Sender<Shutdown>,
     nic_errors: AtomicU64,
 }
 
-impl DeviceObserver for LogObserver {
+impl DeviceObserver for NicWatch {
     fn on_event(&self, event: &DeviceEvent) {
-        let Some(max) = self.level else { return };
-        let (level, msg) = match event {
-            DeviceEvent::HandshakeComplete { peer } => {
-                (LogLevel::Debug, format!("peer {peer}: handshake complete"))
-            }
-            DeviceEvent::SessionExpired { peer } => {
-                (LogLevel::Info, format!("peer {peer}: session expired"))
-            }
-            DeviceEvent::EndpointChanged { peer, endpoint } => {
-                (LogLevel::Info, format!("peer {peer}: endpoint now {endpoint}"))
-            }
-            DeviceEvent::PeerUnreachable { peer } => {
-                (LogLevel::Info, format!("peer {peer}: handshake did not complete"))
-            }
-            DeviceEvent::Error { message } if message.starts_with("NIC read") => {
-                // Like wireguard-go, a failed TUN read (the interface was deleted) ends
-                // the device; report the first one only.
-                if self.nic_errors.fetch_add(1, Ordering::Relaxed) > 0 {
-                    return;
-                }
+        // Like wireguard-go, a failed TUN read (the interface was deleted) ends the
+        // device; the first one is enough.
+        if let DeviceEvent::Error { message } = event {
+            if message.starts_with("NIC read")
+                && self.nic_errors.fetch_add(1, Ordering::Relaxed) == 0
+            {
                 let _ = self.nic_failed.send(Shutdown::InterfaceGone);
-                (LogLevel::Error, format!("error: {message}"))
             }
-            DeviceEvent::Error { message } => (LogLevel::Error, format!("error: {message}")),
-            other => (LogLevel::Debug, format!("{other:?}")),
-        };
-        if level <= max {
-            (self.log)(&msg);
-        }
-    }
-
-    fn on_log(&self, level: LogLevel, msg: &str) {
-        if self.level.is_some_and(|max| level <= max) {
-            (self.log)(msg);
         }
     }
 }

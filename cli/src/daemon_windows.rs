@@ -15,6 +15,7 @@ use ferrowg_core::io::{SystemClock, Tun};
 
 use crate::bind::PlatformBind;
 use crate::packet::os_random32;
+use crate::tuning::Tuning;
 use crate::uapi_pipe::UapiPipe;
 use crate::uapi_server::UapiTarget;
 
@@ -23,11 +24,14 @@ const DEFAULT_MTU: usize = 1420;
 /// How often the process checks for Ctrl-C.
 const POLL: Duration = Duration::from_millis(200);
 
-/// Runs `ferrowg [-f] NAME` (the `-f` is accepted and implied).
-pub fn run(name: &str, _foreground: bool) -> Result<(), String> {
+/// Runs `ferrowg [-f] NAME` (the `-f` is accepted and implied) with the engine options
+/// `tuning`.
+pub fn run(name: &str, _foreground: bool, tuning: Tuning) -> Result<(), String> {
     let log: Arc<dyn Fn(&str) + Send + Sync> = {
         let name = name.to_owned();
-        Arc::new(move |msg: &str| eprintln!("ferrowg ({name}): {msg}"))
+        Arc::new(
+            move |msg: &str| tracing::info!(target: "ferrowg::cli", interface = %name, "{msg}"),
+        )
     };
     ferrowg_platform::console::install_ctrl_handler()
         .map_err(|e| format!("cannot install the Ctrl-C handler: {e}"))?;
@@ -35,7 +39,8 @@ pub fn run(name: &str, _foreground: bool) -> Result<(), String> {
         .map_err(|e| format!("cannot create the wintun adapter {name}: {e}"))?;
     log(&format!("wintun adapter {name} ready, GUID {:032x}", tun.guid()));
     let tun = Arc::new(tun);
-    let opts = DeviceOptions { rng_seed: Some(os_random32()), ..Default::default() };
+    let mut opts = DeviceOptions { rng_seed: Some(os_random32()), ..Default::default() };
+    tuning.apply(&mut opts);
     let device = Arc::new(
         Device::start(
             DeviceConfig::default(),

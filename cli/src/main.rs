@@ -12,9 +12,11 @@ mod daemon;
 mod demo;
 #[cfg(target_os = "linux")]
 mod killswitch;
+mod logging;
 mod packet;
 #[cfg(any(target_os = "linux", target_os = "macos"))]
 mod show;
+mod tuning;
 #[cfg(test)]
 mod uapi_parity;
 #[cfg(windows)]
@@ -22,8 +24,12 @@ mod uapi_pipe;
 mod uapi_server;
 #[cfg(target_os = "linux")]
 mod up;
+#[cfg(all(test, windows))]
+mod wg_exe;
 
 use std::process::ExitCode;
+
+use tracing_subscriber::filter::LevelFilter;
 
 const USAGE: &str = "\
 usage:
@@ -31,6 +37,17 @@ usage:
                                      on /var/run/wireguard/IFNAME.sock (like wireguard-go;
                                      Windows: wintun adapter, UAPI on the named pipe
                                      \\\\.\\pipe\\ProtectedPrefix\\Administrators\\WireGuard\\IFNAME)
+      [--tx-queue=direct|queued|codel|codel:TARGET_US,INTERVAL_US]
+                                     the TX path: straight to encryption, per-peer
+                                     queues without drops, or with CoDel (RFC 8289
+                                     5 ms/100 ms, or the given values); default: the
+                                     engine's. Env FERROWG_TX_QUEUE (also for `up`)
+      [--ring=lockfree|locked]       the TX-to-workers ring; env FERROWG_RING
+      [--rx-codel=off|on|TARGET_US,INTERVAL_US]
+                                     CoDel on the time datagrams waited in the UDP
+                                     receive buffer (on: 1 ms/10 ms); env FERROWG_RX_CODEL
+      [--sched-slice=off|US]         short scheduler slice for the engine threads
+                                     (Linux EEVDF); env FERROWG_SCHED_SLICE
   ferrowg up CONFIG.conf             bring a wg-quick config up in the foreground
   ferrowg up --kill-switch CONFIG.conf
                                      the same, blocking all traffic outside the tunnel
@@ -38,11 +55,26 @@ usage:
   ferrowg kill-switch on CONFIG.conf | off IFNAME | status IFNAME
   ferrowg show [IFNAME]              show interfaces (like `wg show`)
   ferrowg demo                       two tunnels in this process over 127.0.0.1 (no root)
-  ferrowg --version";
+  ferrowg --version
+logging (stderr): LOG_LEVEL=verbose|debug|info|error|silent (as wireguard-go), or a
+  filter FERROWG_LOG=info,ferrowg::rx=debug (targets ferrowg::handshake, ::rx, ::peer,
+  ::device, ::cli).";
 
 fn main() -> ExitCode {
     let args: Vec<String> = std::env::args().skip(1).collect();
-    let argv: Vec<&str> = args.iter().map(String::as_str).collect();
+    let (flags, argv): (Vec<&str>, Vec<&str>) =
+        args.iter().map(String::as_str).partition(|a| tuning::Tuning::is_flag(a));
+    // The commands that print their own output log only warnings unless asked.
+    let chatty = !matches!(argv.first(), Some(&("demo" | "show")));
+    if let Err(e) = logging::init(if chatty { LevelFilter::INFO } else { LevelFilter::WARN }) {
+        eprintln!("ferrowg: {e}");
+        return ExitCode::from(2);
+    }
+    if !flags.is_empty() && !is_daemon_form(&argv) {
+        eprintln!("{USAGE}");
+        return ExitCode::from(2);
+    }
+    let tuning = || tuning::Tuning::from_flags_and_env(&flags);
     let result = match argv.as_slice() {
         ["demo"] => demo::run(),
         #[cfg(target_os = "linux")]
@@ -69,10 +101,10 @@ fn main() -> ExitCode {
         }
         #[cfg(any(target_os = "linux", target_os = "macos", windows))]
         ["-f" | "--foreground", ifname] | [ifname, "-f" | "--foreground"] if is_ifname(ifname) => {
-            daemon::run(ifname, true)
+            tuning().and_then(|t| daemon::run(ifname, true, t))
         }
         #[cfg(any(target_os = "linux", target_os = "macos", windows))]
-        [ifname] if is_ifname(ifname) => daemon::run(ifname, false),
+        [ifname] if is_ifname(ifname) => tuning().and_then(|t| daemon::run(ifname, false, t)),
         _ => {
             eprintln!("{USAGE}");
             return ExitCode::from(2);
@@ -88,8 +120,15 @@ fn main() -> ExitCode {
 }
 
 /// An interface name (not an option, not a subcommand word).
-#[cfg(any(target_os = "linux", target_os = "macos", windows))]
 fn is_ifname(s: &str) -> bool {
     const WORDS: [&str; 7] = ["up", "show", "demo", "bench", "help", "version", "kill-switch"];
     !s.is_empty() && !s.starts_with('-') && !WORDS.contains(&s)
+}
+
+/// `ferrowg [-f] IFNAME` (the one form the tuning flags apply to).
+fn is_daemon_form(argv: &[&str]) -> bool {
+    match argv {
+        ["-f" | "--foreground", name] | [name, "-f" | "--foreground"] | [name] => is_ifname(name),
+        _ => false,
+    }
 }

@@ -48,7 +48,7 @@ pub fn run(path: &Path) -> Result<(), String> {
     let tunnel = Tunnel::start(&name, usize::from(plan.mtu), device, plan.fwmark)?;
     let log: Box<dyn Fn(&str) + Send> = {
         let name = name.clone();
-        Box::new(move |m: &str| eprintln!("ferrowg ({name}): {m}"))
+        Box::new(move |m: &str| tracing::info!(target: "ferrowg::cli", interface = %name, "{m}"))
     };
     let applied = match netconf::apply(&tunnel.ifname, &plan, log) {
         Ok(a) => a,

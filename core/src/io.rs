@@ -39,11 +39,14 @@ pub struct RecvMeta {
     pub len: usize,
     /// The sender's address (IPv4 addresses are never given as IPv4-mapped IPv6).
     pub src: SocketAddr,
+    /// When the kernel received it (wall clock, from a receive timestamp), where the
+    /// transport can tell: the engine measures how long it waited in the socket buffer.
+    pub rx_time: Option<SystemTime>,
 }
 
 impl Default for RecvMeta {
     fn default() -> Self {
-        Self { len: 0, src: SocketAddr::from(([0, 0, 0, 0], 0)) }
+        Self { len: 0, src: SocketAddr::from(([0, 0, 0, 0], 0)), rx_time: None }
     }
 }
 

@@ -6,7 +6,8 @@
 //! [`WgQuickConfig`], [`Endpoint`], ...), keys, the multi-peer sans-IO state machine
 //! ([`Interface`]), the network plan ([`NetworkPlan`]) and the kill-switch model
 //! ([`KillSwitchSpec`]); their modules ([`config`], [`device`], [`interface`], [`io`],
-//! [`keys`], [`netplan`], [`killswitch`], [`sched`], [`offload`], [`error`]) hold the rest.
+//! [`keys`], [`netplan`], [`killswitch`], [`sched`], [`offload`], [`error`], [`logging`])
+//! hold the rest.
 //!
 //! The protocol modules (`messages`, `noise`, `cookie`, `keypair`, `replay`, `timers`,
 //! `peer`) and the data structures (`allowedips`, `peer_lookup`, `queue`, `ratelimiter`,
@@ -60,6 +61,7 @@ pub mod interface;
 pub mod io;
 pub mod keys;
 pub mod killswitch;
+pub mod logging;
 pub mod netplan;
 pub mod offload;
 pub mod sched;
@@ -70,8 +72,8 @@ pub use config::{
     PeerStats, WgQuickConfig,
 };
 pub use device::{
-    Device, DeviceError, DeviceEvent, DeviceObserver, DeviceOptions, DeviceStats, LogLevel,
-    RingKind, ThreadHook, ThreadRole, WorkerMode,
+    Device, DeviceError, DeviceEvent, DeviceObserver, DeviceOptions, DeviceStats, RingKind,
+    ThreadHook, ThreadRole, WorkerMode,
 };
 pub use error::DropReason;
 pub use interface::{Incoming, Interface, Output};

@@ -24,6 +24,36 @@
 // Event kind: an I/O error, described by `message`.
 #define FERROWG_EVENT_ERROR 5
 
+// `FerrowgTunnelOptions.nic`: host packet I/O (`bind_address` optional).
+#define FERROWG_NIC_HOST_PACKETS 0
+
+// `FerrowgTunnelOptions.nic`: create the OS adapter `adapter_name`.
+#define FERROWG_NIC_ADAPTER 1
+
+// `FerrowgTunnelOptions.nic`: adopt the TUN descriptor `fd` (duplicated).
+#define FERROWG_NIC_FD 2
+
+// `FerrowgTunnelOptions.tx_queue`: the engine's default.
+#define FERROWG_TX_QUEUE_DEFAULT 0
+
+// `FerrowgTunnelOptions.tx_queue`: from the NIC batch straight to encryption.
+#define FERROWG_TX_QUEUE_DIRECT 1
+
+// `FerrowgTunnelOptions.tx_queue`: per-peer queues that never drop (the baseline).
+#define FERROWG_TX_QUEUE_QUEUED 2
+
+// `FerrowgTunnelOptions.tx_queue`: per-peer queues with CoDel (RFC 8289).
+#define FERROWG_TX_QUEUE_CODEL 3
+
+// `FerrowgTunnelOptions.ring`: the engine's default.
+#define FERROWG_RING_DEFAULT 0
+
+// `FerrowgTunnelOptions.ring`: the lock-free ring.
+#define FERROWG_RING_LOCK_FREE 1
+
+// `FerrowgTunnelOptions.ring`: the locked ring (a mutex around a deque).
+#define FERROWG_RING_LOCKED 2
+
 // Success.
 #define FERROWG_OK 0
 
@@ -124,6 +154,34 @@ typedef void (*FerrowgPacketFn)(void *ctx,
                                 const uint8_t *const *packets,
                                 const size_t *lengths,
                                 size_t count);
+
+// How to start a tunnel. Zero-initialise it, set `struct_size` to
+// `sizeof(FerrowgTunnelOptions)`, then the fields wanted: zero means the default.
+typedef struct {
+  // `sizeof(FerrowgTunnelOptions)` as the caller compiled it (the version).
+  uint32_t struct_size;
+  // One of `FERROWG_NIC_*`.
+  int32_t nic;
+  // The adapter name (`FERROWG_NIC_ADAPTER`), NUL-terminated.
+  const char *adapter_name;
+  // The TUN descriptor (`FERROWG_NIC_FD`).
+  int32_t fd;
+  // Limit the UDP socket to this local address (host packet I/O); NULL: all.
+  const char *bind_address;
+  // Called for every UDP socket before it is used (as in
+  // `ferrowg_tunnel_start_fd_protected`); NULL: none.
+  FerrowgProtectFn protect;
+  // Passed back to `protect`.
+  void *protect_ctx;
+  // One of `FERROWG_TX_QUEUE_*`.
+  int32_t tx_queue;
+  // CoDel's target in microseconds; 0: 5000.
+  uint32_t codel_target_us;
+  // CoDel's interval in microseconds; 0: 100000.
+  uint32_t codel_interval_us;
+  // One of `FERROWG_RING_*`.
+  int32_t ring;
+} FerrowgTunnelOptions;
 
 #ifdef __cplusplus
 extern "C" {
@@ -331,6 +389,26 @@ int32_t ferrowg_kill_switch_disable(const char *interface, bool *was_on);
 // # Safety
 // `interface` is a NUL-terminated string; `on` is writable.
 int32_t ferrowg_kill_switch_status(const char *interface, bool *on);
+
+// Starts a tunnel from wg-quick or UAPI `config` text as `options` say. On success
+// `*out` is the new handle. `FERROWG_ERR_INVALID_ARGUMENT` for an unknown
+// `struct_size`, NIC mode, TX path or ring, or CoDel values that cannot work.
+//
+// # Safety
+// `config` is a NUL-terminated string; `options` points to a `FerrowgTunnelOptions` of
+// `struct_size` bytes whose strings are NUL-terminated; `protect`, if set, must be
+// callable from any thread with `protect_ctx` until the tunnel is freed; `out` is
+// writable.
+int32_t ferrowg_tunnel_start_opts(const char *config,
+                                  const FerrowgTunnelOptions *options,
+                                  FerrowgTunnel *out);
+
+// The engine options in effect on `tunnel`: sets `tx_queue`, `codel_target_us`,
+// `codel_interval_us` and `ring` (never `*_DEFAULT`) and leaves the other fields alone.
+//
+// # Safety
+// `options` points to a writable `FerrowgTunnelOptions` of `struct_size` bytes.
+int32_t ferrowg_tunnel_get_options(FerrowgTunnel tunnel, FerrowgTunnelOptions *options);
 
 #ifdef __cplusplus
 }  // extern "C"

@@ -146,7 +146,8 @@ mod tests {
     #[test]
     fn bound_interface_and_fwmark_reach_the_sockets_and_survive_network_changes() {
         let config = "set=1\nprivate_key=4848484848484848484848484848484848484848484848484848484848484848\nfwmark=51820\n";
-        let tunnel = Tunnel::start_inner(config, NicMode::HostPackets, None, None).unwrap();
+        let tunnel =
+            Tunnel::start_inner(config, NicMode::HostPackets, &Default::default(), None).unwrap();
         assert_eq!(options(&tunnel.bind), vec![(0, 51820); 2]);
         tunnel.set_bound_interface(1).unwrap();
         assert_eq!(options(&tunnel.bind), vec![(1, 51820); 2]);

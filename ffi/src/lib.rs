@@ -29,6 +29,7 @@ mod host;
 mod killswitch;
 mod logging;
 mod nic;
+mod options;
 mod records;
 mod tunnel;
 
@@ -37,6 +38,7 @@ pub use error::*;
 pub use host::PacketSink;
 pub use killswitch::{kill_switch_disable, kill_switch_enable, kill_switch_status};
 pub use logging::{set_log_sink, LogLevel, LogSink};
+pub use options::{RingMode, TunnelOptions, TxQueueMode};
 pub use records::{PeerConfigRecord, PeerStats, TunnelConfig, TunnelEvent, TunnelStats};
 pub use tunnel::{NicMode, Tunnel, TunnelObserver, DEFAULT_MTU};
 

@@ -1,4 +1,7 @@
-//! The process-wide log sink: engine log lines and `tracing` events from any thread.
+//! The process-wide log sink. The library has one logging channel: core, platform and
+//! this crate emit `tracing` events (targets `ferrowg::*`); the first
+//! [`set_log_sink`] installs a global `tracing` subscriber that forwards them to the
+//! host's sink (C callback, uniffi `LogSink`, C# delegate), levels mapped one to one.
 
 use std::fmt::Write as _;
 use std::sync::atomic::{AtomicU8, Ordering};
@@ -49,16 +52,6 @@ impl LogLevel {
             tracing::Level::TRACE => Self::Trace,
         }
     }
-
-    pub(crate) fn from_engine(level: ferrowg_core::device::LogLevel) -> Self {
-        use ferrowg_core::device::LogLevel as L;
-        match level {
-            L::Error => Self::Error,
-            L::Warn => Self::Warn,
-            L::Info => Self::Info,
-            L::Debug => Self::Debug,
-        }
-    }
 }
 
 /// Receives log lines. Called from library threads; must return quickly and must not
@@ -95,16 +88,30 @@ pub fn set_log_sink(
     Ok(())
 }
 
+/// Logs one line of this crate (target `ferrowg::ffi`) through `tracing`, like every
+/// other log line of the library.
+pub(crate) fn log(level: LogLevel, message: &str) {
+    const T: &str = "ferrowg::ffi";
+    match level {
+        LogLevel::Error => tracing::error!(target: T, "{message}"),
+        LogLevel::Warn => tracing::warn!(target: T, "{message}"),
+        LogLevel::Info => tracing::info!(target: T, "{message}"),
+        LogLevel::Debug => tracing::debug!(target: T, "{message}"),
+        LogLevel::Trace => tracing::trace!(target: T, "{message}"),
+    }
+}
+
 /// Sends one line to the sink if its level is enabled. Lines produced while a sink call
 /// is running on this thread are dropped (a sink that logs must not recurse).
-pub(crate) fn log(level: LogLevel, message: &str) {
+fn forward(level: LogLevel, message: String) {
     if (level as u8) > MAX_LEVEL.load(Ordering::Acquire) || in_callback() {
         return;
     }
-    sink().call(|s| s.on_log(level, message.to_owned()));
+    sink().call(|s| s.on_log(level, message));
 }
 
-/// A minimal `tracing` subscriber: formats each event's fields into one line.
+/// A minimal `tracing` subscriber: formats each event's fields into one line,
+/// `target: message key=value ...`.
 struct SinkSubscriber;
 
 impl Subscriber for SinkSubscriber {
@@ -129,8 +136,7 @@ impl Subscriber for SinkSubscriber {
         let meta = event.metadata();
         let mut line = Line(String::new());
         event.record(&mut line);
-        let text = format!("{}: {}", meta.target(), line.0);
-        log(LogLevel::from_tracing(meta.level()), &text);
+        forward(LogLevel::from_tracing(meta.level()), format!("{}: {}", meta.target(), line.0));
     }
 
     fn enter(&self, _: &Id) {}

@@ -129,6 +129,10 @@ pub struct TunnelStats {
     pub handshakes_processed: u64,
     /// Whether the tunnel is under handshake load (sending cookie replies).
     pub under_load: bool,
+    /// Packets waiting in the per-peer TX queues (queued and CoDel TX paths).
+    pub tx_queued_packets: u64,
+    /// Packets CoDel dropped from those queues.
+    pub codel_drops: u64,
     /// Per-peer counters, in configuration order.
     pub peers: Vec<PeerStats>,
 }
@@ -163,6 +167,8 @@ impl TunnelStats {
             dropped_packets: s.drops.total(),
             handshakes_processed: s.handshakes_processed,
             under_load: s.under_load,
+            tx_queued_packets: s.tx_queued_packets,
+            codel_drops: s.codel_drops,
             peers: s.peers.iter().map(PeerStats::from_device).collect(),
         }
     }

@@ -14,6 +14,7 @@ use crate::callback::{in_callback, Slot};
 use crate::error::TunnelError;
 use crate::host::{foreign_sink, HostNic, HostTun, PacketSink, RawPacketSink};
 use crate::logging::{self, LogLevel};
+use crate::options::TunnelOptions;
 use crate::records::{TunnelConfig, TunnelEvent, TunnelStats};
 
 /// MTU used when the configuration has none.
@@ -67,13 +68,9 @@ struct EngineObserver {
 
 impl DeviceObserver for EngineObserver {
     fn on_event(&self, event: &DeviceEvent) {
+        // Core logged it already (one channel): only the typed event goes on.
         let event = TunnelEvent::from_device(event);
-        logging::log(LogLevel::Debug, &format!("event: {event:?}"));
         self.events.call(|o| o.event(&event));
-    }
-
-    fn on_log(&self, level: ferrowg_core::device::LogLevel, msg: &str) {
-        logging::log(LogLevel::from_engine(level), msg);
     }
 }
 
@@ -84,6 +81,8 @@ pub struct Tunnel {
     host: Option<Arc<HostNic>>,
     pub(crate) bind: Arc<FfiBind>,
     events: Arc<Slot<dyn RawObserver>>,
+    /// The engine options in effect.
+    options: TunnelOptions,
 }
 
 #[uniffi::export]
@@ -96,7 +95,19 @@ impl Tunnel {
         mode: NicMode,
         bind_address: Option<String>,
     ) -> Result<Arc<Self>, TunnelError> {
-        Self::start_inner(&config, mode, bind_address.as_deref(), None).map(Arc::new)
+        let options = TunnelOptions { bind_address, ..TunnelOptions::default() };
+        Self::start_inner(&config, mode, &options, None).map(Arc::new)
+    }
+
+    /// Like `start`, with engine options (TX path, CoDel, worker ring, bind address);
+    /// unset fields keep the defaults.
+    #[uniffi::constructor]
+    pub fn start_with_options(
+        config: String,
+        mode: NicMode,
+        options: TunnelOptions,
+    ) -> Result<Arc<Self>, TunnelError> {
+        Self::start_inner(&config, mode, &options, None).map(Arc::new)
     }
 
     /// Like `start`, with `protector` called for every UDP socket before it is used
@@ -108,7 +119,7 @@ impl Tunnel {
         mode: NicMode,
         protector: Arc<dyn SocketProtector>,
     ) -> Result<Arc<Self>, TunnelError> {
-        Self::start_inner(&config, mode, None, Some(protector)).map(Arc::new)
+        Self::start_inner(&config, mode, &TunnelOptions::default(), Some(protector)).map(Arc::new)
     }
 
     /// Changes the configuration while traffic flows. `replace`: the text is the whole
@@ -143,6 +154,11 @@ impl Tunnel {
     /// The running configuration as records (no private or preshared keys).
     pub fn config(&self) -> Result<TunnelConfig, TunnelError> {
         self.with_device(|d| TunnelConfig::from_device(&d.config()))
+    }
+
+    /// The engine options in effect (every field set; `bind_address` as given).
+    pub fn options(&self) -> TunnelOptions {
+        self.options.clone()
     }
 
     /// Counters of the tunnel and of every peer.
@@ -261,7 +277,7 @@ impl Tunnel {
     pub(crate) fn start_inner(
         config: &str,
         mode: NicMode,
-        bind_address: Option<&str>,
+        options: &TunnelOptions,
         protector: Option<Arc<dyn SocketProtector>>,
     ) -> Result<Self, TunnelError> {
         let (config, mtu) = match parse_config(config)? {
@@ -271,7 +287,9 @@ impl Tunnel {
             }
         };
         let mtu = mtu.unwrap_or(DEFAULT_MTU) as usize;
-        let address = bind_address
+        let address = options
+            .bind_address
+            .as_deref()
             .map(|a| {
                 a.parse::<IpAddr>()
                     .map_err(|_| TunnelError::invalid("bind address is not an IP address"))
@@ -295,11 +313,12 @@ impl Tunnel {
         let seed = ferrowg_platform::random_seed().map_err(|e| TunnelError::Internal {
             detail: format!("the OS random number generator failed: {e}"),
         })?;
-        let opts = DeviceOptions {
+        let mut opts = DeviceOptions {
             rng_seed: Some(seed),
             topology: ferrowg_platform::cpu::topology().unwrap_or_default(),
             ..DeviceOptions::default()
         };
+        options.apply(&mut opts)?;
         let device = Device::start(config, tun, bind.clone(), Arc::new(SystemClock), opts)?;
         let events: Arc<Slot<dyn RawObserver>> = Arc::new(Slot::new());
         device.set_observer(Some(Arc::new(EngineObserver { events: events.clone() })));
@@ -307,12 +326,18 @@ impl Tunnel {
             LogLevel::Info,
             &format!("tunnel started: {mode_name}, MTU {mtu}, UDP port {}", device.listen_port()),
         );
-        Ok(Self { device: RwLock::new(Some(device)), host, bind, events })
+        let options = TunnelOptions::in_effect(device.options(), options.bind_address.clone());
+        Ok(Self { device: RwLock::new(Some(device)), host, bind, events, options })
     }
 
     fn with_device<R>(&self, f: impl FnOnce(&Device) -> R) -> Result<R, TunnelError> {
         let guard = self.device.read();
         guard.as_ref().map(f).ok_or(TunnelError::Stopped)
+    }
+
+    #[cfg(test)]
+    pub(crate) fn device_options(&self) -> Result<DeviceOptions, TunnelError> {
+        self.with_device(|d| d.options().clone())
     }
 
     pub(crate) fn device_stats(&self) -> Result<ferrowg_core::device::DeviceStats, TunnelError> {

@@ -20,7 +20,7 @@ pub mod console;
 pub mod cpu;
 mod error;
 pub mod killswitch;
-#[cfg(target_os = "linux")]
+#[cfg(any(target_os = "linux", windows))]
 pub mod netconf;
 #[cfg(windows)]
 pub mod pipe;

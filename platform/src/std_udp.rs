@@ -133,7 +133,7 @@ impl Transport for StdUdpTransport {
         };
         self.set_timeout(timeout)?;
         match self.socket.recv_from(first) {
-            Ok((len, src)) => *first_meta = RecvMeta { len, src: unmap(src) },
+            Ok((len, src)) => *first_meta = RecvMeta { len, src: unmap(src), rx_time: None },
             Err(e) if matches!(e.kind(), io::ErrorKind::WouldBlock | io::ErrorKind::TimedOut) => {
                 return Ok(0)
             }
@@ -148,7 +148,7 @@ impl Transport for StdUdpTransport {
             while n < max {
                 let (Some(buf), Some(m)) = (bufs.get_mut(n), meta.get_mut(n)) else { break };
                 match self.socket.recv_from(buf) {
-                    Ok((len, src)) => *m = RecvMeta { len, src: unmap(src) },
+                    Ok((len, src)) => *m = RecvMeta { len, src: unmap(src), rx_time: None },
                     Err(_) => break,
                 }
                 n += 1;

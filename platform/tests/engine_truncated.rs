@@ -132,7 +132,7 @@ impl Transport for Capturing {
         self.socket.set_read_timeout(Some(timeout.max(Duration::from_millis(1))))?;
         match self.socket.recv_from(buf) {
             Ok((len, src)) => {
-                *m = RecvMeta { len, src };
+                *m = RecvMeta { len, src, rx_time: None };
                 Ok(1)
             }
             Err(e) if matches!(e.kind(), io::ErrorKind::WouldBlock | io::ErrorKind::TimedOut) => {

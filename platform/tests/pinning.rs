@@ -99,3 +99,27 @@ fn engine_threads_are_pinned_to_their_planned_cpus() {
     assert_eq!(hook.inner.failed(), 0);
     drop(device);
 }
+
+/// Linux with EEVDF (/proc shows `se.slice`): the slice asked for is the thread's slice.
+#[cfg(target_os = "linux")]
+#[test]
+fn slice_hook_sets_the_scheduler_slice() {
+    use ferrowg_platform::cpu::SliceHook;
+    let slice_of_this_thread = || -> Option<u64> {
+        let s = std::fs::read_to_string("/proc/thread-self/sched").ok()?;
+        let line = s.lines().find(|l| l.starts_with("se.slice"))?;
+        line.rsplit(':').next()?.trim().parse().ok()
+    };
+    let Some(before) = slice_of_this_thread() else {
+        assert!(std::env::var("CI").is_err(), "CI kernel shows no se.slice (EEVDF)");
+        eprintln!("kernel without EEVDF slices: nothing to check");
+        return;
+    };
+    let got = std::thread::spawn(move || {
+        SliceHook::new(std::time::Duration::from_micros(200)).on_thread_start(ThreadRole::Rx, None);
+        slice_of_this_thread()
+    })
+    .join()
+    .unwrap();
+    assert_eq!(got, Some(200_000), "default slice was {before} ns");
+}

@@ -365,3 +365,27 @@ fn small_receive_batches_lose_nothing() {
         assert_eq!(rx.recv_batch(&mut bufs, &mut meta, Duration::from_millis(20)).unwrap(), 0);
     }
 }
+
+/// Linux: every datagram carries the kernel's receive time (SO_TIMESTAMPNS), so the
+/// engine can tell how long it waited in the socket buffer: a datagram left queued for
+/// 200 ms reports at least that wait.
+#[cfg(target_os = "linux")]
+#[test]
+#[allow(clippy::disallowed_methods)]
+fn receive_timestamps_show_the_wait_in_the_socket_buffer() {
+    let a = UdpTransport::bind(0).unwrap();
+    let b = UdpTransport::bind(0).unwrap();
+    let data = payload(3);
+    let sent_at = std::time::SystemTime::now();
+    assert_eq!(a.send_batch(&[Transmit { dst: v4(b.local_port()), data: &data }]).unwrap(), 1);
+    std::thread::sleep(Duration::from_millis(200));
+    let mut buf = vec![0u8; 2048];
+    let mut meta = [RecvMeta::default()];
+    let n = b.recv_batch(&mut [buf.as_mut_slice()], &mut meta, WAIT).unwrap();
+    let read_at = std::time::SystemTime::now();
+    assert_eq!(n, 1);
+    let at = meta[0].rx_time.expect("no receive timestamp");
+    assert!(at >= sent_at - Duration::from_millis(1), "stamped before it was sent");
+    let waited = read_at.duration_since(at).unwrap();
+    assert!(waited >= Duration::from_millis(195), "waited only {waited:?} by its stamp");
+}

@@ -18,6 +18,12 @@
 #   gotatun        GOTATUN=path       (default: gotatun in PATH or /work/.cache-tools/bin)
 #   ferrowg        FERROWG=path       (default: ferrowg in PATH or target/release/ferrowg)
 #   ferrowg-nooffload  the same binary with FERROWG_TUN_OFFLOAD=0 (no TUN offload)
+#   ferrowg-base   FERROWG_BASE=path  (another ferrowg build, e.g. before a change, to
+#                  compare in the same run; never a default)
+#   ferrowg:VAR=VAL[,VAR=VAL...] (also ferrowg-base:...): that binary with those
+#                  environment variables (variants of run-time options side by side)
+#   ferrowg-direct, ferrowg-queued, ferrowg-codel  the same binary with that TX path
+#                  (--tx-queue=...; `ferrowg` itself runs the default, or FERROWG_TX_QUEUE)
 
 set -o pipefail
 
@@ -82,9 +88,10 @@ fwg_impl_bin() {
 	wireguard-go-current) cand=("${WIREGUARD_GO_CURRENT:-}") ;;
 	boringtun-cli | boringtun) cand=("${BORINGTUN:-}" boringtun-cli "$FWG_TOOLS_DIR/boringtun-cli") ;;
 	gotatun) cand=("${GOTATUN:-}" gotatun "$FWG_TOOLS_DIR/gotatun") ;;
-	ferrowg | ferrowg-nooffload) cand=("${FERROWG:-}" ferrowg "$FWG_REPO_DIR/target/release/ferrowg") ;;
+	ferrowg | ferrowg-nooffload | ferrowg-direct | ferrowg-queued | ferrowg-codel | ferrowg:*) cand=("${FERROWG:-}" ferrowg "$FWG_REPO_DIR/target/release/ferrowg") ;;
+	ferrowg-base | ferrowg-base:*) cand=("${FERROWG_BASE:-}") ;;
 	*)
-		fwg_log "unknown implementation '$impl' (wireguard-go, wireguard-go-current, boringtun-cli, gotatun, ferrowg, ferrowg-nooffload)"
+		fwg_log "unknown implementation '$impl' (wireguard-go, wireguard-go-current, boringtun-cli, gotatun, ferrowg, ferrowg-nooffload, ferrowg-direct, ferrowg-queued, ferrowg-codel, ferrowg-base, ferrowg[-base]:VAR=VAL,...)"
 		return 1
 		;;
 	esac
@@ -115,8 +122,14 @@ fwg_impl_argv() {
 	boringtun-cli | boringtun | gotatun)
 		FWG_ARGV=(env WG_SUDO=1 WG_LOG_LEVEL=error "$bin" --foreground --disable-drop-privileges "$ifname")
 		;;
-	ferrowg) FWG_ARGV=("$bin" -f "$ifname") ;;
+	ferrowg | ferrowg-base) FWG_ARGV=("$bin" -f "$ifname") ;;
 	ferrowg-nooffload) FWG_ARGV=(env FERROWG_TUN_OFFLOAD=0 "$bin" -f "$ifname") ;;
+	ferrowg-direct | ferrowg-queued | ferrowg-codel) FWG_ARGV=("$bin" -f "$ifname" "--tx-queue=${impl#ferrowg-}") ;;
+	ferrowg:* | ferrowg-base:*)
+		local vars
+		IFS=, read -r -a vars <<<"${impl#*:}"
+		FWG_ARGV=(env "${vars[@]}" "$bin" -f "$ifname")
+		;;
 	esac
 }
 

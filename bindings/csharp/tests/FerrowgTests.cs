@@ -84,7 +84,15 @@ static class FerrowgTests
         string aPriv = Convert.ToBase64String(Enumerable.Repeat((byte)1, 32).ToArray());
         string bPriv = Convert.ToBase64String(Enumerable.Repeat((byte)2, 32).ToArray());
         string aPub = Library.PublicKey(aPriv), bPub = Library.PublicKey(bPriv);
-        var a = Tunnel.StartHost("[Interface]\nPrivateKey = " + aPriv + "\n", "127.0.0.1");
+        // a sends through the queued TX path and the locked ring (the options reach it).
+        var a = Tunnel.StartHost("[Interface]\nPrivateKey = " + aPriv + "\n",
+            new TunnelOptions { BindAddress = "127.0.0.1", TxQueue = TxQueue.Queued, Ring = Ring.Locked });
+        var eff = a.Options;
+        Check(eff.TxQueue == TxQueue.Queued && eff.Ring == Ring.Locked && eff.CodelTargetUs == 5000 &&
+              eff.CodelIntervalUs == 100000, "options in effect: " + eff.TxQueue + " " + eff.Ring);
+        Throws(ErrorCode.InvalidArgument, () => Tunnel.StartHost("[Interface]\n",
+            new TunnelOptions { BindAddress = "127.0.0.1", TxQueue = TxQueue.Codel, CodelTargetUs = 200000 }),
+            "CoDel target longer than its interval");
         var b = Tunnel.StartHost("[Interface]\nPrivateKey = " + bPriv + "\n", "127.0.0.1");
         a.SetConfig("[Peer]\nPublicKey = " + bPub + "\nAllowedIPs = 198.19.0.2/32\nEndpoint = 127.0.0.1:" + b.ListenPort + "\n", false);
         b.SetConfig("[Peer]\nPublicKey = " + aPub + "\nAllowedIPs = 198.19.0.1/32\n", false);

@@ -325,7 +325,9 @@ def test_log_sink_receives_library_lines():
     with lock:
         started = [m for lvl, m in lines if "tunnel started: host packet I/O" in m]
         assert len(started) == 2 and all(lvl == ferrowg.LogLevel.INFO for lvl, m in lines if m in started)
-        assert any(lvl == ferrowg.LogLevel.DEBUG and "HandshakeComplete" in m for lvl, m in lines)
+        # The handshake line comes once per side, from core through the one channel.
+        done = [m for lvl, m in lines if lvl == ferrowg.LogLevel.DEBUG and m.startswith("ferrowg::handshake: handshake complete")]
+        assert len([m for m in done if f"peer={p.b_pub}" in m]) == 1, lines
     # Removed: no more lines arrive.
     n = len(lines)
     Pair().close()
@@ -402,3 +404,36 @@ def test_socket_protector_sees_every_socket_before_use():
 
     with pytest.raises(TunnelError.Bind):
         Tunnel.start_protected("[Interface]\n", NicMode.HOST_PACKETS(), Protector(allow=False))
+
+
+def test_engine_options_reach_the_tunnel():
+    """The TX path, CoDel values and worker ring chosen at start are the ones in effect,
+    and traffic flows through the CoDel queues; unset options keep the defaults."""
+    from ferrowg import RingMode, TunnelOptions, TxQueueMode
+
+    opts = TunnelOptions(bind_address="127.0.0.1", tx_queue=TxQueueMode.CODEL,
+                         codel_target_us=2000, codel_interval_us=40000, ring=RingMode.LOCKED)
+    a = Tunnel.start_with_options(f"[Interface]\nPrivateKey = {private_key(1)}\n",
+                                  NicMode.HOST_PACKETS(), opts)
+    b = start(2)
+    try:
+        eff = a.options()
+        assert (eff.tx_queue, eff.codel_target_us, eff.codel_interval_us, eff.ring) == \
+            (TxQueueMode.CODEL, 2000, 40000, RingMode.LOCKED)
+        assert eff.bind_address == "127.0.0.1"
+        default = b.options()
+        assert default.tx_queue is not None and default.ring is not None
+        a.set_config(f"public_key={hex_key(b.config().public_key)}\n"
+                     f"endpoint=127.0.0.1:{b.listen_port()}\nallowed_ip={B_IP}/32\n", False)
+        b.set_config(f"[Peer]\nPublicKey = {a.config().public_key}\nAllowedIPs = {A_IP}/32\n", False)
+        sent = [ipv4(A_IP, B_IP, f"codel {i}".encode()) for i in range(100)]
+        assert exchange(a, b, sent) == sent
+        stats = a.stats()
+        assert stats.codel_drops == 0 and stats.tx_queued_packets >= 0
+    finally:
+        a.stop()
+        b.stop()
+    with pytest.raises(TunnelError.InvalidArgument):
+        Tunnel.start_with_options(f"[Interface]\nPrivateKey = {private_key(3)}\n",
+                                  NicMode.HOST_PACKETS(),
+                                  TunnelOptions(codel_target_us=500000))

@@ -116,6 +116,54 @@ impl Codel {
         Some(packet)
     }
 
+    /// CoDel for a queue the caller cannot dequeue from itself (a kernel socket buffer):
+    /// judges one packet just taken from it, which waited `sojourn` (measured from a
+    /// kernel receive timestamp). `more` says whether packets are still queued behind it
+    /// (a last packet never counts as a standing queue, like the one-MTU rule of
+    /// [`Self::dequeue`]). True if the packet should be dropped. The same state machine
+    /// as [`Self::dequeue`], one call per packet: in the dropping state the packets
+    /// that arrive after each `drop_next` are dropped, at `interval / sqrt(count)`.
+    pub fn judge(&mut self, now: Instant, sojourn: Duration, more: bool) -> bool {
+        let ok_to_drop = if sojourn < self.params.target || !more {
+            self.first_above_time = None;
+            false
+        } else {
+            match self.first_above_time {
+                None => {
+                    self.first_above_time = Some(now + self.params.interval);
+                    false
+                }
+                Some(t) => now >= t,
+            }
+        };
+        if self.dropping {
+            if !ok_to_drop {
+                self.dropping = false;
+                return false;
+            }
+            if self.drop_next.is_some_and(|t| now >= t) {
+                self.count = self.count.saturating_add(1);
+                self.drop_next = self.drop_next.map(|t| self.control_law(t));
+                self.dropped += 1;
+                return true;
+            }
+            return false;
+        }
+        if !ok_to_drop {
+            return false;
+        }
+        self.dropping = true;
+        let delta = self.count.wrapping_sub(self.last_count);
+        let recent = self
+            .drop_next
+            .is_some_and(|t| now.saturating_duration_since(t) < self.params.interval * 16);
+        self.count = if delta > 1 && recent { delta } else { 1 };
+        self.drop_next = Some(self.control_law(now));
+        self.last_count = self.count;
+        self.dropped += 1;
+        true
+    }
+
     /// Packets dropped so far.
     pub fn dropped(&self) -> u64 {
         self.dropped

@@ -345,3 +345,52 @@ fn matches_literal_rfc_transcription_on_random_traces() {
         assert!(!dropped.is_empty(), "seed {seed}: the trace never made CoDel drop");
     }
 }
+
+/// `judge` (one call per packet taken from a queue the caller cannot see) drops exactly
+/// the packets `dequeue` drops on the same timeline: random arrivals, one delivery per
+/// step, the whole run compared packet by packet.
+#[test]
+fn judge_matches_dequeue_packet_for_packet() {
+    let params = CodelParams { target: ms(5.0), interval: ms(100.0), max_packet: 1000 };
+    for seed in 1..=20u64 {
+        let t0 = origin();
+        let mut state = seed;
+        let mut rand = move |n: u64| {
+            state = state.wrapping_mul(6364136223846793005).wrapping_add(1442695040888963407);
+            (state >> 33) % n
+        };
+        let mut reference = Codel::new(params);
+        let mut judged = Codel::new(params);
+        let mut q_ref: VecCodelQueue<u32> = VecCodelQueue::new();
+        let mut q_judge: std::collections::VecDeque<(u32, Instant)> = Default::default();
+        let (mut ref_out, mut judge_out) = (Vec::new(), Vec::new());
+        let mut next = 0u32;
+        let mut now = t0;
+        for _ in 0..3000 {
+            now += ms(rand(40) as f64 / 10.0);
+            for _ in 0..rand(3) {
+                q_ref.enqueue(next, 1000, now);
+                q_judge.push_back((next, now));
+                next += 1;
+            }
+            let mut dropped = Vec::new();
+            let got = reference.dequeue(now, &mut q_ref, |p| dropped.push(p));
+            ref_out.extend(dropped.into_iter().map(|p| (p, false)));
+            ref_out.extend(got.map(|p| (p, true)));
+            while let Some((p, at)) = q_judge.pop_front() {
+                // `dequeue` looks at the bytes left after taking the packet: more than
+                // one MTU means at least two packets behind it.
+                let more = q_judge.len() >= 2;
+                if judged.judge(now, now.saturating_duration_since(at), more) {
+                    judge_out.push((p, false));
+                } else {
+                    judge_out.push((p, true));
+                    break;
+                }
+            }
+        }
+        assert!(reference.dropped() > 0, "seed {seed}: the timeline never built a queue");
+        assert_eq!(ref_out, judge_out, "seed {seed}");
+        assert_eq!(reference.dropped(), judged.dropped(), "seed {seed}");
+    }
+}

@@ -145,6 +145,14 @@ pub struct DeviceOptions {
     /// Queue outgoing packets per peer inside the engine (as with `codel`) but never drop
     /// from the queues: the CoDel-off baseline for comparisons.
     pub tx_queue: bool,
+    /// CoDel on the receive side: the standing queue of a saturated tunnel forms in the
+    /// UDP socket's receive buffer, which the engine cannot dequeue from; where the
+    /// transport gives kernel receive timestamps, each data message's wait there is its
+    /// sojourn time, and CoDel drops (before decrypting) large data messages of a queue
+    /// standing above `target` for an `interval` (see [`crate::aqm::Codel::judge`]).
+    /// Messages shorter than [`RX_CODEL_MIN_LEN`] (ACKs, pings, DNS: the sparse flows
+    /// fq_codel would protect) are never dropped. `None`: off.
+    pub rx_codel: Option<CodelParams>,
     /// The ring between the TX thread and the crypto workers.
     pub ring: RingKind,
     /// In [`WorkerMode::Auto`], batches at least this long go to the workers.
@@ -166,6 +174,7 @@ impl fmt::Debug for DeviceOptions {
             .field("codel", &self.codel)
             .field("codel_params", &self.codel_params)
             .field("tx_queue", &self.tx_queue)
+            .field("rx_codel", &self.rx_codel)
             .field("ring", &self.ring)
             .field("fanout_threshold", &self.fanout_threshold)
             .field("handshake_queue", &self.handshake_queue)
@@ -184,6 +193,7 @@ impl Default for DeviceOptions {
             codel: false,
             codel_params: CodelParams::default(),
             tx_queue: false,
+            rx_codel: None,
             ring: RingKind::LockFree,
             fanout_threshold: 16,
             handshake_queue: 4096,
@@ -191,6 +201,10 @@ impl Default for DeviceOptions {
         }
     }
 }
+
+/// Data messages shorter than this (outer UDP payload) are never dropped by the
+/// receive-side CoDel ([`DeviceOptions::rx_codel`]): a 576-byte inner packet sealed.
+pub const RX_CODEL_MIN_LEN: usize = 576 + 32;
 
 /// Why the device could not start or apply a configuration.
 #[derive(Debug, thiserror::Error)]
@@ -257,29 +271,13 @@ pub enum DeviceEvent {
     },
 }
 
-/// Severity of a log line passed to [`DeviceObserver::on_log`].
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
-pub enum LogLevel {
-    /// Something failed.
-    Error,
-    /// Something odd that the engine recovered from.
-    Warn,
-    /// Lifecycle information.
-    Info,
-    /// Details for debugging.
-    Debug,
-}
-
-/// Receives events and logs from the engine's threads. Calls must return quickly and
-/// must not call back into [`Device::set_observer`] or stop the device (both wait for
-/// the engine's threads, one of which is the caller).
+/// Receives the engine's typed events (for the host's UI) from its threads. Log lines
+/// are not events: the engine emits them as `tracing` events (see [`crate::logging`]).
+/// Calls must return quickly and must not call back into [`Device::set_observer`] or
+/// stop the device (both wait for the engine's threads, one of which is the caller).
 pub trait DeviceObserver: Send + Sync {
     /// An event happened.
     fn on_event(&self, event: &DeviceEvent);
-    /// A log line.
-    fn on_log(&self, level: LogLevel, msg: &str) {
-        let _ = (level, msg);
-    }
 }
 
 /// Device-wide counters plus every peer's.
@@ -303,7 +301,7 @@ pub struct DeviceStats {
     pub fanout_batches: u64,
     /// TX batches encrypted inline.
     pub inline_batches: u64,
-    /// Packets CoDel dropped from the per-peer queues.
+    /// Packets CoDel dropped: from the per-peer TX queues and, with `rx_codel`, on receive.
     pub codel_drops: u64,
     /// Packets waiting in the per-peer TX queues (queued TX path only).
     pub tx_queued_packets: u64,
@@ -338,8 +336,7 @@ impl Device {
             Ok(handles) => {
                 *device.threads.lock() = handles;
                 inner.interface_up();
-                inner
-                    .log(LogLevel::Info, &format!("device up on UDP port {}", inner.listen_port()));
+                tracing::info!(target: "ferrowg::device", port = inner.listen_port(), "device up");
                 Ok(device)
             }
             Err(e) => Err(DeviceError::Spawn(e)),
@@ -351,11 +348,14 @@ impl Device {
     pub fn set_config(&self, config: &DeviceConfig) -> Result<(), DeviceError> {
         let r = self.inner.set_config(config);
         match &r {
-            Ok(()) => self.inner.log(
-                LogLevel::Debug,
-                &format!("configuration applied ({} peers)", config.peers.len()),
+            Ok(()) => tracing::debug!(
+                target: "ferrowg::device",
+                peers = config.peers.len(),
+                "configuration applied"
             ),
-            Err(e) => self.inner.log(LogLevel::Warn, &format!("configuration refused: {e}")),
+            Err(e) => {
+                tracing::warn!(target: "ferrowg::device", error = %e, "configuration refused")
+            }
         }
         r
     }
@@ -392,10 +392,10 @@ impl Device {
     pub fn rebind(&self) -> Result<(), DeviceError> {
         let r = self.inner.rebind();
         match &r {
-            Ok(()) => self
-                .inner
-                .log(LogLevel::Info, &format!("rebound UDP port {}", self.inner.listen_port())),
-            Err(e) => self.inner.log(LogLevel::Error, &format!("rebind failed: {e}")),
+            Ok(()) => {
+                tracing::info!(target: "ferrowg::device", port = self.listen_port(), "UDP rebound")
+            }
+            Err(e) => tracing::error!(target: "ferrowg::device", error = %e, "rebind failed"),
         }
         r
     }
@@ -413,7 +413,7 @@ impl Device {
         self.inner.iface.resume(now, wall, &mut scratch, &mut out);
         drop(out);
         self.inner.wake_control();
-        self.inner.log(LogLevel::Info, "resumed: sessions re-checked");
+        tracing::info!(target: "ferrowg::device", "resumed: sessions re-checked");
         rebound
     }
 
@@ -422,13 +422,18 @@ impl Device {
         self.inner.listen_port()
     }
 
+    /// The options the device was started with.
+    pub fn options(&self) -> &DeviceOptions {
+        &self.inner.opts
+    }
+
     /// Stops every thread and waits for them. Also done on drop.
     pub fn stop(self) {
         // Drop does the work.
     }
 
     fn shutdown(&self) {
-        self.inner.log(LogLevel::Info, "device stopping");
+        tracing::info!(target: "ferrowg::device", "device stopping");
         self.inner.begin_shutdown();
         let handles = std::mem::take(&mut *self.threads.lock());
         for h in handles {

@@ -7,7 +7,7 @@ use std::time::Duration;
 
 use super::records::TransportSlot;
 use super::state::Inner;
-use super::{DeviceError, LogLevel};
+use super::DeviceError;
 use crate::config::uapi::{self, UapiError, UapiErrorKind, UapiOp};
 use crate::config::DeviceConfig;
 use crate::interface::ConfigError;
@@ -69,7 +69,7 @@ impl Inner {
             next.listen_port = self.iface.applied_config().listen_port;
         }
         self.set_config_locked(&next).map_err(|e| {
-            self.log(LogLevel::Warn, &format!("uapi set: {e}"));
+            tracing::warn!(target: "ferrowg::device", error = %e, "uapi set refused");
             match e {
                 DeviceError::Fwmark(source) => UapiError {
                     line: ops

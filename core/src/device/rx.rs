@@ -12,6 +12,8 @@ use std::time::Duration;
 
 use super::records::{recycle, HandshakeJob, MAX_BATCH, POLL_INTERVAL};
 use super::state::Inner;
+use super::RX_CODEL_MIN_LEN;
+use crate::aqm::Codel;
 use crate::interface::{tx_stride, Incoming, OpenRec};
 use crate::io::RecvMeta;
 use crate::messages::{DATA_HEADER_LEN, INITIATION_LEN};
@@ -29,6 +31,7 @@ pub(crate) fn run_rx(inner: &Inner) {
     let mut scratch = vec![0u8; tx_stride(mtu)];
     let mut slice_store: Vec<&mut [u8]> = Vec::with_capacity(batch);
     let mut list_store: Vec<&[u8]> = Vec::with_capacity(batch);
+    let mut codel = inner.opts.rx_codel.map(Codel::new);
     while inner.running.load(Ordering::Relaxed) {
         let Some(transport) = inner.transport() else {
             std::thread::sleep(Duration::from_millis(5));
@@ -58,11 +61,24 @@ pub(crate) fn run_rx(inner: &Inner) {
         deliver.clear();
         opens.clear();
         let mut woke = false;
+        let wall = codel.as_ref().map(|_| inner.clock.wall());
         // 1. Classify (read-only; no crypto yet).
         for (k, (buf, m)) in bufs.iter().zip(&meta).take(n).enumerate() {
             let Some(dgram) = buf.get(..m.len) else { continue };
             match inner.iface.classify(dgram, m.src, k, now) {
-                Incoming::Data(rec) => opens.push(rec),
+                Incoming::Data(rec) => {
+                    // Receive-side CoDel: judged before the decryption it saves.
+                    if let (Some(c), Some(wall), Some(at)) = (codel.as_mut(), wall, m.rx_time) {
+                        let sojourn = wall.duration_since(at).unwrap_or_default();
+                        // How much is queued behind it is unknown (the socket buffer's
+                        // depth): every late message counts as part of a standing queue.
+                        if m.len >= RX_CODEL_MIN_LEN && c.judge(now, sojourn, true) {
+                            inner.counters.codel_drops.fetch_add(1, Ordering::Relaxed);
+                            continue;
+                        }
+                    }
+                    opens.push(rec)
+                }
                 Incoming::Handshake => {
                     queue_handshake(inner, dgram, m.src);
                     woke = true;

@@ -8,13 +8,15 @@ use std::time::Duration;
 
 use arc_swap::ArcSwapOption;
 use parking_lot::{Mutex, RwLock};
+use tracing::Level;
 
 use super::records::{EngineCounters, HandshakeJob, TransportSlot};
 use super::workers::Workers;
-use super::{DeviceError, DeviceEvent, DeviceObserver, DeviceOptions, LogLevel, ThreadRole};
+use super::{DeviceError, DeviceEvent, DeviceObserver, DeviceOptions, ThreadRole};
 use crate::interface::{Interface, Output};
 use crate::io::{Bind, Clock, Transmit, Tun};
 use crate::keys::PublicKey;
+use crate::logging::event_limited;
 use crate::peer::PeerEvent;
 use crate::queue::LockedRing;
 use crate::sched::{plan, Placement, PlacementPolicy};
@@ -105,12 +107,6 @@ impl Inner {
         }
     }
 
-    pub(crate) fn log(&self, level: LogLevel, msg: &str) {
-        if let Some(obs) = self.observer.read().as_ref() {
-            obs.on_log(level, msg);
-        }
-    }
-
     pub(crate) fn listen_port(&self) -> u16 {
         self.transport().map_or(0, |t| t.0.local_port())
     }
@@ -125,6 +121,10 @@ impl Inner {
     /// Reports an I/O error and backs off briefly (unless shutting down).
     pub(crate) fn io_error(&self, what: &str, e: &std::io::Error) {
         if self.running.load(Ordering::Relaxed) {
+            event_limited!(
+                self.clock.now(), Level::WARN, target: "ferrowg::device",
+                error = %e, "{what} failed"
+            );
             self.emit(DeviceEvent::Error { message: format!("{what}: {e}") });
             std::thread::sleep(Duration::from_millis(10));
         }

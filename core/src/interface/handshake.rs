@@ -8,11 +8,14 @@ use std::sync::atomic::Ordering;
 use std::sync::Arc;
 use std::time::{Instant, SystemTime};
 
+use tracing::Level;
+
 use super::slot::{IndexEntry, PeerSlot};
 use super::{Interface, Output, UNDER_LOAD_HOLD};
 use crate::cookie::MacState;
 use crate::error::DropReason;
 use crate::keypair::Keypair;
+use crate::logging::event_limited;
 use crate::messages::{Message, COOKIE_REPLY_LEN};
 use crate::peer::Identity;
 
@@ -70,6 +73,10 @@ impl Interface {
         let r = self.dispatch(bytes, src, now, wall, scratch, out);
         if let Err(reason) = r {
             self.count_drop(reason);
+            event_limited!(
+                now, Level::DEBUG, target: "ferrowg::handshake",
+                %src, %reason, "handshake message dropped"
+            );
         }
         r
     }

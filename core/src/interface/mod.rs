@@ -217,6 +217,7 @@ impl Interface {
             r
         };
         for e in events {
+            output::log_event(&peer.public_key, &e, now);
             out.event(&peer.public_key, e);
         }
         Some(r)

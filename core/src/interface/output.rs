@@ -4,9 +4,12 @@ use std::net::SocketAddr;
 use std::sync::atomic::Ordering;
 use std::time::Instant;
 
+use tracing::Level;
+
 use super::slot::PeerSlot;
 use crate::error::DropReason;
 use crate::keys::PublicKey;
+use crate::logging::event_limited;
 use crate::messages::MESSAGE_TYPE_DATA;
 use crate::peer::{Peer as ProtoPeer, PeerEvent};
 
@@ -46,5 +49,27 @@ pub(super) fn flush(
             slot.counters.handshakes.fetch_add(1, Ordering::Relaxed);
         }
         events.push(e);
+    }
+}
+
+/// The `tracing` event for a peer event (rate-limited per kind: a peer's handshakes and
+/// roaming follow network input).
+pub(super) fn log_event(peer: &PublicKey, event: &PeerEvent, now: Instant) {
+    match event {
+        PeerEvent::HandshakeComplete { initiator } => event_limited!(
+            now, Level::DEBUG, target: "ferrowg::handshake",
+            %peer, initiator, "handshake complete"
+        ),
+        PeerEvent::EndpointChanged(endpoint) => event_limited!(
+            now, Level::INFO, target: "ferrowg::peer",
+            %peer, %endpoint, "endpoint changed"
+        ),
+        PeerEvent::SessionExpired => event_limited!(
+            now, Level::DEBUG, target: "ferrowg::peer", %peer, "session keys expired"
+        ),
+        PeerEvent::Unreachable => event_limited!(
+            now, Level::INFO, target: "ferrowg::handshake",
+            %peer, "handshake did not complete; giving up until there is traffic"
+        ),
     }
 }

@@ -7,12 +7,15 @@ use std::sync::atomic::Ordering;
 use std::sync::Arc;
 use std::time::{Instant, SystemTime};
 
+use tracing::Level;
+
 use super::batch::OpenRec;
 use super::slot::PeerSlot;
 use super::{Interface, Output, Snapshot};
 use crate::allowedips::Table;
 use crate::error::DropReason;
 use crate::keypair::Keypair;
+use crate::logging::event_limited;
 use crate::messages::{
     Data, INITIATION_LEN, MESSAGE_TYPE_COOKIE_REPLY, MESSAGE_TYPE_DATA, MESSAGE_TYPE_INITIATION,
     MESSAGE_TYPE_RESPONSE,
@@ -49,29 +52,29 @@ impl Interface {
             Some(MESSAGE_TYPE_DATA) => {}
             Some(MESSAGE_TYPE_INITIATION | MESSAGE_TYPE_RESPONSE | MESSAGE_TYPE_COOKIE_REPLY) => {
                 if dgram.len() > INITIATION_LEN {
-                    self.count_drop(DropReason::WrongLength);
+                    self.rx_drop(DropReason::WrongLength, src, now);
                     return Incoming::Dropped;
                 }
                 return Incoming::Handshake;
             }
             _ => {
-                self.count_drop(DropReason::UnknownType);
+                self.rx_drop(DropReason::UnknownType, src, now);
                 return Incoming::Dropped;
             }
         }
         let index = match Data::parse(dgram) {
             Ok(d) => d.receiver_index,
             Err(reason) => {
-                self.count_drop(reason);
+                self.rx_drop(reason, src, now);
                 return Incoming::Dropped;
             }
         };
         let Some(entry) = self.indices.get(index) else {
-            self.count_drop(DropReason::UnknownIndex);
+            self.rx_drop(DropReason::UnknownIndex, src, now);
             return Incoming::Dropped;
         };
         let Some(keypair) = entry.keypair else {
-            self.count_drop(DropReason::UnknownIndex);
+            self.rx_drop(DropReason::UnknownIndex, src, now);
             return Incoming::Dropped;
         };
         if keypair.is_expired(now) {
@@ -134,7 +137,13 @@ impl Interface {
         out: &mut dyn Output,
     ) -> Result<usize, ()> {
         let OpenRec { peer, keypair, src, result, .. } = rec;
-        let fail = |reason: DropReason| peer.counters.drop(reason);
+        let fail = |reason: DropReason| {
+            peer.counters.drop(reason);
+            event_limited!(
+                now, Level::DEBUG, target: "ferrowg::rx",
+                peer = %peer.public_key, %src, %reason, "data packet dropped"
+            );
+        };
         let (counter, range) = result.map_err(fail)?;
         if !keypair.accept_counter(counter) {
             fail(DropReason::Replay);
@@ -170,6 +179,13 @@ impl Interface {
         let pkt = plain.get(..len).unwrap_or_default();
         check_source(&snap.routes, &peer, pkt).map_err(fail)?;
         Ok(len)
+    }
+
+    /// Counts a drop of a datagram no peer was found for, and logs it (rate-limited: a
+    /// flood of garbage must not become a flood of log lines).
+    fn rx_drop(&self, reason: DropReason, src: SocketAddr, now: Instant) {
+        self.count_drop(reason);
+        event_limited!(now, Level::DEBUG, target: "ferrowg::rx", %src, %reason, "datagram dropped");
     }
 
     /// Applies a run's counters, timers, roaming and session confirmation.

@@ -149,6 +149,7 @@ impl Interface {
             self.publish_deadline(peer, Some(p));
         }
         for e in events {
+            output::log_event(&peer.public_key, &e, now);
             out.event(&peer.public_key, e);
         }
     }

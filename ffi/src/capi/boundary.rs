@@ -13,7 +13,7 @@ use parking_lot::Mutex;
 use super::FerrowgTunnel;
 use crate::error::*;
 use crate::tunnel::{NicMode, Tunnel};
-use crate::SocketProtector;
+use crate::{SocketProtector, TunnelOptions};
 
 /// A failed C call: code and message.
 pub(crate) struct CError {
@@ -124,16 +124,30 @@ pub(super) unsafe fn start(
     mode: NicMode,
     protector: Option<Arc<dyn SocketProtector>>,
 ) -> Result<(), CError> {
-    let out = non_null(out)?;
-    // SAFETY: forwarded caller contract.
-    let config = unsafe { c_str(config) }?;
     let bind = if bind_address.is_null() {
         None
     } else {
         // SAFETY: forwarded caller contract.
         Some(unsafe { c_str(bind_address) }?.to_owned())
     };
-    let tunnel = Arc::new(Tunnel::start_inner(config, mode, bind.as_deref(), protector)?);
+    let options = TunnelOptions { bind_address: bind, ..TunnelOptions::default() };
+    // SAFETY: forwarded caller contract.
+    unsafe { start_with(config, out, mode, &options, protector) }
+}
+
+/// # Safety
+/// `config` is a NUL-terminated string; `out` is NULL or writable.
+pub(super) unsafe fn start_with(
+    config: *const c_char,
+    out: *mut FerrowgTunnel,
+    mode: NicMode,
+    options: &TunnelOptions,
+    protector: Option<Arc<dyn SocketProtector>>,
+) -> Result<(), CError> {
+    let out = non_null(out)?;
+    // SAFETY: forwarded caller contract.
+    let config = unsafe { c_str(config) }?;
+    let tunnel = Arc::new(Tunnel::start_inner(config, mode, options, protector)?);
     static NEXT: AtomicU64 = AtomicU64::new(1);
     let handle = NEXT.fetch_add(1, Ordering::Relaxed);
     registry().lock().insert(handle, tunnel);

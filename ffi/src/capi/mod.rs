@@ -6,6 +6,7 @@
 
 mod boundary;
 mod callbacks;
+mod options;
 
 use std::ffi::{c_char, c_void, CStr, CString};
 use std::panic::catch_unwind;
@@ -14,6 +15,7 @@ use std::time::{Duration, UNIX_EPOCH};
 
 use boundary::*;
 use callbacks::{CLogSink, CObserver, CPacketSink, CProtector, Ctx};
+pub use options::*;
 
 use crate::callback::in_callback;
 use crate::error::*;

@@ -5,13 +5,16 @@
 //! `hw.perflevel*` values) and [`glpi`] (the record buffer Windows'
 //! `GetLogicalProcessorInformationEx` fills). [`topology`] calls the one for this OS.
 //! [`PinningHook`] places the engine's threads on the CPUs its plan chose.
+//! [`SliceHook`] asks for short scheduler slices for them (latency under CPU contention).
 
 pub mod glpi;
 mod hook;
+mod slice;
 pub mod sysctl;
 pub mod sysfs;
 
 pub use hook::PinningHook;
+pub use slice::SliceHook;
 
 use std::io;
 
@@ -99,5 +102,23 @@ pub(crate) fn classify_by_score(cpus: &mut [LogicalCpu], score: impl Fn(&Logical
     let Some(best) = cpus.iter().map(&score).max() else { return };
     for cpu in cpus.iter_mut() {
         cpu.kind = if score(cpu) < best { CoreKind::Efficiency } else { CoreKind::Performance };
+    }
+}
+
+/// Asks the OS to run the calling thread soon after it wakes, in short slices: the
+/// engine's threads each do a little work per packet batch and then wait, so under CPU
+/// contention the time a packet waits for its thread to get a CPU is most of its
+/// latency. Linux: EEVDF's custom slice (`sched_setattr` with `sched_runtime = slice`,
+/// kernel ≥ 6.12; older kernels accept and ignore it). Elsewhere: does nothing.
+pub fn set_current_thread_slice(slice: std::time::Duration) -> io::Result<()> {
+    #[cfg(target_os = "linux")]
+    {
+        let ns = u64::try_from(slice.as_nanos()).unwrap_or(u64::MAX);
+        crate::sys::linux::set_sched_slice(ns)
+    }
+    #[cfg(not(target_os = "linux"))]
+    {
+        let _ = slice;
+        Ok(())
     }
 }

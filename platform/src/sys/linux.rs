@@ -199,8 +199,9 @@ struct MmsgArrays {
     addrs: [libc::sockaddr_storage; MMSG_BATCH],
     iovs: [libc::iovec; MMSG_BATCH],
     hdrs: [libc::mmsghdr; MMSG_BATCH],
-    /// u64 elements keep each control buffer aligned for cmsghdr.
-    control: [[u64; 4]; MMSG_BATCH],
+    /// u64 elements keep each control buffer aligned for cmsghdr. Room for a UDP_GRO
+    /// int (24 bytes with its header) and an SCM_TIMESTAMPNS timespec (32 bytes).
+    control: [[u64; 8]; MMSG_BATCH],
 }
 
 impl MmsgArrays {
@@ -223,6 +224,8 @@ pub(crate) struct Received {
     pub truncated: bool,
     /// With GRO: the size of each coalesced datagram (the last may be shorter).
     pub segment: Option<usize>,
+    /// The kernel's receive timestamp (with [`enable_rx_timestamps`]).
+    pub rx_time: Option<std::time::SystemTime>,
 }
 
 /// Receives up to `min(bufs.len(), out.len(), MMSG_BATCH)` messages without waiting,
@@ -240,18 +243,15 @@ pub(crate) fn recvmmsg_raw(
     }
     let mut arrays = MmsgArrays::zeroed();
     let MmsgArrays { addrs, iovs, hdrs, control } = &mut arrays;
-    // SAFETY: CMSG_SPACE is pure arithmetic on a constant.
-    let space = unsafe { libc::CMSG_SPACE(mem::size_of::<libc::c_int>() as libc::c_uint) } as usize;
+    let space = mem::size_of::<[u64; 8]>();
     for i in 0..n {
         iovs[i] = libc::iovec { iov_base: bufs[i].as_mut_ptr().cast(), iov_len: bufs[i].len() };
         hdrs[i].msg_hdr.msg_name = (&mut addrs[i] as *mut libc::sockaddr_storage).cast();
         hdrs[i].msg_hdr.msg_namelen = mem::size_of::<libc::sockaddr_storage>() as libc::socklen_t;
         hdrs[i].msg_hdr.msg_iov = &mut iovs[i];
         hdrs[i].msg_hdr.msg_iovlen = 1;
-        if gro {
-            hdrs[i].msg_hdr.msg_control = control[i].as_mut_ptr().cast();
-            hdrs[i].msg_hdr.msg_controllen = space;
-        }
+        hdrs[i].msg_hdr.msg_control = control[i].as_mut_ptr().cast();
+        hdrs[i].msg_hdr.msg_controllen = space;
     }
     // SAFETY: the first `n` headers point at live, exclusively borrowed buffers, address
     // slots and control buffers with their true lengths; no timeout pointer is passed.
@@ -270,32 +270,72 @@ pub(crate) fn recvmmsg_raw(
     let got = rc as usize;
     for i in 0..got {
         let hdr = &hdrs[i].msg_hdr;
+        let (segment, rx_time) = control_data(hdr);
         out[i] = Received {
             src: from_storage(&addrs[i]),
             len: hdrs[i].msg_len as usize,
             truncated: hdr.msg_flags & libc::MSG_TRUNC != 0,
-            segment: if gro { gro_segment(hdr) } else { None },
+            segment: segment.filter(|_| gro),
+            rx_time,
         };
     }
     Ok(got)
 }
 
-/// The UDP_GRO segment size in a received message's control data, if any.
-fn gro_segment(hdr: &libc::msghdr) -> Option<usize> {
+/// The UDP_GRO segment size and the SCM_TIMESTAMPNS receive time in a received
+/// message's control data, where present.
+fn control_data(hdr: &libc::msghdr) -> (Option<usize>, Option<std::time::SystemTime>) {
+    let (mut segment, mut rx_time) = (None, None);
     // SAFETY: `hdr` was filled by recvmmsg: msg_control/msg_controllen describe our own
     // control buffer, so walking it with the CMSG macros stays inside it; the data is
-    // read unaligned.
+    // read unaligned, and only when the header's length covers it.
     unsafe {
         let mut cmsg = libc::CMSG_FIRSTHDR(hdr);
         while !cmsg.is_null() {
-            if (*cmsg).cmsg_level == libc::SOL_UDP && (*cmsg).cmsg_type == UDP_GRO {
+            let (level, kind, len) = ((*cmsg).cmsg_level, (*cmsg).cmsg_type, (*cmsg).cmsg_len);
+            if level == libc::SOL_UDP
+                && kind == UDP_GRO
+                && len >= libc::CMSG_LEN(mem::size_of::<libc::c_int>() as libc::c_uint) as usize
+            {
                 let seg = libc::CMSG_DATA(cmsg).cast::<libc::c_int>().read_unaligned();
-                return usize::try_from(seg).ok().filter(|&s| s > 0);
+                segment = usize::try_from(seg).ok().filter(|&s| s > 0);
+            } else if level == libc::SOL_SOCKET
+                && kind == libc::SCM_TIMESTAMPNS
+                && len >= libc::CMSG_LEN(mem::size_of::<libc::timespec>() as libc::c_uint) as usize
+            {
+                let ts = libc::CMSG_DATA(cmsg).cast::<libc::timespec>().read_unaligned();
+                rx_time = timespec_to_system(ts.tv_sec, ts.tv_nsec);
             }
             cmsg = libc::CMSG_NXTHDR(hdr, cmsg);
         }
     }
-    None
+    (segment, rx_time)
+}
+
+/// A kernel timespec (wall clock) as a `SystemTime`; `None` if out of range.
+fn timespec_to_system(sec: libc::time_t, nsec: libc::c_long) -> Option<std::time::SystemTime> {
+    let sec = u64::try_from(sec).ok()?;
+    let nsec = u32::try_from(nsec).ok().filter(|&n| n < 1_000_000_000)?;
+    std::time::UNIX_EPOCH.checked_add(std::time::Duration::new(sec, nsec))
+}
+
+/// Asks the kernel for a receive timestamp (SO_TIMESTAMPNS) on every datagram.
+pub(crate) fn enable_rx_timestamps(fd: BorrowedFd<'_>) -> io::Result<()> {
+    let on: libc::c_int = 1;
+    // SAFETY: `on` is a live c_int and we pass its exact size.
+    let rc = unsafe {
+        libc::setsockopt(
+            fd.as_raw_fd(),
+            libc::SOL_SOCKET,
+            libc::SO_TIMESTAMPNS,
+            (&on as *const libc::c_int).cast(),
+            mem::size_of::<libc::c_int>() as libc::socklen_t,
+        )
+    };
+    if rc < 0 {
+        return Err(io::Error::last_os_error());
+    }
+    Ok(())
 }
 
 /// Receives up to `min(bufs.len(), meta.len(), MMSG_BATCH)` datagrams without waiting.
@@ -335,7 +375,7 @@ pub(crate) fn recvmmsg(
             };
             dst.copy_from_slice(data);
         }
-        meta[out] = RecvMeta { len: r.len, src };
+        meta[out] = RecvMeta { len: r.len, src, rx_time: r.rx_time };
         out += 1;
     }
     Ok(out)
@@ -449,6 +489,53 @@ pub(crate) fn pin_to_cpu(cpu: usize) -> io::Result<()> {
     unsafe { libc::CPU_SET(cpu, &mut set) };
     // SAFETY: `set` is a valid cpu_set_t and we pass its exact size; pid 0 is this thread.
     let rc = unsafe { libc::sched_setaffinity(0, mem::size_of::<libc::cpu_set_t>(), &set) };
+    if rc < 0 {
+        return Err(io::Error::last_os_error());
+    }
+    Ok(())
+}
+
+/// `struct sched_attr` (linux/sched/types.h, version 1: 56 bytes); not in the libc crate.
+#[repr(C)]
+struct SchedAttr {
+    size: u32,
+    policy: u32,
+    flags: u64,
+    nice: i32,
+    priority: u32,
+    runtime: u64,
+    deadline: u64,
+    period: u64,
+    util_min: u32,
+    util_max: u32,
+}
+
+/// Asks the scheduler for a time slice of `slice_ns` for the calling thread, staying
+/// SCHED_OTHER at its current nice value (EEVDF's custom slice, Linux ≥ 6.12: a thread
+/// with a shorter slice gets an earlier deadline, so it runs sooner after waking, for
+/// less time at once; the kernel clamps the value to 0.1–100 ms). Older kernels accept
+/// and ignore it.
+pub(crate) fn set_sched_slice(slice_ns: u64) -> io::Result<()> {
+    // SAFETY: getpriority only reads; errno is cleared first because -1 is a valid nice.
+    let nice = unsafe {
+        *libc::__errno_location() = 0;
+        libc::getpriority(libc::PRIO_PROCESS, 0)
+    };
+    let attr = SchedAttr {
+        size: mem::size_of::<SchedAttr>() as u32,
+        policy: libc::SCHED_OTHER as u32,
+        flags: 0,
+        nice,
+        priority: 0,
+        runtime: slice_ns,
+        deadline: 0,
+        period: 0,
+        util_min: 0,
+        util_max: 0,
+    };
+    // SAFETY: `attr` is a live, fully initialised sched_attr whose `size` field is its
+    // exact size; pid 0 is the calling thread; flags 0.
+    let rc = unsafe { libc::syscall(libc::SYS_sched_setattr, 0, &attr as *const SchedAttr, 0) };
     if rc < 0 {
         return Err(io::Error::last_os_error());
     }

@@ -12,6 +12,7 @@ use std::time::Duration;
 use ferrowg_core::io::Tun;
 
 use super::guid::adapter_guid;
+use super::wintun_ring::{read_batch, write_batch, RingRead, RingWait};
 use crate::sys::windows::{wait_any, Event};
 use crate::Error;
 
@@ -136,62 +137,53 @@ impl Tun for WintunTun {
         sizes: &mut [usize],
         timeout: Duration,
     ) -> io::Result<usize> {
-        let want = bufs.len().min(sizes.len());
-        let mut got = 0;
-        let mut waited = false;
-        while got < want {
-            match self.session.try_receive().map_err(io::Error::other)? {
-                Some(packet) => {
-                    let bytes = packet.bytes();
-                    match bufs[got].get_mut(..bytes.len()) {
-                        Some(dst) => {
-                            dst.copy_from_slice(bytes);
-                            sizes[got] = bytes.len();
-                            got += 1;
-                        }
-                        None => {
-                            self.dropped.fetch_add(1, Ordering::Relaxed);
-                        }
-                    }
-                }
-                None if got > 0 || waited => break,
-                None => {
-                    waited = true;
-                    let read = self.session.get_read_wait_event().map_err(io::Error::other)?;
-                    match wait_any(&[read, self.shutdown.handle()], timeout)? {
-                        Some(1) => return Err(io::Error::from(io::ErrorKind::ConnectionAborted)),
-                        Some(_) => {}
-                        None => break,
-                    }
-                }
-            }
+        let session = &self.session;
+        let out = read_batch::<_, io::Error>(
+            bufs,
+            sizes,
+            || match session.try_receive().map_err(io::Error::other)? {
+                Some(packet) => Ok(RingRead::Packet(Received(packet))),
+                None => Ok(RingRead::Empty),
+            },
+            || {
+                let read = session.get_read_wait_event().map_err(io::Error::other)?;
+                Ok(match wait_any(&[read, self.shutdown.handle()], timeout)? {
+                    Some(1) => RingWait::Shutdown,
+                    Some(_) => RingWait::Ready,
+                    None => RingWait::TimedOut,
+                })
+            },
+        )?;
+        self.dropped.fetch_add(out.dropped as u64, Ordering::Relaxed);
+        if out.shutdown && out.got == 0 {
+            return Err(io::Error::from(io::ErrorKind::ConnectionAborted));
         }
-        Ok(got)
+        Ok(out.got)
     }
 
     fn send_batch(&self, packets: &[&[u8]]) -> io::Result<usize> {
-        for (i, p) in packets.iter().enumerate() {
-            let Ok(len) = u16::try_from(p.len()) else {
-                self.dropped.fetch_add(1, Ordering::Relaxed);
-                continue;
-            };
-            match self.session.allocate_send_packet(len) {
-                Ok(mut packet) => {
-                    packet.bytes_mut().copy_from_slice(p);
-                    self.session.send_packet(packet);
-                }
-                // Ring full: the rest of the batch is not written.
-                Err(e) if i > 0 => {
-                    tracing::debug!(error = %e, "wintun send ring full");
-                    return Ok(i);
-                }
-                Err(e) => return Err(io::Error::other(e)),
-            }
-        }
-        Ok(packets.len())
+        let out = write_batch::<io::Error>(packets, |p| {
+            // `write_batch` passes only packets of 1..=MAX_PACKET bytes.
+            let len = u16::try_from(p.len()).map_err(io::Error::other)?;
+            let mut packet = self.session.allocate_send_packet(len).map_err(io::Error::other)?;
+            packet.bytes_mut().copy_from_slice(p);
+            self.session.send_packet(packet);
+            Ok(())
+        })?;
+        self.dropped.fetch_add(out.dropped as u64, Ordering::Relaxed);
+        Ok(out.done)
     }
 
     fn mtu(&self) -> usize {
         self.mtu
+    }
+}
+
+/// A packet taken from the receive ring; its slot is released when dropped.
+struct Received(wintun::Packet);
+
+impl AsRef<[u8]> for Received {
+    fn as_ref(&self) -> &[u8] {
+        self.0.bytes()
     }
 }

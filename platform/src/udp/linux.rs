@@ -6,14 +6,13 @@
 //! that socket and the batch is sent again without it.
 //!
 //! Receiving with GRO (`UDP_GRO`): the kernel hands over coalesced runs as one message
-//! with the segment size in a control message. Those land in a per-thread 64 KiB scratch
-//! buffer and are split, one copy each, into the caller's buffers; segments that do not
-//! fit this call wait in a small queue for the next one.
+//! with the segment size in a control message. Those land in the transport's scratch
+//! buffers (eight of 64 KiB, allocated once) and are split, one copy each, into the
+//! caller's buffers; segments that do not fit this call stay in the scratch buffers and
+//! are handed out first by the next one (no allocation, no second copy).
 
-use std::cell::RefCell;
-use std::collections::VecDeque;
 use std::io;
-use std::net::{SocketAddr, UdpSocket};
+use std::net::UdpSocket;
 use std::os::fd::AsFd;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Mutex, PoisonError};
@@ -26,12 +25,70 @@ use crate::sys::linux::{self as sys, Received};
 const GRO_MSGS: usize = 8;
 /// Scratch buffer per message: the largest UDP payload fits.
 const GRO_BUF: usize = 1 << 16;
-/// Most segments kept for the next call; more are dropped (the caller keeps asking for
-/// fewer datagrams than arrive).
-const PENDING_MAX: usize = 4096;
+/// GRO messages received but not yet all handed out, and how far along.
+#[derive(Debug, Default)]
+struct GroScratch {
+    /// `GRO_MSGS` buffers of `GRO_BUF` bytes, allocated at the first GRO receive.
+    bufs: Vec<Vec<u8>>,
+    msgs: [Received; GRO_MSGS],
+    /// Messages in `bufs` from the last receive.
+    count: usize,
+    /// The message being handed out.
+    next: usize,
+    /// Bytes of it already handed out.
+    offset: usize,
+}
 
-thread_local! {
-    static SCRATCH: RefCell<Vec<Vec<u8>>> = const { RefCell::new(Vec::new()) };
+impl GroScratch {
+    /// Copies segments, in order, into `bufs`/`meta` until either runs out; returns how
+    /// many. What does not fit stays for the next call.
+    fn serve(
+        &mut self,
+        bufs: &mut [&mut [u8]],
+        meta: &mut [RecvMeta],
+        dropped: &AtomicU64,
+    ) -> usize {
+        let want = bufs.len().min(meta.len());
+        let mut n = 0;
+        while n < want && self.next < self.count {
+            let (Some(r), Some(data)) = (self.msgs.get(self.next), self.bufs.get(self.next)) else {
+                break;
+            };
+            let (Some(src), false) = (r.src, r.truncated) else {
+                dropped.fetch_add(1, Ordering::Relaxed);
+                self.next += 1;
+                self.offset = 0;
+                continue;
+            };
+            let data = data.get(..r.len).unwrap_or(data);
+            let seg = r.segment.unwrap_or(r.len).max(1);
+            let end = self.offset.saturating_add(seg).min(data.len());
+            let chunk = data.get(self.offset..end).unwrap_or_default();
+            if chunk.is_empty() {
+                self.next += 1;
+                self.offset = 0;
+                continue;
+            }
+            if let Some(dst) = bufs[n].get_mut(..chunk.len()) {
+                dst.copy_from_slice(chunk);
+                meta[n] = RecvMeta { len: chunk.len(), src, rx_time: r.rx_time };
+                n += 1;
+            } else {
+                // Larger than the caller's buffer: dropped, never cut.
+                dropped.fetch_add(1, Ordering::Relaxed);
+            }
+            self.offset = end;
+            if end == data.len() {
+                self.next += 1;
+                self.offset = 0;
+            }
+        }
+        n
+    }
+
+    fn pending(&self) -> bool {
+        self.next < self.count
+    }
 }
 
 /// Receive-side state shared by the sockets of one transport.
@@ -41,7 +98,7 @@ pub(super) struct RxState {
     /// Datagrams dropped: larger than the buffer, or from a non-IP source.
     dropped: AtomicU64,
     has_pending: AtomicBool,
-    pending: Mutex<VecDeque<(SocketAddr, Vec<u8>)>>,
+    scratch: Mutex<GroScratch>,
 }
 
 impl RxState {
@@ -54,19 +111,16 @@ impl RxState {
     pub(super) fn dropped(&self) -> u64 {
         self.dropped.load(Ordering::Relaxed)
     }
-
-    fn push(&self, src: SocketAddr, data: &[u8]) {
-        let mut q = self.pending.lock().unwrap_or_else(PoisonError::into_inner);
-        if q.len() < PENDING_MAX {
-            q.push_back((src, data.to_vec()));
-            self.has_pending.store(true, Ordering::Release);
-        }
-    }
 }
 
 /// Turns on UDP GRO for a new socket if `rx` wants it; a kernel without it just
 /// delivers datagrams one by one.
 pub(super) fn setup(socket: &socket2::Socket, rx_gro: bool) {
+    // Receive timestamps let the engine see how long datagrams waited in the socket
+    // buffer (its receive-side CoDel); without them it just cannot.
+    if let Err(e) = sys::enable_rx_timestamps(socket.as_fd()) {
+        tracing::info!(error = %e, "UDP receive timestamps unavailable");
+    }
     if rx_gro {
         if let Err(e) = sys::enable_gro(socket.as_fd()) {
             tracing::info!(error = %e, "UDP GRO unavailable");
@@ -74,25 +128,14 @@ pub(super) fn setup(socket: &socket2::Socket, rx_gro: bool) {
     }
 }
 
-/// Moves segments left over from an earlier GRO receive into the buffers.
+/// Hands out segments left over from an earlier GRO receive.
 pub(super) fn drain(rx: &RxState, bufs: &mut [&mut [u8]], meta: &mut [RecvMeta]) -> usize {
     if !rx.has_pending.load(Ordering::Acquire) {
         return 0;
     }
-    let mut q = rx.pending.lock().unwrap_or_else(PoisonError::into_inner);
-    let want = bufs.len().min(meta.len());
-    let mut n = 0;
-    while n < want {
-        let Some((src, data)) = q.pop_front() else { break };
-        if let Some(dst) = bufs[n].get_mut(..data.len()) {
-            dst.copy_from_slice(&data);
-            meta[n] = RecvMeta { len: data.len(), src };
-            n += 1;
-        } else {
-            rx.dropped.fetch_add(1, Ordering::Relaxed);
-        }
-    }
-    rx.has_pending.store(!q.is_empty(), Ordering::Release);
+    let mut scratch = rx.scratch.lock().unwrap_or_else(PoisonError::into_inner);
+    let n = scratch.serve(bufs, meta, &rx.dropped);
+    rx.has_pending.store(scratch.pending(), Ordering::Release);
     n
 }
 
@@ -107,41 +150,31 @@ pub(super) fn recv(
     if !rx.gro {
         return sys::recvmmsg(socket.as_fd(), bufs, meta, &rx.dropped);
     }
-    let want = bufs.len().min(meta.len());
-    SCRATCH.with(|cell| {
-        let mut scratch = cell.borrow_mut();
-        if scratch.len() < GRO_MSGS {
-            *scratch = vec![vec![0u8; GRO_BUF]; GRO_MSGS];
+    let mut scratch = rx.scratch.lock().unwrap_or_else(PoisonError::into_inner);
+    // Leftovers first (the caller normally drained them already).
+    let mut n = scratch.serve(bufs, meta, &rx.dropped);
+    if n < bufs.len().min(meta.len()) {
+        if scratch.bufs.len() < GRO_MSGS {
+            scratch.bufs = vec![vec![0u8; GRO_BUF]; GRO_MSGS];
         }
-        let mut it = scratch.iter_mut();
+        let GroScratch { bufs: sbufs, msgs, .. } = &mut *scratch;
+        let mut it = sbufs.iter_mut();
         let mut slices: [&mut [u8]; GRO_MSGS] =
             std::array::from_fn(|_| it.next().map(|v| v.as_mut_slice()).unwrap_or_default());
-        let msgs = GRO_MSGS.min(want);
-        let mut received = [Received::default(); GRO_MSGS];
-        let got =
-            sys::recvmmsg_raw(socket.as_fd(), &mut slices[..msgs], &mut received[..msgs], true)?;
-        let mut n = 0;
-        for (data, r) in slices.iter().zip(&received[..got]) {
-            let (Some(src), false) = (r.src, r.truncated) else {
-                rx.dropped.fetch_add(1, Ordering::Relaxed);
-                continue;
-            };
-            let seg = r.segment.unwrap_or(r.len).max(1);
-            for chunk in data[..r.len.min(data.len())].chunks(seg) {
-                if n == want {
-                    rx.push(src, chunk);
-                } else if let Some(dst) = bufs[n].get_mut(..chunk.len()) {
-                    dst.copy_from_slice(chunk);
-                    meta[n] = RecvMeta { len: chunk.len(), src };
-                    n += 1;
-                } else {
-                    // Larger than the caller's buffer: dropped, never cut.
-                    rx.dropped.fetch_add(1, Ordering::Relaxed);
-                }
+        let got = sys::recvmmsg_raw(socket.as_fd(), &mut slices, msgs, true);
+        match got {
+            Ok(got) => {
+                scratch.count = got;
+                scratch.next = 0;
+                scratch.offset = 0;
+                n += scratch.serve(&mut bufs[n..], &mut meta[n..], &rx.dropped);
             }
+            Err(e) if n == 0 => return Err(e),
+            Err(_) => {}
         }
-        Ok(n)
-    })
+    }
+    rx.has_pending.store(scratch.pending(), Ordering::Release);
+    Ok(n)
 }
 
 /// Sends up to 64 datagrams in one call; returns how many the kernel took. `gso` says
@@ -150,6 +183,7 @@ pub(super) fn send(
     socket: &UdpSocket,
     datagrams: &[Transmit<'_>],
     gso: &AtomicBool,
+    _rx: &RxState,
 ) -> io::Result<usize> {
     let use_gso = gso.load(Ordering::Relaxed);
     match sys::sendmmsg(socket.as_fd(), datagrams, use_gso) {

@@ -30,6 +30,8 @@ use linux as imp;
 mod generic;
 #[cfg(not(target_os = "linux"))]
 use generic as imp;
+#[cfg(not(target_os = "linux"))]
+pub use generic::BatchPath;
 
 mod bound_if;
 // Used by the non-Linux receive path; its tests run everywhere.
@@ -84,9 +86,10 @@ pub struct UdpOptions {
     /// `SO_BINDTOIFINDEX`, macOS `IP_BOUND_IF`/`IPV6_BOUND_IF`, Windows
     /// `IP_UNICAST_IF`/`IPV6_UNICAST_IF`.
     pub bound_interface: Option<u32>,
-    /// Never use UDP GSO (Linux `UDP_SEGMENT`), e.g. to compare with and without it.
+    /// Never use UDP GSO (Linux `UDP_SEGMENT`, Windows USO, macOS `sendmsg_x`), e.g. to
+    /// compare with and without it.
     pub no_gso: bool,
-    /// Never use UDP GRO (Linux `UDP_GRO`): receive datagrams one by one straight into
+    /// Never use UDP GRO (Linux `UDP_GRO`, Windows URO, macOS `recvmsg_x`): receive datagrams one by one straight into
     /// the caller's buffers instead of coalesced runs split by copying (which costs each
     /// receiving thread a 512 KiB scratch buffer).
     pub no_gro: bool,
@@ -276,6 +279,13 @@ impl UdpTransport {
         self.sockets.load().rx.dropped()
     }
 
+    /// Which path each open socket's datagrams take now (IPv4 first): Windows USO/URO
+    /// or macOS `sendmsg_x`/`recvmsg_x`, or the per-datagram fallback.
+    #[cfg(not(target_os = "linux"))]
+    pub fn batch_paths(&self) -> Vec<BatchPath> {
+        self.sockets.load().rx.paths()
+    }
+
     /// The local addresses of the open sockets (IPv4 first).
     pub fn local_addrs(&self) -> Vec<SocketAddr> {
         self.sockets.load().iter().filter_map(|s| s.local_addr().ok()).collect()
@@ -336,7 +346,7 @@ impl Transport for UdpTransport {
                 done += run;
                 continue;
             };
-            match send_run(socket, &datagrams[done..done + run], family, gso) {
+            match send_run(socket, &datagrams[done..done + run], family, gso, &sockets.rx) {
                 Ok(0) => break,
                 Ok(n) => {
                     done += n;
@@ -411,13 +421,14 @@ fn send_run(
     run: &[Transmit<'_>],
     family: Family,
     gso: &AtomicBool,
+    rx: &imp::RxState,
 ) -> io::Result<usize> {
     if family == Family::V4 && run.iter().any(|d| d.dst.is_ipv6()) {
         let mapped: Vec<Transmit<'_>> =
             run.iter().map(|d| Transmit { dst: os_dst(d.dst), data: d.data }).collect();
-        return imp::send(socket, &mapped, gso);
+        return imp::send(socket, &mapped, gso, rx);
     }
-    imp::send(socket, run, gso)
+    imp::send(socket, run, gso, rx)
 }
 
 /// Reads what is queued on the sockets, in order, without waiting. With `have_some`,
@@ -497,13 +508,11 @@ fn finish(
         return Err(Error::NotFound("an address family to bind"));
     }
     let gso = cfg!(target_os = "linux") && !options.no_gso;
-    Ok(Sockets {
-        v4,
-        v6,
-        port,
-        gso: [AtomicBool::new(gso), AtomicBool::new(gso)],
-        rx: imp::RxState::new(!options.no_gro),
-    })
+    #[allow(unused_mut)]
+    let mut rx = imp::RxState::new(!options.no_gro);
+    #[cfg(any(windows, target_os = "macos"))]
+    rx.attach(v4.iter().chain(v6.iter()), !options.no_gso, !options.no_gro);
+    Ok(Sockets { v4, v6, port, gso: [AtomicBool::new(gso), AtomicBool::new(gso)], rx })
 }
 
 fn ipv6_unavailable(e: &io::Error) -> bool {

@@ -124,6 +124,49 @@ pub fn split_coalesced(len: usize, segment: usize) -> Option<Vec<Range<usize>>> 
     Some((0..len).step_by(segment).map(|s| s..(s + segment).min(len)).collect())
 }
 
+/// What [`scatter`] did with one coalesced read.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct Scatter {
+    /// Buffers filled (their lengths are in `lens[..placed]`).
+    pub placed: usize,
+    /// Ranges consumed (placed or dropped); the rest are left for the next call.
+    pub used: usize,
+    /// Datagrams dropped because they were larger than the buffer they would go to.
+    pub oversized: usize,
+}
+
+/// Copies the datagrams `ranges` of the coalesced read `data` into `bufs` in order, one
+/// datagram per buffer, writing each length to `lens`; stops when the buffers run out.
+/// A datagram larger than the next buffer is dropped (as a plain receive would cut and
+/// drop it). Ranges outside `data` are dropped too.
+pub fn scatter(
+    data: &[u8],
+    ranges: &[Range<usize>],
+    bufs: &mut [&mut [u8]],
+    lens: &mut [usize],
+) -> Scatter {
+    let room = bufs.len().min(lens.len());
+    let mut out = Scatter::default();
+    for r in ranges {
+        if out.placed == room {
+            break;
+        }
+        out.used += 1;
+        let (Some(src), Some(buf)) = (data.get(r.clone()), bufs.get_mut(out.placed)) else {
+            out.oversized += 1;
+            continue;
+        };
+        let Some(dst) = buf.get_mut(..src.len()) else {
+            out.oversized += 1;
+            continue;
+        };
+        dst.copy_from_slice(src);
+        lens[out.placed] = src.len();
+        out.placed += 1;
+    }
+    out
+}
+
 /// Decides whether URO stays on. Every coalesced receive is checked
 /// ([`UroGuard::check`]); the engine also reports datagrams of a coalesced receive that
 /// failed authentication while the same peer's single datagrams pass
@@ -284,5 +327,37 @@ mod tests {
         let mut off = UroGuard::new(false, 1);
         assert!(!off.report_bad_segment());
         assert!(!off.enabled());
+    }
+
+    #[test]
+    fn scatter_fills_buffers_in_order_and_leaves_the_rest() {
+        let data: Vec<u8> = (0..10u8).collect();
+        let ranges = split_coalesced(10, 4).unwrap(); // 0..4, 4..8, 8..10
+        let (mut a, mut b) = ([0u8; 4], [0u8; 4]);
+        let mut bufs: Vec<&mut [u8]> = vec![&mut a, &mut b];
+        let mut lens = [0; 2];
+        let s = scatter(&data, &ranges, &mut bufs, &mut lens);
+        assert_eq!(s, Scatter { placed: 2, used: 2, oversized: 0 });
+        assert_eq!((a, b, lens), ([0, 1, 2, 3], [4, 5, 6, 7], [4, 4]));
+        // The third range is left for the next call.
+        assert_eq!(ranges[s.used..].to_vec(), vec![8..10]);
+    }
+
+    #[test]
+    fn scatter_drops_datagrams_larger_than_their_buffer() {
+        let data = [7u8; 12];
+        let ranges = [0..6, 6..9, 9..12, 0..40];
+        let (mut small, mut big) = ([0u8; 3], [0u8; 8]);
+        let mut bufs: Vec<&mut [u8]> = vec![&mut small, &mut big];
+        let mut lens = [0; 2];
+        let s = scatter(&data, &ranges, &mut bufs, &mut lens);
+        // 0..6 does not fit the 3-byte buffer: dropped; 6..9 and 9..12 placed.
+        assert_eq!(s, Scatter { placed: 2, used: 3, oversized: 1 });
+        assert_eq!(lens, [3, 3]);
+        let mut one = [0u8; 64];
+        let mut bufs: Vec<&mut [u8]> = vec![&mut one];
+        let s = scatter(&data, &ranges[3..], &mut bufs, &mut lens);
+        assert_eq!(s, Scatter { placed: 0, used: 1, oversized: 1 }, "range past the data");
+        assert_eq!(scatter(&data, &ranges, &mut [], &mut []), Scatter::default());
     }
 }

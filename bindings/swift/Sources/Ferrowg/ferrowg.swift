@@ -1308,6 +1308,11 @@ public protocol TunnelProtocol: AnyObject, Sendable {
     func networkChanged() throws 
     
     /**
+     * The engine options in effect (every field set; `bind_address` as given).
+     */
+    func options()  -> TunnelOptions
+    
+    /**
      * Host packet I/O: pulls up to `max` incoming IP packets, waiting up to
      * `timeout_ms` for the first. Empty on timeout. Unused while a sink is set.
      */
@@ -1463,6 +1468,21 @@ public static func startProtected(config: String, mode: NicMode, protector: Sock
 })
 }
     
+    /**
+     * Like `start`, with engine options (TX path, CoDel, worker ring, bind address);
+     * unset fields keep the defaults.
+     */
+public static func startWithOptions(config: String, mode: NicMode, options: TunnelOptions)throws  -> Tunnel  {
+    return try  FfiConverterTypeTunnel_lift(try rustCallWithError(FfiConverterTypeTunnelError_lift) {
+        uniffiCallStatus in
+    uniffi_ferrowg_fn_constructor_tunnel_start_with_options(
+        FfiConverterString.lower(config),
+        FfiConverterTypeNicMode_lower(mode),
+        FfiConverterTypeTunnelOptions_lower(options),uniffiCallStatus
+    )
+})
+}
+    
 
     
     /**
@@ -1511,6 +1531,18 @@ open func networkChanged()throws   {try rustCallWithError(FfiConverterTypeTunnel
             self.uniffiCloneHandle(),uniffiCallStatus
     )
 }
+}
+    
+    /**
+     * The engine options in effect (every field set; `bind_address` as given).
+     */
+open func options() -> TunnelOptions  {
+    return try!  FfiConverterTypeTunnelOptions_lift(try! rustCall() {
+        uniffiCallStatus in
+    uniffi_ferrowg_fn_method_tunnel_options(
+            self.uniffiCloneHandle(),uniffiCallStatus
+    )
+})
 }
     
     /**
@@ -2251,6 +2283,105 @@ public func FfiConverterTypeTunnelConfig_lower(_ value: TunnelConfig) -> RustBuf
 
 
 /**
+ * Options for `Tunnel::start_with_options`; every field may be left unset.
+ */
+public struct TunnelOptions: Equatable, Hashable {
+    /**
+     * Limit the UDP socket to one local address (e.g. `127.0.0.1`); unset: all.
+     */
+    public var bindAddress: String?
+    /**
+     * The TX path; unset: the engine's default.
+     */
+    public var txQueue: TxQueueMode?
+    /**
+     * CoDel's target in microseconds (with `Codel`); unset: 5000.
+     */
+    public var codelTargetUs: UInt32?
+    /**
+     * CoDel's interval in microseconds (with `Codel`); unset: 100000.
+     */
+    public var codelIntervalUs: UInt32?
+    /**
+     * The worker ring; unset: the engine's default.
+     */
+    public var ring: RingMode?
+
+    // Default memberwise initializers are never public by default, so we
+    // declare one manually.
+    public init(
+        /**
+         * Limit the UDP socket to one local address (e.g. `127.0.0.1`); unset: all.
+         */bindAddress: String? = nil, 
+        /**
+         * The TX path; unset: the engine's default.
+         */txQueue: TxQueueMode? = nil, 
+        /**
+         * CoDel's target in microseconds (with `Codel`); unset: 5000.
+         */codelTargetUs: UInt32? = nil, 
+        /**
+         * CoDel's interval in microseconds (with `Codel`); unset: 100000.
+         */codelIntervalUs: UInt32? = nil, 
+        /**
+         * The worker ring; unset: the engine's default.
+         */ring: RingMode? = nil) {
+        self.bindAddress = bindAddress
+        self.txQueue = txQueue
+        self.codelTargetUs = codelTargetUs
+        self.codelIntervalUs = codelIntervalUs
+        self.ring = ring
+    }
+
+    
+
+    
+}
+
+#if compiler(>=6)
+extension TunnelOptions: Sendable {}
+#endif
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+public struct FfiConverterTypeTunnelOptions: FfiConverterRustBuffer {
+    public static func read(from buf: inout (data: Data, offset: Data.Index)) throws -> TunnelOptions {
+        return
+            try TunnelOptions(
+                bindAddress: FfiConverterOptionString.read(from: &buf), 
+                txQueue: FfiConverterOptionTypeTxQueueMode.read(from: &buf), 
+                codelTargetUs: FfiConverterOptionUInt32.read(from: &buf), 
+                codelIntervalUs: FfiConverterOptionUInt32.read(from: &buf), 
+                ring: FfiConverterOptionTypeRingMode.read(from: &buf)
+        )
+    }
+
+    public static func write(_ value: TunnelOptions, into buf: inout [UInt8]) {
+        FfiConverterOptionString.write(value.bindAddress, into: &buf)
+        FfiConverterOptionTypeTxQueueMode.write(value.txQueue, into: &buf)
+        FfiConverterOptionUInt32.write(value.codelTargetUs, into: &buf)
+        FfiConverterOptionUInt32.write(value.codelIntervalUs, into: &buf)
+        FfiConverterOptionTypeRingMode.write(value.ring, into: &buf)
+    }
+}
+
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+public func FfiConverterTypeTunnelOptions_lift(_ buf: RustBuffer) throws -> TunnelOptions {
+    return try FfiConverterTypeTunnelOptions.lift(buf)
+}
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+public func FfiConverterTypeTunnelOptions_lower(_ value: TunnelOptions) -> RustBuffer {
+    return FfiConverterTypeTunnelOptions.lower(value)
+}
+
+
+/**
  * Tunnel-wide and per-peer counters.
  */
 public struct TunnelStats: Equatable, Hashable {
@@ -2270,6 +2401,14 @@ public struct TunnelStats: Equatable, Hashable {
      * Whether the tunnel is under handshake load (sending cookie replies).
      */
     public var underLoad: Bool
+    /**
+     * Packets waiting in the per-peer TX queues (queued and CoDel TX paths).
+     */
+    public var txQueuedPackets: UInt64
+    /**
+     * Packets CoDel dropped from those queues.
+     */
+    public var codelDrops: UInt64
     /**
      * Per-peer counters, in configuration order.
      */
@@ -2291,12 +2430,20 @@ public struct TunnelStats: Equatable, Hashable {
          * Whether the tunnel is under handshake load (sending cookie replies).
          */underLoad: Bool, 
         /**
+         * Packets waiting in the per-peer TX queues (queued and CoDel TX paths).
+         */txQueuedPackets: UInt64, 
+        /**
+         * Packets CoDel dropped from those queues.
+         */codelDrops: UInt64, 
+        /**
          * Per-peer counters, in configuration order.
          */peers: [PeerStats]) {
         self.listenPort = listenPort
         self.droppedPackets = droppedPackets
         self.handshakesProcessed = handshakesProcessed
         self.underLoad = underLoad
+        self.txQueuedPackets = txQueuedPackets
+        self.codelDrops = codelDrops
         self.peers = peers
     }
 
@@ -2320,6 +2467,8 @@ public struct FfiConverterTypeTunnelStats: FfiConverterRustBuffer {
                 droppedPackets: FfiConverterUInt64.read(from: &buf), 
                 handshakesProcessed: FfiConverterUInt64.read(from: &buf), 
                 underLoad: FfiConverterBool.read(from: &buf), 
+                txQueuedPackets: FfiConverterUInt64.read(from: &buf), 
+                codelDrops: FfiConverterUInt64.read(from: &buf), 
                 peers: FfiConverterSequenceTypePeerStats.read(from: &buf)
         )
     }
@@ -2329,6 +2478,8 @@ public struct FfiConverterTypeTunnelStats: FfiConverterRustBuffer {
         FfiConverterUInt64.write(value.droppedPackets, into: &buf)
         FfiConverterUInt64.write(value.handshakesProcessed, into: &buf)
         FfiConverterBool.write(value.underLoad, into: &buf)
+        FfiConverterUInt64.write(value.txQueuedPackets, into: &buf)
+        FfiConverterUInt64.write(value.codelDrops, into: &buf)
         FfiConverterSequenceTypePeerStats.write(value.peers, into: &buf)
     }
 }
@@ -2549,6 +2700,81 @@ public func FfiConverterTypeNicMode_lift(_ buf: RustBuffer) throws -> NicMode {
 #endif
 public func FfiConverterTypeNicMode_lower(_ value: NicMode) -> RustBuffer {
     return FfiConverterTypeNicMode.lower(value)
+}
+
+
+
+/**
+ * The bounded ring between the TX thread and the crypto workers.
+ */
+
+public enum RingMode: Equatable, Hashable {
+    
+    /**
+     * Vyukov's bounded MPMC array.
+     */
+    case lockFree
+    /**
+     * A mutex around a deque.
+     */
+    case locked
+
+
+
+
+
+}
+
+#if compiler(>=6)
+extension RingMode: Sendable {}
+#endif
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+public struct FfiConverterTypeRingMode: FfiConverterRustBuffer {
+    typealias SwiftType = RingMode
+
+    public static func read(from buf: inout (data: Data, offset: Data.Index)) throws -> RingMode {
+        let variant: Int32 = try readInt(&buf)
+        switch variant {
+        
+        case 1: return .lockFree
+        
+        case 2: return .locked
+        
+        default: throw UniffiInternalError.unexpectedEnumCase
+        }
+    }
+
+    public static func write(_ value: RingMode, into buf: inout [UInt8]) {
+        switch value {
+        
+        
+        case .lockFree:
+            writeInt(&buf, Int32(1))
+        
+        
+        case .locked:
+            writeInt(&buf, Int32(2))
+        
+        }
+    }
+}
+
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+public func FfiConverterTypeRingMode_lift(_ buf: RustBuffer) throws -> RingMode {
+    return try FfiConverterTypeRingMode.lift(buf)
+}
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+public func FfiConverterTypeRingMode_lower(_ value: RingMode) -> RustBuffer {
+    return FfiConverterTypeRingMode.lower(value)
 }
 
 
@@ -2898,6 +3124,92 @@ public func FfiConverterTypeTunnelEvent_lower(_ value: TunnelEvent) -> RustBuffe
 }
 
 
+
+/**
+ * How outgoing packets reach encryption.
+ */
+
+public enum TxQueueMode: Equatable, Hashable {
+    
+    /**
+     * From the NIC batch straight to encryption (no queue inside the engine).
+     */
+    case direct
+    /**
+     * Per-peer queues inside the engine (DQL byte limit), never dropping: the baseline
+     * for comparing CoDel.
+     */
+    case queued
+    /**
+     * Per-peer queues with CoDel (RFC 8289; target and interval below).
+     */
+    case codel
+
+
+
+
+
+}
+
+#if compiler(>=6)
+extension TxQueueMode: Sendable {}
+#endif
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+public struct FfiConverterTypeTxQueueMode: FfiConverterRustBuffer {
+    typealias SwiftType = TxQueueMode
+
+    public static func read(from buf: inout (data: Data, offset: Data.Index)) throws -> TxQueueMode {
+        let variant: Int32 = try readInt(&buf)
+        switch variant {
+        
+        case 1: return .direct
+        
+        case 2: return .queued
+        
+        case 3: return .codel
+        
+        default: throw UniffiInternalError.unexpectedEnumCase
+        }
+    }
+
+    public static func write(_ value: TxQueueMode, into buf: inout [UInt8]) {
+        switch value {
+        
+        
+        case .direct:
+            writeInt(&buf, Int32(1))
+        
+        
+        case .queued:
+            writeInt(&buf, Int32(2))
+        
+        
+        case .codel:
+            writeInt(&buf, Int32(3))
+        
+        }
+    }
+}
+
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+public func FfiConverterTypeTxQueueMode_lift(_ buf: RustBuffer) throws -> TxQueueMode {
+    return try FfiConverterTypeTxQueueMode.lift(buf)
+}
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+public func FfiConverterTypeTxQueueMode_lower(_ value: TxQueueMode) -> RustBuffer {
+    return FfiConverterTypeTxQueueMode.lower(value)
+}
+
+
 #if swift(>=5.8)
 @_documentation(visibility: private)
 #endif
@@ -3061,6 +3373,54 @@ fileprivate struct FfiConverterOptionTypeTunnelObserver: FfiConverterRustBuffer 
         switch try readInt(&buf) as Int8 {
         case 0: return nil
         case 1: return try FfiConverterTypeTunnelObserver.read(from: &buf)
+        default: throw UniffiInternalError.unexpectedOptionalTag
+        }
+    }
+}
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+fileprivate struct FfiConverterOptionTypeRingMode: FfiConverterRustBuffer {
+    typealias SwiftType = RingMode?
+
+    public static func write(_ value: SwiftType, into buf: inout [UInt8]) {
+        guard let value = value else {
+            writeInt(&buf, Int8(0))
+            return
+        }
+        writeInt(&buf, Int8(1))
+        FfiConverterTypeRingMode.write(value, into: &buf)
+    }
+
+    public static func read(from buf: inout (data: Data, offset: Data.Index)) throws -> SwiftType {
+        switch try readInt(&buf) as Int8 {
+        case 0: return nil
+        case 1: return try FfiConverterTypeRingMode.read(from: &buf)
+        default: throw UniffiInternalError.unexpectedOptionalTag
+        }
+    }
+}
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+fileprivate struct FfiConverterOptionTypeTxQueueMode: FfiConverterRustBuffer {
+    typealias SwiftType = TxQueueMode?
+
+    public static func write(_ value: SwiftType, into buf: inout [UInt8]) {
+        guard let value = value else {
+            writeInt(&buf, Int8(0))
+            return
+        }
+        writeInt(&buf, Int8(1))
+        FfiConverterTypeTxQueueMode.write(value, into: &buf)
+    }
+
+    public static func read(from buf: inout (data: Data, offset: Data.Index)) throws -> SwiftType {
+        switch try readInt(&buf) as Int8 {
+        case 0: return nil
+        case 1: return try FfiConverterTypeTxQueueMode.read(from: &buf)
         default: throw UniffiInternalError.unexpectedOptionalTag
         }
     }
@@ -3349,6 +3709,9 @@ private let initializationResult: InitializationResult = {
     if (uniffi_ferrowg_checksum_method_tunnel_network_changed() != 46758) {
         return InitializationResult.apiChecksumMismatch
     }
+    if (uniffi_ferrowg_checksum_method_tunnel_options() != 43439) {
+        return InitializationResult.apiChecksumMismatch
+    }
     if (uniffi_ferrowg_checksum_method_tunnel_read_packets() != 45709) {
         return InitializationResult.apiChecksumMismatch
     }
@@ -3389,6 +3752,9 @@ private let initializationResult: InitializationResult = {
         return InitializationResult.apiChecksumMismatch
     }
     if (uniffi_ferrowg_checksum_constructor_tunnel_start_protected() != 47933) {
+        return InitializationResult.apiChecksumMismatch
+    }
+    if (uniffi_ferrowg_checksum_constructor_tunnel_start_with_options() != 16860) {
         return InitializationResult.apiChecksumMismatch
     }
 

@@ -387,6 +387,11 @@ uint64_t uniffi_ferrowg_fn_constructor_tunnel_start(RustBuffer config, RustBuffe
 uint64_t uniffi_ferrowg_fn_constructor_tunnel_start_protected(RustBuffer config, RustBuffer mode, uint64_t protector, RustCallStatus *_Nonnull out_status
 );
 #endif
+#ifndef UNIFFI_FFIDEF_UNIFFI_FERROWG_FN_CONSTRUCTOR_TUNNEL_START_WITH_OPTIONS
+#define UNIFFI_FFIDEF_UNIFFI_FERROWG_FN_CONSTRUCTOR_TUNNEL_START_WITH_OPTIONS
+uint64_t uniffi_ferrowg_fn_constructor_tunnel_start_with_options(RustBuffer config, RustBuffer mode, RustBuffer options, RustCallStatus *_Nonnull out_status
+);
+#endif
 #ifndef UNIFFI_FFIDEF_UNIFFI_FERROWG_FN_METHOD_TUNNEL_CONFIG
 #define UNIFFI_FFIDEF_UNIFFI_FERROWG_FN_METHOD_TUNNEL_CONFIG
 RustBuffer uniffi_ferrowg_fn_method_tunnel_config(uint64_t ptr, RustCallStatus *_Nonnull out_status
@@ -405,6 +410,11 @@ uint16_t uniffi_ferrowg_fn_method_tunnel_listen_port(uint64_t ptr, RustCallStatu
 #ifndef UNIFFI_FFIDEF_UNIFFI_FERROWG_FN_METHOD_TUNNEL_NETWORK_CHANGED
 #define UNIFFI_FFIDEF_UNIFFI_FERROWG_FN_METHOD_TUNNEL_NETWORK_CHANGED
 void uniffi_ferrowg_fn_method_tunnel_network_changed(uint64_t ptr, RustCallStatus *_Nonnull out_status
+);
+#endif
+#ifndef UNIFFI_FFIDEF_UNIFFI_FERROWG_FN_METHOD_TUNNEL_OPTIONS
+#define UNIFFI_FFIDEF_UNIFFI_FERROWG_FN_METHOD_TUNNEL_OPTIONS
+RustBuffer uniffi_ferrowg_fn_method_tunnel_options(uint64_t ptr, RustCallStatus *_Nonnull out_status
 );
 #endif
 #ifndef UNIFFI_FFIDEF_UNIFFI_FERROWG_FN_METHOD_TUNNEL_READ_PACKETS
@@ -875,6 +885,12 @@ uint16_t uniffi_ferrowg_checksum_method_tunnel_network_changed(void
     
 );
 #endif
+#ifndef UNIFFI_FFIDEF_UNIFFI_FERROWG_CHECKSUM_METHOD_TUNNEL_OPTIONS
+#define UNIFFI_FFIDEF_UNIFFI_FERROWG_CHECKSUM_METHOD_TUNNEL_OPTIONS
+uint16_t uniffi_ferrowg_checksum_method_tunnel_options(void
+    
+);
+#endif
 #ifndef UNIFFI_FFIDEF_UNIFFI_FERROWG_CHECKSUM_METHOD_TUNNEL_READ_PACKETS
 #define UNIFFI_FFIDEF_UNIFFI_FERROWG_CHECKSUM_METHOD_TUNNEL_READ_PACKETS
 uint16_t uniffi_ferrowg_checksum_method_tunnel_read_packets(void
@@ -956,6 +972,12 @@ uint16_t uniffi_ferrowg_checksum_constructor_tunnel_start(void
 #ifndef UNIFFI_FFIDEF_UNIFFI_FERROWG_CHECKSUM_CONSTRUCTOR_TUNNEL_START_PROTECTED
 #define UNIFFI_FFIDEF_UNIFFI_FERROWG_CHECKSUM_CONSTRUCTOR_TUNNEL_START_PROTECTED
 uint16_t uniffi_ferrowg_checksum_constructor_tunnel_start_protected(void
+    
+);
+#endif
+#ifndef UNIFFI_FFIDEF_UNIFFI_FERROWG_CHECKSUM_CONSTRUCTOR_TUNNEL_START_WITH_OPTIONS
+#define UNIFFI_FFIDEF_UNIFFI_FERROWG_CHECKSUM_CONSTRUCTOR_TUNNEL_START_WITH_OPTIONS
+uint16_t uniffi_ferrowg_checksum_constructor_tunnel_start_with_options(void
     
 );
 #endif

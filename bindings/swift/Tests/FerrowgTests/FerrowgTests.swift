@@ -238,7 +238,7 @@ final class FerrowgTests: XCTestCase {
         let started = lines.filter { $0.1.contains("tunnel started: host packet I/O") }
         XCTAssertEqual(started.count, 2)
         XCTAssertTrue(started.allSatisfy { $0.0 == .info })
-        XCTAssertTrue(lines.contains { $0.0 == .debug && $0.1.contains("HandshakeComplete") })
+        XCTAssertTrue(lines.contains { $0.0 == .debug && $0.1.hasPrefix("ferrowg::handshake: handshake complete") })
         try Pair().close()
         XCTAssertEqual(sink.lines.get.count, lines.count, "removed: no more lines")
     }

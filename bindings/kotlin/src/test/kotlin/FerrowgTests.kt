@@ -316,7 +316,7 @@ val tests = linkedMapOf<String, () -> Unit>(
         val started = seen.filter { "tunnel started: host packet I/O" in it.second }
         assertEquals(2, started.size)
         assertTrue(started.all { it.first == LogLevel.INFO })
-        assertTrue(seen.any { it.first == LogLevel.DEBUG && "HandshakeComplete" in it.second })
+        assertTrue(seen.any { it.first == LogLevel.DEBUG && it.second.startsWith("ferrowg::handshake: handshake complete") })
         Pair().close()
         assertEquals(seen.size, lines.size, "removed: no more lines")
     },

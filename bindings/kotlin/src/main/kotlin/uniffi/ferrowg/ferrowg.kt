@@ -793,6 +793,8 @@ internal object IntegrityCheckingUniffiLib {
     ): Int
     external fun uniffi_ferrowg_checksum_method_tunnel_network_changed(
     ): Int
+    external fun uniffi_ferrowg_checksum_method_tunnel_options(
+    ): Int
     external fun uniffi_ferrowg_checksum_method_tunnel_read_packets(
     ): Int
     external fun uniffi_ferrowg_checksum_method_tunnel_resume(
@@ -820,6 +822,8 @@ internal object IntegrityCheckingUniffiLib {
     external fun uniffi_ferrowg_checksum_constructor_tunnel_start(
     ): Int
     external fun uniffi_ferrowg_checksum_constructor_tunnel_start_protected(
+    ): Int
+    external fun uniffi_ferrowg_checksum_constructor_tunnel_start_with_options(
     ): Int
     external fun ffi_ferrowg_uniffi_contract_version(
     ): Int
@@ -877,6 +881,8 @@ internal object UniffiLib {
     ): Long
     external fun uniffi_ferrowg_fn_constructor_tunnel_start_protected(`config`: RustBuffer.ByValue,`mode`: RustBuffer.ByValue,`protector`: Long,uniffi_out_err: UniffiRustCallStatus, 
     ): Long
+    external fun uniffi_ferrowg_fn_constructor_tunnel_start_with_options(`config`: RustBuffer.ByValue,`mode`: RustBuffer.ByValue,`options`: RustBuffer.ByValue,uniffi_out_err: UniffiRustCallStatus, 
+    ): Long
     external fun uniffi_ferrowg_fn_method_tunnel_config(`ptr`: Long,uniffi_out_err: UniffiRustCallStatus, 
     ): RustBuffer.ByValue
     external fun uniffi_ferrowg_fn_method_tunnel_is_running(`ptr`: Long,uniffi_out_err: UniffiRustCallStatus, 
@@ -885,6 +891,8 @@ internal object UniffiLib {
     ): Int
     external fun uniffi_ferrowg_fn_method_tunnel_network_changed(`ptr`: Long,uniffi_out_err: UniffiRustCallStatus, 
     ): Unit
+    external fun uniffi_ferrowg_fn_method_tunnel_options(`ptr`: Long,uniffi_out_err: UniffiRustCallStatus, 
+    ): RustBuffer.ByValue
     external fun uniffi_ferrowg_fn_method_tunnel_read_packets(`ptr`: Long,`max`: Int,`timeoutMs`: Int,uniffi_out_err: UniffiRustCallStatus, 
     ): RustBuffer.ByValue
     external fun uniffi_ferrowg_fn_method_tunnel_resume(`ptr`: Long,uniffi_out_err: UniffiRustCallStatus, 
@@ -1095,6 +1103,9 @@ private fun uniffiCheckApiChecksums(lib: IntegrityCheckingUniffiLib) {
     if ((lib.uniffi_ferrowg_checksum_method_tunnel_network_changed() and 0xFFFF) != 46758) {
         throw RuntimeException("UniFFI API checksum mismatch: try cleaning and rebuilding your project")
     }
+    if ((lib.uniffi_ferrowg_checksum_method_tunnel_options() and 0xFFFF) != 43439) {
+        throw RuntimeException("UniFFI API checksum mismatch: try cleaning and rebuilding your project")
+    }
     if ((lib.uniffi_ferrowg_checksum_method_tunnel_read_packets() and 0xFFFF) != 45709) {
         throw RuntimeException("UniFFI API checksum mismatch: try cleaning and rebuilding your project")
     }
@@ -1135,6 +1146,9 @@ private fun uniffiCheckApiChecksums(lib: IntegrityCheckingUniffiLib) {
         throw RuntimeException("UniFFI API checksum mismatch: try cleaning and rebuilding your project")
     }
     if ((lib.uniffi_ferrowg_checksum_constructor_tunnel_start_protected() and 0xFFFF) != 47933) {
+        throw RuntimeException("UniFFI API checksum mismatch: try cleaning and rebuilding your project")
+    }
+    if ((lib.uniffi_ferrowg_checksum_constructor_tunnel_start_with_options() and 0xFFFF) != 16860) {
         throw RuntimeException("UniFFI API checksum mismatch: try cleaning and rebuilding your project")
     }
 }
@@ -2646,6 +2660,11 @@ public interface TunnelInterface {
     fun `networkChanged`()
     
     /**
+     * The engine options in effect (every field set; `bind_address` as given).
+     */
+    fun `options`(): TunnelOptions
+    
+    /**
      * Host packet I/O: pulls up to `max` incoming IP packets, waiting up to
      * `timeout_ms` for the first. Empty on timeout. Unused while a sink is set.
      */
@@ -2887,6 +2906,22 @@ open class Tunnel: Disposable, AutoCloseable, TunnelInterface
 }
     }
     
+    
+
+    
+    /**
+     * The engine options in effect (every field set; `bind_address` as given).
+     */override fun `options`(): TunnelOptions {
+            return FfiConverterTypeTunnelOptions.lift(
+    callWithHandle {
+    uniffiRustCall() { _status ->
+    UniffiLib.uniffi_ferrowg_fn_method_tunnel_options(
+        it,
+        _status)
+}
+    }
+    )
+    }
     
 
     
@@ -3135,6 +3170,25 @@ open class Tunnel: Disposable, AutoCloseable, TunnelInterface
         FfiConverterString.lower(`config`),
         FfiConverterTypeNicMode.lower(`mode`),
         FfiConverterTypeSocketProtector.lower(`protector`),_status)
+}
+    )
+    }
+    
+
+        
+    /**
+     * Like `start`, with engine options (TX path, CoDel, worker ring, bind address);
+     * unset fields keep the defaults.
+     */
+    @Throws(TunnelException::class) fun `startWithOptions`(`config`: kotlin.String, `mode`: NicMode, `options`: TunnelOptions): Tunnel {
+            return FfiConverterTypeTunnel.lift(
+    uniffiRustCallWithError(TunnelException) { _status ->
+    UniffiLib.uniffi_ferrowg_fn_constructor_tunnel_start_with_options(
+    
+        
+        FfiConverterString.lower(`config`),
+        FfiConverterTypeNicMode.lower(`mode`),
+        FfiConverterTypeTunnelOptions.lower(`options`),_status)
 }
     )
     }
@@ -3734,6 +3788,77 @@ public object FfiConverterTypeTunnelConfig: FfiConverterRustBuffer<TunnelConfig>
 
 
 /**
+ * Options for `Tunnel::start_with_options`; every field may be left unset.
+ */
+data class TunnelOptions (
+    /**
+     * Limit the UDP socket to one local address (e.g. `127.0.0.1`); unset: all.
+     */
+    var `bindAddress`: kotlin.String? = null 
+    , 
+    /**
+     * The TX path; unset: the engine's default.
+     */
+    var `txQueue`: TxQueueMode? = null 
+    , 
+    /**
+     * CoDel's target in microseconds (with `Codel`); unset: 5000.
+     */
+    var `codelTargetUs`: kotlin.UInt? = null 
+    , 
+    /**
+     * CoDel's interval in microseconds (with `Codel`); unset: 100000.
+     */
+    var `codelIntervalUs`: kotlin.UInt? = null 
+    , 
+    /**
+     * The worker ring; unset: the engine's default.
+     */
+    var `ring`: RingMode? = null 
+    
+){
+    
+
+    
+
+    
+    companion object
+}
+
+/**
+ * @suppress
+ */
+public object FfiConverterTypeTunnelOptions: FfiConverterRustBuffer<TunnelOptions> {
+    override fun read(buf: ByteBuffer): TunnelOptions {
+        return TunnelOptions(
+            FfiConverterOptionalString.read(buf),
+            FfiConverterOptionalTypeTxQueueMode.read(buf),
+            FfiConverterOptionalUInt.read(buf),
+            FfiConverterOptionalUInt.read(buf),
+            FfiConverterOptionalTypeRingMode.read(buf),
+        )
+    }
+
+    override fun allocationSize(value: TunnelOptions) = (
+            FfiConverterOptionalString.allocationSize(value.`bindAddress`) +
+            FfiConverterOptionalTypeTxQueueMode.allocationSize(value.`txQueue`) +
+            FfiConverterOptionalUInt.allocationSize(value.`codelTargetUs`) +
+            FfiConverterOptionalUInt.allocationSize(value.`codelIntervalUs`) +
+            FfiConverterOptionalTypeRingMode.allocationSize(value.`ring`)
+    )
+
+    override fun write(value: TunnelOptions, buf: ByteBuffer) {
+            FfiConverterOptionalString.write(value.`bindAddress`, buf)
+            FfiConverterOptionalTypeTxQueueMode.write(value.`txQueue`, buf)
+            FfiConverterOptionalUInt.write(value.`codelTargetUs`, buf)
+            FfiConverterOptionalUInt.write(value.`codelIntervalUs`, buf)
+            FfiConverterOptionalTypeRingMode.write(value.`ring`, buf)
+    }
+}
+
+
+
+/**
  * Tunnel-wide and per-peer counters.
  */
 data class TunnelStats (
@@ -3756,6 +3881,16 @@ data class TunnelStats (
      * Whether the tunnel is under handshake load (sending cookie replies).
      */
     var `underLoad`: kotlin.Boolean
+    , 
+    /**
+     * Packets waiting in the per-peer TX queues (queued and CoDel TX paths).
+     */
+    var `txQueuedPackets`: kotlin.ULong
+    , 
+    /**
+     * Packets CoDel dropped from those queues.
+     */
+    var `codelDrops`: kotlin.ULong
     , 
     /**
      * Per-peer counters, in configuration order.
@@ -3781,6 +3916,8 @@ public object FfiConverterTypeTunnelStats: FfiConverterRustBuffer<TunnelStats> {
             FfiConverterULong.read(buf),
             FfiConverterULong.read(buf),
             FfiConverterBoolean.read(buf),
+            FfiConverterULong.read(buf),
+            FfiConverterULong.read(buf),
             FfiConverterSequenceTypePeerStats.read(buf),
         )
     }
@@ -3790,6 +3927,8 @@ public object FfiConverterTypeTunnelStats: FfiConverterRustBuffer<TunnelStats> {
             FfiConverterULong.allocationSize(value.`droppedPackets`) +
             FfiConverterULong.allocationSize(value.`handshakesProcessed`) +
             FfiConverterBoolean.allocationSize(value.`underLoad`) +
+            FfiConverterULong.allocationSize(value.`txQueuedPackets`) +
+            FfiConverterULong.allocationSize(value.`codelDrops`) +
             FfiConverterSequenceTypePeerStats.allocationSize(value.`peers`)
     )
 
@@ -3798,6 +3937,8 @@ public object FfiConverterTypeTunnelStats: FfiConverterRustBuffer<TunnelStats> {
             FfiConverterULong.write(value.`droppedPackets`, buf)
             FfiConverterULong.write(value.`handshakesProcessed`, buf)
             FfiConverterBoolean.write(value.`underLoad`, buf)
+            FfiConverterULong.write(value.`txQueuedPackets`, buf)
+            FfiConverterULong.write(value.`codelDrops`, buf)
             FfiConverterSequenceTypePeerStats.write(value.`peers`, buf)
     }
 }
@@ -3969,6 +4110,49 @@ public object FfiConverterTypeNicMode : FfiConverterRustBuffer<NicMode>{
                 Unit
             }
         }.let { /* this makes the `when` an expression, which ensures it is exhaustive */ }
+    }
+}
+
+
+
+
+
+/**
+ * The bounded ring between the TX thread and the crypto workers.
+ */
+
+enum class RingMode {
+    
+    /**
+     * Vyukov's bounded MPMC array.
+     */
+    LOCK_FREE,
+    /**
+     * A mutex around a deque.
+     */
+    LOCKED;
+
+    
+
+
+    companion object
+}
+
+
+/**
+ * @suppress
+ */
+public object FfiConverterTypeRingMode: FfiConverterRustBuffer<RingMode> {
+    override fun read(buf: ByteBuffer) = try {
+        RingMode.values()[buf.getInt() - 1]
+    } catch (e: IndexOutOfBoundsException) {
+        throw RuntimeException("invalid enum value, something is very wrong!!", e)
+    }
+
+    override fun allocationSize(value: RingMode) = 4UL
+
+    override fun write(value: RingMode, buf: ByteBuffer) {
+        buf.putInt(value.ordinal + 1)
     }
 }
 
@@ -4452,6 +4636,54 @@ public object FfiConverterTypeTunnelEvent : FfiConverterRustBuffer<TunnelEvent>{
 
 
 
+/**
+ * How outgoing packets reach encryption.
+ */
+
+enum class TxQueueMode {
+    
+    /**
+     * From the NIC batch straight to encryption (no queue inside the engine).
+     */
+    DIRECT,
+    /**
+     * Per-peer queues inside the engine (DQL byte limit), never dropping: the baseline
+     * for comparing CoDel.
+     */
+    QUEUED,
+    /**
+     * Per-peer queues with CoDel (RFC 8289; target and interval below).
+     */
+    CODEL;
+
+    
+
+
+    companion object
+}
+
+
+/**
+ * @suppress
+ */
+public object FfiConverterTypeTxQueueMode: FfiConverterRustBuffer<TxQueueMode> {
+    override fun read(buf: ByteBuffer) = try {
+        TxQueueMode.values()[buf.getInt() - 1]
+    } catch (e: IndexOutOfBoundsException) {
+        throw RuntimeException("invalid enum value, something is very wrong!!", e)
+    }
+
+    override fun allocationSize(value: TxQueueMode) = 4UL
+
+    override fun write(value: TxQueueMode, buf: ByteBuffer) {
+        buf.putInt(value.ordinal + 1)
+    }
+}
+
+
+
+
+
 
 /**
  * @suppress
@@ -4670,6 +4902,70 @@ public object FfiConverterOptionalTypeTunnelObserver: FfiConverterRustBuffer<Tun
         } else {
             buf.put(1)
             FfiConverterTypeTunnelObserver.write(value, buf)
+        }
+    }
+}
+
+
+
+
+/**
+ * @suppress
+ */
+public object FfiConverterOptionalTypeRingMode: FfiConverterRustBuffer<RingMode?> {
+    override fun read(buf: ByteBuffer): RingMode? {
+        if (buf.get().toInt() == 0) {
+            return null
+        }
+        return FfiConverterTypeRingMode.read(buf)
+    }
+
+    override fun allocationSize(value: RingMode?): ULong {
+        if (value == null) {
+            return 1UL
+        } else {
+            return 1UL + FfiConverterTypeRingMode.allocationSize(value)
+        }
+    }
+
+    override fun write(value: RingMode?, buf: ByteBuffer) {
+        if (value == null) {
+            buf.put(0)
+        } else {
+            buf.put(1)
+            FfiConverterTypeRingMode.write(value, buf)
+        }
+    }
+}
+
+
+
+
+/**
+ * @suppress
+ */
+public object FfiConverterOptionalTypeTxQueueMode: FfiConverterRustBuffer<TxQueueMode?> {
+    override fun read(buf: ByteBuffer): TxQueueMode? {
+        if (buf.get().toInt() == 0) {
+            return null
+        }
+        return FfiConverterTypeTxQueueMode.read(buf)
+    }
+
+    override fun allocationSize(value: TxQueueMode?): ULong {
+        if (value == null) {
+            return 1UL
+        } else {
+            return 1UL + FfiConverterTypeTxQueueMode.allocationSize(value)
+        }
+    }
+
+    override fun write(value: TxQueueMode?, buf: ByteBuffer) {
+        if (value == null) {
+            buf.put(0)
+        } else {
+            buf.put(1)
+            FfiConverterTypeTxQueueMode.write(value, buf)
         }
     }
 }

@@ -1,0 +1,276 @@
+//! `ferrowg_tunnel_start_opts`: one start call for every NIC mode, with the engine
+//! options (TX path, CoDel, worker ring). The options struct is versioned by its first
+//! field: a caller sets `struct_size = sizeof(FerrowgTunnelOptions)`; later versions
+//! only append fields and keep accepting every earlier size.
+
+use std::ffi::{c_char, c_void};
+use std::sync::Arc;
+
+use super::boundary::*;
+use super::callbacks::{CProtector, Ctx};
+use super::{FerrowgProtectFn, FerrowgTunnel};
+use crate::bind::SocketProtector;
+use crate::error::*;
+use crate::options::{RingMode, TunnelOptions, TxQueueMode};
+use crate::tunnel::NicMode;
+
+/// `FerrowgTunnelOptions.nic`: host packet I/O (`bind_address` optional).
+pub const FERROWG_NIC_HOST_PACKETS: i32 = 0;
+/// `FerrowgTunnelOptions.nic`: create the OS adapter `adapter_name`.
+pub const FERROWG_NIC_ADAPTER: i32 = 1;
+/// `FerrowgTunnelOptions.nic`: adopt the TUN descriptor `fd` (duplicated).
+pub const FERROWG_NIC_FD: i32 = 2;
+
+/// `FerrowgTunnelOptions.tx_queue`: the engine's default.
+pub const FERROWG_TX_QUEUE_DEFAULT: i32 = 0;
+/// `FerrowgTunnelOptions.tx_queue`: from the NIC batch straight to encryption.
+pub const FERROWG_TX_QUEUE_DIRECT: i32 = 1;
+/// `FerrowgTunnelOptions.tx_queue`: per-peer queues that never drop (the baseline).
+pub const FERROWG_TX_QUEUE_QUEUED: i32 = 2;
+/// `FerrowgTunnelOptions.tx_queue`: per-peer queues with CoDel (RFC 8289).
+pub const FERROWG_TX_QUEUE_CODEL: i32 = 3;
+
+/// `FerrowgTunnelOptions.ring`: the engine's default.
+pub const FERROWG_RING_DEFAULT: i32 = 0;
+/// `FerrowgTunnelOptions.ring`: the lock-free ring.
+pub const FERROWG_RING_LOCK_FREE: i32 = 1;
+/// `FerrowgTunnelOptions.ring`: the locked ring (a mutex around a deque).
+pub const FERROWG_RING_LOCKED: i32 = 2;
+
+/// How to start a tunnel. Zero-initialise it, set `struct_size` to
+/// `sizeof(FerrowgTunnelOptions)`, then the fields wanted: zero means the default.
+#[repr(C)]
+pub struct FerrowgTunnelOptions {
+    /// `sizeof(FerrowgTunnelOptions)` as the caller compiled it (the version).
+    pub struct_size: u32,
+    /// One of `FERROWG_NIC_*`.
+    pub nic: i32,
+    /// The adapter name (`FERROWG_NIC_ADAPTER`), NUL-terminated.
+    pub adapter_name: *const c_char,
+    /// The TUN descriptor (`FERROWG_NIC_FD`).
+    pub fd: i32,
+    /// Limit the UDP socket to this local address (host packet I/O); NULL: all.
+    pub bind_address: *const c_char,
+    /// Called for every UDP socket before it is used (as in
+    /// `ferrowg_tunnel_start_fd_protected`); NULL: none.
+    pub protect: FerrowgProtectFn,
+    /// Passed back to `protect`.
+    pub protect_ctx: *mut c_void,
+    /// One of `FERROWG_TX_QUEUE_*`.
+    pub tx_queue: i32,
+    /// CoDel's target in microseconds; 0: 5000.
+    pub codel_target_us: u32,
+    /// CoDel's interval in microseconds; 0: 100000.
+    pub codel_interval_us: u32,
+    /// One of `FERROWG_RING_*`.
+    pub ring: i32,
+}
+
+/// Starts a tunnel from wg-quick or UAPI `config` text as `options` say. On success
+/// `*out` is the new handle. `FERROWG_ERR_INVALID_ARGUMENT` for an unknown
+/// `struct_size`, NIC mode, TX path or ring, or CoDel values that cannot work.
+///
+/// # Safety
+/// `config` is a NUL-terminated string; `options` points to a `FerrowgTunnelOptions` of
+/// `struct_size` bytes whose strings are NUL-terminated; `protect`, if set, must be
+/// callable from any thread with `protect_ctx` until the tunnel is freed; `out` is
+/// writable.
+#[no_mangle]
+pub unsafe extern "C" fn ferrowg_tunnel_start_opts(
+    config: *const c_char,
+    options: *const FerrowgTunnelOptions,
+    out: *mut FerrowgTunnel,
+) -> i32 {
+    boundary(|| {
+        // SAFETY: forwarded caller contract.
+        let o = unsafe { read_options(options) }?;
+        let mode = match o.nic {
+            FERROWG_NIC_HOST_PACKETS => NicMode::HostPackets,
+            FERROWG_NIC_ADAPTER => {
+                // SAFETY: forwarded caller contract.
+                let name = unsafe { c_str(o.adapter_name) }?;
+                NicMode::CreateAdapter { name: name.to_owned() }
+            }
+            FERROWG_NIC_FD => NicMode::AdoptFd { fd: o.fd },
+            n => return Err(invalid(format!("unknown NIC mode {n}"))),
+        };
+        let bind_address = if o.bind_address.is_null() {
+            None
+        } else {
+            // SAFETY: forwarded caller contract.
+            Some(unsafe { c_str(o.bind_address) }?.to_owned())
+        };
+        let tunnel_options = TunnelOptions {
+            bind_address,
+            tx_queue: match o.tx_queue {
+                FERROWG_TX_QUEUE_DEFAULT => None,
+                FERROWG_TX_QUEUE_DIRECT => Some(TxQueueMode::Direct),
+                FERROWG_TX_QUEUE_QUEUED => Some(TxQueueMode::Queued),
+                FERROWG_TX_QUEUE_CODEL => Some(TxQueueMode::Codel),
+                n => return Err(invalid(format!("unknown TX queue mode {n}"))),
+            },
+            codel_target_us: (o.codel_target_us != 0).then_some(o.codel_target_us),
+            codel_interval_us: (o.codel_interval_us != 0).then_some(o.codel_interval_us),
+            ring: match o.ring {
+                FERROWG_RING_DEFAULT => None,
+                FERROWG_RING_LOCK_FREE => Some(RingMode::LockFree),
+                FERROWG_RING_LOCKED => Some(RingMode::Locked),
+                n => return Err(invalid(format!("unknown ring {n}"))),
+            },
+        };
+        let protector = o.protect.map(|f| {
+            Arc::new(CProtector { f, ctx: Ctx(o.protect_ctx) }) as Arc<dyn SocketProtector>
+        });
+        // SAFETY: forwarded caller contract.
+        unsafe { start_with(config, out, mode, &tunnel_options, protector) }
+    })
+}
+
+/// The engine options in effect on `tunnel`: sets `tx_queue`, `codel_target_us`,
+/// `codel_interval_us` and `ring` (never `*_DEFAULT`) and leaves the other fields alone.
+///
+/// # Safety
+/// `options` points to a writable `FerrowgTunnelOptions` of `struct_size` bytes.
+#[no_mangle]
+pub unsafe extern "C" fn ferrowg_tunnel_get_options(
+    tunnel: FerrowgTunnel,
+    options: *mut FerrowgTunnelOptions,
+) -> i32 {
+    boundary(|| {
+        // SAFETY: forwarded caller contract (checks the size).
+        unsafe { read_options(options) }?;
+        let t = lookup(tunnel)?.options();
+        let o = non_null(options)?;
+        // SAFETY: non-NULL, a whole struct of this version, writable per the contract.
+        let o = unsafe { &mut *o };
+        o.tx_queue = match t.tx_queue {
+            Some(TxQueueMode::Direct) => FERROWG_TX_QUEUE_DIRECT,
+            Some(TxQueueMode::Queued) => FERROWG_TX_QUEUE_QUEUED,
+            Some(TxQueueMode::Codel) => FERROWG_TX_QUEUE_CODEL,
+            None => FERROWG_TX_QUEUE_DEFAULT,
+        };
+        o.codel_target_us = t.codel_target_us.unwrap_or(0);
+        o.codel_interval_us = t.codel_interval_us.unwrap_or(0);
+        o.ring = match t.ring {
+            Some(RingMode::LockFree) => FERROWG_RING_LOCK_FREE,
+            Some(RingMode::Locked) => FERROWG_RING_LOCKED,
+            None => FERROWG_RING_DEFAULT,
+        };
+        Ok(())
+    })
+}
+
+fn invalid(message: String) -> CError {
+    CError::new(FERROWG_ERR_INVALID_ARGUMENT, message)
+}
+
+/// Reads the caller's options after checking their version.
+///
+/// # Safety
+/// `p` is NULL or points to at least `struct_size` readable bytes, `struct_size` first.
+unsafe fn read_options(p: *const FerrowgTunnelOptions) -> Result<FerrowgTunnelOptions, CError> {
+    let p = non_null(p.cast_mut())?;
+    // SAFETY: non-NULL; the struct starts with its u32 size per the caller contract.
+    let size = unsafe { std::ptr::addr_of!((*p).struct_size).read_unaligned() };
+    // Version 1 is the only one so far; later versions append fields and accept this size.
+    if size as usize != std::mem::size_of::<FerrowgTunnelOptions>() {
+        return Err(invalid(format!(
+            "struct_size {size} is not sizeof(FerrowgTunnelOptions) = {} of this library",
+            std::mem::size_of::<FerrowgTunnelOptions>()
+        )));
+    }
+    // SAFETY: the whole struct of this version is readable per the caller contract; every
+    // field is an integer, a raw pointer or an optional function pointer.
+    Ok(unsafe { p.read_unaligned() })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::capi::ferrowg_tunnel_free;
+    use crate::FERROWG_OK;
+
+    fn device_options(t: FerrowgTunnel) -> ferrowg_core::device::DeviceOptions {
+        let tunnel = lookup(t).map_err(|_| "no such handle").unwrap();
+        tunnel.device_options().unwrap()
+    }
+
+    fn options() -> FerrowgTunnelOptions {
+        FerrowgTunnelOptions {
+            struct_size: std::mem::size_of::<FerrowgTunnelOptions>() as u32,
+            nic: FERROWG_NIC_HOST_PACKETS,
+            adapter_name: std::ptr::null(),
+            fd: -1,
+            bind_address: c"127.0.0.1".as_ptr(),
+            protect: None,
+            protect_ctx: std::ptr::null_mut(),
+            tx_queue: FERROWG_TX_QUEUE_DEFAULT,
+            codel_target_us: 0,
+            codel_interval_us: 0,
+            ring: FERROWG_RING_DEFAULT,
+        }
+    }
+
+    const CONFIG: &std::ffi::CStr =
+        c"[Interface]\nPrivateKey = YAnz5TF+lXXJte14tji3zlMNq+hd2rYUIgJBgB3fBmk=\n";
+
+    #[test]
+    fn the_options_reach_the_device() {
+        let mut o = options();
+        o.tx_queue = FERROWG_TX_QUEUE_CODEL;
+        o.codel_target_us = 3_000;
+        o.codel_interval_us = 60_000;
+        o.ring = FERROWG_RING_LOCKED;
+        let mut t: FerrowgTunnel = 0;
+        // SAFETY: valid strings and options; `t` is writable.
+        assert_eq!(unsafe { ferrowg_tunnel_start_opts(CONFIG.as_ptr(), &o, &mut t) }, FERROWG_OK);
+        let device = device_options(t);
+        assert!(device.codel && device.tx_queue, "{device:?}");
+        assert_eq!(device.codel_params.target, std::time::Duration::from_micros(3_000));
+        assert_eq!(device.codel_params.interval, std::time::Duration::from_micros(60_000));
+        assert_eq!(device.ring, ferrowg_core::device::RingKind::Locked);
+        let mut back = options();
+        // SAFETY: `back` is a writable struct of this version.
+        assert_eq!(unsafe { ferrowg_tunnel_get_options(t, &mut back) }, FERROWG_OK);
+        assert_eq!(
+            (back.tx_queue, back.codel_target_us, back.codel_interval_us, back.ring),
+            (FERROWG_TX_QUEUE_CODEL, 3_000, 60_000, FERROWG_RING_LOCKED)
+        );
+        assert_eq!(ferrowg_tunnel_free(t), FERROWG_OK);
+
+        // Zero fields: exactly the engine's defaults.
+        let zero = options();
+        // SAFETY: as above.
+        let rc = unsafe { ferrowg_tunnel_start_opts(CONFIG.as_ptr(), &zero, &mut t) };
+        assert_eq!(rc, FERROWG_OK);
+        let device = device_options(t);
+        let mut want = ferrowg_core::device::DeviceOptions::default();
+        (want.rng_seed, want.topology) = (device.rng_seed, device.topology.clone());
+        assert_eq!(format!("{device:?}"), format!("{want:?}"));
+        assert_eq!(ferrowg_tunnel_free(t), FERROWG_OK);
+    }
+
+    #[test]
+    fn bad_options_are_refused() {
+        let cases: [fn(&mut FerrowgTunnelOptions); 6] = [
+            |o| o.struct_size = 4,
+            |o| o.struct_size += 8,
+            |o| o.nic = 7,
+            |o| o.tx_queue = 9,
+            |o| o.ring = -1,
+            |o| (o.codel_target_us, o.codel_interval_us) = (200_000, 100_000),
+        ];
+        for (i, change) in cases.iter().enumerate() {
+            let mut o = options();
+            change(&mut o);
+            let mut t: FerrowgTunnel = 0;
+            // SAFETY: valid strings; `o` is a whole struct whatever `struct_size` says.
+            let rc = unsafe { ferrowg_tunnel_start_opts(CONFIG.as_ptr(), &o, &mut t) };
+            assert_eq!(rc, FERROWG_ERR_INVALID_ARGUMENT, "case {}", i + 1);
+        }
+        let mut t: FerrowgTunnel = 0;
+        // SAFETY: NULL options are refused before anything is read.
+        let rc = unsafe { ferrowg_tunnel_start_opts(CONFIG.as_ptr(), std::ptr::null(), &mut t) };
+        assert_eq!(rc, FERROWG_ERR_NULL_ARGUMENT);
+    }
+}

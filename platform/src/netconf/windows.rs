@@ -1,0 +1,315 @@
+//! The Windows applier: the operations of [`super::win_plan::operations`] through IP
+//! Helper (the `windows` crate's bindings) on the tunnel interface — MTU and interface
+//! metric (`SetIpInterfaceEntry`), addresses (`CreateUnicastIpAddressEntry`), DNS
+//! (`SetInterfaceDnsSettings`, Windows 10 2004 or later) and routes
+//! (`CreateIpForwardEntry2`) — recording each for an undo newest first.
+//!
+//! Every call is checked to exist in `iphlpapi.dll` before it is made, so a system
+//! without one (an older Windows for `SetInterfaceDnsSettings`; wine, which implements
+//! none of these) gets a clean error and an undo, never a missing-import crash. There is
+//! no registry fallback for DNS on older releases: the error says what is missing.
+
+use std::net::IpAddr;
+
+use ferrowg_core::netplan::{Family, NetworkPlan};
+use windows::core::{s, w, GUID, PCSTR, PWSTR};
+use windows::Win32::Foundation::{
+    ERROR_FILE_NOT_FOUND, ERROR_NOT_FOUND, ERROR_OBJECT_ALREADY_EXISTS, NO_ERROR, WIN32_ERROR,
+};
+use windows::Win32::NetworkManagement::IpHelper::{
+    ConvertInterfaceIndexToLuid, ConvertInterfaceLuidToGuid, CreateIpForwardEntry2,
+    CreateUnicastIpAddressEntry, DeleteIpForwardEntry2, DeleteUnicastIpAddressEntry,
+    GetIpInterfaceEntry, InitializeIpForwardEntry, InitializeIpInterfaceEntry,
+    InitializeUnicastIpAddressEntry, SetInterfaceDnsSettings, SetIpInterfaceEntry,
+    DNS_INTERFACE_SETTINGS, DNS_INTERFACE_SETTINGS_VERSION1, DNS_SETTING_IPV6,
+    DNS_SETTING_NAMESERVER, DNS_SETTING_SEARCHLIST, IP_ADDRESS_PREFIX, MIB_IPFORWARD_ROW2,
+    MIB_IPINTERFACE_ROW, MIB_UNICASTIPADDRESS_ROW,
+};
+use windows::Win32::NetworkManagement::Ndis::NET_LUID_LH;
+use windows::Win32::Networking::WinSock::{
+    IpDadStatePreferred, ADDRESS_FAMILY, AF_INET, AF_INET6, IN6_ADDR, IN6_ADDR_0, IN_ADDR,
+    IN_ADDR_0, NL_ROUTE_PROTOCOL, SOCKADDR_IN, SOCKADDR_IN6, SOCKADDR_IN6_0, SOCKADDR_INET,
+};
+use windows::Win32::System::LibraryLoader::{GetProcAddress, LoadLibraryW};
+
+use super::win_plan::{apply_ops, operations, Applied, WinExecutor, WinOp};
+
+/// Applies `plan` to the interface with index `interface_index` (e.g.
+/// `WintunTun::interface_index`); `log` gets one line per step. On an error everything
+/// done so far is undone and the error returned. Undo with [`Applied::undo`] or drop.
+pub fn apply(
+    interface_index: u32,
+    plan: &NetworkPlan,
+    log: Box<dyn Fn(&str) + Send>,
+) -> Result<Applied<IpHelper>, String> {
+    let mut luid = NET_LUID_LH::default();
+    need(s!("ConvertInterfaceIndexToLuid"), "ConvertInterfaceIndexToLuid")?;
+    // SAFETY: `luid` is a live, writable NET_LUID_LH.
+    let rc = unsafe { ConvertInterfaceIndexToLuid(interface_index, &mut luid) };
+    check(rc, &format!("interface index {interface_index}"))?;
+    let mut guid = GUID::zeroed();
+    need(s!("ConvertInterfaceLuidToGuid"), "ConvertInterfaceLuidToGuid")?;
+    // SAFETY: both pointers refer to live values of the right types.
+    let rc = unsafe { ConvertInterfaceLuidToGuid(&luid, &mut guid) };
+    check(rc, "interface GUID")?;
+    apply_ops(IpHelper { luid, guid, log }, &operations(plan))
+}
+
+/// The executor: IP Helper on one interface.
+pub struct IpHelper {
+    luid: NET_LUID_LH,
+    guid: GUID,
+    log: Box<dyn Fn(&str) + Send>,
+}
+
+impl std::fmt::Debug for IpHelper {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        // SAFETY: every bit pattern of the union is a valid u64.
+        let luid = unsafe { self.luid.Value };
+        f.debug_struct("IpHelper").field("luid", &luid).field("guid", &self.guid).finish()
+    }
+}
+
+/// What undoes one operation: the row it created, or the interface row it replaced.
+pub enum Undo {
+    /// Restore these interface settings.
+    Interface(Box<MIB_IPINTERFACE_ROW>),
+    /// Delete this address.
+    Address(Box<MIB_UNICASTIPADDRESS_ROW>),
+    /// Clear this family's DNS settings.
+    Dns(Family),
+    /// Delete this route.
+    Route(Box<MIB_IPFORWARD_ROW2>),
+}
+
+impl std::fmt::Debug for Undo {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(match self {
+            Undo::Interface(_) => "Interface",
+            Undo::Address(_) => "Address",
+            Undo::Dns(_) => "Dns",
+            Undo::Route(_) => "Route",
+        })
+    }
+}
+
+/// Fails cleanly if `iphlpapi.dll` lacks `func`.
+fn need(func: PCSTR, name: &str) -> Result<(), String> {
+    // SAFETY: loads (or references) a system DLL the process already imports from.
+    let module = unsafe { LoadLibraryW(w!("iphlpapi.dll")) }.map_err(|e| format!("{e}"))?;
+    // SAFETY: `func` is a NUL-terminated literal; the module handle is valid.
+    match unsafe { GetProcAddress(module, func) } {
+        Some(_) => Ok(()),
+        None => Err(format!("{name} is not provided by this system's iphlpapi.dll")),
+    }
+}
+
+fn check(rc: WIN32_ERROR, what: &str) -> Result<(), String> {
+    if rc == NO_ERROR {
+        return Ok(());
+    }
+    Err(format!("{what}: {}", std::io::Error::from_raw_os_error(rc.0 as i32)))
+}
+
+fn af(family: Family) -> ADDRESS_FAMILY {
+    match family {
+        Family::V4 => AF_INET,
+        Family::V6 => AF_INET6,
+    }
+}
+
+fn sockaddr(ip: IpAddr) -> SOCKADDR_INET {
+    match ip {
+        IpAddr::V4(v4) => SOCKADDR_INET {
+            Ipv4: SOCKADDR_IN {
+                sin_family: AF_INET,
+                sin_port: 0,
+                sin_addr: IN_ADDR { S_un: IN_ADDR_0 { S_addr: u32::from_ne_bytes(v4.octets()) } },
+                sin_zero: [0; 8],
+            },
+        },
+        IpAddr::V6(v6) => SOCKADDR_INET {
+            Ipv6: SOCKADDR_IN6 {
+                sin6_family: AF_INET6,
+                sin6_port: 0,
+                sin6_flowinfo: 0,
+                sin6_addr: IN6_ADDR { u: IN6_ADDR_0 { Byte: v6.octets() } },
+                Anonymous: SOCKADDR_IN6_0 { sin6_scope_id: 0 },
+            },
+        },
+    }
+}
+
+fn wide(s: &str) -> Vec<u16> {
+    s.encode_utf16().chain(std::iter::once(0)).collect()
+}
+
+impl IpHelper {
+    fn set_dns(&self, family: Family, servers: &str, search: &str) -> Result<(), String> {
+        need(s!("SetInterfaceDnsSettings"), "SetInterfaceDnsSettings (Windows 10 2004+)")?;
+        let (mut servers, mut search) = (wide(servers), wide(search));
+        let mut flags = u64::from(DNS_SETTING_NAMESERVER);
+        if family == Family::V6 {
+            flags |= u64::from(DNS_SETTING_IPV6);
+        } else {
+            flags |= u64::from(DNS_SETTING_SEARCHLIST);
+        }
+        let settings = DNS_INTERFACE_SETTINGS {
+            Version: DNS_INTERFACE_SETTINGS_VERSION1,
+            Flags: flags,
+            NameServer: PWSTR(servers.as_mut_ptr()),
+            SearchList: PWSTR(search.as_mut_ptr()),
+            ..Default::default()
+        };
+        // SAFETY: the settings point at live NUL-terminated UTF-16 strings for the call.
+        let rc = unsafe { SetInterfaceDnsSettings(self.guid, &settings) };
+        check(rc, "SetInterfaceDnsSettings")
+    }
+}
+
+impl WinExecutor for IpHelper {
+    type Undo = Undo;
+
+    fn execute(&mut self, op: &WinOp) -> Result<Option<Undo>, String> {
+        match op {
+            WinOp::Interface { family, mtu, metric } => {
+                (self.log)(&format!("[#] interface {family:?} mtu {mtu} metric {metric}"));
+                need(s!("GetIpInterfaceEntry"), "GetIpInterfaceEntry")?;
+                need(s!("SetIpInterfaceEntry"), "SetIpInterfaceEntry")?;
+                let mut row = MIB_IPINTERFACE_ROW::default();
+                // SAFETY: `row` is a live, writable MIB_IPINTERFACE_ROW.
+                unsafe { InitializeIpInterfaceEntry(&mut row) };
+                row.Family = af(*family);
+                row.InterfaceLuid = self.luid;
+                // SAFETY: as above; the call fills the row for this LUID and family.
+                check(unsafe { GetIpInterfaceEntry(&mut row) }, "GetIpInterfaceEntry")?;
+                let old = row;
+                row.NlMtu = *mtu;
+                row.UseAutomaticMetric = false;
+                row.Metric = *metric;
+                // SetIpInterfaceEntry refuses an IPv4 row with a site prefix length.
+                row.SitePrefixLength = 0;
+                // SAFETY: a fully initialized row read back from the system.
+                check(unsafe { SetIpInterfaceEntry(&mut row) }, "SetIpInterfaceEntry")?;
+                Ok(Some(Undo::Interface(Box::new(old))))
+            }
+            WinOp::Address { addr, prefix_len } => {
+                (self.log)(&format!("[#] address add {addr}/{prefix_len}"));
+                need(s!("CreateUnicastIpAddressEntry"), "CreateUnicastIpAddressEntry")?;
+                let mut row = MIB_UNICASTIPADDRESS_ROW::default();
+                // SAFETY: `row` is a live, writable row.
+                unsafe { InitializeUnicastIpAddressEntry(&mut row) };
+                row.InterfaceLuid = self.luid;
+                row.Address = sockaddr(*addr);
+                row.OnLinkPrefixLength = *prefix_len;
+                row.DadState = IpDadStatePreferred;
+                // SAFETY: `row` is initialized and live for the call.
+                let rc = unsafe { CreateUnicastIpAddressEntry(&row) };
+                if rc == ERROR_OBJECT_ALREADY_EXISTS {
+                    return Ok(None); // not ours to remove
+                }
+                check(rc, &format!("address {addr}/{prefix_len}"))?;
+                Ok(Some(Undo::Address(Box::new(row))))
+            }
+            WinOp::Dns { family, servers, search } => {
+                (self.log)(&format!("[#] DNS {family:?} servers {servers} search {search}"));
+                self.set_dns(*family, servers, search)?;
+                Ok(Some(Undo::Dns(*family)))
+            }
+            WinOp::Route(r) => {
+                (self.log)(&format!("[#] route add {}/{}", r.prefix, r.prefix_len));
+                need(s!("CreateIpForwardEntry2"), "CreateIpForwardEntry2")?;
+                let mut row = MIB_IPFORWARD_ROW2::default();
+                // SAFETY: `row` is a live, writable row.
+                unsafe { InitializeIpForwardEntry(&mut row) };
+                row.InterfaceLuid = self.luid;
+                row.DestinationPrefix =
+                    IP_ADDRESS_PREFIX { Prefix: sockaddr(r.prefix), PrefixLength: r.prefix_len };
+                row.NextHop = sockaddr(r.next_hop);
+                row.Metric = r.metric;
+                row.Protocol = NL_ROUTE_PROTOCOL(r.protocol);
+                // SAFETY: `row` is initialized and live for the call.
+                let rc = unsafe { CreateIpForwardEntry2(&row) };
+                if rc == ERROR_OBJECT_ALREADY_EXISTS {
+                    return Ok(None);
+                }
+                check(rc, &format!("route {}/{}", r.prefix, r.prefix_len))?;
+                Ok(Some(Undo::Route(Box::new(row))))
+            }
+        }
+    }
+
+    fn revert(&mut self, undo: &Undo) -> Result<(), String> {
+        (self.log)(&format!("[#] undo {undo:?}"));
+        // An interface that is already gone took its addresses and routes with it.
+        let gone_ok = |rc: WIN32_ERROR, what: &str| {
+            if rc == ERROR_NOT_FOUND || rc == ERROR_FILE_NOT_FOUND {
+                return Ok(());
+            }
+            check(rc, what)
+        };
+        match undo {
+            Undo::Interface(old) => {
+                let mut row = **old;
+                row.SitePrefixLength = 0;
+                // SAFETY: a row read from the system earlier, live for the call.
+                gone_ok(unsafe { SetIpInterfaceEntry(&mut row) }, "restore interface")
+            }
+            Undo::Address(row) => {
+                // SAFETY: the row this applier created, live for the call.
+                let rc = unsafe { DeleteUnicastIpAddressEntry(&**row) };
+                gone_ok(rc, "DeleteUnicastIpAddressEntry")
+            }
+            Undo::Dns(family) => self.set_dns(*family, "", ""),
+            Undo::Route(row) => {
+                // SAFETY: the row this applier created, live for the call.
+                let rc = unsafe { DeleteIpForwardEntry2(&**row) };
+                gone_ok(rc, "DeleteIpForwardEntry2")
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use ferrowg_core::config::WgQuickConfig;
+
+    fn plan() -> NetworkPlan {
+        let text = "[Interface]\nPrivateKey = AAIDBAUGBwgJCgsMDQ4PEBESExQVFhcYGRobHB0eH2A=\n\
+                    Address = 198.19.0.2/24\nDNS = 198.19.0.1\n[Peer]\n\
+                    PublicKey = ZGVmZ2hpamtsbW5vcHFyc3R1dnd4eXp7fH1+f4CBgoM=\n\
+                    AllowedIPs = 0.0.0.0/0\n";
+        NetworkPlan::from_config(&WgQuickConfig::parse(text).unwrap())
+    }
+
+    /// An interface index nobody has: a clean error before anything is done.
+    #[test]
+    fn unknown_interface_fails_cleanly() {
+        let e = apply(0x7fff_fff0, &plan(), Box::new(|_: &str| {})).unwrap_err();
+        assert!(e.contains("interface index"), "{e}");
+    }
+
+    /// The loopback interface (index 1 on Windows and wine): whatever the system lacks
+    /// or refuses (wine implements none of the calls; a non-administrator gets access
+    /// denied), the error comes back cleanly and the record is empty afterwards.
+    #[test]
+    fn a_failing_step_comes_back_as_an_error_with_everything_undone() {
+        let log = std::sync::Arc::new(std::sync::Mutex::new(Vec::<String>::new()));
+        let l = log.clone();
+        let result = apply(1, &plan(), Box::new(move |m: &str| l.lock().unwrap().push(m.into())));
+        let lines = log.lock().unwrap().clone();
+        eprintln!("windows applier on loopback: {:?}\n{}", result.as_ref().err(), lines.join("\n"));
+        match result {
+            Err(e) => {
+                assert!(!e.is_empty());
+                // Every recorded step was undone, newest first: as many undo lines as
+                // steps before the failing one.
+                let done = lines.iter().filter(|l| !l.starts_with("[#] undo")).count();
+                let undone = lines.iter().filter(|l| l.starts_with("[#] undo")).count();
+                assert!(undone < done.max(1), "{lines:?}");
+            }
+            Ok(mut applied) => assert!(applied.undo().is_empty()),
+        }
+    }
+}
