@@ -19,10 +19,11 @@ use std::thread::{self, Thread};
 use std::time::{Duration, Instant};
 
 use ferrowg_core::config::{AllowedIp, DeviceConfig, Endpoint, PeerConfig};
-use ferrowg_core::device::memory::{memory_tun, StdUdpBind, StdUdpTransport, TunHost};
+use ferrowg_core::device::memory::{memory_tun, TunHost};
 use ferrowg_core::device::{Device, DeviceEvent, DeviceObserver, DeviceOptions};
 use ferrowg_core::io::SystemClock;
 use ferrowg_core::keys::{PresharedKey, PrivateKey};
+use ferrowg_platform::std_udp::{StdUdpBind, StdUdpTransport};
 
 use crate::packet::{ipv4_udp, os_random32, seq, set_seq};
 

@@ -9,7 +9,7 @@ use std::path::Path;
 
 use ferrowg_core::config::WgQuickConfig;
 use ferrowg_core::killswitch::KillSwitchSpec;
-use ferrowg_platform::killswitch;
+use ferrowg_platform::{killswitch, resolve};
 
 /// The kill-switch spec for a wg-quick file: its peers' (resolved) endpoints and DNS.
 pub fn spec(
@@ -17,7 +17,7 @@ pub fn spec(
     config: &WgQuickConfig,
     allow_lan: bool,
 ) -> Result<KillSwitchSpec, String> {
-    let device = config.device.resolve_endpoints().map_err(|e| e.to_string())?;
+    let device = resolve::resolve_endpoints(&config.device).map_err(|e| e.to_string())?;
     let endpoints = device.peers.iter().filter_map(|p| p.endpoint.as_ref()?.addr()).collect();
     Ok(KillSwitchSpec {
         tunnel: ifname.to_owned(),

@@ -1,7 +1,7 @@
 //! The `ferrowg` binary: a drop-in for `wireguard-go` (`ferrowg [-f] IFNAME`), plus
-//! `up`, `show`, `demo` and `bench`.
+//! `up`, `show` and `demo`. (The in-process benchmark table that was `ferrowg bench` is
+//! `cargo bench -p ferrowg-core --bench overview`.)
 
-mod bench;
 #[cfg(any(target_os = "linux", target_os = "macos", windows))]
 mod bind;
 #[cfg(any(target_os = "linux", target_os = "macos"))]
@@ -57,7 +57,6 @@ usage:
                                      rules, firewall, DNS) and its kill switch
   ferrowg show [IFNAME]              show interfaces (like `wg show`)
   ferrowg demo                       two tunnels in this process over 127.0.0.1 (no root)
-  ferrowg bench                      in-process benchmarks, one table
   ferrowg --version
 logging (stderr): LOG_LEVEL=verbose|debug|info|error|silent (as wireguard-go), or a
   filter FERROWG_LOG=info,ferrowg::rx=debug (targets ferrowg::handshake, ::rx, ::peer,
@@ -68,7 +67,7 @@ fn main() -> ExitCode {
     let (flags, argv): (Vec<&str>, Vec<&str>) =
         args.iter().map(String::as_str).partition(|a| tuning::Tuning::is_flag(a));
     // The commands that print their own output log only warnings unless asked.
-    let chatty = !matches!(argv.first(), Some(&("demo" | "bench" | "show")));
+    let chatty = !matches!(argv.first(), Some(&("demo" | "show")));
     if let Err(e) = logging::init(if chatty { LevelFilter::INFO } else { LevelFilter::WARN }) {
         eprintln!("ferrowg: {e}");
         return ExitCode::from(2);
@@ -80,7 +79,6 @@ fn main() -> ExitCode {
     let tuning = || tuning::Tuning::from_flags_and_env(&flags);
     let result = match argv.as_slice() {
         ["demo"] => demo::run(),
-        ["bench"] => bench::run(),
         #[cfg(target_os = "linux")]
         ["up", path] => up::run(std::path::Path::new(path)),
         #[cfg(target_os = "linux")]

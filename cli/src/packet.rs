@@ -1,5 +1,5 @@
-//! Small IPv4/UDP packet builders for the demo and the in-process bench, plus the OS
-//! randomness the binary needs (keys, engine seeds).
+//! Small IPv4/UDP packet builders for the demo, plus the OS randomness the binary needs
+//! (keys, engine seeds).
 
 use std::net::Ipv4Addr;
 

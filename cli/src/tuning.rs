@@ -19,8 +19,8 @@ use std::time::Duration;
 
 use std::sync::Arc;
 
-use ferrowg_core::aqm::CodelParams;
 use ferrowg_core::device::{DeviceOptions, RingKind};
+use ferrowg_core::CodelParams;
 
 /// `--rx-codel=on`: target 1 ms, interval 10 ms (a standing queue above a millisecond
 /// for ten is what the netns rig shows under one saturating stream).
@@ -115,7 +115,7 @@ impl Tuning {
                 TxQueue::Queued => "queued".to_owned(),
                 TxQueue::Codel { target: None, interval: None } => "codel".to_owned(),
                 TxQueue::Codel { target, interval } => {
-                    let d = ferrowg_core::aqm::CodelParams::default();
+                    let d = CodelParams::default();
                     format!(
                         "codel:{},{}",
                         target.unwrap_or(d.target).as_micros(),

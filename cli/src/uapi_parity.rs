@@ -8,10 +8,11 @@ use std::net::{IpAddr, Ipv4Addr};
 use std::sync::Arc;
 
 use ferrowg_core::config::{AllowedIp, DeviceConfig, Endpoint, PeerConfig};
-use ferrowg_core::device::memory::{memory_tun, StdUdpBind};
+use ferrowg_core::device::memory::memory_tun;
 use ferrowg_core::device::{Device, DeviceOptions};
 use ferrowg_core::io::SystemClock;
 use ferrowg_core::keys::PrivateKey;
+use ferrowg_platform::std_udp::StdUdpBind;
 
 use crate::uapi_server::UapiTarget;
 

@@ -15,7 +15,7 @@ use std::process::Command;
 
 use ferrowg_core::config::WgQuickConfig;
 use ferrowg_core::netplan::NetworkPlan;
-use ferrowg_platform::netconf;
+use ferrowg_platform::{netconf, resolve};
 
 use crate::daemon::{block_signals, Tunnel};
 
@@ -40,8 +40,8 @@ pub fn load(path: &Path) -> Result<(String, WgQuickConfig), String> {
 /// Runs `ferrowg up CONFIG.conf` until a signal.
 pub fn run(path: &Path) -> Result<(), String> {
     let (name, config) = load(path)?;
-    let device = config.device.resolve_endpoints().map_err(|e| e.to_string())?;
-    let resolved = WgQuickConfig { interface: config.interface.clone(), device: device.clone() };
+    let resolved = resolve::resolve_wg_quick(&config).map_err(|e| e.to_string())?;
+    let device = resolved.device.clone();
     let plan = NetworkPlan::from_config(&resolved);
     let iface = &config.interface;
     let signals = block_signals()?;

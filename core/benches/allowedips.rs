@@ -5,11 +5,15 @@
 //! Run: `cargo bench -p ferrowg-core --features bench-big-endian-trie --bench allowedips
 //!       -- --warm-up-time 1 --measurement-time 3`
 
+#[allow(dead_code)] // the bench uses part of its API
+mod allowedips_shared;
+
 use std::hint::black_box;
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 
+use allowedips_shared::AllowedIps;
 use criterion::{criterion_group, criterion_main, BenchmarkId, Criterion};
-use ferrowg_core::allowedips::{AllowedIps, Prefix, Table};
+use ferrowg_core::allowedips::{Prefix, Table};
 use ip_network::IpNetwork;
 use ip_network_table::IpNetworkTable;
 use parking_lot::RwLock;
@@ -112,6 +116,7 @@ fn queries(s: &Scenario, routes: &[(Prefix, u32)], v6: bool, seed: u64) -> Vec<I
 
 /// Whether `group` should run: all by default, or those named in `ALLOWEDIPS_BENCH`
 /// (comma-separated: lookup, shared, update), to skip the slow 1 M setups.
+#[allow(clippy::disallowed_methods)] // a benchmark reads its selection from the environment
 fn enabled(group: &str) -> bool {
     std::env::var("ALLOWEDIPS_BENCH").map_or(true, |v| v.split(',').any(|g| g == group))
 }

@@ -18,11 +18,12 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use ferrowg_core::config::{AllowedIp, DeviceConfig, Endpoint, PeerConfig};
-use ferrowg_core::device::memory::{memory_tun, StdUdpBind, TunHost};
+use ferrowg_core::device::memory::{memory_tun, TunHost};
 use ferrowg_core::device::{Device, DeviceOptions, RingKind, WorkerMode};
 use ferrowg_core::io::{Bind, RecvMeta, SystemClock, Transmit, Transport};
 use ferrowg_core::keys::PrivateKey;
 use ferrowg_core::sched::CpuTopology;
+use ferrowg_platform::std_udp::StdUdpBind;
 
 struct Counting;
 static LIVE: AtomicI64 = AtomicI64::new(0);

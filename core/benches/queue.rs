@@ -5,6 +5,9 @@
 //! `cargo bench -p ferrowg-core --bench queue -- --warm-up-time 1 --measurement-time 3`
 #![allow(missing_docs)]
 
+#[allow(dead_code)] // the bench uses part of its API
+mod ordered;
+
 use std::hint::black_box;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Barrier};
@@ -13,7 +16,8 @@ use std::time::Duration;
 
 use criterion::{criterion_group, criterion_main, BenchmarkId, Criterion, Throughput};
 use crossbeam_queue::ArrayQueue;
-use ferrowg_core::queue::{Dispatch, Flow, LockFreeRing, LockedRing, Ordered, Ring};
+use ferrowg_core::queue::{LockFreeRing, LockedRing, Ring};
+use ordered::{Dispatch, Flow, Ordered};
 
 /// Items moved per measured iteration.
 const ITEMS: u64 = 200_000;

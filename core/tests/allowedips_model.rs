@@ -1,11 +1,17 @@
 //! The allowed-IPs trie against a deliberately naive linear-scan model (the kernel
-//! selftest's `horrible_allowedips`), with fixed seeds.
+//! selftest's `horrible_allowedips`), with fixed seeds; and the `allowedips` bench's
+//! shared table (which the engine does not use) against a plain table.
+
+#[allow(dead_code)] // the bench's code, of which the tests use part
+#[path = "../benches/allowedips_shared/mod.rs"]
+mod allowedips_shared;
 
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 
-use ferrowg_core::allowedips::{AllowedIps, Prefix, Table};
+use allowedips_shared::AllowedIps;
+use ferrowg_core::allowedips::{Prefix, Table};
 use proptest::prelude::*;
 use proptest::test_runner::{Config, RngAlgorithm, RngSeed};
 use rand::{Rng, SeedableRng};
@@ -475,4 +481,32 @@ fn big_endian_variant_agrees() {
         assert!(native.prefixes(&peer).eq(be.prefixes(&peer)));
     }
     assert!(native.to_dot().lines().count() == be.to_dot().lines().count());
+}
+
+#[test]
+fn shared_table_publishes_batches_atomically() {
+    let shared = AllowedIps::<u32>::new();
+    let pfx = |s: &str| s.parse::<Prefix>().unwrap();
+    shared.update(|w| {
+        w.insert(pfx("10.0.0.0/8"), 1).unwrap();
+        w.insert(pfx("10.1.0.0/16"), 2).unwrap();
+    });
+    let before = shared.snapshot();
+    shared.update(|w| {
+        assert_eq!(w.table().lookup(IpAddr::V4(Ipv4Addr::new(10, 1, 0, 1))), Some(&2));
+        w.remove_peer(&2);
+        w.insert(pfx("fd19::/64"), 3).unwrap();
+    });
+    // The held snapshot is unchanged; the new one has the whole batch.
+    assert_eq!(before.lookup(IpAddr::V4(Ipv4Addr::new(10, 1, 0, 1))), Some(&2));
+    assert_eq!(shared.lookup(IpAddr::V4(Ipv4Addr::new(10, 1, 0, 1))), Some(1));
+    assert_eq!(shared.lookup_v6(&Ipv6Addr::new(0xfd19, 0, 0, 0, 0, 0, 0, 1).octets()), Some(3));
+    drop(before);
+    // This update recycles the old copy by replay; it must match the published state.
+    shared.update(|w| w.insert(pfx("10.2.0.0/16"), 4).unwrap());
+    let now = shared.load();
+    assert_eq!(now.lookup_v4(&[10, 1, 0, 1]), Some(&1));
+    assert_eq!(now.lookup_v4(&[10, 2, 0, 1]), Some(&4));
+    assert_eq!((now.len(), now.peer_count()), (3, 3));
+    now.check_invariants().unwrap();
 }

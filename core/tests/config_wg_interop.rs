@@ -3,6 +3,7 @@
 //! device, no network traffic), then drives it with `wg setconf`, `wg set`, `wg showconf`
 //! and `wg show`, exactly as a user would drive wireguard-go. Needs root and `wg`.
 #![cfg(target_os = "linux")]
+#![allow(clippy::disallowed_methods)] // a test harness: runs `wg`, writes and reads its files
 
 use std::fs;
 use std::io::{BufReader, Write};

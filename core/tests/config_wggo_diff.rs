@@ -5,6 +5,7 @@
 //! endpoints are loopback addresses inside the namespace. Needs root, `ip` and
 //! `wireguard-go`.
 #![cfg(target_os = "linux")]
+#![allow(clippy::disallowed_methods)] // a test harness: runs `ip` and wireguard-go
 
 use std::io::{BufReader, Write};
 use std::os::unix::net::UnixStream;

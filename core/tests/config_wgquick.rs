@@ -1,5 +1,6 @@
 //! wg-quick INI: fixtures with exact expected errors, a full file checked field by
 //! field, round trips, and a peer with 10,000 allowed IPs.
+#![allow(clippy::disallowed_methods)] // reads the fixtures in tests/data
 
 use std::fs;
 use std::net::IpAddr;

@@ -114,6 +114,17 @@ fn failed_set_config_changes_nothing() {
     taken.peers.push(peer(key(0x66).public_key(), &[IpAddr::V4(Ipv4Addr::new(10, 1, 0, 1))], None));
     assert!(matches!(a.device.set_config(&taken), Err(DeviceError::Bind { .. })));
 
+    // Core does not resolve names: a hostname endpoint is refused, naming itself.
+    let mut host = before.clone();
+    host.peers[0].endpoint =
+        Some(ferrowg_core::config::Endpoint::Host { host: "vpn.example.test".into(), port: 9 });
+    match a.device.set_config(&host) {
+        Err(e @ DeviceError::UnresolvedEndpoint(_)) => {
+            assert!(e.to_string().contains("`vpn.example.test:9`"), "{e}");
+        }
+        other => panic!("hostname endpoint accepted: {other:?}"),
+    }
+
     assert_eq!(a.device.config(), before);
     assert_eq!(a.device.listen_port(), port);
     assert!(ping(&a.host, &b.host, A_V4.into(), B_V4.into(), 1));
@@ -166,9 +177,10 @@ impl ferrowg_core::io::Clock for ManualClock {
 #[test]
 fn timers_run_on_the_injected_clock() {
     use ferrowg_core::config::DeviceConfig;
-    use ferrowg_core::device::memory::{memory_tun, StdUdpBind};
+    use ferrowg_core::device::memory::memory_tun;
     use ferrowg_core::device::Device;
     use ferrowg_core::io::SystemClock;
+    use ferrowg_platform::std_udp::StdUdpBind;
 
     let clock = Arc::new(ManualClock {
         base: now(),
@@ -348,9 +360,10 @@ fn uapi_set_on_a_busy_port_reports_eaddrinuse() {
 #[test]
 fn a_device_without_an_rng_seed_refuses_to_start() {
     use ferrowg_core::config::DeviceConfig;
-    use ferrowg_core::device::memory::{memory_tun, StdUdpBind};
+    use ferrowg_core::device::memory::memory_tun;
     use ferrowg_core::device::{Device, DeviceOptions};
     use ferrowg_core::io::SystemClock;
+    use ferrowg_platform::std_udp::StdUdpBind;
 
     let bind = Arc::new(StdUdpBind::new(IpAddr::V4(Ipv4Addr::LOCALHOST)));
     let (tun, _host) = memory_tun(MTU, 16);

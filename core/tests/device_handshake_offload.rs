@@ -10,10 +10,11 @@ use std::time::{Duration, Instant, SystemTime};
 
 use device_support::*;
 use ferrowg_core::config::DeviceConfig;
-use ferrowg_core::device::memory::{memory_tun, StdUdpBind};
+use ferrowg_core::device::memory::memory_tun;
 use ferrowg_core::device::Device;
 use ferrowg_core::io::{Clock, SystemClock};
 use ferrowg_core::messages::{INITIATION_LEN, MESSAGE_TYPE_INITIATION};
+use ferrowg_platform::std_udp::StdUdpBind;
 use parking_lot::{Condvar, Mutex};
 
 const C_V4: Ipv4Addr = Ipv4Addr::new(198, 19, 0, 3);

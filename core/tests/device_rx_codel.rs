@@ -15,9 +15,10 @@ use std::time::{Duration, SystemTime};
 use device_support::*;
 use ferrowg_core::aqm::CodelParams;
 use ferrowg_core::config::DeviceConfig;
-use ferrowg_core::device::memory::{memory_tun, StdUdpBind};
+use ferrowg_core::device::memory::memory_tun;
 use ferrowg_core::device::{Device, DeviceOptions};
 use ferrowg_core::io::{Bind, RecvMeta, SystemClock, Transmit, Transport};
+use ferrowg_platform::std_udp::StdUdpBind;
 
 /// How long every received datagram claims to have waited.
 const STANDING: Duration = Duration::from_millis(50);

@@ -10,6 +10,7 @@
 
 mod isim;
 
+#[allow(clippy::disallowed_methods)] // the replay seed comes from the environment
 fn seeds() -> Vec<u64> {
     match std::env::var("FERROWG_SIM_SEED") {
         Ok(s) => vec![s.trim().parse().expect("FERROWG_SIM_SEED must be a number")],

@@ -5,8 +5,8 @@ use std::io;
 use std::net::{IpAddr, SocketAddr};
 use std::sync::Arc;
 
-use ferrowg_core::device::memory::StdUdpTransport;
 use ferrowg_core::io::{Bind, Transport};
+use ferrowg_platform::std_udp::StdUdpTransport;
 use ferrowg_platform::udp::{SocketHook, UdpOptions, UdpTransport};
 use parking_lot::Mutex;
 

@@ -135,7 +135,7 @@ impl From<DeviceError> for TunnelError {
                 Self::Unsupported { detail: e.to_string() }
             }
             DeviceError::Fwmark(_) => Self::Bind { detail: e.to_string() },
-            DeviceError::Resolve(_) | DeviceError::InvalidConfig(_) => {
+            DeviceError::UnresolvedEndpoint(_) | DeviceError::InvalidConfig(_) => {
                 Self::Config { line: 0, detail: e.to_string() }
             }
             other => Self::Internal { detail: other.to_string() },

@@ -22,9 +22,7 @@ pub fn kill_switch_enable(
     allow_lan: bool,
 ) -> Result<(), TunnelError> {
     let config = WgQuickConfig::parse(&wg_quick_config)?;
-    let device = config
-        .device
-        .resolve_endpoints()
+    let device = ferrowg_platform::resolve::resolve_endpoints(&config.device)
         .map_err(|e| TunnelError::Config { line: 0, detail: e.to_string() })?;
     let endpoints = device.peers.iter().filter_map(|p| p.endpoint.as_ref()?.addr()).collect();
     let spec =

@@ -416,7 +416,12 @@ fn parse_config(text: &str) -> Result<Parsed, TunnelError> {
         .map(|l| l.trim_start_matches('\u{feff}').trim())
         .find(|l| !l.is_empty() && !l.starts_with('#'));
     match first {
-        Some(l) if l.starts_with('[') => Ok(Parsed::WgQuick(Box::new(WgQuickConfig::parse(text)?))),
+        // The host resolves endpoint hostnames: the engine takes only addresses.
+        Some(l) if l.starts_with('[') => {
+            let wq = ferrowg_platform::resolve::resolve_wg_quick(&WgQuickConfig::parse(text)?)
+                .map_err(|e| TunnelError::Config { line: 0, detail: e.to_string() })?;
+            Ok(Parsed::WgQuick(Box::new(wq)))
+        }
         Some("set=1") => {
             let body = text.trim_start_matches('\u{feff}').trim_start();
             Ok(Parsed::Uapi(
@@ -466,6 +471,16 @@ mod tests {
             Parsed::Uapi(b) => assert_eq!(b, "listen_port=5\n"),
             Parsed::WgQuick(_) => panic!("not wg-quick"),
         }
+    }
+
+    #[test]
+    fn wg_quick_endpoints_are_resolved_by_the_host() {
+        let text =
+            "[Interface]\n[Peer]\nPublicKey = ZGVmZ2hpamtsbW5vcHFyc3R1dnd4eXp7fH1+f4CBgoM=\n\
+                    Endpoint = localhost:51820\n";
+        let Parsed::WgQuick(wq) = parse_config(text).unwrap() else { panic!("not wg-quick") };
+        let addr = wq.device.peers[0].endpoint.as_ref().and_then(|e| e.addr());
+        assert!(addr.is_some_and(|a| a.ip().is_loopback() && a.port() == 51820), "{addr:?}");
     }
 
     #[test]

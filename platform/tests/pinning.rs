@@ -7,12 +7,13 @@ use std::net::{IpAddr, Ipv4Addr};
 use std::sync::{Arc, Mutex};
 
 use ferrowg_core::config::DeviceConfig;
-use ferrowg_core::device::memory::{memory_tun, StdUdpBind};
+use ferrowg_core::device::memory::memory_tun;
 use ferrowg_core::device::{Device, DeviceOptions, ThreadHook, ThreadRole, WorkerMode};
 use ferrowg_core::io::SystemClock;
 use ferrowg_core::keys::PrivateKey;
 use ferrowg_core::sched::LogicalCpu;
 use ferrowg_platform::cpu::{self, PinningHook};
+use ferrowg_platform::std_udp::StdUdpBind;
 
 /// Wraps the hook under test and records what the engine asked for.
 #[derive(Default)]

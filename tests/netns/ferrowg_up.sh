@@ -3,7 +3,10 @@
 # ::/0: policy routing like wg-quick), peer wireguard-go in namespace b: pings
 # both ways, `ferrowg show` reports the handshake and transfer, and SIGTERM
 # removes the interface, the socket and the routing rules (the underlay still
-# works). Also: a broken file is refused with its line and key, creating nothing.
+# works). The peer's Endpoint is a hostname (in the namespace's own
+# /etc/netns/NS/hosts, no DNS traffic): the CLI resolves it before the config
+# reaches the engine. Also: a broken file is refused with its line and key,
+# creating nothing.
 #
 #   sudo FERROWG=target/release/ferrowg tests/netns/ferrowg_up.sh
 
@@ -39,6 +42,9 @@ fwg_check "broken file created no interface" fwg_not ip -n "$nsa" link show "$if
 
 rules_before=$(rules_a)
 FWG_IFACES+=("$ifa")
+# `ip netns exec` bind-mounts /etc/netns/NS/hosts over /etc/hosts (fwg_cleanup removes it).
+mkdir -p "/etc/netns/$nsa"
+printf '%s peer-b.fwg.test\n' "$FWG_UNDER4_B" >"/etc/netns/$nsa/hosts"
 cat >"$d/$ifa.conf" <<EOF
 [Interface]
 PrivateKey = $(cat "$d/$ifa.key")
@@ -47,7 +53,7 @@ MTU = 1400
 
 [Peer]
 PublicKey = $(cat "$d/$ifb.pub")
-Endpoint = $FWG_UNDER4_B:$FWG_PORT_B
+Endpoint = peer-b.fwg.test:$FWG_PORT_B
 AllowedIPs = 0.0.0.0/0, ::/0
 EOF
 ip netns exec "$nsa" "$ferrowg" up "$d/$ifa.conf" >"$d/up.log" 2>&1 </dev/null &
@@ -67,6 +73,7 @@ show=$(ip netns exec "$nsa" "$ferrowg" show "$ifa" 2>&1)
 fwg_check "ferrowg show: latest handshake" grep -q "latest handshake: .* ago" <<<"$show"
 fwg_check "ferrowg show: transfer" grep -q "transfer: .* received, .* sent" <<<"$show"
 fwg_check "ferrowg show: allowed ips" grep -q "allowed ips: 0.0.0.0/0, ::/0" <<<"$show"
+fwg_check "ferrowg show: the hostname endpoint resolved" grep -q "endpoint: $FWG_UNDER4_B:$FWG_PORT_B" <<<"$show"
 mtu=$(ip -n "$nsa" -o link show "$ifa" | sed -n 's/.* mtu \([0-9]*\).*/\1/p')
 fwg_check "MTU from the file (got $mtu)" [ "$mtu" = 1400 ]
 kill -TERM "$up_pid"

@@ -184,6 +184,8 @@ fwg_cleanup() {
 		# Anything still inside a namespace we created was started by us.
 		for pid in $(ip netns pids "$ns" 2>/dev/null); do fwg_kill_pid "$pid"; done
 		ip netns del "$ns" 2>/dev/null
+		# Per-namespace /etc files (hosts, resolv.conf) a test wrote for its namespace.
+		[ -n "$ns" ] && rm -rf "/etc/netns/$ns"
 	done
 	for ifname in "${FWG_IFACES[@]}"; do
 		rm -f "$FWG_UAPI_DIR/$ifname.sock" "$FWG_UAPI_DIR/$ifname.name"
@@ -448,6 +450,8 @@ fwg_cleanup_stale() {
 		fwg_log "removing stale namespace $ns (run $pid is gone)"
 		for p in $(ip netns pids "$ns" 2>/dev/null); do fwg_kill_pid "$p"; done
 		ip netns del "$ns" 2>/dev/null
+		# Per-namespace /etc files (hosts, resolv.conf) a test wrote for its namespace.
+		[ -n "$ns" ] && rm -rf "/etc/netns/$ns"
 	done
 	for sock in "$FWG_UAPI_DIR"/fw[ab]*_*.sock; do
 		[ -e "$sock" ] || continue

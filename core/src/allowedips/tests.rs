@@ -279,33 +279,6 @@ fn dot_dump_is_balanced_and_complete() {
 }
 
 #[test]
-fn shared_table_publishes_batches_atomically() {
-    let shared = AllowedIps::new();
-    shared.update(|w| {
-        w.insert(p(ip4(10, 0, 0, 0), 8), A).unwrap();
-        w.insert(p(ip4(10, 1, 0, 0), 16), B).unwrap();
-    });
-    let before = shared.snapshot();
-    shared.update(|w| {
-        assert_eq!(w.table().lookup(ip4(10, 1, 0, 1)), Some(&B));
-        w.remove_peer(&B);
-        w.insert(p(ip6(0xfd19_0000, 0, 0, 0), 64), C).unwrap();
-    });
-    // The held snapshot is unchanged; the new one has the whole batch.
-    assert_eq!(before.lookup(ip4(10, 1, 0, 1)), Some(&B));
-    assert_eq!(shared.lookup(ip4(10, 1, 0, 1)), Some(A));
-    assert_eq!(shared.lookup_v6(&Ipv6Addr::new(0xfd19, 0, 0, 0, 0, 0, 0, 1).octets()), Some(C));
-    drop(before);
-    // This update recycles the old copy by replay; it must match the published state.
-    shared.update(|w| w.insert(p(ip4(10, 2, 0, 0), 16), D).unwrap());
-    let now = shared.load();
-    assert_eq!(now.lookup_v4(&[10, 1, 0, 1]), Some(&A));
-    assert_eq!(now.lookup_v4(&[10, 2, 0, 1]), Some(&D));
-    assert_eq!((now.len(), now.peer_count()), (3, 3));
-    now.check_invariants().unwrap();
-}
-
-#[test]
 fn index_below_a_shared_root_prefix() {
     // Every prefix sits under 10.0.0.0/8, so the index starts after the root's 8 bits
     // (or more) and must still refuse addresses outside the root's prefix.

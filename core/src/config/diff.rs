@@ -1,7 +1,7 @@
 //! What changed between two configs, so the engine can turn a new snapshot (from
 //! [`uapi::apply`](super::uapi::apply) or a parsed file) into the smallest set of changes.
 
-use std::collections::{HashMap, HashSet};
+use std::collections::{BTreeMap, BTreeSet};
 
 use super::{DeviceConfig, PeerConfig};
 use crate::keys::PublicKey;
@@ -30,9 +30,9 @@ pub struct ConfigDiff {
 impl ConfigDiff {
     /// Compares two configs in time linear in their size.
     pub fn between(old: &DeviceConfig, new: &DeviceConfig) -> Self {
-        let old_peers: HashMap<PublicKey, &PeerConfig> =
+        let old_peers: BTreeMap<PublicKey, &PeerConfig> =
             old.peers.iter().map(|p| (p.public_key, p)).collect();
-        let new_keys: HashSet<PublicKey> = new.peers.iter().map(|p| p.public_key).collect();
+        let new_keys: BTreeSet<PublicKey> = new.peers.iter().map(|p| p.public_key).collect();
         let mut diff = Self {
             private_key: old.private_key != new.private_key,
             listen_port: old.listen_port != new.listen_port,

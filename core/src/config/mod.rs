@@ -1,8 +1,9 @@
 //! Typed configuration, wg-quick INI and the UAPI text protocol.
 //!
 //! Everything here is pure: parsing, formatting and applying never touch the network,
-//! the clock or the file system. The only I/O helper is [`Endpoint::resolve`] (DNS), which
-//! callers run at apply time.
+//! the clock or the file system. Hostname endpoints stay unresolved data
+//! ([`Endpoint::Host`]); the host resolves them (`ferrowg_platform::resolve`) before the
+//! config reaches the engine, which refuses them ([`DeviceConfig::check_resolved`]).
 //!
 //! - [`WgQuickConfig::parse`] / [`WgQuickConfig::to_wg_quick`]: the INI format every
 //!   WireGuard app imports, with wg-quick's extra interface fields kept but never run.
@@ -28,7 +29,7 @@
 //! assert_eq!(wq.interface.addresses[0].to_string(), "10.0.0.2/24");
 //!
 //! // What `wg setconf` would send over the UAPI socket, and what a device makes of it.
-//! let request = wq.device.resolve_endpoints()?.to_uapi_set()?;
+//! let request = wq.device.to_uapi_set()?;
 //! let uapi::Request::Set(ops) = uapi::parse_request(&request)? else { unreachable!() };
 //! let running = uapi::apply(&ops, &DeviceConfig::default())?;
 //! assert_eq!(running, wq.device);
@@ -167,19 +168,16 @@ impl DeviceConfig {
         uapi::set_text(self)
     }
 
-    /// A copy with every hostname endpoint resolved to a socket address (may block on
-    /// DNS). Fails with the first endpoint that does not resolve.
-    pub fn resolve_endpoints(&self) -> Result<Self, ResolveError> {
-        let mut out = self.clone();
-        for peer in &mut out.peers {
-            if let Some(ep @ Endpoint::Host { .. }) = &peer.endpoint {
-                let addr = ep
-                    .resolve()
-                    .map_err(|source| ResolveError { endpoint: ep.to_string(), source })?;
-                peer.endpoint = Some(Endpoint::Addr(addr));
-            }
+    /// Fails with the first peer whose endpoint is still a hostname: the engine takes
+    /// only resolved configurations (the host resolves names; core makes no OS call).
+    pub fn check_resolved(&self) -> Result<(), uapi::UnresolvedEndpoint> {
+        match self.peers.iter().find(|p| matches!(p.endpoint, Some(Endpoint::Host { .. }))) {
+            None => Ok(()),
+            Some(p) => Err(uapi::UnresolvedEndpoint {
+                peer: p.public_key,
+                endpoint: p.endpoint.as_ref().map(Endpoint::to_string).unwrap_or_default(),
+            }),
         }
-        Ok(out)
     }
 }
 
@@ -202,15 +200,4 @@ impl std::str::FromStr for WgQuickConfig {
     fn from_str(s: &str) -> Result<Self, Self::Err> {
         Self::parse(s)
     }
-}
-
-/// An endpoint hostname that did not resolve.
-#[derive(Debug, thiserror::Error)]
-#[error("cannot resolve endpoint `{endpoint}`: {source}")]
-pub struct ResolveError {
-    /// The endpoint as written.
-    pub endpoint: String,
-    /// The resolver's error.
-    #[source]
-    pub source: std::io::Error,
 }

@@ -1,8 +1,7 @@
 //! Value types shared by both text formats: allowed IPs, interface addresses, endpoints.
 
 use std::fmt;
-use std::io;
-use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr, SocketAddrV6, ToSocketAddrs};
+use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr, SocketAddrV6};
 use std::str::FromStr;
 
 /// An allowed-IPs entry: an address and prefix length with the host bits cleared, the
@@ -41,8 +40,9 @@ pub enum CidrError {
     MissingPrefix(String),
 }
 
-/// A peer's endpoint: a socket address, or a `host:port` kept unresolved until the
-/// caller resolves it (with [`Endpoint::resolve`]) at apply time.
+/// A peer's endpoint: a socket address, or a `host:port` kept unresolved. Core makes no
+/// OS call: the host resolves names (`ferrowg_platform::resolve`) before the config
+/// reaches the engine, which refuses a hostname.
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
 pub enum Endpoint {
     /// A literal IP address and port.
@@ -208,20 +208,6 @@ impl Endpoint {
             return Err(EndpointError::Host(clip(s)));
         }
         Ok(Self::Host { host: host.to_owned(), port })
-    }
-
-    /// The socket address: itself if literal, otherwise the first address the system
-    /// resolver returns for the host (this call may block on DNS).
-    #[allow(clippy::disallowed_methods)] // name resolution: to move to the hosts (issue 12)
-    pub fn resolve(&self) -> io::Result<SocketAddr> {
-        match self {
-            Self::Addr(addr) => Ok(*addr),
-            Self::Host { host, port } => {
-                (host.as_str(), *port).to_socket_addrs()?.next().ok_or_else(|| {
-                    io::Error::new(io::ErrorKind::NotFound, format!("`{host}` has no addresses"))
-                })
-            }
-        }
     }
 
     /// The literal socket address, if this endpoint is not a hostname.
@@ -486,9 +472,10 @@ mod tests {
     }
 
     #[test]
-    fn literal_endpoints_resolve_without_dns() {
+    fn literal_endpoints_have_an_address_and_hostnames_none() {
         let e = Endpoint::parse("127.0.0.1:9").unwrap();
-        assert_eq!(e.resolve().unwrap(), "127.0.0.1:9".parse::<SocketAddr>().unwrap());
+        assert_eq!(e.addr(), Some("127.0.0.1:9".parse::<SocketAddr>().unwrap()));
+        assert_eq!(Endpoint::parse("vpn.example.com:9").unwrap().addr(), None);
     }
 
     #[test]

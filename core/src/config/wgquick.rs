@@ -4,7 +4,7 @@
 //! scalar keys keep the last value, and list keys (`Address`, `DNS`, `AllowedIPs`, hooks)
 //! accumulate across repeats and commas.
 
-use std::collections::HashMap;
+use std::collections::BTreeMap;
 use std::fmt;
 use std::net::IpAddr;
 
@@ -171,7 +171,7 @@ pub(super) fn parse(text: &str) -> Result<WgQuickConfig, ConfigError> {
         }
     }
 
-    let mut seen: HashMap<PublicKey, usize> = HashMap::with_capacity(peers.len());
+    let mut seen: BTreeMap<PublicKey, usize> = BTreeMap::new();
     for draft in &peers {
         let Some(pk) = draft.public_key else {
             return Err(err(draft.header_line, "[Peer]", ConfigErrorKind::MissingPublicKey));

@@ -1,7 +1,7 @@
 //! wg-quick INI writing, in the layout `wg showconf` uses, refusing values the format
 //! cannot carry (so that the output always parses back to an equal config).
 
-use std::collections::HashSet;
+use std::collections::BTreeSet;
 use std::fmt::Write as _;
 
 use super::values::clip;
@@ -92,7 +92,7 @@ pub(super) fn write(cfg: &WgQuickConfig) -> Result<String, WriteError> {
             line(&mut s, key, cmd);
         }
     }
-    let mut seen = HashSet::with_capacity(dev.peers.len());
+    let mut seen = BTreeSet::new();
     for peer in &dev.peers {
         if !seen.insert(peer.public_key) {
             return Err(WriteError::DuplicatePeer(peer.public_key));

@@ -34,7 +34,7 @@
 //!   thread; a wanted initiation shows as a deadline that is due at once).
 //! - **Crypto workers** (see [`WorkerMode`]): a TX or RX batch at least
 //!   [`DeviceOptions::fanout_threshold`] long is handed out packet by packet through a
-//!   [`crate::queue::Ring`] and re-joined (the submitting thread helps meanwhile)
+//!   `queue::Ring` and re-joined (the submitting thread helps meanwhile)
 //!   before anything leaves, so order is kept per peer.
 //!
 //! Buffers are allocated once per thread; the steady-state data path allocates nothing
@@ -75,9 +75,9 @@ use state::Inner;
 /// How the engine spreads encryption over threads.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub enum WorkerMode {
-    /// Size the pool from the topology ([`crate::sched::plan`]: one NUMA node, P-cores
+    /// Size the pool from the topology (`sched::plan`: one NUMA node, P-cores
     /// first, no SMT siblings, minus the two I/O threads) and use as many of them as the
-    /// measured crypto load justifies ([`crate::sched::Scaler`], with hysteresis): inline
+    /// measured crypto load justifies (`sched::Scaler`, with hysteresis): inline
     /// on the TX thread at low rates, fanning batches of at least `fanout_threshold`
     /// packets out as load rises, back in as it falls.
     #[default]
@@ -91,9 +91,9 @@ pub enum WorkerMode {
 /// Which bounded ring carries work between engine stages.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub enum RingKind {
-    /// [`crate::queue::LockedRing`] (a mutex around a deque).
+    /// `queue::LockedRing` (a mutex around a deque).
     Locked,
-    /// [`crate::queue::LockFreeRing`] (Vyukov's bounded MPMC array).
+    /// `queue::LockFreeRing` (Vyukov's bounded MPMC array).
     #[default]
     LockFree,
 }
@@ -112,7 +112,7 @@ pub enum ThreadRole {
 }
 
 /// Lets the host place the engine's threads (core makes no OS calls itself): called on
-/// each new thread before it does any work, with the CPU that [`crate::sched::plan`]
+/// each new thread before it does any work, with the CPU that `sched::plan`
 /// chose for it from [`DeviceOptions::topology`] (`None`: no preference). The TX thread
 /// gets the plan's I/O CPU, the RX thread the first worker CPU, crypto workers the
 /// following ones; the control thread is left to the OS. The platform crate's
@@ -224,9 +224,10 @@ pub enum DeviceError {
     /// transport has no such mark, or no permission).
     #[error("cannot set fwmark on the UDP sockets: {0}")]
     Fwmark(#[source] io::Error),
-    /// An endpoint hostname did not resolve.
-    #[error(transparent)]
-    Resolve(#[from] crate::config::ResolveError),
+    /// A peer's endpoint is still a hostname: the host resolves names before the config
+    /// reaches the engine (`ferrowg_platform::resolve`); core makes no OS call.
+    #[error("{0}: resolve hostnames before applying the config")]
+    UnresolvedEndpoint(#[from] crate::config::uapi::UnresolvedEndpoint),
     /// The configuration is inconsistent (for example the same peer twice).
     #[error("invalid configuration: {0}")]
     InvalidConfig(String),

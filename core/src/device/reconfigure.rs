@@ -23,10 +23,11 @@ impl Inner {
         self.set_config_locked(config)
     }
 
-    /// Resolves endpoints (the host's resolver; core itself does not), validates, opens
-    /// the transport if the port changed, then commits.
+    /// Refuses hostname endpoints (the host resolves them; core makes no OS call),
+    /// validates, opens the transport if the port changed, then commits.
     fn set_config_locked(&self, config: &DeviceConfig) -> Result<(), DeviceError> {
-        let config = config.resolve_endpoints()?;
+        config.check_resolved()?;
+        let config = config.clone();
         let want = config.listen_port;
         let mark = config.fwmark.filter(|m| *m != 0);
         let old_mark = self.iface.applied_config().fwmark.filter(|m| *m != 0);

@@ -1,6 +1,6 @@
 //! Counters for the host: [`super::DeviceStats`] and the UAPI `get=1` response.
 
-use std::collections::HashMap;
+use std::collections::BTreeMap;
 use std::sync::atomic::Ordering;
 
 use super::state::Inner;
@@ -37,7 +37,7 @@ impl Inner {
         let mut cfg = self.iface.live_config();
         cfg.listen_port = Some(self.listen_port());
         let statuses = self.iface.peer_statuses();
-        let by_key: HashMap<PublicKey, _> = statuses.iter().map(|s| (s.public_key, s)).collect();
+        let by_key: BTreeMap<PublicKey, _> = statuses.iter().map(|s| (s.public_key, s)).collect();
         uapi::format_get(&cfg, |pc| {
             let Some(st) = by_key.get(&pc.public_key) else { return PeerStats::default() };
             PeerStats {

@@ -1,6 +1,6 @@
 //! The multi-peer sans-IO state machine of one WireGuard interface.
 //!
-//! [`Interface`] is to [`crate::peer::Peer`] what quinn-proto's `Endpoint` is to its
+//! [`Interface`] is to `peer::Peer` what quinn-proto's `Endpoint` is to its
 //! `Connection`: it owns many peers and everything an interface decides on their
 //! behalf — routing by allowed IPs, the receiver-index table, handshake dispatch,
 //! MAC1/MAC2, cookie replies and the under-load decision, the per-source rate limiter,

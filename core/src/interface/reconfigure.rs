@@ -3,7 +3,7 @@
 //! by applying the [`ConfigDiff`] between the applied and the new configuration to the
 //! peers' protocol state and publishing the snapshot with one pointer swap.
 
-use std::collections::{HashMap, HashSet};
+use std::collections::{BTreeMap, BTreeSet};
 use std::sync::atomic::Ordering;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -63,7 +63,7 @@ impl Interface {
     pub fn live_config(&self) -> DeviceConfig {
         let snap = self.snapshot.load();
         let mut cfg = snap.config.clone();
-        let by_key: HashMap<PublicKey, &Arc<PeerSlot>> =
+        let by_key: BTreeMap<PublicKey, &Arc<PeerSlot>> =
             snap.peers.iter().map(|p| (p.public_key, p)).collect();
         for pc in &mut cfg.peers {
             let current =
@@ -75,11 +75,12 @@ impl Interface {
         cfg
     }
 
-    /// Validates `config` (endpoints already resolved: core does not resolve names) and
+    /// Validates `config` (a hostname endpoint is refused: core does not resolve names) and
     /// builds everything that can fail, touching no live state.
     pub fn prepare(&self, config: DeviceConfig) -> Result<Prepared, ConfigError> {
+        config.check_resolved().map_err(|e| ConfigError::Invalid(e.to_string()))?;
         let base = self.snapshot.load_full();
-        let mut seen = HashSet::with_capacity(config.peers.len());
+        let mut seen = BTreeSet::new();
         for p in &config.peers {
             if !seen.insert(p.public_key) {
                 let key = p.public_key.to_base64();
@@ -93,7 +94,7 @@ impl Interface {
             base.identity.clone()
         };
         let own_key = identity.as_ref().map(|i| *i.public_key());
-        let old: HashMap<PublicKey, &Arc<PeerSlot>> =
+        let old: BTreeMap<PublicKey, &Arc<PeerSlot>> =
             base.peers.iter().map(|p| (p.public_key, p)).collect();
         let mut peers = Vec::with_capacity(config.peers.len());
         let mut routes = Table::new();
@@ -132,7 +133,7 @@ impl Interface {
         if !Arc::ptr_eq(&base, &self.snapshot.load()) {
             return Err(ConfigError::Stale);
         }
-        let kept: HashSet<PublicKey> = next.peers.iter().map(|p| p.public_key).collect();
+        let kept: BTreeSet<PublicKey> = next.peers.iter().map(|p| p.public_key).collect();
         // `diff.removed`, plus a peer whose key became the interface's own.
         for p in base.peers.iter().filter(|p| !kept.contains(&p.public_key)) {
             p.removed.store(true, Ordering::Relaxed);
@@ -142,18 +143,18 @@ impl Interface {
         for p in &fresh {
             let _ = self.by_key.insert(p.public_key, p.clone());
         }
-        let new_cfg: HashMap<PublicKey, &PeerConfig> =
+        let new_cfg: BTreeMap<PublicKey, &PeerConfig> =
             next.config.peers.iter().map(|p| (p.public_key, p)).collect();
-        let old_cfg: HashMap<PublicKey, &PeerConfig> =
+        let old_cfg: BTreeMap<PublicKey, &PeerConfig> =
             base.config.peers.iter().map(|p| (p.public_key, p)).collect();
         if diff.private_key {
-            let fresh_keys: HashSet<PublicKey> = fresh.iter().map(|p| p.public_key).collect();
+            let fresh_keys: BTreeSet<PublicKey> = fresh.iter().map(|p| p.public_key).collect();
             for peer in next.peers.iter().filter(|p| !fresh_keys.contains(&p.public_key)) {
                 let Some(pc) = new_cfg.get(&peer.public_key) else { continue };
                 self.rekey_identity(peer, pc, next.identity.as_ref(), now);
             }
         }
-        let slots: HashMap<PublicKey, &Arc<PeerSlot>> =
+        let slots: BTreeMap<PublicKey, &Arc<PeerSlot>> =
             next.peers.iter().map(|p| (p.public_key, p)).collect();
         for key in &diff.changed {
             let (Some(&peer), Some(pc)) = (slots.get(key), new_cfg.get(key)) else {

@@ -34,6 +34,14 @@ fn config_is_validated_applied_by_diff_and_never_half_done() {
     assert!(matches!(i.apply_config(dup, now), Err(ConfigError::Invalid(_))));
     assert_eq!(i.peer_count(), 2);
 
+    // A hostname endpoint: refused (the host resolves names; core makes no OS call).
+    let mut named = peer(3, "10.0.0.3/32");
+    named.endpoint =
+        Some(crate::config::Endpoint::Host { host: "vpn.example.test".into(), port: 9 });
+    let err = i.apply_config(config(vec![peer(1, "10.0.0.1/32"), named]), now).unwrap_err();
+    assert!(matches!(&err, ConfigError::Invalid(m) if m.contains("vpn.example.test:9")), "{err:?}");
+    assert_eq!(i.peer_count(), 2);
+
     // A configuration prepared against an older one is refused at commit.
     let a = i.prepare(config(vec![peer(1, "10.0.0.1/32")])).unwrap();
     let b = i.prepare(config(vec![peer(2, "10.0.0.2/32")])).unwrap();

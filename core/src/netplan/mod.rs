@@ -207,7 +207,7 @@ pub struct NetworkPlan {
 
 impl NetworkPlan {
     /// Computes the plan of a parsed wg-quick file (see the module docs for the rules).
-    /// Resolve hostnames first ([`crate::config::DeviceConfig::resolve_endpoints`]) to
+    /// Resolve hostnames first (`ferrowg_platform::resolve`) to
     /// learn whether their endpoints are inside the allowed IPs.
     pub fn from_config(config: &WgQuickConfig) -> NetworkPlan {
         let iface = &config.interface;

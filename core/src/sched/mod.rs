@@ -1,10 +1,11 @@
 //! Worker count and placement from a [`CpuTopology`] value that `ferrowg-platform` fills
 //! in (Linux /sys, macOS sysctl hw.perflevel*, Windows GetLogicalProcessorInformationEx).
 //!
-//! Two pure pieces: [`plan`] turns a topology into a [`Placement`] (the I/O thread's CPU
-//! and the CPUs workers are added on, best first), and [`Scaler`] decides from measured
-//! crypto busy time and `now` how many of those workers to run (0 = crypto inline on the
-//! I/O thread), with hysteresis so the count does not flap.
+//! Two pure pieces, internal to the engine (public with the `internals` feature): `plan`
+//! turns a topology into a `Placement` (the I/O thread's CPU and the CPUs workers are
+//! added on, best first), and `Scaler` decides from measured crypto busy time and `now`
+//! how many of those workers to run (0 = crypto inline on the I/O thread), with
+//! hysteresis so the count does not flap.
 //!
 //! ```
 //! use std::time::{Duration, Instant};
@@ -21,12 +22,20 @@
 //! ```
 
 mod placement;
+#[cfg_attr(not(feature = "internals"), allow(dead_code))] // accessors the tests read
 mod scaler;
 #[cfg(test)]
 mod tests;
 
+// The engine's internals: public only with the `internals` feature (benches, tests).
+#[cfg(feature = "internals")]
 pub use placement::{plan, Placement, PlacementPolicy};
+#[cfg(not(feature = "internals"))]
+pub(crate) use placement::{plan, Placement, PlacementPolicy};
+#[cfg(feature = "internals")]
 pub use scaler::{Scaler, ScalerParams};
+#[cfg(not(feature = "internals"))]
+pub(crate) use scaler::{Scaler, ScalerParams};
 
 /// The kind of a core on a hybrid CPU.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default)]

@@ -9,10 +9,11 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use ferrowg_core::config::{AllowedIp, DeviceConfig, Endpoint, PeerConfig};
-use ferrowg_core::device::memory::{memory_tun, StdUdpBind, TunHost};
+use ferrowg_core::device::memory::{memory_tun, TunHost};
 use ferrowg_core::device::{Device, DeviceOptions};
 use ferrowg_core::io::SystemClock;
 use ferrowg_core::keys::{PrivateKey, PublicKey};
+use ferrowg_platform::std_udp::StdUdpBind;
 
 pub const A_V4: Ipv4Addr = Ipv4Addr::new(198, 19, 0, 1);
 pub const B_V4: Ipv4Addr = Ipv4Addr::new(198, 19, 0, 2);

@@ -1,6 +1,6 @@
 //! Applying `set` operations to a config snapshot, with wireguard-go's semantics.
 
-use std::collections::HashMap;
+use std::collections::BTreeMap;
 
 use super::{UapiError, UapiErrorKind, UapiOp};
 use crate::config::{AllowedIp, DeviceConfig, Endpoint, PeerConfig};
@@ -55,8 +55,8 @@ struct State {
     cfg: DeviceConfig,
     own_public: Option<PublicKey>,
     slots: Vec<Option<PeerConfig>>,
-    by_key: HashMap<PublicKey, usize>,
-    owner: HashMap<AllowedIp, usize>,
+    by_key: BTreeMap<PublicKey, usize>,
+    owner: BTreeMap<AllowedIp, usize>,
 }
 
 impl State {
@@ -67,8 +67,8 @@ impl State {
             own_public: cfg.private_key.as_ref().map(|k| k.public_key()),
             cfg,
             slots: Vec::with_capacity(peers.len()),
-            by_key: HashMap::with_capacity(peers.len()),
-            owner: HashMap::new(),
+            by_key: BTreeMap::new(),
+            owner: BTreeMap::new(),
         };
         for (slot, peer) in peers.into_iter().enumerate() {
             for ip in &peer.allowed_ips {

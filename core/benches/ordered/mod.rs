@@ -1,4 +1,6 @@
-//! Ordered parallel crypto: the kernel's serial queue + parallel queue.
+//! Ordered parallel crypto: the kernel's serial queue + parallel queue. An experiment
+//! the engine does not use (it re-joins fanned-out batches instead); kept here, out of
+//! `ferrowg-core`, for the `queue` bench's `ordered` group (was `core/src/queue/ordered.rs`).
 //!
 //! Each peer owns a [`Flow`] (the serial queue): a ring of slots indexed by a per-flow
 //! sequence number. [`Ordered::submit`] stores a job in the next slot and puts a
@@ -12,7 +14,7 @@ use std::sync::Arc;
 
 use parking_lot::Mutex;
 
-use super::{LockFreeRing, Ring};
+use ferrowg_core::queue::{LockFreeRing, Ring};
 
 /// Where [`Ordered::submit`] runs a job.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
