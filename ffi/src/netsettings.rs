@@ -138,11 +138,8 @@ impl From<apple::TunnelNetworkSettings> for TunnelNetworkSettings {
 #[uniffi::export]
 pub fn network_settings_for(wg_quick_config: String) -> Result<TunnelNetworkSettings, TunnelError> {
     let config = WgQuickConfig::parse(&wg_quick_config)?;
-    let device = config
-        .device
-        .resolve_endpoints()
+    let resolved = ferrowg_platform::resolve::resolve_wg_quick(&config)
         .map_err(|e| TunnelError::Config { line: 0, detail: e.to_string() })?;
-    let resolved = WgQuickConfig { interface: config.interface, device };
     Ok(apple::network_settings(&NetworkPlan::from_config(&resolved)).into())
 }
 

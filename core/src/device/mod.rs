@@ -418,7 +418,7 @@ impl Device {
     }
 
     /// The host woke from sleep or the process was continued (SIGCONT): ends a
-    /// [`Device::suspend`], rebinds the UDP socket, treats every session as suspect ([`crate::peer::Peer::resume`]: keys older
+    /// [`Device::suspend`], rebinds the UDP socket, treats every session as suspect (each peer's `resume`: keys older
     /// than REJECT_AFTER_TIME by the wall clock are dropped, no earlier handshake
     /// rate-limits the next one) and handshakes at once where packets wait or persistent
     /// keepalive is on. A failed rebind is returned after the peers were resumed.
