@@ -74,7 +74,8 @@ static FerrowgTunnel start_host(const char *priv) {
     return t;
 }
 
-/* `a` runs its traffic through the CoDel TX path and the locked ring. */
+/* `a` runs its traffic through the CoDel TX path, the locked ring, receive CoDel and a
+ * scheduler slice. */
 static FerrowgTunnel start_codel(const char *priv) {
     char cfg[256];
     snprintf(cfg, sizeof cfg, "[Interface]\nPrivateKey = %s\n", priv);
@@ -86,6 +87,10 @@ static FerrowgTunnel start_codel(const char *priv) {
         .codel_target_us = 2000,
         .codel_interval_us = 40000,
         .ring = FERROWG_RING_LOCKED,
+        .rx_codel = FERROWG_RX_CODEL_ON,
+        .rx_codel_target_us = 500,
+        .rx_codel_interval_us = 8000,
+        .sched_slice_us = 300,
     };
     FerrowgTunnel t = 0;
     int rc = ferrowg_tunnel_start_opts(cfg, &o, &t);
@@ -213,12 +218,20 @@ int main(void) {
               eff.codel_target_us == 2000 && eff.codel_interval_us == 40000 && eff.ring == FERROWG_RING_LOCKED,
           "options in effect: queue %d target %u interval %u ring %d", eff.tx_queue, eff.codel_target_us,
           eff.codel_interval_us, eff.ring);
-    CHECK(ferrowg_tunnel_get_options(b, &eff) == FERROWG_OK && eff.tx_queue != FERROWG_TX_QUEUE_DEFAULT,
+    CHECK(eff.rx_codel == FERROWG_RX_CODEL_ON && eff.rx_codel_target_us == 500 && eff.rx_codel_interval_us == 8000 &&
+              eff.sched_slice_us == 300,
+          "receive CoDel and slice in effect: %d %u %u slice %u", eff.rx_codel, eff.rx_codel_target_us,
+          eff.rx_codel_interval_us, eff.sched_slice_us);
+    CHECK(ferrowg_tunnel_get_options(b, &eff) == FERROWG_OK && eff.tx_queue != FERROWG_TX_QUEUE_DEFAULT &&
+              eff.rx_codel == FERROWG_RX_CODEL_OFF && eff.sched_slice_us == 0,
           "default options reported");
     FerrowgTunnelOptions old_size = {.struct_size = 8};
     FerrowgTunnel none = 0;
     CHECK(ferrowg_tunnel_start_opts("", &old_size, &none) == FERROWG_ERR_INVALID_ARGUMENT && none == 0,
           "unknown struct_size refused");
+    FerrowgTunnelOptions rx_bad = {.struct_size = sizeof rx_bad, .rx_codel_target_us = 20000};
+    CHECK(ferrowg_tunnel_start_opts("", &rx_bad, &none) == FERROWG_ERR_INVALID_ARGUMENT && none == 0,
+          "receive CoDel target longer than its interval refused");
     char cfg[512];
     snprintf(cfg, sizeof cfg, "[Peer]\nPublicKey = %s\nAllowedIPs = 198.19.0.2/32\nEndpoint = 127.0.0.1:%u\n",
              b_pub, port_of(b));

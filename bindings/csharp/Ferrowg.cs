@@ -40,6 +40,10 @@ namespace Ferrowg
     /// <summary>The TX-to-workers ring (ferrowg.h FERROWG_RING_*); Default: the engine's.</summary>
     public enum Ring { Default = 0, LockFree = 1, Locked = 2 }
 
+    /// <summary>Receive-side CoDel (ferrowg.h FERROWG_RX_CODEL_*); Default: the engine's (off),
+    /// or on if RxCodelTargetUs or RxCodelIntervalUs is set.</summary>
+    public enum RxCodel { Default = 0, Off = 1, On = 2 }
+
     /// <summary>Engine options for a tunnel start; unset (zero) fields keep the defaults.</summary>
     public sealed class TunnelOptions
     {
@@ -49,6 +53,12 @@ namespace Ferrowg
         /// <summary>CoDel's target and interval in microseconds; 0: 5000 and 100000.</summary>
         public uint CodelTargetUs, CodelIntervalUs;
         public Ring Ring;
+        /// <summary>CoDel on the receive side (by how long datagrams waited in the socket buffer).</summary>
+        public RxCodel RxCodel;
+        /// <summary>Receive CoDel's target and interval in microseconds; 0: 1000 and 10000.</summary>
+        public uint RxCodelTargetUs, RxCodelIntervalUs;
+        /// <summary>A scheduler slice in microseconds for the engine's threads; 0: none.</summary>
+        public uint SchedSliceUs;
     }
 
     /// <summary>A failed ferrowg call: the code and the library's message.</summary>
@@ -120,6 +130,9 @@ namespace Ferrowg
             public int TxQueue;
             public uint CodelTargetUs, CodelIntervalUs;
             public int Ring;
+            public int RxCodel;
+            public uint RxCodelTargetUs, RxCodelIntervalUs;
+            public uint SchedSliceUs;
         }
 
         public const int NicHostPackets = 0, NicAdapter = 1;
@@ -328,6 +341,10 @@ namespace Ferrowg
                 CodelTargetUs = options.CodelTargetUs,
                 CodelIntervalUs = options.CodelIntervalUs,
                 Ring = (int)options.Ring,
+                RxCodel = (int)options.RxCodel,
+                RxCodelTargetUs = options.RxCodelTargetUs,
+                RxCodelIntervalUs = options.RxCodelIntervalUs,
+                SchedSliceUs = options.SchedSliceUs,
             };
             var handles = new GCHandle[2];
             try
@@ -367,6 +384,10 @@ namespace Ferrowg
                     CodelTargetUs = raw.CodelTargetUs,
                     CodelIntervalUs = raw.CodelIntervalUs,
                     Ring = (Ring)raw.Ring,
+                    RxCodel = (RxCodel)raw.RxCodel,
+                    RxCodelTargetUs = raw.RxCodelTargetUs,
+                    RxCodelIntervalUs = raw.RxCodelIntervalUs,
+                    SchedSliceUs = raw.SchedSliceUs,
                 };
             }
         }

@@ -2053,23 +2053,52 @@ class _UniffiFfiConverterOptionalTypeRingMode(_UniffiConverterRustBuffer):
         else:
             raise InternalError("Unexpected flag byte for optional type")
 
+class _UniffiFfiConverterOptionalBoolean(_UniffiConverterRustBuffer):
+    @classmethod
+    def check_lower(cls, value):
+        if value is not None:
+            _UniffiFfiConverterBoolean.check_lower(value)
+
+    @classmethod
+    def write(cls, value, buf):
+        if value is None:
+            buf.write_u8(0)
+            return
+
+        buf.write_u8(1)
+        _UniffiFfiConverterBoolean.write(value, buf)
+
+    @classmethod
+    def read(cls, buf):
+        flag = buf.read_u8()
+        if flag == 0:
+            return None
+        elif flag == 1:
+            return _UniffiFfiConverterBoolean.read(buf)
+        else:
+            raise InternalError("Unexpected flag byte for optional type")
+
 @dataclass
 class TunnelOptions:
     """
     Options for `Tunnel::start_with_options`; every field may be left unset.
 """
-    def __init__(self, *, bind_address:typing.Optional[str] = None, tx_queue:typing.Optional[TxQueueMode] = None, codel_target_us:typing.Optional[int] = None, codel_interval_us:typing.Optional[int] = None, ring:typing.Optional[RingMode] = None):
+    def __init__(self, *, bind_address:typing.Optional[str] = None, tx_queue:typing.Optional[TxQueueMode] = None, codel_target_us:typing.Optional[int] = None, codel_interval_us:typing.Optional[int] = None, ring:typing.Optional[RingMode] = None, rx_codel:typing.Optional[bool] = None, rx_codel_target_us:typing.Optional[int] = None, rx_codel_interval_us:typing.Optional[int] = None, sched_slice_us:typing.Optional[int] = None):
         self.bind_address = bind_address
         self.tx_queue = tx_queue
         self.codel_target_us = codel_target_us
         self.codel_interval_us = codel_interval_us
         self.ring = ring
+        self.rx_codel = rx_codel
+        self.rx_codel_target_us = rx_codel_target_us
+        self.rx_codel_interval_us = rx_codel_interval_us
+        self.sched_slice_us = sched_slice_us
         
         
 
     
     def __str__(self):
-        return "TunnelOptions(bind_address={}, tx_queue={}, codel_target_us={}, codel_interval_us={}, ring={})".format(self.bind_address, self.tx_queue, self.codel_target_us, self.codel_interval_us, self.ring)
+        return "TunnelOptions(bind_address={}, tx_queue={}, codel_target_us={}, codel_interval_us={}, ring={}, rx_codel={}, rx_codel_target_us={}, rx_codel_interval_us={}, sched_slice_us={})".format(self.bind_address, self.tx_queue, self.codel_target_us, self.codel_interval_us, self.ring, self.rx_codel, self.rx_codel_target_us, self.rx_codel_interval_us, self.sched_slice_us)
     def __eq__(self, other):
         if self.bind_address != other.bind_address:
             return False
@@ -2080,6 +2109,14 @@ class TunnelOptions:
         if self.codel_interval_us != other.codel_interval_us:
             return False
         if self.ring != other.ring:
+            return False
+        if self.rx_codel != other.rx_codel:
+            return False
+        if self.rx_codel_target_us != other.rx_codel_target_us:
+            return False
+        if self.rx_codel_interval_us != other.rx_codel_interval_us:
+            return False
+        if self.sched_slice_us != other.sched_slice_us:
             return False
         return True
 
@@ -2092,6 +2129,10 @@ class _UniffiFfiConverterTypeTunnelOptions(_UniffiConverterRustBuffer):
             codel_target_us=_UniffiFfiConverterOptionalUInt32.read(buf),
             codel_interval_us=_UniffiFfiConverterOptionalUInt32.read(buf),
             ring=_UniffiFfiConverterOptionalTypeRingMode.read(buf),
+            rx_codel=_UniffiFfiConverterOptionalBoolean.read(buf),
+            rx_codel_target_us=_UniffiFfiConverterOptionalUInt32.read(buf),
+            rx_codel_interval_us=_UniffiFfiConverterOptionalUInt32.read(buf),
+            sched_slice_us=_UniffiFfiConverterOptionalUInt32.read(buf),
         )
 
     @staticmethod
@@ -2101,6 +2142,10 @@ class _UniffiFfiConverterTypeTunnelOptions(_UniffiConverterRustBuffer):
         _UniffiFfiConverterOptionalUInt32.check_lower(value.codel_target_us)
         _UniffiFfiConverterOptionalUInt32.check_lower(value.codel_interval_us)
         _UniffiFfiConverterOptionalTypeRingMode.check_lower(value.ring)
+        _UniffiFfiConverterOptionalBoolean.check_lower(value.rx_codel)
+        _UniffiFfiConverterOptionalUInt32.check_lower(value.rx_codel_target_us)
+        _UniffiFfiConverterOptionalUInt32.check_lower(value.rx_codel_interval_us)
+        _UniffiFfiConverterOptionalUInt32.check_lower(value.sched_slice_us)
 
     @staticmethod
     def write(value, buf):
@@ -2109,6 +2154,10 @@ class _UniffiFfiConverterTypeTunnelOptions(_UniffiConverterRustBuffer):
         _UniffiFfiConverterOptionalUInt32.write(value.codel_target_us, buf)
         _UniffiFfiConverterOptionalUInt32.write(value.codel_interval_us, buf)
         _UniffiFfiConverterOptionalTypeRingMode.write(value.ring, buf)
+        _UniffiFfiConverterOptionalBoolean.write(value.rx_codel, buf)
+        _UniffiFfiConverterOptionalUInt32.write(value.rx_codel_target_us, buf)
+        _UniffiFfiConverterOptionalUInt32.write(value.rx_codel_interval_us, buf)
+        _UniffiFfiConverterOptionalUInt32.write(value.sched_slice_us, buf)
 
 class _UniffiFfiConverterSequenceTypePeerStats(_UniffiConverterRustBuffer):
     @classmethod

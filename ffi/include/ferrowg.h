@@ -54,6 +54,17 @@
 // `FerrowgTunnelOptions.ring`: the locked ring (a mutex around a deque).
 #define FERROWG_RING_LOCKED 2
 
+// `FerrowgTunnelOptions.rx_codel`: the engine's default (off), or on if
+// `rx_codel_target_us` or `rx_codel_interval_us` is set.
+#define FERROWG_RX_CODEL_DEFAULT 0
+
+// `FerrowgTunnelOptions.rx_codel`: no CoDel on the receive side.
+#define FERROWG_RX_CODEL_OFF 1
+
+// `FerrowgTunnelOptions.rx_codel`: CoDel on the receive side, judged by how long each
+// datagram waited in the UDP socket buffer.
+#define FERROWG_RX_CODEL_ON 2
+
 // Success.
 #define FERROWG_OK 0
 
@@ -181,6 +192,15 @@ typedef struct {
   uint32_t codel_interval_us;
   // One of `FERROWG_RING_*`.
   int32_t ring;
+  // One of `FERROWG_RX_CODEL_*`.
+  int32_t rx_codel;
+  // Receive CoDel's target in microseconds; 0: 1000.
+  uint32_t rx_codel_target_us;
+  // Receive CoDel's interval in microseconds; 0: 10000.
+  uint32_t rx_codel_interval_us;
+  // A scheduler slice in microseconds for the engine's threads (Linux EEVDF custom
+  // slice); 0: none.
+  uint32_t sched_slice_us;
 } FerrowgTunnelOptions;
 
 #ifdef __cplusplus
@@ -396,7 +416,8 @@ int32_t ferrowg_kill_switch_status(const char *interface, bool *on);
 
 // Starts a tunnel from wg-quick or UAPI `config` text as `options` say. On success
 // `*out` is the new handle. `FERROWG_ERR_INVALID_ARGUMENT` for an unknown
-// `struct_size`, NIC mode, TX path or ring, or CoDel values that cannot work.
+// `struct_size`, NIC mode, TX path, ring or receive CoDel mode, or CoDel values that
+// cannot work (either side).
 //
 // # Safety
 // `config` is a NUL-terminated string; `options` points to a `FerrowgTunnelOptions` of
@@ -408,7 +429,9 @@ int32_t ferrowg_tunnel_start_opts(const char *config,
                                   FerrowgTunnel *out);
 
 // The engine options in effect on `tunnel`: sets `tx_queue`, `codel_target_us`,
-// `codel_interval_us` and `ring` (never `*_DEFAULT`) and leaves the other fields alone.
+// `codel_interval_us`, `ring`, `rx_codel`, `rx_codel_target_us`, `rx_codel_interval_us`
+// (the values receive CoDel uses when on) and `sched_slice_us` (as asked; 0: none),
+// never `*_DEFAULT`, and leaves the other fields alone.
 //
 // # Safety
 // `options` points to a writable `FerrowgTunnelOptions` of `struct_size` bytes.

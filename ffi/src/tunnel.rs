@@ -341,7 +341,7 @@ impl Tunnel {
             LogLevel::Info,
             &format!("tunnel started: {mode_name}, MTU {mtu}, UDP port {}", device.listen_port()),
         );
-        let options = TunnelOptions::in_effect(device.options(), options.bind_address.clone());
+        let options = TunnelOptions::in_effect(device.options(), options);
         Ok(Self { device: RwLock::new(Some(device)), host, bind, events, options })
     }
 

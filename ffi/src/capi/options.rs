@@ -1,5 +1,5 @@
 //! `ferrowg_tunnel_start_opts`: one start call for every NIC mode, with the engine
-//! options (TX path, CoDel, worker ring). The options struct is versioned by its first
+//! options (TX path, CoDel, worker ring, receive CoDel, scheduler slice). The options struct is versioned by its first
 //! field: a caller sets `struct_size = sizeof(FerrowgTunnelOptions)`; later versions
 //! only append fields and keep accepting every earlier size.
 
@@ -37,6 +37,15 @@ pub const FERROWG_RING_LOCK_FREE: i32 = 1;
 /// `FerrowgTunnelOptions.ring`: the locked ring (a mutex around a deque).
 pub const FERROWG_RING_LOCKED: i32 = 2;
 
+/// `FerrowgTunnelOptions.rx_codel`: the engine's default (off), or on if
+/// `rx_codel_target_us` or `rx_codel_interval_us` is set.
+pub const FERROWG_RX_CODEL_DEFAULT: i32 = 0;
+/// `FerrowgTunnelOptions.rx_codel`: no CoDel on the receive side.
+pub const FERROWG_RX_CODEL_OFF: i32 = 1;
+/// `FerrowgTunnelOptions.rx_codel`: CoDel on the receive side, judged by how long each
+/// datagram waited in the UDP socket buffer.
+pub const FERROWG_RX_CODEL_ON: i32 = 2;
+
 /// How to start a tunnel. Zero-initialise it, set `struct_size` to
 /// `sizeof(FerrowgTunnelOptions)`, then the fields wanted: zero means the default.
 #[repr(C)]
@@ -64,11 +73,21 @@ pub struct FerrowgTunnelOptions {
     pub codel_interval_us: u32,
     /// One of `FERROWG_RING_*`.
     pub ring: i32,
+    /// One of `FERROWG_RX_CODEL_*`.
+    pub rx_codel: i32,
+    /// Receive CoDel's target in microseconds; 0: 1000.
+    pub rx_codel_target_us: u32,
+    /// Receive CoDel's interval in microseconds; 0: 10000.
+    pub rx_codel_interval_us: u32,
+    /// A scheduler slice in microseconds for the engine's threads (Linux EEVDF custom
+    /// slice); 0: none.
+    pub sched_slice_us: u32,
 }
 
 /// Starts a tunnel from wg-quick or UAPI `config` text as `options` say. On success
 /// `*out` is the new handle. `FERROWG_ERR_INVALID_ARGUMENT` for an unknown
-/// `struct_size`, NIC mode, TX path or ring, or CoDel values that cannot work.
+/// `struct_size`, NIC mode, TX path, ring or receive CoDel mode, or CoDel values that
+/// cannot work (either side).
 ///
 /// # Safety
 /// `config` is a NUL-terminated string; `options` points to a `FerrowgTunnelOptions` of
@@ -117,6 +136,15 @@ pub unsafe extern "C" fn ferrowg_tunnel_start_opts(
                 FERROWG_RING_LOCKED => Some(RingMode::Locked),
                 n => return Err(invalid(format!("unknown ring {n}"))),
             },
+            rx_codel: match o.rx_codel {
+                FERROWG_RX_CODEL_DEFAULT => None,
+                FERROWG_RX_CODEL_OFF => Some(false),
+                FERROWG_RX_CODEL_ON => Some(true),
+                n => return Err(invalid(format!("unknown receive CoDel mode {n}"))),
+            },
+            rx_codel_target_us: (o.rx_codel_target_us != 0).then_some(o.rx_codel_target_us),
+            rx_codel_interval_us: (o.rx_codel_interval_us != 0).then_some(o.rx_codel_interval_us),
+            sched_slice_us: (o.sched_slice_us != 0).then_some(o.sched_slice_us),
         };
         let protector = o.protect.map(|f| {
             Arc::new(CProtector { f, ctx: Ctx(o.protect_ctx) }) as Arc<dyn SocketProtector>
@@ -127,7 +155,9 @@ pub unsafe extern "C" fn ferrowg_tunnel_start_opts(
 }
 
 /// The engine options in effect on `tunnel`: sets `tx_queue`, `codel_target_us`,
-/// `codel_interval_us` and `ring` (never `*_DEFAULT`) and leaves the other fields alone.
+/// `codel_interval_us`, `ring`, `rx_codel`, `rx_codel_target_us`, `rx_codel_interval_us`
+/// (the values receive CoDel uses when on) and `sched_slice_us` (as asked; 0: none),
+/// never `*_DEFAULT`, and leaves the other fields alone.
 ///
 /// # Safety
 /// `options` points to a writable `FerrowgTunnelOptions` of `struct_size` bytes.
@@ -156,6 +186,14 @@ pub unsafe extern "C" fn ferrowg_tunnel_get_options(
             Some(RingMode::Locked) => FERROWG_RING_LOCKED,
             None => FERROWG_RING_DEFAULT,
         };
+        o.rx_codel = match t.rx_codel {
+            Some(true) => FERROWG_RX_CODEL_ON,
+            Some(false) => FERROWG_RX_CODEL_OFF,
+            None => FERROWG_RX_CODEL_DEFAULT,
+        };
+        o.rx_codel_target_us = t.rx_codel_target_us.unwrap_or(0);
+        o.rx_codel_interval_us = t.rx_codel_interval_us.unwrap_or(0);
+        o.sched_slice_us = t.sched_slice_us.unwrap_or(0);
         Ok(())
     })
 }
@@ -172,7 +210,8 @@ unsafe fn read_options(p: *const FerrowgTunnelOptions) -> Result<FerrowgTunnelOp
     let p = non_null(p.cast_mut())?;
     // SAFETY: non-NULL; the struct starts with its u32 size per the caller contract.
     let size = unsafe { std::ptr::addr_of!((*p).struct_size).read_unaligned() };
-    // Version 1 is the only one so far; later versions append fields and accept this size.
+    // Version 1 (with the receive CoDel and slice fields; never released without them) is
+    // the only one so far; later versions append fields and accept this size.
     if size as usize != std::mem::size_of::<FerrowgTunnelOptions>() {
         return Err(invalid(format!(
             "struct_size {size} is not sizeof(FerrowgTunnelOptions) = {} of this library",
@@ -208,6 +247,10 @@ mod tests {
             codel_target_us: 0,
             codel_interval_us: 0,
             ring: FERROWG_RING_DEFAULT,
+            rx_codel: FERROWG_RX_CODEL_DEFAULT,
+            rx_codel_target_us: 0,
+            rx_codel_interval_us: 0,
+            sched_slice_us: 0,
         }
     }
 
@@ -221,6 +264,9 @@ mod tests {
         o.codel_target_us = 3_000;
         o.codel_interval_us = 60_000;
         o.ring = FERROWG_RING_LOCKED;
+        o.rx_codel = FERROWG_RX_CODEL_ON;
+        o.rx_codel_interval_us = 20_000;
+        o.sched_slice_us = 250;
         let mut t: FerrowgTunnel = 0;
         // SAFETY: valid strings and options; `t` is writable.
         assert_eq!(unsafe { ferrowg_tunnel_start_opts(CONFIG.as_ptr(), &o, &mut t) }, FERROWG_OK);
@@ -229,6 +275,10 @@ mod tests {
         assert_eq!(device.codel_params.target, std::time::Duration::from_micros(3_000));
         assert_eq!(device.codel_params.interval, std::time::Duration::from_micros(60_000));
         assert_eq!(device.ring, ferrowg_core::device::RingKind::Locked);
+        let rx = device.rx_codel.expect("receive CoDel on");
+        assert_eq!(rx.target, std::time::Duration::from_micros(1_000));
+        assert_eq!(rx.interval, std::time::Duration::from_micros(20_000));
+        assert!(device.thread_hook.is_some(), "slice hook installed");
         let mut back = options();
         // SAFETY: `back` is a writable struct of this version.
         assert_eq!(unsafe { ferrowg_tunnel_get_options(t, &mut back) }, FERROWG_OK);
@@ -236,6 +286,11 @@ mod tests {
             (back.tx_queue, back.codel_target_us, back.codel_interval_us, back.ring),
             (FERROWG_TX_QUEUE_CODEL, 3_000, 60_000, FERROWG_RING_LOCKED)
         );
+        assert_eq!(
+            (back.rx_codel, back.rx_codel_target_us, back.rx_codel_interval_us),
+            (FERROWG_RX_CODEL_ON, 1_000, 20_000)
+        );
+        assert_eq!(back.sched_slice_us, 250);
         assert_eq!(ferrowg_tunnel_free(t), FERROWG_OK);
 
         // Zero fields: exactly the engine's defaults.
@@ -252,13 +307,18 @@ mod tests {
 
     #[test]
     fn bad_options_are_refused() {
-        let cases: [fn(&mut FerrowgTunnelOptions); 6] = [
+        let cases: [fn(&mut FerrowgTunnelOptions); 10] = [
             |o| o.struct_size = 4,
             |o| o.struct_size += 8,
+            // The size before the receive CoDel and slice fields (never released).
+            |o| o.struct_size -= 16,
             |o| o.nic = 7,
             |o| o.tx_queue = 9,
             |o| o.ring = -1,
             |o| (o.codel_target_us, o.codel_interval_us) = (200_000, 100_000),
+            |o| o.rx_codel = 3,
+            |o| (o.rx_codel, o.rx_codel_target_us) = (FERROWG_RX_CODEL_ON, 10_000),
+            |o| (o.rx_codel, o.rx_codel_interval_us) = (FERROWG_RX_CODEL_OFF, 10_000),
         ];
         for (i, change) in cases.iter().enumerate() {
             let mut o = options();

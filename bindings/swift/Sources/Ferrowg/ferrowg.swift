@@ -2843,6 +2843,25 @@ public struct TunnelOptions: Equatable, Hashable {
      * The worker ring; unset: the engine's default.
      */
     public var ring: RingMode?
+    /**
+     * CoDel on the receive side, judged by how long each datagram waited in the UDP
+     * socket buffer (kernel receive timestamps); unset: the engine's default (off), or
+     * on if a value below is set.
+     */
+    public var rxCodel: Bool?
+    /**
+     * Receive CoDel's target in microseconds; unset: 1000.
+     */
+    public var rxCodelTargetUs: UInt32?
+    /**
+     * Receive CoDel's interval in microseconds; unset: 10000.
+     */
+    public var rxCodelIntervalUs: UInt32?
+    /**
+     * A scheduler slice in microseconds for the engine's threads (Linux EEVDF custom
+     * slice; the kernel clamps it to 100–100000); unset or 0: none.
+     */
+    public var schedSliceUs: UInt32?
 
     // Default memberwise initializers are never public by default, so we
     // declare one manually.
@@ -2861,12 +2880,31 @@ public struct TunnelOptions: Equatable, Hashable {
          */codelIntervalUs: UInt32? = nil, 
         /**
          * The worker ring; unset: the engine's default.
-         */ring: RingMode? = nil) {
+         */ring: RingMode? = nil, 
+        /**
+         * CoDel on the receive side, judged by how long each datagram waited in the UDP
+         * socket buffer (kernel receive timestamps); unset: the engine's default (off), or
+         * on if a value below is set.
+         */rxCodel: Bool? = nil, 
+        /**
+         * Receive CoDel's target in microseconds; unset: 1000.
+         */rxCodelTargetUs: UInt32? = nil, 
+        /**
+         * Receive CoDel's interval in microseconds; unset: 10000.
+         */rxCodelIntervalUs: UInt32? = nil, 
+        /**
+         * A scheduler slice in microseconds for the engine's threads (Linux EEVDF custom
+         * slice; the kernel clamps it to 100–100000); unset or 0: none.
+         */schedSliceUs: UInt32? = nil) {
         self.bindAddress = bindAddress
         self.txQueue = txQueue
         self.codelTargetUs = codelTargetUs
         self.codelIntervalUs = codelIntervalUs
         self.ring = ring
+        self.rxCodel = rxCodel
+        self.rxCodelTargetUs = rxCodelTargetUs
+        self.rxCodelIntervalUs = rxCodelIntervalUs
+        self.schedSliceUs = schedSliceUs
     }
 
     
@@ -2889,7 +2927,11 @@ public struct FfiConverterTypeTunnelOptions: FfiConverterRustBuffer {
                 txQueue: FfiConverterOptionTypeTxQueueMode.read(from: &buf), 
                 codelTargetUs: FfiConverterOptionUInt32.read(from: &buf), 
                 codelIntervalUs: FfiConverterOptionUInt32.read(from: &buf), 
-                ring: FfiConverterOptionTypeRingMode.read(from: &buf)
+                ring: FfiConverterOptionTypeRingMode.read(from: &buf), 
+                rxCodel: FfiConverterOptionBool.read(from: &buf), 
+                rxCodelTargetUs: FfiConverterOptionUInt32.read(from: &buf), 
+                rxCodelIntervalUs: FfiConverterOptionUInt32.read(from: &buf), 
+                schedSliceUs: FfiConverterOptionUInt32.read(from: &buf)
         )
     }
 
@@ -2899,6 +2941,10 @@ public struct FfiConverterTypeTunnelOptions: FfiConverterRustBuffer {
         FfiConverterOptionUInt32.write(value.codelTargetUs, into: &buf)
         FfiConverterOptionUInt32.write(value.codelIntervalUs, into: &buf)
         FfiConverterOptionTypeRingMode.write(value.ring, into: &buf)
+        FfiConverterOptionBool.write(value.rxCodel, into: &buf)
+        FfiConverterOptionUInt32.write(value.rxCodelTargetUs, into: &buf)
+        FfiConverterOptionUInt32.write(value.rxCodelIntervalUs, into: &buf)
+        FfiConverterOptionUInt32.write(value.schedSliceUs, into: &buf)
     }
 }
 
@@ -3814,6 +3860,30 @@ fileprivate struct FfiConverterOptionUInt64: FfiConverterRustBuffer {
         switch try readInt(&buf) as Int8 {
         case 0: return nil
         case 1: return try FfiConverterUInt64.read(from: &buf)
+        default: throw UniffiInternalError.unexpectedOptionalTag
+        }
+    }
+}
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+fileprivate struct FfiConverterOptionBool: FfiConverterRustBuffer {
+    typealias SwiftType = Bool?
+
+    public static func write(_ value: SwiftType, into buf: inout [UInt8]) {
+        guard let value = value else {
+            writeInt(&buf, Int8(0))
+            return
+        }
+        writeInt(&buf, Int8(1))
+        FfiConverterBool.write(value, into: &buf)
+    }
+
+    public static func read(from buf: inout (data: Data, offset: Data.Index)) throws -> SwiftType {
+        switch try readInt(&buf) as Int8 {
+        case 0: return nil
+        case 1: return try FfiConverterBool.read(from: &buf)
         default: throw UniffiInternalError.unexpectedOptionalTag
         }
     }

@@ -4234,6 +4234,29 @@ data class TunnelOptions (
      * The worker ring; unset: the engine's default.
      */
     var `ring`: RingMode? = null 
+    , 
+    /**
+     * CoDel on the receive side, judged by how long each datagram waited in the UDP
+     * socket buffer (kernel receive timestamps); unset: the engine's default (off), or
+     * on if a value below is set.
+     */
+    var `rxCodel`: kotlin.Boolean? = null 
+    , 
+    /**
+     * Receive CoDel's target in microseconds; unset: 1000.
+     */
+    var `rxCodelTargetUs`: kotlin.UInt? = null 
+    , 
+    /**
+     * Receive CoDel's interval in microseconds; unset: 10000.
+     */
+    var `rxCodelIntervalUs`: kotlin.UInt? = null 
+    , 
+    /**
+     * A scheduler slice in microseconds for the engine's threads (Linux EEVDF custom
+     * slice; the kernel clamps it to 100–100000); unset or 0: none.
+     */
+    var `schedSliceUs`: kotlin.UInt? = null 
     
 ){
     
@@ -4255,6 +4278,10 @@ public object FfiConverterTypeTunnelOptions: FfiConverterRustBuffer<TunnelOption
             FfiConverterOptionalUInt.read(buf),
             FfiConverterOptionalUInt.read(buf),
             FfiConverterOptionalTypeRingMode.read(buf),
+            FfiConverterOptionalBoolean.read(buf),
+            FfiConverterOptionalUInt.read(buf),
+            FfiConverterOptionalUInt.read(buf),
+            FfiConverterOptionalUInt.read(buf),
         )
     }
 
@@ -4263,7 +4290,11 @@ public object FfiConverterTypeTunnelOptions: FfiConverterRustBuffer<TunnelOption
             FfiConverterOptionalTypeTxQueueMode.allocationSize(value.`txQueue`) +
             FfiConverterOptionalUInt.allocationSize(value.`codelTargetUs`) +
             FfiConverterOptionalUInt.allocationSize(value.`codelIntervalUs`) +
-            FfiConverterOptionalTypeRingMode.allocationSize(value.`ring`)
+            FfiConverterOptionalTypeRingMode.allocationSize(value.`ring`) +
+            FfiConverterOptionalBoolean.allocationSize(value.`rxCodel`) +
+            FfiConverterOptionalUInt.allocationSize(value.`rxCodelTargetUs`) +
+            FfiConverterOptionalUInt.allocationSize(value.`rxCodelIntervalUs`) +
+            FfiConverterOptionalUInt.allocationSize(value.`schedSliceUs`)
     )
 
     override fun write(value: TunnelOptions, buf: ByteBuffer) {
@@ -4272,6 +4303,10 @@ public object FfiConverterTypeTunnelOptions: FfiConverterRustBuffer<TunnelOption
             FfiConverterOptionalUInt.write(value.`codelTargetUs`, buf)
             FfiConverterOptionalUInt.write(value.`codelIntervalUs`, buf)
             FfiConverterOptionalTypeRingMode.write(value.`ring`, buf)
+            FfiConverterOptionalBoolean.write(value.`rxCodel`, buf)
+            FfiConverterOptionalUInt.write(value.`rxCodelTargetUs`, buf)
+            FfiConverterOptionalUInt.write(value.`rxCodelIntervalUs`, buf)
+            FfiConverterOptionalUInt.write(value.`schedSliceUs`, buf)
     }
 }
 
@@ -5193,6 +5228,38 @@ public object FfiConverterOptionalULong: FfiConverterRustBuffer<kotlin.ULong?> {
         } else {
             buf.put(1)
             FfiConverterULong.write(value, buf)
+        }
+    }
+}
+
+
+
+
+/**
+ * @suppress
+ */
+public object FfiConverterOptionalBoolean: FfiConverterRustBuffer<kotlin.Boolean?> {
+    override fun read(buf: ByteBuffer): kotlin.Boolean? {
+        if (buf.get().toInt() == 0) {
+            return null
+        }
+        return FfiConverterBoolean.read(buf)
+    }
+
+    override fun allocationSize(value: kotlin.Boolean?): ULong {
+        if (value == null) {
+            return 1UL
+        } else {
+            return 1UL + FfiConverterBoolean.allocationSize(value)
+        }
+    }
+
+    override fun write(value: kotlin.Boolean?, buf: ByteBuffer) {
+        if (value == null) {
+            buf.put(0)
+        } else {
+            buf.put(1)
+            FfiConverterBoolean.write(value, buf)
         }
     }
 }
