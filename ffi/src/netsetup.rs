@@ -10,7 +10,6 @@ use ferrowg_core::config::WgQuickConfig;
 use ferrowg_core::netplan::NetworkPlan;
 use parking_lot::Mutex;
 
-use crate::logging::{self, LogLevel};
 use crate::TunnelError;
 
 /// What undoes an applied plan: the platform applier's record.
@@ -117,10 +116,12 @@ impl NetworkSetup {
     }
 }
 
+#[cfg(any(target_os = "linux", windows))]
 fn log_line(line: &str) {
-    logging::log(LogLevel::Info, line);
+    crate::logging::log(crate::logging::LogLevel::Info, line);
 }
 
+#[cfg(any(target_os = "linux", windows))]
 fn network_error(detail: String) -> TunnelError {
     TunnelError::Network { detail }
 }
