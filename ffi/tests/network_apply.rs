@@ -58,32 +58,47 @@ fn assert_clean(ns: &Netns, ifname: &str) {
     assert!(!marker(ifname).exists());
 }
 
+/// Frees a C handle when dropped: on a failed assertion, inside the namespace's thread,
+/// so the undo never runs in the test's own namespace.
+struct FreeOnDrop(u64);
+
+impl Drop for FreeOnDrop {
+    fn drop(&mut self) {
+        let _ = ferrowg_network_free(self.0);
+    }
+}
+
+// Each body runs on the thread that entered the namespace: the setup (or handle) is
+// dropped there too if an assertion fails, so the undo never reaches another namespace.
+
 #[test]
 fn full_tunnel_is_applied_and_undone() {
     let (ns, ifname) = namespace("napply-full", 'a');
     let text = config("0.0.0.0/0, ::/0");
-    let setup = ns.enter(|| apply_network_plan(ifname.clone(), text)).unwrap();
-    assert!(setup.is_applied());
-    assert_eq!(setup.fwmark(), Some(51820));
-
-    let link = ns.ip(&["link", "show", "dev", &ifname]);
-    assert!(link.contains("mtu 1380") && link.contains(",UP"), "{link}");
-    let addrs = ns.ip(&["addr", "show", "dev", &ifname]);
-    assert!(addrs.contains("198.19.0.1/24") && addrs.contains("fd19::1/64"), "{addrs}");
-    for family in ["-4", "-6"] {
-        let routes = ns.ip(&[family, "route", "show", "table", "51820"]);
-        assert!(routes.contains(&format!("default dev {ifname}")), "{family} {routes}");
-        let rules = ns.ip(&[family, "rule"]);
-        assert!(rules.contains("not from all fwmark 0xca6c lookup 51820"), "{rules}");
-        assert!(rules.contains("lookup main suppress_prefixlength 0"), "{rules}");
-    }
-    assert!(nft_tables(&ns).contains(&format!("ferrowg-{ifname}")));
-    let mark =
-        run("ip", &["netns", "exec", &ns.name, "sysctl", "-n", "net.ipv4.conf.all.src_valid_mark"]);
-    assert_eq!(mark.trim(), "1");
-    assert!(marker(&ifname).exists());
-
     ns.enter(|| {
+        let setup = apply_network_plan(ifname.clone(), text).unwrap();
+        assert!(setup.is_applied());
+        assert_eq!(setup.fwmark(), Some(51820));
+
+        let link = ns.ip(&["link", "show", "dev", &ifname]);
+        assert!(link.contains("mtu 1380") && link.contains(",UP"), "{link}");
+        let addrs = ns.ip(&["addr", "show", "dev", &ifname]);
+        assert!(addrs.contains("198.19.0.1/24") && addrs.contains("fd19::1/64"), "{addrs}");
+        for family in ["-4", "-6"] {
+            let routes = ns.ip(&[family, "route", "show", "table", "51820"]);
+            assert!(routes.contains(&format!("default dev {ifname}")), "{family} {routes}");
+            let rules = ns.ip(&[family, "rule"]);
+            assert!(rules.contains("not from all fwmark 0xca6c lookup 51820"), "{rules}");
+            assert!(rules.contains("lookup main suppress_prefixlength 0"), "{rules}");
+        }
+        assert!(nft_tables(&ns).contains(&format!("ferrowg-{ifname}")));
+        let mark = run(
+            "ip",
+            &["netns", "exec", &ns.name, "sysctl", "-n", "net.ipv4.conf.all.src_valid_mark"],
+        );
+        assert_eq!(mark.trim(), "1");
+        assert!(marker(&ifname).exists());
+
         setup.undo().unwrap();
         assert!(!setup.is_applied());
         setup.undo().unwrap();
@@ -104,19 +119,20 @@ fn c_abi_split_tunnel_is_undone_by_free() {
         // SAFETY: NUL-terminated strings and a writable handle.
         let rc = unsafe { ferrowg_network_apply(iface.as_ptr(), text.as_ptr(), &mut handle) };
         assert_eq!(rc, FERROWG_OK);
+        let guard = FreeOnDrop(handle);
+        assert_ne!(handle, 0);
+        let mut mark = 7;
+        // SAFETY: `mark` is writable.
+        assert_eq!(unsafe { ferrowg_network_fwmark(handle, &mut mark) }, FERROWG_OK);
+        assert_eq!(mark, 0, "a split tunnel needs no mark");
+        let routes = ns.ip(&["-4", "route", "show", "dev", &ifname]);
+        assert!(routes.contains("198.19.1.0/24"), "{routes}");
+        assert!(!ns.ip(&["-4", "rule"]).contains("51820"));
+        assert!(!nft_tables(&ns).contains(&format!("ferrowg-{ifname}")));
+        assert_eq!(ferrowg_network_free(handle), FERROWG_OK);
+        drop(guard);
         handle
     });
-    assert_ne!(handle, 0);
-    let mut mark = 7;
-    // SAFETY: `mark` is writable.
-    assert_eq!(unsafe { ferrowg_network_fwmark(handle, &mut mark) }, FERROWG_OK);
-    assert_eq!(mark, 0, "a split tunnel needs no mark");
-    let routes = ns.ip(&["-4", "route", "show", "dev", &ifname]);
-    assert!(routes.contains("198.19.1.0/24"), "{routes}");
-    assert!(!ns.ip(&["-4", "rule"]).contains("51820"));
-    assert!(!nft_tables(&ns).contains(&format!("ferrowg-{ifname}")));
-
-    ns.enter(|| assert_eq!(ferrowg_network_free(handle), FERROWG_OK));
     assert_clean(&ns, &ifname);
     assert_ne!(ferrowg_network_undo(handle), FERROWG_OK, "freed handle");
 }
