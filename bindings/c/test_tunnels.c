@@ -232,6 +232,14 @@ int main(void) {
     FerrowgTunnelOptions rx_bad = {.struct_size = sizeof rx_bad, .rx_codel_target_us = 20000};
     CHECK(ferrowg_tunnel_start_opts("", &rx_bad, &none) == FERROWG_ERR_INVALID_ARGUMENT && none == 0,
           "receive CoDel target longer than its interval refused");
+    /* The network plan: checked arguments and handles (a real apply needs root and a
+       namespace: ffi/tests/network_apply.rs). */
+    FerrowgNetwork net = 0;
+    CHECK(ferrowg_network_apply("wg0", "[Interface]\nBogus = 1\n", &net) == FERROWG_ERR_CONFIG && net == 0,
+          "network plan: bad config refused");
+    CHECK(ferrowg_network_apply("wg0", "[Interface]\n", NULL) == FERROWG_ERR_NULL_ARGUMENT, "network plan: NULL out");
+    CHECK(ferrowg_network_undo(0) == FERROWG_ERR_INVALID_HANDLE && ferrowg_network_free(0) == FERROWG_ERR_INVALID_HANDLE,
+          "network plan: handle 0 refused");
     char cfg[512];
     snprintf(cfg, sizeof cfg, "[Peer]\nPublicKey = %s\nAllowedIPs = 198.19.0.2/32\nEndpoint = 127.0.0.1:%u\n",
              b_pub, port_of(b));

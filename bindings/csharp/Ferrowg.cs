@@ -26,6 +26,7 @@ namespace Ferrowg
         BufferTooSmall = -12,
         Timeout = -13,
         Firewall = -14,
+        Network = -15,
     }
 
     /// <summary>Log severity (ferrowg.h: 1 error ... 5 trace).</summary>
@@ -160,6 +161,10 @@ namespace Ferrowg
         [DllImport(Lib, CallingConvention = CallingConvention.Cdecl)] public static extern int ferrowg_kill_switch_enable(byte[] iface, byte[] config, [MarshalAs(UnmanagedType.I1)] bool allowLan);
         [DllImport(Lib, CallingConvention = CallingConvention.Cdecl)] public static extern int ferrowg_kill_switch_disable(byte[] iface, [MarshalAs(UnmanagedType.I1)] out bool wasOn);
         [DllImport(Lib, CallingConvention = CallingConvention.Cdecl)] public static extern int ferrowg_kill_switch_status(byte[] iface, [MarshalAs(UnmanagedType.I1)] out bool on);
+        [DllImport(Lib, CallingConvention = CallingConvention.Cdecl)] public static extern int ferrowg_network_apply(byte[] iface, byte[] config, out ulong handle);
+        [DllImport(Lib, CallingConvention = CallingConvention.Cdecl)] public static extern int ferrowg_network_fwmark(ulong network, out uint mark);
+        [DllImport(Lib, CallingConvention = CallingConvention.Cdecl)] public static extern int ferrowg_network_undo(ulong network);
+        [DllImport(Lib, CallingConvention = CallingConvention.Cdecl)] public static extern int ferrowg_network_free(ulong network);
         [DllImport(Lib, CallingConvention = CallingConvention.Cdecl)] public static extern int ferrowg_tunnel_set_event_callback(ulong tunnel, EventFn callback, IntPtr ctx);
         [DllImport(Lib, CallingConvention = CallingConvention.Cdecl)] public static extern int ferrowg_tunnel_set_packet_callback(ulong tunnel, PacketFn callback, IntPtr ctx);
         [DllImport(Lib, CallingConvention = CallingConvention.Cdecl)] public static extern int ferrowg_tunnel_write_packet(ulong tunnel, byte[] packet, UIntPtr length, uint timeoutMs);
@@ -225,6 +230,83 @@ namespace Ferrowg
             bool on;
             Native.Check(Native.ferrowg_kill_switch_status(Native.Utf8(iface), out on));
             return on;
+        }
+    }
+
+    /// <summary>Owns one network setup handle; releasing it undoes what is still applied.</summary>
+    public sealed class NetworkSetupHandle : SafeHandle
+    {
+        public NetworkSetupHandle(ulong handle) : base(IntPtr.Zero, true)
+        {
+            SetHandle(new IntPtr((long)handle));
+        }
+
+        public override bool IsInvalid { get { return handle == IntPtr.Zero; } }
+
+        public ulong Value { get { return (ulong)handle.ToInt64(); } }
+
+        protected override bool ReleaseHandle()
+        {
+            return Native.ferrowg_network_free((ulong)handle.ToInt64()) == 0;
+        }
+    }
+
+    /// <summary>The network plan of a wg-quick file (addresses, MTU, routes, DNS; on Linux
+    /// also policy rules and the full-tunnel firewall) applied to a tunnel adapter by the
+    /// library: IP Helper on Windows, netlink/nft/resolvconf on Linux. Dispose (or Undo)
+    /// reverts exactly those changes; so does the finalizer if neither ran.</summary>
+    public sealed class NetworkSetup : IDisposable
+    {
+        readonly NetworkSetupHandle handle;
+
+        NetworkSetup(ulong h) { handle = new NetworkSetupHandle(h); }
+
+        /// <summary>Applies the plan of the wg-quick text `config` to the existing adapter
+        /// `iface`: its name (e.g. the one given to Tunnel.StartAdapter) or, on Windows, its
+        /// interface index in decimal. Hostname endpoints are resolved now. On an error
+        /// (FerrowgException: Config, Network, Unsupported on Apple systems) nothing is left
+        /// applied. Needs administrator rights.</summary>
+        public static NetworkSetup Apply(string iface, string config)
+        {
+            ulong h;
+            Native.Check(Native.ferrowg_network_apply(Native.Utf8(iface), Native.Utf8(config), out h));
+            return new NetworkSetup(h);
+        }
+
+        /// <summary>The mark the tunnel's UDP sockets must carry (Linux full tunnel: set it
+        /// with tunnel.SetConfig("fwmark=N\n", false)); 0 when none is needed.</summary>
+        public uint Fwmark
+        {
+            get
+            {
+                uint mark = 0;
+                Run(h => Native.ferrowg_network_fwmark(h, out mark));
+                return mark;
+            }
+        }
+
+        /// <summary>Reverts the changes, newest first. Idempotent; throws
+        /// FerrowgException(Network) naming what could not be undone.</summary>
+        public void Undo() { Run(h => Native.ferrowg_network_undo(h)); }
+
+        void Run(Func<ulong, int> call)
+        {
+            bool added = false;
+            try
+            {
+                handle.DangerousAddRef(ref added);
+                Native.Check(call(handle.Value));
+            }
+            finally
+            {
+                if (added) handle.DangerousRelease();
+            }
+        }
+
+        /// <summary>Undoes what is still applied and releases the handle.</summary>
+        public void Dispose()
+        {
+            handle.Dispose();
         }
     }
 

@@ -524,6 +524,8 @@ def _uniffi_check_contract_api_version(lib):
         raise InternalError("UniFFI contract version mismatch: try cleaning and rebuilding your project")
 
 def _uniffi_check_api_checksums(lib):
+    if lib.uniffi_ferrowg_checksum_func_apply_network_plan() != 59839:
+        raise InternalError("UniFFI API checksum mismatch: try cleaning and rebuilding your project")
     if lib.uniffi_ferrowg_checksum_func_callback_failures() != 57324:
         raise InternalError("UniFFI API checksum mismatch: try cleaning and rebuilding your project")
     if lib.uniffi_ferrowg_checksum_func_find_utun_fd() != 51246:
@@ -543,6 +545,14 @@ def _uniffi_check_api_checksums(lib):
     if lib.uniffi_ferrowg_checksum_func_version() != 33348:
         raise InternalError("UniFFI API checksum mismatch: try cleaning and rebuilding your project")
     if lib.uniffi_ferrowg_checksum_method_logsink_on_log() != 46210:
+        raise InternalError("UniFFI API checksum mismatch: try cleaning and rebuilding your project")
+    if lib.uniffi_ferrowg_checksum_method_networksetup_fwmark() != 22289:
+        raise InternalError("UniFFI API checksum mismatch: try cleaning and rebuilding your project")
+    if lib.uniffi_ferrowg_checksum_method_networksetup_interface() != 36352:
+        raise InternalError("UniFFI API checksum mismatch: try cleaning and rebuilding your project")
+    if lib.uniffi_ferrowg_checksum_method_networksetup_is_applied() != 15278:
+        raise InternalError("UniFFI API checksum mismatch: try cleaning and rebuilding your project")
+    if lib.uniffi_ferrowg_checksum_method_networksetup_undo() != 30684:
         raise InternalError("UniFFI API checksum mismatch: try cleaning and rebuilding your project")
     if lib.uniffi_ferrowg_checksum_method_packetsink_on_packets() != 51576:
         raise InternalError("UniFFI API checksum mismatch: try cleaning and rebuilding your project")
@@ -621,6 +631,9 @@ _UniffiLib.ffi_ferrowg_rustbuffer_reserve.restype = _UniffiRustBuffer
 _UniffiLib.ffi_ferrowg_uniffi_contract_version.argtypes = (
 )
 _UniffiLib.ffi_ferrowg_uniffi_contract_version.restype = ctypes.c_uint32
+_UniffiLib.uniffi_ferrowg_checksum_func_apply_network_plan.argtypes = (
+)
+_UniffiLib.uniffi_ferrowg_checksum_func_apply_network_plan.restype = ctypes.c_uint16
 _UniffiLib.uniffi_ferrowg_checksum_func_callback_failures.argtypes = (
 )
 _UniffiLib.uniffi_ferrowg_checksum_func_callback_failures.restype = ctypes.c_uint16
@@ -651,6 +664,18 @@ _UniffiLib.uniffi_ferrowg_checksum_func_version.restype = ctypes.c_uint16
 _UniffiLib.uniffi_ferrowg_checksum_method_logsink_on_log.argtypes = (
 )
 _UniffiLib.uniffi_ferrowg_checksum_method_logsink_on_log.restype = ctypes.c_uint16
+_UniffiLib.uniffi_ferrowg_checksum_method_networksetup_fwmark.argtypes = (
+)
+_UniffiLib.uniffi_ferrowg_checksum_method_networksetup_fwmark.restype = ctypes.c_uint16
+_UniffiLib.uniffi_ferrowg_checksum_method_networksetup_interface.argtypes = (
+)
+_UniffiLib.uniffi_ferrowg_checksum_method_networksetup_interface.restype = ctypes.c_uint16
+_UniffiLib.uniffi_ferrowg_checksum_method_networksetup_is_applied.argtypes = (
+)
+_UniffiLib.uniffi_ferrowg_checksum_method_networksetup_is_applied.restype = ctypes.c_uint16
+_UniffiLib.uniffi_ferrowg_checksum_method_networksetup_undo.argtypes = (
+)
+_UniffiLib.uniffi_ferrowg_checksum_method_networksetup_undo.restype = ctypes.c_uint16
 _UniffiLib.uniffi_ferrowg_checksum_method_packetsink_on_packets.argtypes = (
 )
 _UniffiLib.uniffi_ferrowg_checksum_method_packetsink_on_packets.restype = ctypes.c_uint16
@@ -723,6 +748,12 @@ _UniffiLib.uniffi_ferrowg_checksum_constructor_tunnel_start_with_options.restype
 _UniffiLib.uniffi_ferrowg_checksum_method_tunnelobserver_on_event.argtypes = (
 )
 _UniffiLib.uniffi_ferrowg_checksum_method_tunnelobserver_on_event.restype = ctypes.c_uint16
+_UniffiLib.uniffi_ferrowg_fn_func_apply_network_plan.argtypes = (
+    _UniffiRustBuffer,
+    _UniffiRustBuffer,
+    ctypes.POINTER(_UniffiRustCallStatus),
+)
+_UniffiLib.uniffi_ferrowg_fn_func_apply_network_plan.restype = ctypes.c_uint64
 _UniffiLib.uniffi_ferrowg_fn_func_callback_failures.argtypes = (
     ctypes.POINTER(_UniffiRustCallStatus),
 )
@@ -775,6 +806,26 @@ _UniffiLib.uniffi_ferrowg_fn_method_logsink_on_log.argtypes = (
     ctypes.POINTER(_UniffiRustCallStatus),
 )
 _UniffiLib.uniffi_ferrowg_fn_method_logsink_on_log.restype = None
+_UniffiLib.uniffi_ferrowg_fn_method_networksetup_fwmark.argtypes = (
+    ctypes.c_uint64,
+    ctypes.POINTER(_UniffiRustCallStatus),
+)
+_UniffiLib.uniffi_ferrowg_fn_method_networksetup_fwmark.restype = _UniffiRustBuffer
+_UniffiLib.uniffi_ferrowg_fn_method_networksetup_interface.argtypes = (
+    ctypes.c_uint64,
+    ctypes.POINTER(_UniffiRustCallStatus),
+)
+_UniffiLib.uniffi_ferrowg_fn_method_networksetup_interface.restype = _UniffiRustBuffer
+_UniffiLib.uniffi_ferrowg_fn_method_networksetup_is_applied.argtypes = (
+    ctypes.c_uint64,
+    ctypes.POINTER(_UniffiRustCallStatus),
+)
+_UniffiLib.uniffi_ferrowg_fn_method_networksetup_is_applied.restype = ctypes.c_int8
+_UniffiLib.uniffi_ferrowg_fn_method_networksetup_undo.argtypes = (
+    ctypes.c_uint64,
+    ctypes.POINTER(_UniffiRustCallStatus),
+)
+_UniffiLib.uniffi_ferrowg_fn_method_networksetup_undo.restype = None
 _UniffiLib.uniffi_ferrowg_fn_method_packetsink_on_packets.argtypes = (
     ctypes.c_uint64,
     _UniffiRustBuffer,
@@ -923,6 +974,16 @@ _UniffiLib.uniffi_ferrowg_fn_free_logsink.argtypes = (
     ctypes.POINTER(_UniffiRustCallStatus),
 )
 _UniffiLib.uniffi_ferrowg_fn_free_logsink.restype = None
+_UniffiLib.uniffi_ferrowg_fn_clone_networksetup.argtypes = (
+    ctypes.c_uint64,
+    ctypes.POINTER(_UniffiRustCallStatus),
+)
+_UniffiLib.uniffi_ferrowg_fn_clone_networksetup.restype = ctypes.c_uint64
+_UniffiLib.uniffi_ferrowg_fn_free_networksetup.argtypes = (
+    ctypes.c_uint64,
+    ctypes.POINTER(_UniffiRustCallStatus),
+)
+_UniffiLib.uniffi_ferrowg_fn_free_networksetup.restype = None
 _UniffiLib.uniffi_ferrowg_fn_clone_packetsink.argtypes = (
     ctypes.c_uint64,
     ctypes.POINTER(_UniffiRustCallStatus),
@@ -2647,6 +2708,21 @@ class TunnelError:  # type: ignore
         def __repr__(self):
             return "TunnelError.Firewall({})".format(str(self))
     _UniffiTempTunnelError.Firewall = Firewall # type: ignore
+    class Network(_UniffiTempTunnelError):
+        """
+        Setting up (or undoing) the interface's addresses, routes, rules or DNS failed
+        (`apply_network_plan`, `NetworkSetup::undo`).
+"""
+        
+        def __init__(self, detail):
+            super().__init__(", ".join([
+                "detail={!r}".format(detail),
+            ]))
+            self.detail = detail
+
+        def __repr__(self):
+            return "TunnelError.Network({})".format(str(self))
+    _UniffiTempTunnelError.Network = Network # type: ignore
     class Internal(_UniffiTempTunnelError):
         """
         A bug in the library was caught at the API boundary (a panic).
@@ -2702,6 +2778,10 @@ class _UniffiFfiConverterTypeTunnelError(_UniffiConverterRustBuffer):
                 _UniffiFfiConverterString.read(buf),
             )
         if variant == 9:
+            return TunnelError.Network(
+                _UniffiFfiConverterString.read(buf),
+            )
+        if variant == 10:
             return TunnelError.Internal(
                 _UniffiFfiConverterString.read(buf),
             )
@@ -2730,6 +2810,9 @@ class _UniffiFfiConverterTypeTunnelError(_UniffiConverterRustBuffer):
         if isinstance(value, TunnelError.Reentrant):
             return
         if isinstance(value, TunnelError.Firewall):
+            _UniffiFfiConverterString.check_lower(value.detail)
+            return
+        if isinstance(value, TunnelError.Network):
             _UniffiFfiConverterString.check_lower(value.detail)
             return
         if isinstance(value, TunnelError.Internal):
@@ -2761,8 +2844,11 @@ class _UniffiFfiConverterTypeTunnelError(_UniffiConverterRustBuffer):
         if isinstance(value, TunnelError.Firewall):
             buf.write_i32(8)
             _UniffiFfiConverterString.write(value.detail, buf)
-        if isinstance(value, TunnelError.Internal):
+        if isinstance(value, TunnelError.Network):
             buf.write_i32(9)
+            _UniffiFfiConverterString.write(value.detail, buf)
+        if isinstance(value, TunnelError.Internal):
+            buf.write_i32(10)
             _UniffiFfiConverterString.write(value.detail, buf)
 
 
@@ -3186,6 +3272,168 @@ class _UniffiFfiConverterTypeLogSink:
 
     @classmethod
     def write(cls, value: LogSink, buf: _UniffiRustBuffer):
+        buf.write_u64(cls.lower(value))
+
+
+class NetworkSetupProtocol(typing.Protocol):
+    """
+    A network plan applied to one interface. [`NetworkSetup::undo`] reverts exactly the
+    changes made; freeing the object (dropping it, `ferrowg_network_free`) does the same
+    if `undo` was not called. On Linux, call `undo` (or free it) from a thread in the same
+    network namespace as the apply (for an app: any thread).
+"""
+    
+    def fwmark(self, ) -> typing.Optional[int]:
+        """
+        The mark the tunnel's UDP sockets must carry so that its own packets bypass a
+        policy-routed default route (Linux; e.g. 51820 for `AllowedIPs = 0.0.0.0/0`):
+        give it to the tunnel with UAPI `fwmark=N` (`Tunnel::set_config`, not replacing)
+        unless the file has its own `FwMark`. None when nothing is policy-routed.
+"""
+        raise NotImplementedError
+    def interface(self, ) -> str:
+        """
+        The interface the plan was applied to, as given.
+"""
+        raise NotImplementedError
+    def is_applied(self, ) -> bool:
+        """
+        Whether the changes are still applied (false after [`NetworkSetup::undo`]).
+"""
+        raise NotImplementedError
+    def undo(self, ) -> None:
+        """
+        Reverts every change the apply made, newest first. Idempotent: a second call
+        does nothing. An interface already gone took its addresses and routes with it
+        (not an error). Fails with `Network` listing what could not be undone (on Linux
+        the crash marker stays then, for `ferrowg cleanup IFNAME`); it is not retried.
+"""
+        raise NotImplementedError
+
+class NetworkSetup(NetworkSetupProtocol):
+    """
+    A network plan applied to one interface. [`NetworkSetup::undo`] reverts exactly the
+    changes made; freeing the object (dropping it, `ferrowg_network_free`) does the same
+    if `undo` was not called. On Linux, call `undo` (or free it) from a thread in the same
+    network namespace as the apply (for an app: any thread).
+"""
+    
+    _handle: ctypes.c_uint64
+    
+    def __init__(self, *args, **kwargs):
+        raise ValueError("This class has no default constructor")
+
+    def __del__(self):
+        # In case of partial initialization of instances.
+        handle = getattr(self, "_handle", None)
+        if handle is not None:
+            _uniffi_rust_call(_UniffiLib.uniffi_ferrowg_fn_free_networksetup, handle)
+
+    def _uniffi_clone_handle(self):
+        return _uniffi_rust_call(_UniffiLib.uniffi_ferrowg_fn_clone_networksetup, self._handle)
+
+    # Used by alternative constructors or any methods which return this type.
+    @classmethod
+    def _uniffi_make_instance(cls, handle):
+        # Lightly yucky way to bypass the usual __init__ logic
+        # and just create a new instance with the required handle.
+        inst = cls.__new__(cls)
+        inst._handle = handle
+        return inst
+    def fwmark(self, ) -> typing.Optional[int]:
+        """
+        The mark the tunnel's UDP sockets must carry so that its own packets bypass a
+        policy-routed default route (Linux; e.g. 51820 for `AllowedIPs = 0.0.0.0/0`):
+        give it to the tunnel with UAPI `fwmark=N` (`Tunnel::set_config`, not replacing)
+        unless the file has its own `FwMark`. None when nothing is policy-routed.
+"""
+        _uniffi_lowered_args = (
+            self._uniffi_clone_handle(),
+        )
+        _uniffi_lift_return = _UniffiFfiConverterOptionalUInt32.lift
+        _uniffi_error_converter = None
+        _uniffi_ffi_result = _uniffi_rust_call_with_error(
+            _uniffi_error_converter,
+            _UniffiLib.uniffi_ferrowg_fn_method_networksetup_fwmark,
+            *_uniffi_lowered_args,
+        )
+        return _uniffi_lift_return(_uniffi_ffi_result)
+    def interface(self, ) -> str:
+        """
+        The interface the plan was applied to, as given.
+"""
+        _uniffi_lowered_args = (
+            self._uniffi_clone_handle(),
+        )
+        _uniffi_lift_return = _UniffiFfiConverterString.lift
+        _uniffi_error_converter = None
+        _uniffi_ffi_result = _uniffi_rust_call_with_error(
+            _uniffi_error_converter,
+            _UniffiLib.uniffi_ferrowg_fn_method_networksetup_interface,
+            *_uniffi_lowered_args,
+        )
+        return _uniffi_lift_return(_uniffi_ffi_result)
+    def is_applied(self, ) -> bool:
+        """
+        Whether the changes are still applied (false after [`NetworkSetup::undo`]).
+"""
+        _uniffi_lowered_args = (
+            self._uniffi_clone_handle(),
+        )
+        _uniffi_lift_return = _UniffiFfiConverterBoolean.lift
+        _uniffi_error_converter = None
+        _uniffi_ffi_result = _uniffi_rust_call_with_error(
+            _uniffi_error_converter,
+            _UniffiLib.uniffi_ferrowg_fn_method_networksetup_is_applied,
+            *_uniffi_lowered_args,
+        )
+        return _uniffi_lift_return(_uniffi_ffi_result)
+    def undo(self, ) -> None:
+        """
+        Reverts every change the apply made, newest first. Idempotent: a second call
+        does nothing. An interface already gone took its addresses and routes with it
+        (not an error). Fails with `Network` listing what could not be undone (on Linux
+        the crash marker stays then, for `ferrowg cleanup IFNAME`); it is not retried.
+"""
+        _uniffi_lowered_args = (
+            self._uniffi_clone_handle(),
+        )
+        _uniffi_lift_return = lambda val: None
+        _uniffi_error_converter = _UniffiFfiConverterTypeTunnelError
+        _uniffi_ffi_result = _uniffi_rust_call_with_error(
+            _uniffi_error_converter,
+            _UniffiLib.uniffi_ferrowg_fn_method_networksetup_undo,
+            *_uniffi_lowered_args,
+        )
+        return _uniffi_lift_return(_uniffi_ffi_result)
+
+
+
+
+
+class _UniffiFfiConverterTypeNetworkSetup:
+    @staticmethod
+    def lift(value: int) -> NetworkSetup:
+        return NetworkSetup._uniffi_make_instance(value)
+
+    @staticmethod
+    def check_lower(value: NetworkSetup):
+        if not isinstance(value, NetworkSetup):
+            raise TypeError("Expected NetworkSetup instance, {} found".format(type(value).__name__))
+
+    @staticmethod
+    def lower(value: NetworkSetup) -> ctypes.c_uint64:
+        return value._uniffi_clone_handle()
+
+    @classmethod
+    def read(cls, buf: _UniffiRustBuffer) -> NetworkSetup:
+        ptr = buf.read_u64()
+        if ptr == 0:
+            raise InternalError("Raw handle value was null")
+        return cls.lift(ptr)
+
+    @classmethod
+    def write(cls, value: NetworkSetup, buf: _UniffiRustBuffer):
         buf.write_u64(cls.lower(value))
 
 class _UniffiFfiConverterBytes(_UniffiConverterRustBuffer):
@@ -4350,6 +4598,34 @@ class _UniffiFfiConverterUInt8(_UniffiConverterPrimitiveInt):
     @staticmethod
     def write(value, buf):
         buf.write_u8(value)
+def apply_network_plan(interface: str,wg_quick_config: str) -> NetworkSetup:
+    """
+    Applies the network plan of `wg_quick_config` to the existing tunnel interface
+    `interface`, as `wg-quick up` does after creating the interface: addresses, MTU and
+    link up, DNS, routes (a default route policy-routed through table 51820 with its
+    rules and firewall on Linux, as `/1` halves on Windows), the endpoints kept out of
+    the tunnel. Hostname endpoints are resolved now. `interface` is the interface name on
+    Linux; on Windows the adapter's name (alias, e.g. the `Tunnel` adapter's name) or its
+    interface index in decimal. On an error nothing is left applied. Needs administrator
+    rights (root, `CAP_NET_ADMIN`). `Unsupported` on Apple systems (use
+    [`crate::network_settings_for`] with NetworkExtension) and on other OSes.
+"""
+    
+    _UniffiFfiConverterString.check_lower(interface)
+
+    _UniffiFfiConverterString.check_lower(wg_quick_config)
+    _uniffi_lowered_args = (
+        _UniffiFfiConverterString.lower(interface),
+        _UniffiFfiConverterString.lower(wg_quick_config),
+    )
+    _uniffi_lift_return = _UniffiFfiConverterTypeNetworkSetup.lift
+    _uniffi_error_converter = _UniffiFfiConverterTypeTunnelError
+    _uniffi_ffi_result = _uniffi_rust_call_with_error(
+        _uniffi_error_converter,
+        _UniffiLib.uniffi_ferrowg_fn_func_apply_network_plan,
+        *_uniffi_lowered_args,
+    )
+    return _uniffi_lift_return(_uniffi_ffi_result)
 def callback_failures() -> int:
     """
     Callbacks that panicked or raised (Swift, Kotlin, Python) since the process started;
@@ -4539,6 +4815,7 @@ __all__ = [
     "TunnelNetworkSettings",
     "TunnelOptions",
     "TunnelStats",
+    "apply_network_plan",
     "callback_failures",
     "find_utun_fd",
     "kill_switch_disable",
@@ -4550,6 +4827,8 @@ __all__ = [
     "version",
     "LogSinkImpl",
     "LogSink",
+    "NetworkSetup",
+    "NetworkSetupProtocol",
     "PacketSinkImpl",
     "PacketSink",
     "SocketProtectorImpl",

@@ -110,6 +110,9 @@
 // The OS firewall refused a kill-switch change.
 #define FERROWG_ERR_FIREWALL -14
 
+// Setting up or undoing the interface's addresses, routes, rules or DNS failed.
+#define FERROWG_ERR_NETWORK -15
+
 // Receives a log line. `message` is valid only during the call. Must not throw or
 // `longjmp`: a C++ exception escaping a callback aborts the process.
 typedef void (*FerrowgLogFn)(void *ctx, int32_t level, const char *message);
@@ -165,6 +168,10 @@ typedef void (*FerrowgPacketFn)(void *ctx,
                                 const uint8_t *const *packets,
                                 const size_t *lengths,
                                 size_t count);
+
+// A handle of an applied network plan. 0 is never a valid handle; handles are never
+// reused.
+typedef uint64_t FerrowgNetwork;
 
 // How to start a tunnel. Zero-initialise it, set `struct_size` to
 // `sizeof(FerrowgTunnelOptions)`, then the fields wanted: zero means the default.
@@ -413,6 +420,35 @@ int32_t ferrowg_kill_switch_disable(const char *interface, bool *was_on);
 // # Safety
 // `interface` is a NUL-terminated string; `on` is writable.
 int32_t ferrowg_kill_switch_status(const char *interface, bool *on);
+
+// Applies the network plan of the wg-quick text `config` (addresses, MTU, routes,
+// rules, firewall, DNS) to the existing tunnel interface `interface`: its name on
+// Linux; on Windows the adapter's name or its interface index in decimal. On success
+// `*out` is the new handle; undo with `ferrowg_network_undo` or `ferrowg_network_free`.
+// On an error nothing is left applied. `FERROWG_ERR_UNSUPPORTED` on Apple systems (use
+// the network settings for NetworkExtension) and other OSes; `FERROWG_ERR_NETWORK`
+// when the OS refuses a change. Needs administrator rights.
+//
+// # Safety
+// `interface` and `config` are NUL-terminated strings; `out` is writable.
+int32_t ferrowg_network_apply(const char *interface, const char *config, FerrowgNetwork *out);
+
+// The mark the tunnel's UDP sockets must carry (Linux policy-routed default route;
+// set it with UAPI `fwmark=N`), in `*out`; 0 when none is needed.
+//
+// # Safety
+// `out` is writable.
+int32_t ferrowg_network_fwmark(FerrowgNetwork network, uint32_t *out);
+
+// Reverts the changes of `ferrowg_network_apply`, newest first. Idempotent; the
+// handle stays valid until freed. `FERROWG_ERR_NETWORK` names what could not be undone
+// (not retried).
+int32_t ferrowg_network_undo(FerrowgNetwork network);
+
+// Undoes the changes if `ferrowg_network_undo` was not called, and releases the
+// handle. Afterwards every call with it returns `FERROWG_ERR_INVALID_HANDLE` (so does
+// a second free). An undo error is returned, the handle is released anyway.
+int32_t ferrowg_network_free(FerrowgNetwork network);
 
 // Starts a tunnel from wg-quick or UAPI `config` text as `options` say. On success
 // `*out` is the new handle. `FERROWG_ERR_INVALID_ARGUMENT` for an unknown

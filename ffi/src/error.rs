@@ -55,6 +55,13 @@ pub enum TunnelError {
         /// The OS's error.
         detail: String,
     },
+    /// Setting up (or undoing) the interface's addresses, routes, rules or DNS failed
+    /// (`apply_network_plan`, `NetworkSetup::undo`).
+    #[error("network setup: {detail}")]
+    Network {
+        /// The OS's error.
+        detail: String,
+    },
     /// A bug in the library was caught at the API boundary (a panic).
     #[error("internal error: {detail}")]
     Internal {
@@ -93,6 +100,8 @@ pub const FERROWG_ERR_BUFFER_TOO_SMALL: i32 = -12;
 pub const FERROWG_ERR_TIMEOUT: i32 = -13;
 /// The OS firewall refused a kill-switch change.
 pub const FERROWG_ERR_FIREWALL: i32 = -14;
+/// Setting up or undoing the interface's addresses, routes, rules or DNS failed.
+pub const FERROWG_ERR_NETWORK: i32 = -15;
 
 impl TunnelError {
     /// The stable C code of this error.
@@ -107,6 +116,7 @@ impl TunnelError {
             Self::Reentrant => FERROWG_ERR_REENTRANT,
             Self::Internal { .. } => FERROWG_ERR_INTERNAL,
             Self::Firewall { .. } => FERROWG_ERR_FIREWALL,
+            Self::Network { .. } => FERROWG_ERR_NETWORK,
         }
     }
 

@@ -29,6 +29,7 @@ mod host;
 mod killswitch;
 mod logging;
 mod netsettings;
+mod netsetup;
 mod nic;
 mod options;
 mod records;
@@ -43,6 +44,7 @@ pub use netsettings::{
     network_settings_for, DnsSettings, Ipv4Route, Ipv4Settings, Ipv6Route, Ipv6Settings,
     TunnelNetworkSettings,
 };
+pub use netsetup::{apply_network_plan, NetworkSetup};
 pub use options::{RingMode, TunnelOptions, TxQueueMode};
 pub use records::{PeerConfigRecord, PeerStats, TunnelConfig, TunnelEvent, TunnelStats};
 pub use tunnel::{NicMode, Tunnel, TunnelObserver, DEFAULT_MTU};

@@ -7,8 +7,8 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use ferrowg_core::aqm::CodelParams;
 use ferrowg_core::device::{DeviceOptions, RingKind};
+use ferrowg_core::CodelParams;
 use ferrowg_platform::cpu::SliceHook;
 
 use crate::error::TunnelError;

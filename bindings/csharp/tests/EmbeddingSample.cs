@@ -13,6 +13,7 @@ public sealed class FullTunnelService : IDisposable
 {
     const string Adapter = "ferrowg0";
     Tunnel tunnel;
+    NetworkSetup network;
 
     /// <param name="configText">The wg-quick file (Address, DNS, MTU, peers).</param>
     /// <param name="physicalIfIndex">The interface index of the current default route.</param>
@@ -25,10 +26,10 @@ public sealed class FullTunnelService : IDisposable
         tunnel = Tunnel.StartAdapter(configText, Adapter);   // the file's MTU, default 1420
         // The tunnel's own UDP leaves through the physical interface, never into the tunnel.
         tunnel.SetBoundInterface(physicalIfIndex);
-        // The plan's addresses, routes (0.0.0.0/0 and ::/0 as /1 halves, endpoints kept out),
-        // DNS servers and interface metric are set by the service through IP Helper
-        // (CreateUnicastIpAddressEntry, CreateIpForwardEntry2, SetInterfaceDnsSettings):
-        // see "Network settings per platform" below.
+        // The file's network plan on the adapter, through IP Helper: addresses, MTU and
+        // interface metric, routes (0.0.0.0/0 and ::/0 as /1 halves), DNS servers. On an
+        // error nothing is left set; Dispose undoes exactly these changes.
+        network = NetworkSetup.Apply(Adapter, configText);
     }
 
     /// <summary>PBT_APMSUSPEND / PBT_APMRESUMEAUTOMATIC.</summary>
@@ -44,9 +45,11 @@ public sealed class FullTunnelService : IDisposable
         tunnel.NetworkChanged();
     }
 
-    /// <summary>A clean stop: the tunnel, then the kill switch.</summary>
+    /// <summary>A clean stop: the network plan, the tunnel, then the kill switch.</summary>
     public void Dispose()
     {
+        if (network != null) network.Dispose();
+        network = null;
         if (tunnel != null) tunnel.Dispose();
         tunnel = null;
         KillSwitch.Disable(Adapter);

@@ -237,6 +237,17 @@ static class FerrowgTests
         foreach (var th in workers) th.Join();
         Check(errors == 2 && unexpected == 0, "writers stopped cleanly by dispose: " + errors + "/" + unexpected);
 
+        // The network plan: argument and config errors, and an adapter that does not exist
+        // (nothing is changed on this host: the applier fails at the interface lookup).
+        const string planConf = "[Interface]\nPrivateKey = YAnz5TF+lXXJte14tji3zlMNq+hd2rYUIgJBgB3fBmk=\n"
+            + "Address = 198.19.0.1/24\n[Peer]\nPublicKey = ZGVmZ2hpamtsbW5vcHFyc3R1dnd4eXp7fH1+f4CBgoM=\n"
+            + "AllowedIPs = 198.19.0.0/24\n";
+        Throws(ErrorCode.InvalidArgument, () => NetworkSetup.Apply("", planConf), "network: empty interface");
+        Throws(ErrorCode.NullArgument, () => NetworkSetup.Apply(null, planConf), "network: null interface");
+        Throws(ErrorCode.Config, () => NetworkSetup.Apply("fwgcs0", "[Interface]\nBogus = 1\n"), "network: bad config");
+        Throws(ErrorCode.Network, () => NetworkSetup.Apply("fwgcsnone" + Process.GetCurrentProcess().Id % 10000, planConf),
+            "network: missing adapter");
+
         Check(Volatile.Read(ref logLines) > 0, "log lines");
         Library.SetLogger(null, LogLevel.Error);
         Console.WriteLine(passed + " passed, " + failed + " failed");

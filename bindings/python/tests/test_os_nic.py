@@ -13,7 +13,7 @@ import time
 
 import pytest
 
-from ferrowg import NicMode, Tunnel
+from ferrowg import NicMode, Tunnel, apply_network_plan
 from test_ferrowg import A_IP, B_IP, DEADLINE_S, hex_key, private_key, start
 
 pytestmark = pytest.mark.skipif(
@@ -39,9 +39,10 @@ def udp_reply(src, sport, dst, dport, payload):
     return hdr[:10] + struct.pack("!H", ~s & 0xFFFF) + hdr[12:] + udp
 
 
-def round_trip(a_ifname, b):
-    ip("addr", "add", f"{A_IP}/24", "dev", a_ifname)
-    ip("link", "set", a_ifname, "up")
+def round_trip(a_ifname, b, configure=True):
+    if configure:
+        ip("addr", "add", f"{A_IP}/24", "dev", a_ifname)
+        ip("link", "set", a_ifname, "up")
     sock = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
     sock.bind((A_IP, 0))
     sock.settimeout(0.2)
@@ -108,6 +109,35 @@ def test_adopt_fd():
     try:
         peer_b_with(b, a)
         round_trip("fwgtest1", b)
+    finally:
+        a.stop()
+        b.stop()
+
+
+def test_network_plan_applied_by_the_library():
+    """apply_network_plan sets the file's Address, MTU and routes on the adapter (no `ip`
+    calls by the test), traffic flows, and undo removes exactly that."""
+    ifname = f"fwgnp{os.getpid() % 100000}"
+    b, a_text = configs()
+    a_text = a_text.replace("MTU = 1400\n", f"MTU = 1400\nAddress = {A_IP}/24\n")
+    a = Tunnel.start(a_text, NicMode.CREATE_ADAPTER(ifname), "127.0.0.1")
+    try:
+        setup = apply_network_plan(ifname, a_text)
+        try:
+            assert setup.is_applied() and setup.fwmark() is None
+            shown = subprocess.run(["ip", "addr", "show", "dev", ifname], capture_output=True,
+                                   text=True, check=True).stdout
+            assert f"{A_IP}/24" in shown and "mtu 1400" in shown and ",UP" in shown, shown
+            peer_b_with(b, a)
+            round_trip(ifname, b, configure=False)
+        finally:
+            setup.undo()
+        setup.undo()  # idempotent
+        assert not setup.is_applied()
+        shown = subprocess.run(["ip", "addr", "show", "dev", ifname], capture_output=True,
+                               text=True, check=True).stdout
+        assert A_IP not in shown, shown
+        assert not os.path.exists(f"/run/ferrowg/{ifname}.state")
     finally:
         a.stop()
         b.stop()

@@ -6,6 +6,7 @@
 
 mod boundary;
 mod callbacks;
+mod network;
 mod options;
 
 use std::ffi::{c_char, c_void, CStr, CString};
@@ -15,6 +16,7 @@ use std::time::{Duration, UNIX_EPOCH};
 
 use boundary::*;
 use callbacks::{CLogSink, CObserver, CPacketSink, CProtector, Ctx};
+pub use network::*;
 pub use options::*;
 
 use crate::callback::in_callback;

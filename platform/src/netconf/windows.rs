@@ -12,18 +12,19 @@
 use std::net::IpAddr;
 
 use ferrowg_core::netplan::{Family, NetworkPlan};
-use windows::core::{s, w, GUID, PCSTR, PWSTR};
+use windows::core::{s, w, GUID, PCSTR, PCWSTR, PWSTR};
 use windows::Win32::Foundation::{
     ERROR_FILE_NOT_FOUND, ERROR_NOT_FOUND, ERROR_OBJECT_ALREADY_EXISTS, NO_ERROR, WIN32_ERROR,
 };
 use windows::Win32::NetworkManagement::IpHelper::{
-    ConvertInterfaceIndexToLuid, ConvertInterfaceLuidToGuid, CreateIpForwardEntry2,
-    CreateUnicastIpAddressEntry, DeleteIpForwardEntry2, DeleteUnicastIpAddressEntry,
-    GetIpInterfaceEntry, InitializeIpForwardEntry, InitializeIpInterfaceEntry,
-    InitializeUnicastIpAddressEntry, SetInterfaceDnsSettings, SetIpInterfaceEntry,
-    DNS_INTERFACE_SETTINGS, DNS_INTERFACE_SETTINGS_VERSION1, DNS_SETTING_IPV6,
-    DNS_SETTING_NAMESERVER, DNS_SETTING_SEARCHLIST, IP_ADDRESS_PREFIX, MIB_IPFORWARD_ROW2,
-    MIB_IPINTERFACE_ROW, MIB_UNICASTIPADDRESS_ROW,
+    ConvertInterfaceAliasToLuid, ConvertInterfaceIndexToLuid, ConvertInterfaceLuidToGuid,
+    ConvertInterfaceLuidToIndex, CreateIpForwardEntry2, CreateUnicastIpAddressEntry,
+    DeleteIpForwardEntry2, DeleteUnicastIpAddressEntry, GetIpInterfaceEntry,
+    InitializeIpForwardEntry, InitializeIpInterfaceEntry, InitializeUnicastIpAddressEntry,
+    SetInterfaceDnsSettings, SetIpInterfaceEntry, DNS_INTERFACE_SETTINGS,
+    DNS_INTERFACE_SETTINGS_VERSION1, DNS_SETTING_IPV6, DNS_SETTING_NAMESERVER,
+    DNS_SETTING_SEARCHLIST, IP_ADDRESS_PREFIX, MIB_IPFORWARD_ROW2, MIB_IPINTERFACE_ROW,
+    MIB_UNICASTIPADDRESS_ROW,
 };
 use windows::Win32::NetworkManagement::Ndis::NET_LUID_LH;
 use windows::Win32::Networking::WinSock::{
@@ -53,6 +54,24 @@ pub fn apply(
     let rc = unsafe { ConvertInterfaceLuidToGuid(&luid, &mut guid) };
     check(rc, "interface GUID")?;
     apply_ops(IpHelper { luid, guid, log }, &operations(plan))
+}
+
+/// The interface index of the adapter whose alias (the name shown in the network
+/// connections list, e.g. the wintun adapter's name) is `alias`.
+pub fn interface_index(alias: &str) -> Result<u32, String> {
+    need(s!("ConvertInterfaceAliasToLuid"), "ConvertInterfaceAliasToLuid")?;
+    need(s!("ConvertInterfaceLuidToIndex"), "ConvertInterfaceLuidToIndex")?;
+    let wide: Vec<u16> = alias.encode_utf16().chain(std::iter::once(0)).collect();
+    let mut luid = NET_LUID_LH::default();
+    // SAFETY: `wide` is a NUL-terminated UTF-16 string that outlives the call; `luid` is
+    // a live, writable NET_LUID_LH.
+    let rc = unsafe { ConvertInterfaceAliasToLuid(PCWSTR(wide.as_ptr()), &mut luid) };
+    check(rc, &format!("interface `{alias}`"))?;
+    let mut index = 0u32;
+    // SAFETY: both pointers refer to live values of the right types.
+    let rc = unsafe { ConvertInterfaceLuidToIndex(&luid, &mut index) };
+    check(rc, &format!("interface `{alias}` index"))?;
+    Ok(index)
 }
 
 /// The executor: IP Helper on one interface.

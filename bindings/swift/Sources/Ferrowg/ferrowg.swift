@@ -855,6 +855,203 @@ public func FfiConverterTypeLogSink_lower(_ value: LogSink) -> UInt64 {
 
 
 /**
+ * A network plan applied to one interface. [`NetworkSetup::undo`] reverts exactly the
+ * changes made; freeing the object (dropping it, `ferrowg_network_free`) does the same
+ * if `undo` was not called. On Linux, call `undo` (or free it) from a thread in the same
+ * network namespace as the apply (for an app: any thread).
+ */
+public protocol NetworkSetupProtocol: AnyObject, Sendable {
+    
+    /**
+     * The mark the tunnel's UDP sockets must carry so that its own packets bypass a
+     * policy-routed default route (Linux; e.g. 51820 for `AllowedIPs = 0.0.0.0/0`):
+     * give it to the tunnel with UAPI `fwmark=N` (`Tunnel::set_config`, not replacing)
+     * unless the file has its own `FwMark`. None when nothing is policy-routed.
+     */
+    func fwmark()  -> UInt32?
+    
+    /**
+     * The interface the plan was applied to, as given.
+     */
+    func interface()  -> String
+    
+    /**
+     * Whether the changes are still applied (false after [`NetworkSetup::undo`]).
+     */
+    func isApplied()  -> Bool
+    
+    /**
+     * Reverts every change the apply made, newest first. Idempotent: a second call
+     * does nothing. An interface already gone took its addresses and routes with it
+     * (not an error). Fails with `Network` listing what could not be undone (on Linux
+     * the crash marker stays then, for `ferrowg cleanup IFNAME`); it is not retried.
+     */
+    func undo() throws 
+    
+}
+/**
+ * A network plan applied to one interface. [`NetworkSetup::undo`] reverts exactly the
+ * changes made; freeing the object (dropping it, `ferrowg_network_free`) does the same
+ * if `undo` was not called. On Linux, call `undo` (or free it) from a thread in the same
+ * network namespace as the apply (for an app: any thread).
+ */
+open class NetworkSetup: NetworkSetupProtocol, @unchecked Sendable {
+    fileprivate let handle: UInt64
+
+    /// Used to instantiate a [FFIObject] without an actual handle, for fakes in tests, mostly.
+#if swift(>=5.8)
+    @_documentation(visibility: private)
+#endif
+    public struct NoHandle {
+        public init() {}
+    }
+
+    // TODO: We'd like this to be `private` but for Swifty reasons,
+    // we can't implement `FfiConverter` without making this `required` and we can't
+    // make it `required` without making it `public`.
+#if swift(>=5.8)
+    @_documentation(visibility: private)
+#endif
+    required public init(unsafeFromHandle handle: UInt64) {
+        self.handle = handle
+    }
+
+    // This constructor can be used to instantiate a fake object.
+    // - Parameter noHandle: Placeholder value so we can have a constructor separate from the default empty one that may be implemented for classes extending [FFIObject].
+    //
+    // - Warning:
+    //     Any object instantiated with this constructor cannot be passed to an actual Rust-backed object. Since there isn't a backing handle the FFI lower functions will crash.
+#if swift(>=5.8)
+    @_documentation(visibility: private)
+#endif
+    public init(noHandle: NoHandle) {
+        self.handle = 0
+    }
+
+#if swift(>=5.8)
+    @_documentation(visibility: private)
+#endif
+    public func uniffiCloneHandle() -> UInt64 {
+        return try! rustCall { uniffi_ferrowg_fn_clone_networksetup(self.handle, $0) }
+    }
+    // No primary constructor declared for this class.
+
+    deinit {
+        if handle == 0 {
+            // Mock objects have handle=0 don't try to free them
+            return
+        }
+
+        try! rustCall { uniffi_ferrowg_fn_free_networksetup(handle, $0) }
+    }
+
+    
+
+    
+    /**
+     * The mark the tunnel's UDP sockets must carry so that its own packets bypass a
+     * policy-routed default route (Linux; e.g. 51820 for `AllowedIPs = 0.0.0.0/0`):
+     * give it to the tunnel with UAPI `fwmark=N` (`Tunnel::set_config`, not replacing)
+     * unless the file has its own `FwMark`. None when nothing is policy-routed.
+     */
+open func fwmark() -> UInt32?  {
+    return try!  FfiConverterOptionUInt32.lift(try! rustCall() {
+        uniffiCallStatus in
+    uniffi_ferrowg_fn_method_networksetup_fwmark(
+            self.uniffiCloneHandle(),uniffiCallStatus
+    )
+})
+}
+    
+    /**
+     * The interface the plan was applied to, as given.
+     */
+open func interface() -> String  {
+    return try!  FfiConverterString.lift(try! rustCall() {
+        uniffiCallStatus in
+    uniffi_ferrowg_fn_method_networksetup_interface(
+            self.uniffiCloneHandle(),uniffiCallStatus
+    )
+})
+}
+    
+    /**
+     * Whether the changes are still applied (false after [`NetworkSetup::undo`]).
+     */
+open func isApplied() -> Bool  {
+    return try!  FfiConverterBool.lift(try! rustCall() {
+        uniffiCallStatus in
+    uniffi_ferrowg_fn_method_networksetup_is_applied(
+            self.uniffiCloneHandle(),uniffiCallStatus
+    )
+})
+}
+    
+    /**
+     * Reverts every change the apply made, newest first. Idempotent: a second call
+     * does nothing. An interface already gone took its addresses and routes with it
+     * (not an error). Fails with `Network` listing what could not be undone (on Linux
+     * the crash marker stays then, for `ferrowg cleanup IFNAME`); it is not retried.
+     */
+open func undo()throws   {try rustCallWithError(FfiConverterTypeTunnelError_lift) {
+        uniffiCallStatus in
+    uniffi_ferrowg_fn_method_networksetup_undo(
+            self.uniffiCloneHandle(),uniffiCallStatus
+    )
+}
+}
+    
+
+    
+}
+
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+public struct FfiConverterTypeNetworkSetup: FfiConverter {
+    typealias FfiType = UInt64
+    typealias SwiftType = NetworkSetup
+
+    public static func lift(_ handle: UInt64) throws -> NetworkSetup {
+        return NetworkSetup(unsafeFromHandle: handle)
+    }
+
+    public static func lower(_ value: NetworkSetup) -> UInt64 {
+        return value.uniffiCloneHandle()
+    }
+
+    public static func read(from buf: inout (data: Data, offset: Data.Index)) throws -> NetworkSetup {
+        let handle: UInt64 = try readInt(&buf)
+        return try lift(handle)
+    }
+
+    public static func write(_ value: NetworkSetup, into buf: inout [UInt8]) {
+        writeInt(&buf, lower(value))
+    }
+}
+
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+public func FfiConverterTypeNetworkSetup_lift(_ handle: UInt64) throws -> NetworkSetup {
+    return try FfiConverterTypeNetworkSetup.lift(handle)
+}
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+public func FfiConverterTypeNetworkSetup_lower(_ value: NetworkSetup) -> UInt64 {
+    return FfiConverterTypeNetworkSetup.lower(value)
+}
+
+
+
+
+
+
+/**
  * Receives the packets the tunnel delivers, in order, in batches. Called from the
  * engine's receive thread; must return quickly.
  */
@@ -3434,6 +3631,15 @@ enum TunnelError: Swift.Error, Equatable, Hashable, Foundation.LocalizedError {
          */detail: String
     )
     /**
+     * Setting up (or undoing) the interface's addresses, routes, rules or DNS failed
+     * (`apply_network_plan`, `NetworkSetup::undo`).
+     */
+    case Network(
+        /**
+         * The OS's error.
+         */detail: String
+    )
+    /**
      * A bug in the library was caught at the API boundary (a panic).
      */
     case Internal(
@@ -3491,7 +3697,10 @@ public struct FfiConverterTypeTunnelError: FfiConverterRustBuffer {
         case 8: return .Firewall(
             detail: try FfiConverterString.read(from: &buf)
             )
-        case 9: return .Internal(
+        case 9: return .Network(
+            detail: try FfiConverterString.read(from: &buf)
+            )
+        case 10: return .Internal(
             detail: try FfiConverterString.read(from: &buf)
             )
 
@@ -3545,8 +3754,13 @@ public struct FfiConverterTypeTunnelError: FfiConverterRustBuffer {
             FfiConverterString.write(detail, into: &buf)
             
         
-        case let .Internal(detail):
+        case let .Network(detail):
             writeInt(&buf, Int32(9))
+            FfiConverterString.write(detail, into: &buf)
+            
+        
+        case let .Internal(detail):
+            writeInt(&buf, Int32(10))
             FfiConverterString.write(detail, into: &buf)
             
         }
@@ -4417,6 +4631,26 @@ public func networkSettingsFor(wgQuickConfig: String)throws  -> TunnelNetworkSet
     )
 })
 }
+/**
+ * Applies the network plan of `wg_quick_config` to the existing tunnel interface
+ * `interface`, as `wg-quick up` does after creating the interface: addresses, MTU and
+ * link up, DNS, routes (a default route policy-routed through table 51820 with its
+ * rules and firewall on Linux, as `/1` halves on Windows), the endpoints kept out of
+ * the tunnel. Hostname endpoints are resolved now. `interface` is the interface name on
+ * Linux; on Windows the adapter's name (alias, e.g. the `Tunnel` adapter's name) or its
+ * interface index in decimal. On an error nothing is left applied. Needs administrator
+ * rights (root, `CAP_NET_ADMIN`). `Unsupported` on Apple systems (use
+ * [`crate::network_settings_for`] with NetworkExtension) and on other OSes.
+ */
+public func applyNetworkPlan(interface: String, wgQuickConfig: String)throws  -> NetworkSetup  {
+    return try  FfiConverterTypeNetworkSetup_lift(try rustCallWithError(FfiConverterTypeTunnelError_lift) {
+        uniffiCallStatus in
+    uniffi_ferrowg_fn_func_apply_network_plan(
+        FfiConverterString.lower(interface),
+        FfiConverterString.lower(wgQuickConfig),uniffiCallStatus
+    )
+})
+}
 
 private enum InitializationResult {
     case ok
@@ -4460,6 +4694,9 @@ private let initializationResult: InitializationResult = {
     if (uniffi_ferrowg_checksum_func_network_settings_for() != 38902) {
         return InitializationResult.apiChecksumMismatch
     }
+    if (uniffi_ferrowg_checksum_func_apply_network_plan() != 59839) {
+        return InitializationResult.apiChecksumMismatch
+    }
     if (uniffi_ferrowg_checksum_method_socketprotector_protect() != 65347) {
         return InitializationResult.apiChecksumMismatch
     }
@@ -4467,6 +4704,18 @@ private let initializationResult: InitializationResult = {
         return InitializationResult.apiChecksumMismatch
     }
     if (uniffi_ferrowg_checksum_method_logsink_on_log() != 46210) {
+        return InitializationResult.apiChecksumMismatch
+    }
+    if (uniffi_ferrowg_checksum_method_networksetup_fwmark() != 22289) {
+        return InitializationResult.apiChecksumMismatch
+    }
+    if (uniffi_ferrowg_checksum_method_networksetup_interface() != 36352) {
+        return InitializationResult.apiChecksumMismatch
+    }
+    if (uniffi_ferrowg_checksum_method_networksetup_is_applied() != 15278) {
+        return InitializationResult.apiChecksumMismatch
+    }
+    if (uniffi_ferrowg_checksum_method_networksetup_undo() != 30684) {
         return InitializationResult.apiChecksumMismatch
     }
     if (uniffi_ferrowg_checksum_method_tunnel_config() != 14717) {

@@ -367,6 +367,36 @@ void uniffi_ferrowg_fn_init_callback_vtable_logsink(const UniffiVTableCallbackIn
 void uniffi_ferrowg_fn_method_logsink_on_log(uint64_t ptr, RustBuffer level, RustBuffer message, RustCallStatus *_Nonnull out_status
 );
 #endif
+#ifndef UNIFFI_FFIDEF_UNIFFI_FERROWG_FN_CLONE_NETWORKSETUP
+#define UNIFFI_FFIDEF_UNIFFI_FERROWG_FN_CLONE_NETWORKSETUP
+uint64_t uniffi_ferrowg_fn_clone_networksetup(uint64_t handle, RustCallStatus *_Nonnull out_status
+);
+#endif
+#ifndef UNIFFI_FFIDEF_UNIFFI_FERROWG_FN_FREE_NETWORKSETUP
+#define UNIFFI_FFIDEF_UNIFFI_FERROWG_FN_FREE_NETWORKSETUP
+void uniffi_ferrowg_fn_free_networksetup(uint64_t handle, RustCallStatus *_Nonnull out_status
+);
+#endif
+#ifndef UNIFFI_FFIDEF_UNIFFI_FERROWG_FN_METHOD_NETWORKSETUP_FWMARK
+#define UNIFFI_FFIDEF_UNIFFI_FERROWG_FN_METHOD_NETWORKSETUP_FWMARK
+RustBuffer uniffi_ferrowg_fn_method_networksetup_fwmark(uint64_t ptr, RustCallStatus *_Nonnull out_status
+);
+#endif
+#ifndef UNIFFI_FFIDEF_UNIFFI_FERROWG_FN_METHOD_NETWORKSETUP_INTERFACE
+#define UNIFFI_FFIDEF_UNIFFI_FERROWG_FN_METHOD_NETWORKSETUP_INTERFACE
+RustBuffer uniffi_ferrowg_fn_method_networksetup_interface(uint64_t ptr, RustCallStatus *_Nonnull out_status
+);
+#endif
+#ifndef UNIFFI_FFIDEF_UNIFFI_FERROWG_FN_METHOD_NETWORKSETUP_IS_APPLIED
+#define UNIFFI_FFIDEF_UNIFFI_FERROWG_FN_METHOD_NETWORKSETUP_IS_APPLIED
+int8_t uniffi_ferrowg_fn_method_networksetup_is_applied(uint64_t ptr, RustCallStatus *_Nonnull out_status
+);
+#endif
+#ifndef UNIFFI_FFIDEF_UNIFFI_FERROWG_FN_METHOD_NETWORKSETUP_UNDO
+#define UNIFFI_FFIDEF_UNIFFI_FERROWG_FN_METHOD_NETWORKSETUP_UNDO
+void uniffi_ferrowg_fn_method_networksetup_undo(uint64_t ptr, RustCallStatus *_Nonnull out_status
+);
+#endif
 #ifndef UNIFFI_FFIDEF_UNIFFI_FERROWG_FN_CLONE_TUNNEL
 #define UNIFFI_FFIDEF_UNIFFI_FERROWG_FN_CLONE_TUNNEL
 uint64_t uniffi_ferrowg_fn_clone_tunnel(uint64_t handle, RustCallStatus *_Nonnull out_status
@@ -548,6 +578,11 @@ void uniffi_ferrowg_fn_func_set_log_sink(RustBuffer sink, RustBuffer max_level, 
 #ifndef UNIFFI_FFIDEF_UNIFFI_FERROWG_FN_FUNC_NETWORK_SETTINGS_FOR
 #define UNIFFI_FFIDEF_UNIFFI_FERROWG_FN_FUNC_NETWORK_SETTINGS_FOR
 RustBuffer uniffi_ferrowg_fn_func_network_settings_for(RustBuffer wg_quick_config, RustCallStatus *_Nonnull out_status
+);
+#endif
+#ifndef UNIFFI_FFIDEF_UNIFFI_FERROWG_FN_FUNC_APPLY_NETWORK_PLAN
+#define UNIFFI_FFIDEF_UNIFFI_FERROWG_FN_FUNC_APPLY_NETWORK_PLAN
+uint64_t uniffi_ferrowg_fn_func_apply_network_plan(RustBuffer interface, RustBuffer wg_quick_config, RustCallStatus *_Nonnull out_status
 );
 #endif
 #ifndef UNIFFI_FFIDEF_FFI_FERROWG_RUSTBUFFER_ALLOC
@@ -864,6 +899,12 @@ uint16_t uniffi_ferrowg_checksum_func_network_settings_for(void
     
 );
 #endif
+#ifndef UNIFFI_FFIDEF_UNIFFI_FERROWG_CHECKSUM_FUNC_APPLY_NETWORK_PLAN
+#define UNIFFI_FFIDEF_UNIFFI_FERROWG_CHECKSUM_FUNC_APPLY_NETWORK_PLAN
+uint16_t uniffi_ferrowg_checksum_func_apply_network_plan(void
+    
+);
+#endif
 #ifndef UNIFFI_FFIDEF_UNIFFI_FERROWG_CHECKSUM_METHOD_SOCKETPROTECTOR_PROTECT
 #define UNIFFI_FFIDEF_UNIFFI_FERROWG_CHECKSUM_METHOD_SOCKETPROTECTOR_PROTECT
 uint16_t uniffi_ferrowg_checksum_method_socketprotector_protect(void
@@ -879,6 +920,30 @@ uint16_t uniffi_ferrowg_checksum_method_packetsink_on_packets(void
 #ifndef UNIFFI_FFIDEF_UNIFFI_FERROWG_CHECKSUM_METHOD_LOGSINK_ON_LOG
 #define UNIFFI_FFIDEF_UNIFFI_FERROWG_CHECKSUM_METHOD_LOGSINK_ON_LOG
 uint16_t uniffi_ferrowg_checksum_method_logsink_on_log(void
+    
+);
+#endif
+#ifndef UNIFFI_FFIDEF_UNIFFI_FERROWG_CHECKSUM_METHOD_NETWORKSETUP_FWMARK
+#define UNIFFI_FFIDEF_UNIFFI_FERROWG_CHECKSUM_METHOD_NETWORKSETUP_FWMARK
+uint16_t uniffi_ferrowg_checksum_method_networksetup_fwmark(void
+    
+);
+#endif
+#ifndef UNIFFI_FFIDEF_UNIFFI_FERROWG_CHECKSUM_METHOD_NETWORKSETUP_INTERFACE
+#define UNIFFI_FFIDEF_UNIFFI_FERROWG_CHECKSUM_METHOD_NETWORKSETUP_INTERFACE
+uint16_t uniffi_ferrowg_checksum_method_networksetup_interface(void
+    
+);
+#endif
+#ifndef UNIFFI_FFIDEF_UNIFFI_FERROWG_CHECKSUM_METHOD_NETWORKSETUP_IS_APPLIED
+#define UNIFFI_FFIDEF_UNIFFI_FERROWG_CHECKSUM_METHOD_NETWORKSETUP_IS_APPLIED
+uint16_t uniffi_ferrowg_checksum_method_networksetup_is_applied(void
+    
+);
+#endif
+#ifndef UNIFFI_FFIDEF_UNIFFI_FERROWG_CHECKSUM_METHOD_NETWORKSETUP_UNDO
+#define UNIFFI_FFIDEF_UNIFFI_FERROWG_CHECKSUM_METHOD_NETWORKSETUP_UNDO
+uint16_t uniffi_ferrowg_checksum_method_networksetup_undo(void
     
 );
 #endif

@@ -781,11 +781,21 @@ internal object IntegrityCheckingUniffiLib {
     ): Int
     external fun uniffi_ferrowg_checksum_func_network_settings_for(
     ): Int
+    external fun uniffi_ferrowg_checksum_func_apply_network_plan(
+    ): Int
     external fun uniffi_ferrowg_checksum_method_socketprotector_protect(
     ): Int
     external fun uniffi_ferrowg_checksum_method_packetsink_on_packets(
     ): Int
     external fun uniffi_ferrowg_checksum_method_logsink_on_log(
+    ): Int
+    external fun uniffi_ferrowg_checksum_method_networksetup_fwmark(
+    ): Int
+    external fun uniffi_ferrowg_checksum_method_networksetup_interface(
+    ): Int
+    external fun uniffi_ferrowg_checksum_method_networksetup_is_applied(
+    ): Int
+    external fun uniffi_ferrowg_checksum_method_networksetup_undo(
     ): Int
     external fun uniffi_ferrowg_checksum_method_tunnel_config(
     ): Int
@@ -879,6 +889,18 @@ internal object UniffiLib {
     ): Unit
     external fun uniffi_ferrowg_fn_method_logsink_on_log(`ptr`: Long,`level`: RustBuffer.ByValue,`message`: RustBuffer.ByValue,uniffi_out_err: UniffiRustCallStatus, 
     ): Unit
+    external fun uniffi_ferrowg_fn_clone_networksetup(`handle`: Long,uniffi_out_err: UniffiRustCallStatus, 
+    ): Long
+    external fun uniffi_ferrowg_fn_free_networksetup(`handle`: Long,uniffi_out_err: UniffiRustCallStatus, 
+    ): Unit
+    external fun uniffi_ferrowg_fn_method_networksetup_fwmark(`ptr`: Long,uniffi_out_err: UniffiRustCallStatus, 
+    ): RustBuffer.ByValue
+    external fun uniffi_ferrowg_fn_method_networksetup_interface(`ptr`: Long,uniffi_out_err: UniffiRustCallStatus, 
+    ): RustBuffer.ByValue
+    external fun uniffi_ferrowg_fn_method_networksetup_is_applied(`ptr`: Long,uniffi_out_err: UniffiRustCallStatus, 
+    ): Byte
+    external fun uniffi_ferrowg_fn_method_networksetup_undo(`ptr`: Long,uniffi_out_err: UniffiRustCallStatus, 
+    ): Unit
     external fun uniffi_ferrowg_fn_clone_tunnel(`handle`: Long,uniffi_out_err: UniffiRustCallStatus, 
     ): Long
     external fun uniffi_ferrowg_fn_free_tunnel(`handle`: Long,uniffi_out_err: UniffiRustCallStatus, 
@@ -951,6 +973,8 @@ internal object UniffiLib {
     ): Unit
     external fun uniffi_ferrowg_fn_func_network_settings_for(`wgQuickConfig`: RustBuffer.ByValue,uniffi_out_err: UniffiRustCallStatus, 
     ): RustBuffer.ByValue
+    external fun uniffi_ferrowg_fn_func_apply_network_plan(`interface`: RustBuffer.ByValue,`wgQuickConfig`: RustBuffer.ByValue,uniffi_out_err: UniffiRustCallStatus, 
+    ): Long
     external fun ffi_ferrowg_rustbuffer_alloc(`size`: Long,uniffi_out_err: UniffiRustCallStatus, 
     ): RustBuffer.ByValue
     external fun ffi_ferrowg_rustbuffer_from_bytes(`bytes`: ForeignBytes.ByValue,uniffi_out_err: UniffiRustCallStatus, 
@@ -1097,6 +1121,9 @@ private fun uniffiCheckApiChecksums(lib: IntegrityCheckingUniffiLib) {
     if ((lib.uniffi_ferrowg_checksum_func_network_settings_for() and 0xFFFF) != 38902) {
         throw RuntimeException("UniFFI API checksum mismatch: try cleaning and rebuilding your project")
     }
+    if ((lib.uniffi_ferrowg_checksum_func_apply_network_plan() and 0xFFFF) != 59839) {
+        throw RuntimeException("UniFFI API checksum mismatch: try cleaning and rebuilding your project")
+    }
     if ((lib.uniffi_ferrowg_checksum_method_socketprotector_protect() and 0xFFFF) != 65347) {
         throw RuntimeException("UniFFI API checksum mismatch: try cleaning and rebuilding your project")
     }
@@ -1104,6 +1131,18 @@ private fun uniffiCheckApiChecksums(lib: IntegrityCheckingUniffiLib) {
         throw RuntimeException("UniFFI API checksum mismatch: try cleaning and rebuilding your project")
     }
     if ((lib.uniffi_ferrowg_checksum_method_logsink_on_log() and 0xFFFF) != 46210) {
+        throw RuntimeException("UniFFI API checksum mismatch: try cleaning and rebuilding your project")
+    }
+    if ((lib.uniffi_ferrowg_checksum_method_networksetup_fwmark() and 0xFFFF) != 22289) {
+        throw RuntimeException("UniFFI API checksum mismatch: try cleaning and rebuilding your project")
+    }
+    if ((lib.uniffi_ferrowg_checksum_method_networksetup_interface() and 0xFFFF) != 36352) {
+        throw RuntimeException("UniFFI API checksum mismatch: try cleaning and rebuilding your project")
+    }
+    if ((lib.uniffi_ferrowg_checksum_method_networksetup_is_applied() and 0xFFFF) != 15278) {
+        throw RuntimeException("UniFFI API checksum mismatch: try cleaning and rebuilding your project")
+    }
+    if ((lib.uniffi_ferrowg_checksum_method_networksetup_undo() and 0xFFFF) != 30684) {
         throw RuntimeException("UniFFI API checksum mismatch: try cleaning and rebuilding your project")
     }
     if ((lib.uniffi_ferrowg_checksum_method_tunnel_config() and 0xFFFF) != 14717) {
@@ -1901,6 +1940,354 @@ public object FfiConverterTypeLogSink: FfiConverter<LogSink, Long> {
     override fun allocationSize(value: LogSink) = 8UL
 
     override fun write(value: LogSink, buf: ByteBuffer) {
+        buf.putLong(lower(value))
+    }
+}
+
+
+// This template implements a class for working with a Rust struct via a handle
+// to the live Rust struct on the other side of the FFI.
+//
+// There's some subtlety here, because we have to be careful not to operate on a Rust
+// struct after it has been dropped, and because we must expose a public API for freeing
+// theq Kotlin wrapper object in lieu of reliable finalizers. The core requirements are:
+//
+//   * Each instance holds an opaque handle to the underlying Rust struct.
+//     Method calls need to read this handle from the object's state and pass it in to
+//     the Rust FFI.
+//
+//   * When an instance is no longer needed, its handle should be passed to a
+//     special destructor function provided by the Rust FFI, which will drop the
+//     underlying Rust struct.
+//
+//   * Given an instance, calling code is expected to call the special
+//     `destroy` method in order to free it after use, either by calling it explicitly
+//     or by using a higher-level helper like the `use` method. Failing to do so risks
+//     leaking the underlying Rust struct.
+//
+//   * We can't assume that calling code will do the right thing, and must be prepared
+//     to handle Kotlin method calls executing concurrently with or even after a call to
+//     `destroy`, and to handle multiple (possibly concurrent!) calls to `destroy`.
+//
+//   * We must never allow Rust code to operate on the underlying Rust struct after
+//     the destructor has been called, and must never call the destructor more than once.
+//     Doing so may trigger memory unsafety.
+//
+//   * To mitigate many of the risks of leaking memory and use-after-free unsafety, a `Cleaner`
+//     is implemented to call the destructor when the Kotlin object becomes unreachable.
+//     This is done in a background thread. This is not a panacea, and client code should be aware that
+//      1. the thread may starve if some there are objects that have poorly performing
+//     `drop` methods or do significant work in their `drop` methods.
+//      2. the thread is shared across the whole library. This can be tuned by using `android_cleaner = true`,
+//         or `android = true` in the [`kotlin` section of the `uniffi.toml` file](https://mozilla.github.io/uniffi-rs/kotlin/configuration.html).
+//
+// If we try to implement this with mutual exclusion on access to the handle, there is the
+// possibility of a race between a method call and a concurrent call to `destroy`:
+//
+//    * Thread A starts a method call, reads the value of the handle, but is interrupted
+//      before it can pass the handle over the FFI to Rust.
+//    * Thread B calls `destroy` and frees the underlying Rust struct.
+//    * Thread A resumes, passing the already-read handle value to Rust and triggering
+//      a use-after-free.
+//
+// One possible solution would be to use a `ReadWriteLock`, with each method call taking
+// a read lock (and thus allowed to run concurrently) and the special `destroy` method
+// taking a write lock (and thus blocking on live method calls). However, we aim not to
+// generate methods with any hidden blocking semantics, and a `destroy` method that might
+// block if called incorrectly seems to meet that bar.
+//
+// So, we achieve our goals by giving each instance an associated `AtomicLong` counter to track
+// the number of in-flight method calls, and an `AtomicBoolean` flag to indicate whether `destroy`
+// has been called. These are updated according to the following rules:
+//
+//    * The initial value of the counter is 1, indicating a live object with no in-flight calls.
+//      The initial value for the flag is false.
+//
+//    * At the start of each method call, we atomically check the counter.
+//      If it is 0 then the underlying Rust struct has already been destroyed and the call is aborted.
+//      If it is nonzero them we atomically increment it by 1 and proceed with the method call.
+//
+//    * At the end of each method call, we atomically decrement and check the counter.
+//      If it has reached zero then we destroy the underlying Rust struct.
+//
+//    * When `destroy` is called, we atomically flip the flag from false to true.
+//      If the flag was already true we silently fail.
+//      Otherwise we atomically decrement and check the counter.
+//      If it has reached zero then we destroy the underlying Rust struct.
+//
+// Astute readers may observe that this all sounds very similar to the way that Rust's `Arc<T>` works,
+// and indeed it is, with the addition of a flag to guard against multiple calls to `destroy`.
+//
+// The overall effect is that the underlying Rust struct is destroyed only when `destroy` has been
+// called *and* all in-flight method calls have completed, avoiding violating any of the expectations
+// of the underlying Rust code.
+//
+// This makes a cleaner a better alternative to _not_ calling `destroy()` as
+// and when the object is finished with, but the abstraction is not perfect: if the Rust object's `drop`
+// method is slow, and/or there are many objects to cleanup, and it's on a low end Android device, then the cleaner
+// thread may be starved, and the app will leak memory.
+//
+// In this case, `destroy`ing manually may be a better solution.
+//
+// The cleaner can live side by side with the manual calling of `destroy`. In the order of responsiveness, uniffi objects
+// with Rust peers are reclaimed:
+//
+// 1. By calling the `destroy` method of the object, which calls `rustObject.free()`. If that doesn't happen:
+// 2. When the object becomes unreachable, AND the Cleaner thread gets to call `rustObject.free()`. If the thread is starved then:
+// 3. The memory is reclaimed when the process terminates.
+//
+// [1] https://stackoverflow.com/questions/24376768/can-java-finalize-an-object-when-it-is-still-in-scope/24380219
+//
+
+
+/**
+ * A network plan applied to one interface. [`NetworkSetup::undo`] reverts exactly the
+ * changes made; freeing the object (dropping it, `ferrowg_network_free`) does the same
+ * if `undo` was not called. On Linux, call `undo` (or free it) from a thread in the same
+ * network namespace as the apply (for an app: any thread).
+ */
+public interface NetworkSetupInterface {
+    
+    /**
+     * The mark the tunnel's UDP sockets must carry so that its own packets bypass a
+     * policy-routed default route (Linux; e.g. 51820 for `AllowedIPs = 0.0.0.0/0`):
+     * give it to the tunnel with UAPI `fwmark=N` (`Tunnel::set_config`, not replacing)
+     * unless the file has its own `FwMark`. None when nothing is policy-routed.
+     */
+    fun `fwmark`(): kotlin.UInt?
+    
+    /**
+     * The interface the plan was applied to, as given.
+     */
+    fun `interface`(): kotlin.String
+    
+    /**
+     * Whether the changes are still applied (false after [`NetworkSetup::undo`]).
+     */
+    fun `isApplied`(): kotlin.Boolean
+    
+    /**
+     * Reverts every change the apply made, newest first. Idempotent: a second call
+     * does nothing. An interface already gone took its addresses and routes with it
+     * (not an error). Fails with `Network` listing what could not be undone (on Linux
+     * the crash marker stays then, for `ferrowg cleanup IFNAME`); it is not retried.
+     */
+    fun `undo`()
+    
+    companion object
+}
+
+/**
+ * A network plan applied to one interface. [`NetworkSetup::undo`] reverts exactly the
+ * changes made; freeing the object (dropping it, `ferrowg_network_free`) does the same
+ * if `undo` was not called. On Linux, call `undo` (or free it) from a thread in the same
+ * network namespace as the apply (for an app: any thread).
+ */
+open class NetworkSetup: Disposable, AutoCloseable, NetworkSetupInterface
+{
+
+    @Suppress("UNUSED_PARAMETER")
+    /**
+     * @suppress
+     */
+    constructor(withHandle: UniffiWithHandle, handle: Long) {
+        this.handle = handle
+        this.cleanable = UniffiLib.CLEANER.register(this, UniffiCleanAction(handle))
+    }
+
+    /**
+     * @suppress
+     *
+     * This constructor can be used to instantiate a fake object. Only used for tests. Any
+     * attempt to actually use an object constructed this way will fail as there is no
+     * connected Rust object.
+     */
+    @Suppress("UNUSED_PARAMETER")
+    constructor(noHandle: NoHandle) {
+        this.handle = 0
+        this.cleanable = null
+    }
+
+    protected val handle: Long
+    protected val cleanable: UniffiCleaner.Cleanable?
+
+    private val wasDestroyed = AtomicBoolean(false)
+    private val callCounter = AtomicLong(1)
+
+    /**
+     * Whether the current object has been destroyed and its reference is gone in the Rust side.
+     */
+    val uniffiIsDestroyed: Boolean get() = wasDestroyed.get()
+
+    override fun destroy() {
+        // Only allow a single call to this method.
+        // TODO: maybe we should log a warning if called more than once?
+        if (this.wasDestroyed.compareAndSet(false, true)) {
+            // This decrement always matches the initial count of 1 given at creation time.
+            if (this.callCounter.decrementAndGet() == 0L) {
+                cleanable?.clean()
+            }
+        }
+    }
+
+    @Synchronized
+    override fun close() {
+        this.destroy()
+    }
+
+    internal inline fun <R> callWithHandle(block: (handle: Long) -> R): R {
+        // Check and increment the call counter, to keep the object alive.
+        // This needs a compare-and-set retry loop in case of concurrent updates.
+        do {
+            val c = this.callCounter.get()
+            if (c == 0L) {
+                throw IllegalStateException("${this.javaClass.simpleName} object has already been destroyed")
+            }
+            if (c == Long.MAX_VALUE) {
+                throw IllegalStateException("${this.javaClass.simpleName} call counter would overflow")
+            }
+        } while (! this.callCounter.compareAndSet(c, c + 1L))
+        // Now we can safely do the method call without the handle being freed concurrently.
+        try {
+            return block(this.uniffiCloneHandle())
+        } finally {
+            // This decrement always matches the increment we performed above.
+            if (this.callCounter.decrementAndGet() == 0L) {
+                cleanable?.clean()
+            }
+        }
+    }
+
+    // Use a static inner class instead of a closure so as not to accidentally
+    // capture `this` as part of the cleanable's action.
+    private class UniffiCleanAction(private val handle: Long) : Runnable {
+        override fun run() {
+            if (handle == 0.toLong()) {
+                // Fake object created with `NoHandle`, don't try to free.
+                return;
+            }
+            uniffiRustCall { status ->
+                UniffiLib.uniffi_ferrowg_fn_free_networksetup(handle, status)
+            }
+        }
+    }
+
+    /**
+     * @suppress
+     */
+    fun uniffiCloneHandle(): Long {
+        if (handle == 0.toLong()) {
+            throw InternalException("uniffiCloneHandle() called on NoHandle object");
+        }
+        return uniffiRustCall() { status ->
+            UniffiLib.uniffi_ferrowg_fn_clone_networksetup(handle, status)
+        }
+    }
+
+    
+    /**
+     * The mark the tunnel's UDP sockets must carry so that its own packets bypass a
+     * policy-routed default route (Linux; e.g. 51820 for `AllowedIPs = 0.0.0.0/0`):
+     * give it to the tunnel with UAPI `fwmark=N` (`Tunnel::set_config`, not replacing)
+     * unless the file has its own `FwMark`. None when nothing is policy-routed.
+     */override fun `fwmark`(): kotlin.UInt? {
+            return FfiConverterOptionalUInt.lift(
+    callWithHandle {
+    uniffiRustCall() { _status ->
+    UniffiLib.uniffi_ferrowg_fn_method_networksetup_fwmark(
+        it,
+        _status)
+}
+    }
+    )
+    }
+    
+
+    
+    /**
+     * The interface the plan was applied to, as given.
+     */override fun `interface`(): kotlin.String {
+            return FfiConverterString.lift(
+    callWithHandle {
+    uniffiRustCall() { _status ->
+    UniffiLib.uniffi_ferrowg_fn_method_networksetup_interface(
+        it,
+        _status)
+}
+    }
+    )
+    }
+    
+
+    
+    /**
+     * Whether the changes are still applied (false after [`NetworkSetup::undo`]).
+     */override fun `isApplied`(): kotlin.Boolean {
+            return FfiConverterBoolean.lift(
+    callWithHandle {
+    uniffiRustCall() { _status ->
+    UniffiLib.uniffi_ferrowg_fn_method_networksetup_is_applied(
+        it,
+        _status)
+}
+    }
+    )
+    }
+    
+
+    
+    /**
+     * Reverts every change the apply made, newest first. Idempotent: a second call
+     * does nothing. An interface already gone took its addresses and routes with it
+     * (not an error). Fails with `Network` listing what could not be undone (on Linux
+     * the crash marker stays then, for `ferrowg cleanup IFNAME`); it is not retried.
+     */
+    @Throws(TunnelException::class)override fun `undo`()
+        = 
+    callWithHandle {
+    uniffiRustCallWithError(TunnelException) { _status ->
+    UniffiLib.uniffi_ferrowg_fn_method_networksetup_undo(
+        it,
+        _status)
+}
+    }
+    
+    
+
+    
+
+    
+
+
+    
+    
+    /**
+     * @suppress
+     */
+    companion object
+    
+}
+
+
+/**
+ * @suppress
+ */
+public object FfiConverterTypeNetworkSetup: FfiConverter<NetworkSetup, Long> {
+    override fun lower(value: NetworkSetup): Long {
+        return value.uniffiCloneHandle()
+    }
+
+    override fun lift(value: Long): NetworkSetup {
+        return NetworkSetup(UniffiWithHandle, value)
+    }
+
+    override fun read(buf: ByteBuffer): NetworkSetup {
+        return lift(buf.getLong())
+    }
+
+    override fun allocationSize(value: NetworkSetup) = 8UL
+
+    override fun write(value: NetworkSetup, buf: ByteBuffer) {
         buf.putLong(lower(value))
     }
 }
@@ -4733,6 +5120,21 @@ sealed class TunnelException: kotlin.Exception() {
     }
     
     /**
+     * Setting up (or undoing) the interface's addresses, routes, rules or DNS failed
+     * (`apply_network_plan`, `NetworkSetup::undo`).
+     */
+    class Network(
+        
+        /**
+         * The OS's error.
+         */
+        val `detail`: kotlin.String
+        ) : TunnelException() {
+        override val message
+            get() = "detail=${ `detail` }"
+    }
+    
+    /**
      * A bug in the library was caught at the API boundary (a panic).
      */
     class Internal(
@@ -4786,7 +5188,10 @@ public object FfiConverterTypeTunnelError : FfiConverterRustBuffer<TunnelExcepti
             8 -> TunnelException.Firewall(
                 FfiConverterString.read(buf),
                 )
-            9 -> TunnelException.Internal(
+            9 -> TunnelException.Network(
+                FfiConverterString.read(buf),
+                )
+            10 -> TunnelException.Internal(
                 FfiConverterString.read(buf),
                 )
             else -> throw RuntimeException("invalid error enum value, something is very wrong!!")
@@ -4830,6 +5235,11 @@ public object FfiConverterTypeTunnelError : FfiConverterRustBuffer<TunnelExcepti
                 4UL
             )
             is TunnelException.Firewall -> (
+                // Add the size for the Int that specifies the variant plus the size needed for all fields
+                4UL
+                + FfiConverterString.allocationSize(value.`detail`)
+            )
+            is TunnelException.Network -> (
                 // Add the size for the Int that specifies the variant plus the size needed for all fields
                 4UL
                 + FfiConverterString.allocationSize(value.`detail`)
@@ -4883,8 +5293,13 @@ public object FfiConverterTypeTunnelError : FfiConverterRustBuffer<TunnelExcepti
                 FfiConverterString.write(value.`detail`, buf)
                 Unit
             }
-            is TunnelException.Internal -> {
+            is TunnelException.Network -> {
                 buf.putInt(9)
+                FfiConverterString.write(value.`detail`, buf)
+                Unit
+            }
+            is TunnelException.Internal -> {
+                buf.putInt(10)
                 FfiConverterString.write(value.`detail`, buf)
                 Unit
             }
@@ -5916,6 +6331,30 @@ public object FfiConverterSequenceTypePeerStats: FfiConverterRustBuffer<List<Pee
     UniffiLib.uniffi_ferrowg_fn_func_network_settings_for(
     
         
+        FfiConverterString.lower(`wgQuickConfig`),_status)
+}
+    )
+    }
+    
+
+        /**
+         * Applies the network plan of `wg_quick_config` to the existing tunnel interface
+         * `interface`, as `wg-quick up` does after creating the interface: addresses, MTU and
+         * link up, DNS, routes (a default route policy-routed through table 51820 with its
+         * rules and firewall on Linux, as `/1` halves on Windows), the endpoints kept out of
+         * the tunnel. Hostname endpoints are resolved now. `interface` is the interface name on
+         * Linux; on Windows the adapter's name (alias, e.g. the `Tunnel` adapter's name) or its
+         * interface index in decimal. On an error nothing is left applied. Needs administrator
+         * rights (root, `CAP_NET_ADMIN`). `Unsupported` on Apple systems (use
+         * [`crate::network_settings_for`] with NetworkExtension) and on other OSes.
+         */
+    @Throws(TunnelException::class) fun `applyNetworkPlan`(`interface`: kotlin.String, `wgQuickConfig`: kotlin.String): NetworkSetup {
+            return FfiConverterTypeNetworkSetup.lift(
+    uniffiRustCallWithError(TunnelException) { _status ->
+    UniffiLib.uniffi_ferrowg_fn_func_apply_network_plan(
+    
+        
+        FfiConverterString.lower(`interface`),
         FfiConverterString.lower(`wgQuickConfig`),_status)
 }
     )
