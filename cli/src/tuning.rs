@@ -22,9 +22,9 @@ use std::sync::Arc;
 use ferrowg_core::device::{DeviceOptions, RingKind};
 use ferrowg_core::CodelParams;
 
-/// `--rx-codel=on`: target 1 ms, interval 10 ms (a standing queue above a millisecond
-/// for ten is what the netns rig shows under one saturating stream).
-pub const RX_CODEL_ON: (Duration, Duration) = (Duration::from_millis(1), Duration::from_millis(10));
+/// `--rx-codel=on`: the engine's [`ferrowg_core::device::RX_CODEL_ON`] (1 ms / 10 ms).
+pub const RX_CODEL_ON: (Duration, Duration) =
+    (ferrowg_core::device::RX_CODEL_ON.target, ferrowg_core::device::RX_CODEL_ON.interval);
 
 /// The TX path.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

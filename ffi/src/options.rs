@@ -69,11 +69,11 @@ pub struct TunnelOptions {
     pub sched_slice_us: Option<u32>,
 }
 
-/// Receive CoDel's target when the host sets none (µs): a standing queue above a
-/// millisecond for ten is what the netns rig shows under one saturating stream.
-const RX_CODEL_TARGET_US: u32 = 1_000;
+/// Receive CoDel's target when the host sets none (µs): the engine's
+/// [`ferrowg_core::device::RX_CODEL_ON`].
+const RX_CODEL_TARGET_US: u32 = ferrowg_core::device::RX_CODEL_ON.target.as_micros() as u32;
 /// Receive CoDel's interval when the host sets none (µs).
-const RX_CODEL_INTERVAL_US: u32 = 10_000;
+const RX_CODEL_INTERVAL_US: u32 = ferrowg_core::device::RX_CODEL_ON.interval.as_micros() as u32;
 
 impl TunnelOptions {
     /// Puts the chosen options into `opts`; refuses CoDel values that cannot work.

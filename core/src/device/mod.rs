@@ -207,6 +207,16 @@ impl Default for DeviceOptions {
 /// receive-side CoDel ([`DeviceOptions::rx_codel`]): a 576-byte inner packet sealed.
 pub const RX_CODEL_MIN_LEN: usize = 576 + 32;
 
+/// The receive-side CoDel parameters hosts use when it is simply turned on
+/// (`--rx-codel=on`, the FFI's `rx_codel` without values): target 1 ms, interval 10 ms —
+/// a standing queue above a millisecond for ten is what the netns rig shows under one
+/// saturating stream (docs/performance.md).
+pub const RX_CODEL_ON: CodelParams = CodelParams {
+    target: std::time::Duration::from_millis(1),
+    interval: std::time::Duration::from_millis(10),
+    max_packet: 1500,
+};
+
 /// Why the device could not start or apply a configuration.
 #[derive(Debug, thiserror::Error)]
 #[non_exhaustive]
