@@ -524,7 +524,7 @@ def _uniffi_check_contract_api_version(lib):
         raise InternalError("UniFFI contract version mismatch: try cleaning and rebuilding your project")
 
 def _uniffi_check_api_checksums(lib):
-    if lib.uniffi_ferrowg_checksum_func_apply_network_plan() != 59839:
+    if lib.uniffi_ferrowg_checksum_func_apply_network_plan() != 30670:
         raise InternalError("UniFFI API checksum mismatch: try cleaning and rebuilding your project")
     if lib.uniffi_ferrowg_checksum_func_callback_failures() != 57324:
         raise InternalError("UniFFI API checksum mismatch: try cleaning and rebuilding your project")
@@ -4603,12 +4603,13 @@ def apply_network_plan(interface: str,wg_quick_config: str) -> NetworkSetup:
     Applies the network plan of `wg_quick_config` to the existing tunnel interface
     `interface`, as `wg-quick up` does after creating the interface: addresses, MTU and
     link up, DNS, routes (a default route policy-routed through table 51820 with its
-    rules and firewall on Linux, as `/1` halves on Windows), the endpoints kept out of
+    rules and firewall on Linux, as `/1` halves on macOS), the endpoints kept out of
     the tunnel. Hostname endpoints are resolved now. `interface` is the interface name on
-    Linux; on Windows the adapter's name (alias, e.g. the `Tunnel` adapter's name) or its
-    interface index in decimal. On an error nothing is left applied. Needs administrator
-    rights (root, `CAP_NET_ADMIN`). `Unsupported` on Apple systems (use
-    [`crate::network_settings_for`] with NetworkExtension) and on other OSes.
+    Linux and macOS (`utunN`); on Windows the adapter's name (alias, e.g. the `Tunnel`
+    adapter's name) or its interface index in decimal. On an error nothing is left
+    applied. Needs administrator rights (root, `CAP_NET_ADMIN`). A NetworkExtension app
+    (iOS, macOS) does not call this: it gives [`crate::network_settings_for`] to the
+    system. `Unsupported` on iOS and other OSes.
 """
     
     _UniffiFfiConverterString.check_lower(interface)

@@ -1,8 +1,9 @@
 //! The network plan in the API: the interface's addresses, MTU, routes, policy rules,
 //! full-tunnel firewall and DNS from a wg-quick file, applied by the library and undone
 //! by [`NetworkSetup::undo`] or when the object is freed. Linux (netlink, nft, resolvconf
-//! or resolved, with the crash marker of `ferrowg up`) and Windows (IP Helper); Apple
-//! apps give NetworkExtension [`crate::network_settings_for`] instead.
+//! or resolved, with the crash marker of `ferrowg up`), Windows (IP Helper) and macOS
+//! without NetworkExtension (`ifconfig`, `route`, `networksetup`, as wg-quick); Apple
+//! NetworkExtension apps give [`crate::network_settings_for`] to the system instead.
 
 use std::sync::Arc;
 
@@ -20,6 +21,13 @@ trait Revert: Send {
 
 #[cfg(target_os = "linux")]
 impl Revert for ferrowg_platform::netconf::Applied {
+    fn revert(&mut self) -> Vec<String> {
+        self.undo()
+    }
+}
+
+#[cfg(target_os = "macos")]
+impl Revert for ferrowg_platform::netconf::macos::Applied {
     fn revert(&mut self) -> Vec<String> {
         self.undo()
     }
@@ -57,12 +65,13 @@ impl std::fmt::Debug for NetworkSetup {
 /// Applies the network plan of `wg_quick_config` to the existing tunnel interface
 /// `interface`, as `wg-quick up` does after creating the interface: addresses, MTU and
 /// link up, DNS, routes (a default route policy-routed through table 51820 with its
-/// rules and firewall on Linux, as `/1` halves on Windows), the endpoints kept out of
+/// rules and firewall on Linux, as `/1` halves on macOS), the endpoints kept out of
 /// the tunnel. Hostname endpoints are resolved now. `interface` is the interface name on
-/// Linux; on Windows the adapter's name (alias, e.g. the `Tunnel` adapter's name) or its
-/// interface index in decimal. On an error nothing is left applied. Needs administrator
-/// rights (root, `CAP_NET_ADMIN`). `Unsupported` on Apple systems (use
-/// [`crate::network_settings_for`] with NetworkExtension) and on other OSes.
+/// Linux and macOS (`utunN`); on Windows the adapter's name (alias, e.g. the `Tunnel`
+/// adapter's name) or its interface index in decimal. On an error nothing is left
+/// applied. Needs administrator rights (root, `CAP_NET_ADMIN`). A NetworkExtension app
+/// (iOS, macOS) does not call this: it gives [`crate::network_settings_for`] to the
+/// system. `Unsupported` on iOS and other OSes.
 #[uniffi::export]
 pub fn apply_network_plan(
     interface: String,
@@ -116,12 +125,12 @@ impl NetworkSetup {
     }
 }
 
-#[cfg(any(target_os = "linux", windows))]
+#[cfg(any(target_os = "linux", target_os = "macos", windows))]
 fn log_line(line: &str) {
     crate::logging::log(crate::logging::LogLevel::Info, line);
 }
 
-#[cfg(any(target_os = "linux", windows))]
+#[cfg(any(target_os = "linux", target_os = "macos", windows))]
 fn network_error(detail: String) -> TunnelError {
     TunnelError::Network { detail }
 }
@@ -150,7 +159,17 @@ fn platform_apply(
     Ok(Some(Box::new(applied)))
 }
 
-#[cfg(not(any(target_os = "linux", windows)))]
+#[cfg(target_os = "macos")]
+fn platform_apply(
+    interface: &str,
+    plan: &NetworkPlan,
+) -> Result<Option<Box<dyn Revert>>, TunnelError> {
+    let applied = ferrowg_platform::netconf::macos::apply(interface, plan, Box::new(log_line))
+        .map_err(network_error)?;
+    Ok(Some(Box::new(applied)))
+}
+
+#[cfg(not(any(target_os = "linux", target_os = "macos", windows)))]
 fn platform_apply(
     _interface: &str,
     _plan: &NetworkPlan,
@@ -159,11 +178,11 @@ fn platform_apply(
 }
 
 /// The error on systems without an applier.
-#[cfg_attr(any(target_os = "linux", windows), allow(dead_code))]
+#[cfg_attr(any(target_os = "linux", target_os = "macos", windows), allow(dead_code))]
 fn unsupported() -> TunnelError {
     TunnelError::Unsupported {
-        detail: "applying the network plan on this OS; on Apple systems give \
-                 network_settings_for(config) to NetworkExtension"
+        detail: "applying the network plan on this OS; NetworkExtension apps give \
+                 network_settings_for(config) to the system"
             .into(),
     }
 }

@@ -4635,12 +4635,13 @@ public func networkSettingsFor(wgQuickConfig: String)throws  -> TunnelNetworkSet
  * Applies the network plan of `wg_quick_config` to the existing tunnel interface
  * `interface`, as `wg-quick up` does after creating the interface: addresses, MTU and
  * link up, DNS, routes (a default route policy-routed through table 51820 with its
- * rules and firewall on Linux, as `/1` halves on Windows), the endpoints kept out of
+ * rules and firewall on Linux, as `/1` halves on macOS), the endpoints kept out of
  * the tunnel. Hostname endpoints are resolved now. `interface` is the interface name on
- * Linux; on Windows the adapter's name (alias, e.g. the `Tunnel` adapter's name) or its
- * interface index in decimal. On an error nothing is left applied. Needs administrator
- * rights (root, `CAP_NET_ADMIN`). `Unsupported` on Apple systems (use
- * [`crate::network_settings_for`] with NetworkExtension) and on other OSes.
+ * Linux and macOS (`utunN`); on Windows the adapter's name (alias, e.g. the `Tunnel`
+ * adapter's name) or its interface index in decimal. On an error nothing is left
+ * applied. Needs administrator rights (root, `CAP_NET_ADMIN`). A NetworkExtension app
+ * (iOS, macOS) does not call this: it gives [`crate::network_settings_for`] to the
+ * system. `Unsupported` on iOS and other OSes.
  */
 public func applyNetworkPlan(interface: String, wgQuickConfig: String)throws  -> NetworkSetup  {
     return try  FfiConverterTypeNetworkSetup_lift(try rustCallWithError(FfiConverterTypeTunnelError_lift) {
@@ -4694,7 +4695,7 @@ private let initializationResult: InitializationResult = {
     if (uniffi_ferrowg_checksum_func_network_settings_for() != 38902) {
         return InitializationResult.apiChecksumMismatch
     }
-    if (uniffi_ferrowg_checksum_func_apply_network_plan() != 59839) {
+    if (uniffi_ferrowg_checksum_func_apply_network_plan() != 30670) {
         return InitializationResult.apiChecksumMismatch
     }
     if (uniffi_ferrowg_checksum_method_socketprotector_protect() != 65347) {
