@@ -1,7 +1,8 @@
 //! The network plan in the API: the interface's addresses, MTU, routes, policy rules,
 //! full-tunnel firewall and DNS from a wg-quick file, applied by the library and undone
 //! by [`NetworkSetup::undo`] or when the object is freed. Linux (netlink, nft, resolvconf
-//! or resolved, with the crash marker of `ferrowg up`), Windows (IP Helper) and macOS
+//! or resolved, with the crash marker of `ferrowg up`), Windows (IP Helper, with a crash
+//! marker in `%ProgramData%\ferrowg` undone by the next apply) and macOS
 //! without NetworkExtension (`ifconfig`, `route`, `networksetup`, as wg-quick); Apple
 //! NetworkExtension apps give [`crate::network_settings_for`] to the system instead.
 
@@ -111,7 +112,8 @@ impl NetworkSetup {
     /// Reverts every change the apply made, newest first. Idempotent: a second call
     /// does nothing. An interface already gone took its addresses and routes with it
     /// (not an error). Fails with `Network` listing what could not be undone (on Linux
-    /// the crash marker stays then, for `ferrowg cleanup IFNAME`); it is not retried.
+    /// the crash marker stays then, for `ferrowg cleanup IFNAME`; on Windows for the next
+    /// apply to the same interface); it is not retried.
     pub fn undo(&self) -> Result<(), TunnelError> {
         let Some(mut applied) = self.applied.lock().take() else {
             return Ok(());
@@ -155,7 +157,11 @@ fn platform_apply(
         Ok(index) => index,
         Err(_) => windows::interface_index(interface).map_err(network_error)?,
     };
-    let applied = windows::apply(index, plan, Box::new(log_line)).map_err(network_error)?;
+    // What a crashed earlier process left on this interface goes first (an error: the
+    // process still runs, or it could not all be undone; applying over it is refused).
+    windows::cleanup_stale(interface, Box::new(log_line)).map_err(network_error)?;
+    let applied =
+        windows::apply(index, interface, plan, Box::new(log_line)).map_err(network_error)?;
     Ok(Some(Box::new(applied)))
 }
 

@@ -17,6 +17,10 @@ pub mod macos;
 mod marker;
 #[cfg(target_os = "linux")]
 mod netlink;
+pub mod win_marker;
+#[cfg(windows)]
+#[allow(unsafe_code)]
+mod win_owner;
 pub mod win_plan;
 #[cfg(windows)]
 #[allow(unsafe_code)]
