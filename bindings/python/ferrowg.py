@@ -552,7 +552,7 @@ def _uniffi_check_api_checksums(lib):
         raise InternalError("UniFFI API checksum mismatch: try cleaning and rebuilding your project")
     if lib.uniffi_ferrowg_checksum_method_networksetup_is_applied() != 15278:
         raise InternalError("UniFFI API checksum mismatch: try cleaning and rebuilding your project")
-    if lib.uniffi_ferrowg_checksum_method_networksetup_undo() != 58525:
+    if lib.uniffi_ferrowg_checksum_method_networksetup_undo() != 20846:
         raise InternalError("UniFFI API checksum mismatch: try cleaning and rebuilding your project")
     if lib.uniffi_ferrowg_checksum_method_packetsink_on_packets() != 51576:
         raise InternalError("UniFFI API checksum mismatch: try cleaning and rebuilding your project")
@@ -3306,8 +3306,8 @@ class NetworkSetupProtocol(typing.Protocol):
         Reverts every change the apply made, newest first. Idempotent: a second call
         does nothing. An interface already gone took its addresses and routes with it
         (not an error). Fails with `Network` listing what could not be undone (on Linux
-        the crash marker stays then, for `ferrowg cleanup IFNAME`; on Windows for the next
-        apply to the same interface); it is not retried.
+        the crash marker stays then, for `ferrowg cleanup IFNAME`; on Windows for the first
+        apply to the same interface once this process has ended); it is not retried.
 """
         raise NotImplementedError
 
@@ -3394,8 +3394,8 @@ class NetworkSetup(NetworkSetupProtocol):
         Reverts every change the apply made, newest first. Idempotent: a second call
         does nothing. An interface already gone took its addresses and routes with it
         (not an error). Fails with `Network` listing what could not be undone (on Linux
-        the crash marker stays then, for `ferrowg cleanup IFNAME`; on Windows for the next
-        apply to the same interface); it is not retried.
+        the crash marker stays then, for `ferrowg cleanup IFNAME`; on Windows for the first
+        apply to the same interface once this process has ended); it is not retried.
 """
         _uniffi_lowered_args = (
             self._uniffi_clone_handle(),

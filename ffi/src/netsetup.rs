@@ -112,8 +112,8 @@ impl NetworkSetup {
     /// Reverts every change the apply made, newest first. Idempotent: a second call
     /// does nothing. An interface already gone took its addresses and routes with it
     /// (not an error). Fails with `Network` listing what could not be undone (on Linux
-    /// the crash marker stays then, for `ferrowg cleanup IFNAME`; on Windows for the next
-    /// apply to the same interface); it is not retried.
+    /// the crash marker stays then, for `ferrowg cleanup IFNAME`; on Windows for the first
+    /// apply to the same interface once this process has ended); it is not retried.
     pub fn undo(&self) -> Result<(), TunnelError> {
         let Some(mut applied) = self.applied.lock().take() else {
             return Ok(());

@@ -191,7 +191,9 @@ pub fn parse(text: &str) -> Result<Parsed, String> {
 pub fn stale(text: &str, alive: impl Fn(u32, u64) -> bool) -> Result<(Owner, Vec<Entry>), String> {
     let parsed = parse(text)?;
     let owner = parsed.owner.ok_or("the marker's header is unreadable")?;
-    if owner.pid != std::process::id() && alive(owner.pid, owner.created) {
+    // This very process counts as running too: a marker it still holds (an apply not
+    // undone, or an undo that failed) is not taken from under it.
+    if alive(owner.pid, owner.created) {
         return Err(format!("the interface is managed by the running process {}", owner.pid));
     }
     let mut entries = parsed.entries;

@@ -884,8 +884,8 @@ public protocol NetworkSetupProtocol: AnyObject, Sendable {
      * Reverts every change the apply made, newest first. Idempotent: a second call
      * does nothing. An interface already gone took its addresses and routes with it
      * (not an error). Fails with `Network` listing what could not be undone (on Linux
-     * the crash marker stays then, for `ferrowg cleanup IFNAME`; on Windows for the next
-     * apply to the same interface); it is not retried.
+     * the crash marker stays then, for `ferrowg cleanup IFNAME`; on Windows for the first
+     * apply to the same interface once this process has ended); it is not retried.
      */
     func undo() throws 
     
@@ -992,8 +992,8 @@ open func isApplied() -> Bool  {
      * Reverts every change the apply made, newest first. Idempotent: a second call
      * does nothing. An interface already gone took its addresses and routes with it
      * (not an error). Fails with `Network` listing what could not be undone (on Linux
-     * the crash marker stays then, for `ferrowg cleanup IFNAME`; on Windows for the next
-     * apply to the same interface); it is not retried.
+     * the crash marker stays then, for `ferrowg cleanup IFNAME`; on Windows for the first
+     * apply to the same interface once this process has ended); it is not retried.
      */
 open func undo()throws   {try rustCallWithError(FfiConverterTypeTunnelError_lift) {
         uniffiCallStatus in
@@ -4718,7 +4718,7 @@ private let initializationResult: InitializationResult = {
     if (uniffi_ferrowg_checksum_method_networksetup_is_applied() != 15278) {
         return InitializationResult.apiChecksumMismatch
     }
-    if (uniffi_ferrowg_checksum_method_networksetup_undo() != 58525) {
+    if (uniffi_ferrowg_checksum_method_networksetup_undo() != 20846) {
         return InitializationResult.apiChecksumMismatch
     }
     if (uniffi_ferrowg_checksum_method_tunnel_config() != 14717) {

@@ -95,3 +95,11 @@ fn the_file_exists_exactly_while_something_is_listed() {
     assert!(m.entries().is_empty());
     std::fs::remove_dir_all(&dir).unwrap();
 }
+
+#[test]
+fn a_marker_of_this_very_process_is_not_taken_from_under_it() {
+    let me = Owner { pid: std::process::id(), ..OWNER };
+    let t = format!("{}{}\n", header(&me), entries()[0].line());
+    let err = stale(&t, |pid, created| pid == me.pid && created == me.created).unwrap_err();
+    assert!(err.contains("running process"), "{err}");
+}

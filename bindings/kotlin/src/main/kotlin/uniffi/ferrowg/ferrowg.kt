@@ -1142,7 +1142,7 @@ private fun uniffiCheckApiChecksums(lib: IntegrityCheckingUniffiLib) {
     if ((lib.uniffi_ferrowg_checksum_method_networksetup_is_applied() and 0xFFFF) != 15278) {
         throw RuntimeException("UniFFI API checksum mismatch: try cleaning and rebuilding your project")
     }
-    if ((lib.uniffi_ferrowg_checksum_method_networksetup_undo() and 0xFFFF) != 58525) {
+    if ((lib.uniffi_ferrowg_checksum_method_networksetup_undo() and 0xFFFF) != 20846) {
         throw RuntimeException("UniFFI API checksum mismatch: try cleaning and rebuilding your project")
     }
     if ((lib.uniffi_ferrowg_checksum_method_tunnel_config() and 0xFFFF) != 14717) {
@@ -2070,8 +2070,8 @@ public interface NetworkSetupInterface {
      * Reverts every change the apply made, newest first. Idempotent: a second call
      * does nothing. An interface already gone took its addresses and routes with it
      * (not an error). Fails with `Network` listing what could not be undone (on Linux
-     * the crash marker stays then, for `ferrowg cleanup IFNAME`; on Windows for the next
-     * apply to the same interface); it is not retried.
+     * the crash marker stays then, for `ferrowg cleanup IFNAME`; on Windows for the first
+     * apply to the same interface once this process has ended); it is not retried.
      */
     fun `undo`()
     
@@ -2241,8 +2241,8 @@ open class NetworkSetup: Disposable, AutoCloseable, NetworkSetupInterface
      * Reverts every change the apply made, newest first. Idempotent: a second call
      * does nothing. An interface already gone took its addresses and routes with it
      * (not an error). Fails with `Network` listing what could not be undone (on Linux
-     * the crash marker stays then, for `ferrowg cleanup IFNAME`; on Windows for the next
-     * apply to the same interface); it is not retried.
+     * the crash marker stays then, for `ferrowg cleanup IFNAME`; on Windows for the first
+     * apply to the same interface once this process has ended); it is not retried.
      */
     @Throws(TunnelException::class)override fun `undo`()
         = 
