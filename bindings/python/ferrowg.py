@@ -524,7 +524,7 @@ def _uniffi_check_contract_api_version(lib):
         raise InternalError("UniFFI contract version mismatch: try cleaning and rebuilding your project")
 
 def _uniffi_check_api_checksums(lib):
-    if lib.uniffi_ferrowg_checksum_func_apply_network_plan() != 59839:
+    if lib.uniffi_ferrowg_checksum_func_apply_network_plan() != 30670:
         raise InternalError("UniFFI API checksum mismatch: try cleaning and rebuilding your project")
     if lib.uniffi_ferrowg_checksum_func_callback_failures() != 57324:
         raise InternalError("UniFFI API checksum mismatch: try cleaning and rebuilding your project")
@@ -552,7 +552,7 @@ def _uniffi_check_api_checksums(lib):
         raise InternalError("UniFFI API checksum mismatch: try cleaning and rebuilding your project")
     if lib.uniffi_ferrowg_checksum_method_networksetup_is_applied() != 15278:
         raise InternalError("UniFFI API checksum mismatch: try cleaning and rebuilding your project")
-    if lib.uniffi_ferrowg_checksum_method_networksetup_undo() != 30684:
+    if lib.uniffi_ferrowg_checksum_method_networksetup_undo() != 20846:
         raise InternalError("UniFFI API checksum mismatch: try cleaning and rebuilding your project")
     if lib.uniffi_ferrowg_checksum_method_packetsink_on_packets() != 51576:
         raise InternalError("UniFFI API checksum mismatch: try cleaning and rebuilding your project")
@@ -3306,7 +3306,8 @@ class NetworkSetupProtocol(typing.Protocol):
         Reverts every change the apply made, newest first. Idempotent: a second call
         does nothing. An interface already gone took its addresses and routes with it
         (not an error). Fails with `Network` listing what could not be undone (on Linux
-        the crash marker stays then, for `ferrowg cleanup IFNAME`); it is not retried.
+        the crash marker stays then, for `ferrowg cleanup IFNAME`; on Windows for the first
+        apply to the same interface once this process has ended); it is not retried.
 """
         raise NotImplementedError
 
@@ -3393,7 +3394,8 @@ class NetworkSetup(NetworkSetupProtocol):
         Reverts every change the apply made, newest first. Idempotent: a second call
         does nothing. An interface already gone took its addresses and routes with it
         (not an error). Fails with `Network` listing what could not be undone (on Linux
-        the crash marker stays then, for `ferrowg cleanup IFNAME`); it is not retried.
+        the crash marker stays then, for `ferrowg cleanup IFNAME`; on Windows for the first
+        apply to the same interface once this process has ended); it is not retried.
 """
         _uniffi_lowered_args = (
             self._uniffi_clone_handle(),
@@ -4603,12 +4605,13 @@ def apply_network_plan(interface: str,wg_quick_config: str) -> NetworkSetup:
     Applies the network plan of `wg_quick_config` to the existing tunnel interface
     `interface`, as `wg-quick up` does after creating the interface: addresses, MTU and
     link up, DNS, routes (a default route policy-routed through table 51820 with its
-    rules and firewall on Linux, as `/1` halves on Windows), the endpoints kept out of
+    rules and firewall on Linux, as `/1` halves on macOS), the endpoints kept out of
     the tunnel. Hostname endpoints are resolved now. `interface` is the interface name on
-    Linux; on Windows the adapter's name (alias, e.g. the `Tunnel` adapter's name) or its
-    interface index in decimal. On an error nothing is left applied. Needs administrator
-    rights (root, `CAP_NET_ADMIN`). `Unsupported` on Apple systems (use
-    [`crate::network_settings_for`] with NetworkExtension) and on other OSes.
+    Linux and macOS (`utunN`); on Windows the adapter's name (alias, e.g. the `Tunnel`
+    adapter's name) or its interface index in decimal. On an error nothing is left
+    applied. Needs administrator rights (root, `CAP_NET_ADMIN`). A NetworkExtension app
+    (iOS, macOS) does not call this: it gives [`crate::network_settings_for`] to the
+    system. `Unsupported` on iOS and other OSes.
 """
     
     _UniffiFfiConverterString.check_lower(interface)

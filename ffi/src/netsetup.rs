@@ -1,8 +1,10 @@
 //! The network plan in the API: the interface's addresses, MTU, routes, policy rules,
 //! full-tunnel firewall and DNS from a wg-quick file, applied by the library and undone
 //! by [`NetworkSetup::undo`] or when the object is freed. Linux (netlink, nft, resolvconf
-//! or resolved, with the crash marker of `ferrowg up`) and Windows (IP Helper); Apple
-//! apps give NetworkExtension [`crate::network_settings_for`] instead.
+//! or resolved, with the crash marker of `ferrowg up`), Windows (IP Helper, with a crash
+//! marker in `%ProgramData%\ferrowg` undone by the next apply) and macOS
+//! without NetworkExtension (`ifconfig`, `route`, `networksetup`, as wg-quick); Apple
+//! NetworkExtension apps give [`crate::network_settings_for`] to the system instead.
 
 use std::sync::Arc;
 
@@ -20,6 +22,13 @@ trait Revert: Send {
 
 #[cfg(target_os = "linux")]
 impl Revert for ferrowg_platform::netconf::Applied {
+    fn revert(&mut self) -> Vec<String> {
+        self.undo()
+    }
+}
+
+#[cfg(target_os = "macos")]
+impl Revert for ferrowg_platform::netconf::macos::Applied {
     fn revert(&mut self) -> Vec<String> {
         self.undo()
     }
@@ -57,12 +66,13 @@ impl std::fmt::Debug for NetworkSetup {
 /// Applies the network plan of `wg_quick_config` to the existing tunnel interface
 /// `interface`, as `wg-quick up` does after creating the interface: addresses, MTU and
 /// link up, DNS, routes (a default route policy-routed through table 51820 with its
-/// rules and firewall on Linux, as `/1` halves on Windows), the endpoints kept out of
+/// rules and firewall on Linux, as `/1` halves on macOS), the endpoints kept out of
 /// the tunnel. Hostname endpoints are resolved now. `interface` is the interface name on
-/// Linux; on Windows the adapter's name (alias, e.g. the `Tunnel` adapter's name) or its
-/// interface index in decimal. On an error nothing is left applied. Needs administrator
-/// rights (root, `CAP_NET_ADMIN`). `Unsupported` on Apple systems (use
-/// [`crate::network_settings_for`] with NetworkExtension) and on other OSes.
+/// Linux and macOS (`utunN`); on Windows the adapter's name (alias, e.g. the `Tunnel`
+/// adapter's name) or its interface index in decimal. On an error nothing is left
+/// applied. Needs administrator rights (root, `CAP_NET_ADMIN`). A NetworkExtension app
+/// (iOS, macOS) does not call this: it gives [`crate::network_settings_for`] to the
+/// system. `Unsupported` on iOS and other OSes.
 #[uniffi::export]
 pub fn apply_network_plan(
     interface: String,
@@ -102,7 +112,8 @@ impl NetworkSetup {
     /// Reverts every change the apply made, newest first. Idempotent: a second call
     /// does nothing. An interface already gone took its addresses and routes with it
     /// (not an error). Fails with `Network` listing what could not be undone (on Linux
-    /// the crash marker stays then, for `ferrowg cleanup IFNAME`); it is not retried.
+    /// the crash marker stays then, for `ferrowg cleanup IFNAME`; on Windows for the first
+    /// apply to the same interface once this process has ended); it is not retried.
     pub fn undo(&self) -> Result<(), TunnelError> {
         let Some(mut applied) = self.applied.lock().take() else {
             return Ok(());
@@ -116,12 +127,12 @@ impl NetworkSetup {
     }
 }
 
-#[cfg(any(target_os = "linux", windows))]
+#[cfg(any(target_os = "linux", target_os = "macos", windows))]
 fn log_line(line: &str) {
     crate::logging::log(crate::logging::LogLevel::Info, line);
 }
 
-#[cfg(any(target_os = "linux", windows))]
+#[cfg(any(target_os = "linux", target_os = "macos", windows))]
 fn network_error(detail: String) -> TunnelError {
     TunnelError::Network { detail }
 }
@@ -146,11 +157,25 @@ fn platform_apply(
         Ok(index) => index,
         Err(_) => windows::interface_index(interface).map_err(network_error)?,
     };
-    let applied = windows::apply(index, plan, Box::new(log_line)).map_err(network_error)?;
+    // What a crashed earlier process left on this interface goes first (an error: the
+    // process still runs, or it could not all be undone; applying over it is refused).
+    windows::cleanup_stale(interface, Box::new(log_line)).map_err(network_error)?;
+    let applied =
+        windows::apply(index, interface, plan, Box::new(log_line)).map_err(network_error)?;
     Ok(Some(Box::new(applied)))
 }
 
-#[cfg(not(any(target_os = "linux", windows)))]
+#[cfg(target_os = "macos")]
+fn platform_apply(
+    interface: &str,
+    plan: &NetworkPlan,
+) -> Result<Option<Box<dyn Revert>>, TunnelError> {
+    let applied = ferrowg_platform::netconf::macos::apply(interface, plan, Box::new(log_line))
+        .map_err(network_error)?;
+    Ok(Some(Box::new(applied)))
+}
+
+#[cfg(not(any(target_os = "linux", target_os = "macos", windows)))]
 fn platform_apply(
     _interface: &str,
     _plan: &NetworkPlan,
@@ -159,11 +184,11 @@ fn platform_apply(
 }
 
 /// The error on systems without an applier.
-#[cfg_attr(any(target_os = "linux", windows), allow(dead_code))]
+#[cfg_attr(any(target_os = "linux", target_os = "macos", windows), allow(dead_code))]
 fn unsupported() -> TunnelError {
     TunnelError::Unsupported {
-        detail: "applying the network plan on this OS; on Apple systems give \
-                 network_settings_for(config) to NetworkExtension"
+        detail: "applying the network plan on this OS; NetworkExtension apps give \
+                 network_settings_for(config) to the system"
             .into(),
     }
 }

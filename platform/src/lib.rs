@@ -20,7 +20,7 @@ pub mod console;
 pub mod cpu;
 mod error;
 pub mod killswitch;
-#[cfg(any(target_os = "linux", windows))]
+#[cfg(any(target_os = "linux", target_os = "macos", windows))]
 pub mod netconf;
 #[cfg(windows)]
 pub mod pipe;

@@ -31,10 +31,11 @@ fn invalid() -> CError {
 
 /// Applies the network plan of the wg-quick text `config` (addresses, MTU, routes,
 /// rules, firewall, DNS) to the existing tunnel interface `interface`: its name on
-/// Linux; on Windows the adapter's name or its interface index in decimal. On success
-/// `*out` is the new handle; undo with `ferrowg_network_undo` or `ferrowg_network_free`.
-/// On an error nothing is left applied. `FERROWG_ERR_UNSUPPORTED` on Apple systems (use
-/// the network settings for NetworkExtension) and other OSes; `FERROWG_ERR_NETWORK`
+/// Linux and macOS (`utunN`); on Windows the adapter's name or its interface index in
+/// decimal. On success `*out` is the new handle; undo with `ferrowg_network_undo` or
+/// `ferrowg_network_free`. On an error nothing is left applied. NetworkExtension apps
+/// use the network settings for NetworkExtension instead. `FERROWG_ERR_UNSUPPORTED` on
+/// iOS and other OSes; `FERROWG_ERR_NETWORK`
 /// when the OS refuses a change. Needs administrator rights.
 ///
 /// # Safety

@@ -33,13 +33,20 @@ use windows::Win32::Networking::WinSock::{
 };
 use windows::Win32::System::LibraryLoader::{GetProcAddress, LoadLibraryW};
 
+use super::win_marker::{self, Entry, MarkerFile, Owner};
+use super::win_owner;
 use super::win_plan::{apply_ops, operations, Applied, WinExecutor, WinOp};
 
 /// Applies `plan` to the interface with index `interface_index` (e.g.
 /// `WintunTun::interface_index`); `log` gets one line per step. On an error everything
 /// done so far is undone and the error returned. Undo with [`Applied::undo`] or drop.
+/// Each change is first listed in the crash marker `%ProgramData%\ferrowg\NAME.state`
+/// (`name`: the interface as the caller names it, the same each time); a complete undo
+/// removes it, and [`cleanup_stale`] undoes what a dead process left. Call
+/// [`cleanup_stale`] for `name` before applying.
 pub fn apply(
     interface_index: u32,
+    name: &str,
     plan: &NetworkPlan,
     log: Box<dyn Fn(&str) + Send>,
 ) -> Result<Applied<IpHelper>, String> {
@@ -53,7 +60,16 @@ pub fn apply(
     // SAFETY: both pointers refer to live values of the right types.
     let rc = unsafe { ConvertInterfaceLuidToGuid(&luid, &mut guid) };
     check(rc, "interface GUID")?;
-    apply_ops(IpHelper { luid, guid, log }, &operations(plan))
+    let owner = Owner {
+        pid: std::process::id(),
+        created: win_owner::own_creation_time(),
+        // SAFETY: every bit pattern of the union is a valid u64.
+        luid: unsafe { luid.Value },
+        guid: guid.to_u128(),
+    };
+    let path = win_marker::marker_path(&win_owner::marker_dir(), name);
+    let marker = Some(MarkerFile::new(path, &owner));
+    apply_ops(IpHelper { luid, guid, log, marker, pending: None }, &operations(plan))
 }
 
 /// The interface index of the adapter whose alias (the name shown in the network
@@ -79,6 +95,10 @@ pub struct IpHelper {
     luid: NET_LUID_LH,
     guid: GUID,
     log: Box<dyn Fn(&str) + Send>,
+    /// The crash marker (`None` in a cleanup, which works from one).
+    marker: Option<MarkerFile>,
+    /// The marker entry of the operation under way.
+    pending: Option<Entry>,
 }
 
 impl std::fmt::Debug for IpHelper {
@@ -86,29 +106,6 @@ impl std::fmt::Debug for IpHelper {
         // SAFETY: every bit pattern of the union is a valid u64.
         let luid = unsafe { self.luid.Value };
         f.debug_struct("IpHelper").field("luid", &luid).field("guid", &self.guid).finish()
-    }
-}
-
-/// What undoes one operation: the row it created, or the interface row it replaced.
-pub enum Undo {
-    /// Restore these interface settings.
-    Interface(Box<MIB_IPINTERFACE_ROW>),
-    /// Delete this address.
-    Address(Box<MIB_UNICASTIPADDRESS_ROW>),
-    /// Clear this family's DNS settings.
-    Dns(Family),
-    /// Delete this route.
-    Route(Box<MIB_IPFORWARD_ROW2>),
-}
-
-impl std::fmt::Debug for Undo {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str(match self {
-            Undo::Interface(_) => "Interface",
-            Undo::Address(_) => "Address",
-            Undo::Dns(_) => "Dns",
-            Undo::Route(_) => "Route",
-        })
     }
 }
 
@@ -186,23 +183,75 @@ impl IpHelper {
     }
 }
 
-impl WinExecutor for IpHelper {
-    type Undo = Undo;
+impl IpHelper {
+    /// Lists `entry` in the crash marker before its change is made.
+    fn note(&mut self, entry: Entry) {
+        self.pending = Some(entry.clone());
+        if let Some(m) = &mut self.marker {
+            if let Err(e) = m.push(entry) {
+                (self.log)(&format!("ferrowg: crash marker: {e}"));
+            }
+        }
+    }
 
-    fn execute(&mut self, op: &WinOp) -> Result<Option<Undo>, String> {
+    /// Drops `entry` from the crash marker (undone, or it changed nothing).
+    fn unnote(&mut self, entry: &Entry) {
+        if let Some(m) = &mut self.marker {
+            if let Err(e) = m.remove(entry) {
+                (self.log)(&format!("ferrowg: crash marker: {e}"));
+            }
+        }
+    }
+
+    fn interface_row(&self, family: Family) -> Result<MIB_IPINTERFACE_ROW, String> {
+        need(s!("GetIpInterfaceEntry"), "GetIpInterfaceEntry")?;
+        need(s!("SetIpInterfaceEntry"), "SetIpInterfaceEntry")?;
+        let mut row = MIB_IPINTERFACE_ROW::default();
+        // SAFETY: `row` is a live, writable MIB_IPINTERFACE_ROW.
+        unsafe { InitializeIpInterfaceEntry(&mut row) };
+        row.Family = af(family);
+        row.InterfaceLuid = self.luid;
+        // SAFETY: as above; the call fills the row for this LUID and family.
+        check(unsafe { GetIpInterfaceEntry(&mut row) }, "GetIpInterfaceEntry")?;
+        Ok(row)
+    }
+
+    fn address_row(&self, addr: IpAddr, prefix_len: u8) -> MIB_UNICASTIPADDRESS_ROW {
+        let mut row = MIB_UNICASTIPADDRESS_ROW::default();
+        // SAFETY: `row` is a live, writable row.
+        unsafe { InitializeUnicastIpAddressEntry(&mut row) };
+        row.InterfaceLuid = self.luid;
+        row.Address = sockaddr(addr);
+        row.OnLinkPrefixLength = prefix_len;
+        row
+    }
+
+    fn route_row(&self, prefix: IpAddr, prefix_len: u8) -> MIB_IPFORWARD_ROW2 {
+        let mut row = MIB_IPFORWARD_ROW2::default();
+        // SAFETY: `row` is a live, writable row.
+        unsafe { InitializeIpForwardEntry(&mut row) };
+        row.InterfaceLuid = self.luid;
+        row.DestinationPrefix =
+            IP_ADDRESS_PREFIX { Prefix: sockaddr(prefix), PrefixLength: prefix_len };
+        row.NextHop = sockaddr(match Family::of(prefix) {
+            Family::V4 => IpAddr::V4(std::net::Ipv4Addr::UNSPECIFIED),
+            Family::V6 => IpAddr::V6(std::net::Ipv6Addr::UNSPECIFIED),
+        });
+        row
+    }
+
+    fn execute_op(&mut self, op: &WinOp) -> Result<Option<Entry>, String> {
         match op {
             WinOp::Interface { family, mtu, metric } => {
                 (self.log)(&format!("[#] interface {family:?} mtu {mtu} metric {metric}"));
-                need(s!("GetIpInterfaceEntry"), "GetIpInterfaceEntry")?;
-                need(s!("SetIpInterfaceEntry"), "SetIpInterfaceEntry")?;
-                let mut row = MIB_IPINTERFACE_ROW::default();
-                // SAFETY: `row` is a live, writable MIB_IPINTERFACE_ROW.
-                unsafe { InitializeIpInterfaceEntry(&mut row) };
-                row.Family = af(*family);
-                row.InterfaceLuid = self.luid;
-                // SAFETY: as above; the call fills the row for this LUID and family.
-                check(unsafe { GetIpInterfaceEntry(&mut row) }, "GetIpInterfaceEntry")?;
-                let old = row;
+                let mut row = self.interface_row(*family)?;
+                let entry = Entry::Interface {
+                    family: *family,
+                    mtu: row.NlMtu,
+                    metric: row.Metric,
+                    automatic_metric: row.UseAutomaticMetric,
+                };
+                self.note(entry.clone());
                 row.NlMtu = *mtu;
                 row.UseAutomaticMetric = false;
                 row.Metric = *metric;
@@ -210,17 +259,14 @@ impl WinExecutor for IpHelper {
                 row.SitePrefixLength = 0;
                 // SAFETY: a fully initialized row read back from the system.
                 check(unsafe { SetIpInterfaceEntry(&mut row) }, "SetIpInterfaceEntry")?;
-                Ok(Some(Undo::Interface(Box::new(old))))
+                Ok(Some(entry))
             }
             WinOp::Address { addr, prefix_len } => {
                 (self.log)(&format!("[#] address add {addr}/{prefix_len}"));
                 need(s!("CreateUnicastIpAddressEntry"), "CreateUnicastIpAddressEntry")?;
-                let mut row = MIB_UNICASTIPADDRESS_ROW::default();
-                // SAFETY: `row` is a live, writable row.
-                unsafe { InitializeUnicastIpAddressEntry(&mut row) };
-                row.InterfaceLuid = self.luid;
-                row.Address = sockaddr(*addr);
-                row.OnLinkPrefixLength = *prefix_len;
+                let entry = Entry::Address { addr: *addr, prefix_len: *prefix_len };
+                self.note(entry.clone());
+                let mut row = self.address_row(*addr, *prefix_len);
                 row.DadState = IpDadStatePreferred;
                 // SAFETY: `row` is initialized and live for the call.
                 let rc = unsafe { CreateUnicastIpAddressEntry(&row) };
@@ -228,22 +274,20 @@ impl WinExecutor for IpHelper {
                     return Ok(None); // not ours to remove
                 }
                 check(rc, &format!("address {addr}/{prefix_len}"))?;
-                Ok(Some(Undo::Address(Box::new(row))))
+                Ok(Some(entry))
             }
             WinOp::Dns { family, servers, search } => {
                 (self.log)(&format!("[#] DNS {family:?} servers {servers} search {search}"));
+                self.note(Entry::Dns(*family));
                 self.set_dns(*family, servers, search)?;
-                Ok(Some(Undo::Dns(*family)))
+                Ok(Some(Entry::Dns(*family)))
             }
             WinOp::Route(r) => {
                 (self.log)(&format!("[#] route add {}/{}", r.prefix, r.prefix_len));
                 need(s!("CreateIpForwardEntry2"), "CreateIpForwardEntry2")?;
-                let mut row = MIB_IPFORWARD_ROW2::default();
-                // SAFETY: `row` is a live, writable row.
-                unsafe { InitializeIpForwardEntry(&mut row) };
-                row.InterfaceLuid = self.luid;
-                row.DestinationPrefix =
-                    IP_ADDRESS_PREFIX { Prefix: sockaddr(r.prefix), PrefixLength: r.prefix_len };
+                let entry = Entry::Route { prefix: r.prefix, prefix_len: r.prefix_len };
+                self.note(entry.clone());
+                let mut row = self.route_row(r.prefix, r.prefix_len);
                 row.NextHop = sockaddr(r.next_hop);
                 row.Metric = r.metric;
                 row.Protocol = NL_ROUTE_PROTOCOL(r.protocol);
@@ -253,13 +297,14 @@ impl WinExecutor for IpHelper {
                     return Ok(None);
                 }
                 check(rc, &format!("route {}/{}", r.prefix, r.prefix_len))?;
-                Ok(Some(Undo::Route(Box::new(row))))
+                Ok(Some(entry))
             }
         }
     }
 
-    fn revert(&mut self, undo: &Undo) -> Result<(), String> {
-        (self.log)(&format!("[#] undo {undo:?}"));
+    /// Reverts one recorded change (also one read from a dead process's marker).
+    fn revert_entry(&mut self, entry: &Entry) -> Result<(), String> {
+        (self.log)(&format!("[#] undo {}", entry.line()));
         // An interface that is already gone took its addresses and routes with it.
         let gone_ok = |rc: WIN32_ERROR, what: &str| {
             if rc == ERROR_NOT_FOUND || rc == ERROR_FILE_NOT_FOUND {
@@ -267,26 +312,99 @@ impl WinExecutor for IpHelper {
             }
             check(rc, what)
         };
-        match undo {
-            Undo::Interface(old) => {
-                let mut row = **old;
+        match entry {
+            Entry::Interface { family, mtu, metric, automatic_metric } => {
+                let mut row = match self.interface_row(*family) {
+                    Ok(row) => row,
+                    Err(_) if !self.interface_exists() => return Ok(()),
+                    Err(e) => return Err(e),
+                };
+                row.NlMtu = *mtu;
+                row.Metric = *metric;
+                row.UseAutomaticMetric = *automatic_metric;
                 row.SitePrefixLength = 0;
-                // SAFETY: a row read from the system earlier, live for the call.
+                // SAFETY: a row read from the system, live for the call.
                 gone_ok(unsafe { SetIpInterfaceEntry(&mut row) }, "restore interface")
             }
-            Undo::Address(row) => {
-                // SAFETY: the row this applier created, live for the call.
-                let rc = unsafe { DeleteUnicastIpAddressEntry(&**row) };
+            Entry::Address { addr, prefix_len } => {
+                let row = self.address_row(*addr, *prefix_len);
+                // SAFETY: an initialized row, live for the call.
+                let rc = unsafe { DeleteUnicastIpAddressEntry(&row) };
                 gone_ok(rc, "DeleteUnicastIpAddressEntry")
             }
-            Undo::Dns(family) => self.set_dns(*family, "", ""),
-            Undo::Route(row) => {
-                // SAFETY: the row this applier created, live for the call.
-                let rc = unsafe { DeleteIpForwardEntry2(&**row) };
+            Entry::Dns(family) => match self.set_dns(*family, "", "") {
+                Err(_) if !self.interface_exists() => Ok(()),
+                other => other,
+            },
+            Entry::Route { prefix, prefix_len } => {
+                let row = self.route_row(*prefix, *prefix_len);
+                // SAFETY: an initialized row, live for the call.
+                let rc = unsafe { DeleteIpForwardEntry2(&row) };
                 gone_ok(rc, "DeleteIpForwardEntry2")
             }
         }
     }
+
+    /// Whether the interface still exists (its LUID maps to an index).
+    fn interface_exists(&self) -> bool {
+        let mut index = 0u32;
+        // SAFETY: both pointers refer to live values of the right types.
+        let rc = unsafe { ConvertInterfaceLuidToIndex(&self.luid, &mut index) };
+        rc == NO_ERROR
+    }
+}
+
+impl WinExecutor for IpHelper {
+    type Undo = Entry;
+
+    fn execute(&mut self, op: &WinOp) -> Result<Option<Entry>, String> {
+        self.pending = None;
+        let result = self.execute_op(op);
+        if let Some(entry) = self.pending.take() {
+            if !matches!(result, Ok(Some(_))) {
+                self.unnote(&entry);
+            }
+        }
+        result
+    }
+
+    fn revert(&mut self, entry: &Entry) -> Result<(), String> {
+        self.revert_entry(entry)?;
+        self.unnote(entry);
+        Ok(())
+    }
+}
+
+/// Undoes what a stale marker for the interface `name` lists (newest first) and removes
+/// it: what a process that died with the plan applied left. `Ok` with the lines undone
+/// (empty: there was no marker); `Err` if the process that wrote it still runs, a line
+/// is of an unknown kind, or something could not be undone (the marker then stays).
+pub fn cleanup_stale(name: &str, log: Box<dyn Fn(&str) + Send>) -> Result<Vec<String>, String> {
+    let path = win_marker::marker_path(&win_owner::marker_dir(), name);
+    let text = match std::fs::read_to_string(&path) {
+        Ok(t) => t,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(Vec::new()),
+        Err(e) => return Err(format!("{}: {e}", path.display())),
+    };
+    let (owner, entries) = win_marker::stale(&text, win_owner::alive)
+        .map_err(|e| format!("{}: {e}", path.display()))?;
+    log(&format!("[#] stale {} from a dead process: undoing it", path.display()));
+    let luid = NET_LUID_LH { Value: owner.luid };
+    let guid = GUID::from_u128(owner.guid);
+    let mut helper = IpHelper { luid, guid, log, marker: None, pending: None };
+    let mut undone = Vec::new();
+    let mut errors = Vec::new();
+    for entry in &entries {
+        match helper.revert_entry(entry) {
+            Ok(()) => undone.push(entry.line()),
+            Err(e) => errors.push(e),
+        }
+    }
+    if !errors.is_empty() {
+        return Err(format!("cleanup of {name}: {}", errors.join("; ")));
+    }
+    std::fs::remove_file(&path).map_err(|e| format!("{}: {e}", path.display()))?;
+    Ok(undone)
 }
 
 #[cfg(test)]
@@ -305,7 +423,7 @@ mod tests {
     /// An interface index nobody has: a clean error before anything is done.
     #[test]
     fn unknown_interface_fails_cleanly() {
-        let e = apply(0x7fff_fff0, &plan(), Box::new(|_: &str| {})).unwrap_err();
+        let e = apply(0x7fff_fff0, "none", &plan(), Box::new(|_: &str| {})).unwrap_err();
         assert!(e.contains("interface index"), "{e}");
     }
 
@@ -316,7 +434,12 @@ mod tests {
     fn a_failing_step_comes_back_as_an_error_with_everything_undone() {
         let log = std::sync::Arc::new(std::sync::Mutex::new(Vec::<String>::new()));
         let l = log.clone();
-        let result = apply(1, &plan(), Box::new(move |m: &str| l.lock().unwrap().push(m.into())));
+        let result = apply(
+            1,
+            "ferrowg-test-lo",
+            &plan(),
+            Box::new(move |m: &str| l.lock().unwrap().push(m.into())),
+        );
         let lines = log.lock().unwrap().clone();
         eprintln!("windows applier on loopback: {:?}\n{}", result.as_ref().err(), lines.join("\n"));
         match result {

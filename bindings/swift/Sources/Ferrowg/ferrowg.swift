@@ -884,7 +884,8 @@ public protocol NetworkSetupProtocol: AnyObject, Sendable {
      * Reverts every change the apply made, newest first. Idempotent: a second call
      * does nothing. An interface already gone took its addresses and routes with it
      * (not an error). Fails with `Network` listing what could not be undone (on Linux
-     * the crash marker stays then, for `ferrowg cleanup IFNAME`); it is not retried.
+     * the crash marker stays then, for `ferrowg cleanup IFNAME`; on Windows for the first
+     * apply to the same interface once this process has ended); it is not retried.
      */
     func undo() throws 
     
@@ -991,7 +992,8 @@ open func isApplied() -> Bool  {
      * Reverts every change the apply made, newest first. Idempotent: a second call
      * does nothing. An interface already gone took its addresses and routes with it
      * (not an error). Fails with `Network` listing what could not be undone (on Linux
-     * the crash marker stays then, for `ferrowg cleanup IFNAME`); it is not retried.
+     * the crash marker stays then, for `ferrowg cleanup IFNAME`; on Windows for the first
+     * apply to the same interface once this process has ended); it is not retried.
      */
 open func undo()throws   {try rustCallWithError(FfiConverterTypeTunnelError_lift) {
         uniffiCallStatus in
@@ -4635,12 +4637,13 @@ public func networkSettingsFor(wgQuickConfig: String)throws  -> TunnelNetworkSet
  * Applies the network plan of `wg_quick_config` to the existing tunnel interface
  * `interface`, as `wg-quick up` does after creating the interface: addresses, MTU and
  * link up, DNS, routes (a default route policy-routed through table 51820 with its
- * rules and firewall on Linux, as `/1` halves on Windows), the endpoints kept out of
+ * rules and firewall on Linux, as `/1` halves on macOS), the endpoints kept out of
  * the tunnel. Hostname endpoints are resolved now. `interface` is the interface name on
- * Linux; on Windows the adapter's name (alias, e.g. the `Tunnel` adapter's name) or its
- * interface index in decimal. On an error nothing is left applied. Needs administrator
- * rights (root, `CAP_NET_ADMIN`). `Unsupported` on Apple systems (use
- * [`crate::network_settings_for`] with NetworkExtension) and on other OSes.
+ * Linux and macOS (`utunN`); on Windows the adapter's name (alias, e.g. the `Tunnel`
+ * adapter's name) or its interface index in decimal. On an error nothing is left
+ * applied. Needs administrator rights (root, `CAP_NET_ADMIN`). A NetworkExtension app
+ * (iOS, macOS) does not call this: it gives [`crate::network_settings_for`] to the
+ * system. `Unsupported` on iOS and other OSes.
  */
 public func applyNetworkPlan(interface: String, wgQuickConfig: String)throws  -> NetworkSetup  {
     return try  FfiConverterTypeNetworkSetup_lift(try rustCallWithError(FfiConverterTypeTunnelError_lift) {
@@ -4694,7 +4697,7 @@ private let initializationResult: InitializationResult = {
     if (uniffi_ferrowg_checksum_func_network_settings_for() != 38902) {
         return InitializationResult.apiChecksumMismatch
     }
-    if (uniffi_ferrowg_checksum_func_apply_network_plan() != 59839) {
+    if (uniffi_ferrowg_checksum_func_apply_network_plan() != 30670) {
         return InitializationResult.apiChecksumMismatch
     }
     if (uniffi_ferrowg_checksum_method_socketprotector_protect() != 65347) {
@@ -4715,7 +4718,7 @@ private let initializationResult: InitializationResult = {
     if (uniffi_ferrowg_checksum_method_networksetup_is_applied() != 15278) {
         return InitializationResult.apiChecksumMismatch
     }
-    if (uniffi_ferrowg_checksum_method_networksetup_undo() != 30684) {
+    if (uniffi_ferrowg_checksum_method_networksetup_undo() != 20846) {
         return InitializationResult.apiChecksumMismatch
     }
     if (uniffi_ferrowg_checksum_method_tunnel_config() != 14717) {

@@ -1121,7 +1121,7 @@ private fun uniffiCheckApiChecksums(lib: IntegrityCheckingUniffiLib) {
     if ((lib.uniffi_ferrowg_checksum_func_network_settings_for() and 0xFFFF) != 38902) {
         throw RuntimeException("UniFFI API checksum mismatch: try cleaning and rebuilding your project")
     }
-    if ((lib.uniffi_ferrowg_checksum_func_apply_network_plan() and 0xFFFF) != 59839) {
+    if ((lib.uniffi_ferrowg_checksum_func_apply_network_plan() and 0xFFFF) != 30670) {
         throw RuntimeException("UniFFI API checksum mismatch: try cleaning and rebuilding your project")
     }
     if ((lib.uniffi_ferrowg_checksum_method_socketprotector_protect() and 0xFFFF) != 65347) {
@@ -1142,7 +1142,7 @@ private fun uniffiCheckApiChecksums(lib: IntegrityCheckingUniffiLib) {
     if ((lib.uniffi_ferrowg_checksum_method_networksetup_is_applied() and 0xFFFF) != 15278) {
         throw RuntimeException("UniFFI API checksum mismatch: try cleaning and rebuilding your project")
     }
-    if ((lib.uniffi_ferrowg_checksum_method_networksetup_undo() and 0xFFFF) != 30684) {
+    if ((lib.uniffi_ferrowg_checksum_method_networksetup_undo() and 0xFFFF) != 20846) {
         throw RuntimeException("UniFFI API checksum mismatch: try cleaning and rebuilding your project")
     }
     if ((lib.uniffi_ferrowg_checksum_method_tunnel_config() and 0xFFFF) != 14717) {
@@ -2070,7 +2070,8 @@ public interface NetworkSetupInterface {
      * Reverts every change the apply made, newest first. Idempotent: a second call
      * does nothing. An interface already gone took its addresses and routes with it
      * (not an error). Fails with `Network` listing what could not be undone (on Linux
-     * the crash marker stays then, for `ferrowg cleanup IFNAME`); it is not retried.
+     * the crash marker stays then, for `ferrowg cleanup IFNAME`; on Windows for the first
+     * apply to the same interface once this process has ended); it is not retried.
      */
     fun `undo`()
     
@@ -2240,7 +2241,8 @@ open class NetworkSetup: Disposable, AutoCloseable, NetworkSetupInterface
      * Reverts every change the apply made, newest first. Idempotent: a second call
      * does nothing. An interface already gone took its addresses and routes with it
      * (not an error). Fails with `Network` listing what could not be undone (on Linux
-     * the crash marker stays then, for `ferrowg cleanup IFNAME`); it is not retried.
+     * the crash marker stays then, for `ferrowg cleanup IFNAME`; on Windows for the first
+     * apply to the same interface once this process has ended); it is not retried.
      */
     @Throws(TunnelException::class)override fun `undo`()
         = 
@@ -6341,12 +6343,13 @@ public object FfiConverterSequenceTypePeerStats: FfiConverterRustBuffer<List<Pee
          * Applies the network plan of `wg_quick_config` to the existing tunnel interface
          * `interface`, as `wg-quick up` does after creating the interface: addresses, MTU and
          * link up, DNS, routes (a default route policy-routed through table 51820 with its
-         * rules and firewall on Linux, as `/1` halves on Windows), the endpoints kept out of
+         * rules and firewall on Linux, as `/1` halves on macOS), the endpoints kept out of
          * the tunnel. Hostname endpoints are resolved now. `interface` is the interface name on
-         * Linux; on Windows the adapter's name (alias, e.g. the `Tunnel` adapter's name) or its
-         * interface index in decimal. On an error nothing is left applied. Needs administrator
-         * rights (root, `CAP_NET_ADMIN`). `Unsupported` on Apple systems (use
-         * [`crate::network_settings_for`] with NetworkExtension) and on other OSes.
+         * Linux and macOS (`utunN`); on Windows the adapter's name (alias, e.g. the `Tunnel`
+         * adapter's name) or its interface index in decimal. On an error nothing is left
+         * applied. Needs administrator rights (root, `CAP_NET_ADMIN`). A NetworkExtension app
+         * (iOS, macOS) does not call this: it gives [`crate::network_settings_for`] to the
+         * system. `Unsupported` on iOS and other OSes.
          */
     @Throws(TunnelException::class) fun `applyNetworkPlan`(`interface`: kotlin.String, `wgQuickConfig`: kotlin.String): NetworkSetup {
             return FfiConverterTypeNetworkSetup.lift(
