@@ -61,7 +61,7 @@ rules() { ip -n "$nsc" rule show; }
 ruleset() { ip netns exec "$nsc" nft list ruleset; }
 # up: start `ferrowg up` in c; sets up_pid; waits until it logs that it is up (a killed
 # one leaves its socket file and rules behind, so those prove nothing).
-ups() { grep -c "): up: " "$d/up.log" 2>/dev/null; }
+ups() { grep -c " up: [0-9]* address" "$d/up.log" 2>/dev/null; }
 up() {
 	local before
 	before=$(ups)

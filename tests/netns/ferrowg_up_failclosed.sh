@@ -85,7 +85,7 @@ bg_check() {
 	pid=$!
 	fwg_track "$pid"
 	for _ in $(seq 1 100); do
-		grep -q "): up: " "$d/bg.log" && break
+		grep -q " up: [0-9]* address" "$d/bg.log" && break
 		sleep 0.1
 	done
 	"$@" && ok=0
