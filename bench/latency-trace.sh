@@ -14,7 +14,9 @@
 #   b->a   TUN b -> TUN a: the reply, the direction of the stream's ACKs
 # (The underlay veth cannot split these further: with UDP GSO the sealed ping rides
 # inside a super-packet of the stream's segments.)
-# Env: PINGS (50) TXQ (unset: kernel default) and those of tests/netns/lib.sh.
+# Env: PINGS (50) TXQ (unset: kernel default) CC (unset: the kernel's default TCP
+#      congestion control; e.g. cubic: the inner stream's, iperf3 -C) and
+#      those of tests/netns/lib.sh. Also prints the stream's rate (iperf3 receiver).
 
 set -u
 # shellcheck source=tests/netns/lib.sh
@@ -56,7 +58,7 @@ for impl in "${impls[@]}"; do
 	cap "$nsb" "$ifb" "icmp" "$d/tunb"
 	sleep 1
 	ip netns exec "$nsa" timeout $((PINGS / 10 + 20)) iperf3 -c "$FWG_TUN4_B" -p 5201 \
-		-t $((PINGS / 10 + 3)) >/dev/null 2>&1 &
+		-t $((PINGS / 10 + 3)) ${CC:+-C "$CC"} -J >"$d/iperf.json" 2>&1 &
 	lp=$!
 	sleep 1
 	# Receive queues of both sides' UDP sockets, sampled every 0.2 s during the pings.
@@ -105,5 +107,6 @@ for impl in "${impls[@]}"; do
 	awk -v a="$nsa" '$1 == a {qa[++na] = $2} $1 != a {qb[++nb] = $2}
 		function med(v, n,  x, y, t) { for (x = 2; x <= n; x++) { t = v[x]; y = x - 1; while (y >= 1 && v[y] > t) { v[y + 1] = v[y]; y-- } v[y + 1] = t } return v[int((n + 1) / 2)] }
 		END { printf "UDP receive queue bytes, median of %d samples: a %d, b %d\n", na, med(qa, na), med(qb, nb) }' "$d/rxq"
+	jq -r '"stream: \(.end.sum_received.bits_per_second / 1e9 * 1000 | floor / 1000) Gbit/s, \(.end.sum_sent.retransmits) retransmits"' "$d/iperf.json" 2>/dev/null
 	tail -1 "$d/ping"
 done
