@@ -76,6 +76,13 @@ run() { # NAME TIMEOUT CMD...: runs under wine, records the libtest summary line
   set +e
   timeout "$t" "$WINE" "$@" </dev/null >"$work/log" 2>&1
   rc=$?
+  # wine itself sometimes fails to start a process (rc 1, not one byte of output, no
+  # test ran); that is retried once. A test that ran and failed always prints something.
+  if [ "$rc" != 0 ] && [ ! -s "$work/log" ]; then
+    echo "---- $name: wine started nothing (rc=$rc, no output); retrying once"
+    timeout "$t" "$WINE" "$@" </dev/null >"$work/log" 2>&1
+    rc=$?
+  fi
   set -e
   local line
   line=$(grep -E '^test result:|passed, [0-9]+ failed|^ferrowg demo|Gbit/s|handshake' "$work/log" | tail -1 || true)
