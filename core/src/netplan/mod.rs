@@ -57,6 +57,23 @@ impl Family {
             Family::V6
         }
     }
+
+    /// `"v4"` or `"v6"` (the word the appliers' crash markers use).
+    pub fn word(self) -> &'static str {
+        match self {
+            Family::V4 => "v4",
+            Family::V6 => "v6",
+        }
+    }
+
+    /// The family [`Family::word`] names.
+    pub fn from_word(w: &str) -> Option<Family> {
+        match w {
+            "v4" => Some(Family::V4),
+            "v6" => Some(Family::V6),
+            _ => None,
+        }
+    }
 }
 
 /// Which routing table a route goes into.

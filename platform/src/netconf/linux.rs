@@ -10,13 +10,13 @@ use netlink_packet_route::link::{LinkAttribute, LinkFlags, LinkMessage};
 use netlink_packet_route::route::{
     RouteAddress, RouteAttribute, RouteHeader, RouteMessage, RouteProtocol, RouteScope, RouteType,
 };
-use netlink_packet_route::rule::{RuleAction, RuleAttribute, RuleFlags, RuleMessage};
-use netlink_packet_route::{AddressFamily, RouteNetlinkMessage};
+use netlink_packet_route::rule::RuleMessage;
+use netlink_packet_route::RouteNetlinkMessage;
 
 use super::dns::{self, DnsSetBy};
 use super::firewall::{self, have, run_with_input};
 use super::marker::{self, Marker};
-use super::netlink::{Netlink, CREATE};
+use super::netlink::{family_of, rule, Netlink, CREATE};
 
 /// One change the applier made, with what undoes it.
 #[derive(Debug)]
@@ -42,13 +42,6 @@ pub struct Applied {
 impl std::fmt::Debug for Applied {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("Applied").field("ifname", &self.ifname).field("done", &self.done).finish()
-    }
-}
-
-fn family_of(f: Family) -> AddressFamily {
-    match f {
-        Family::V4 => AddressFamily::Inet,
-        Family::V6 => AddressFamily::Inet6,
     }
 }
 
@@ -326,27 +319,5 @@ fn route(index: u32, dest: IpAddr, cidr: u8, table: u32) -> RouteMessage {
     }
     msg.attributes.push(RouteAttribute::Oif(index));
     msg.attributes.push(RouteAttribute::Table(table));
-    msg
-}
-
-/// The netlink form of a policy rule (what `ip rule add ...` sends).
-pub(crate) fn rule(r: &PolicyRule) -> RuleMessage {
-    let mut msg = RuleMessage::default();
-    msg.header.family = family_of(r.family());
-    msg.header.action = RuleAction::ToTable;
-    let table = match r {
-        PolicyRule::NotFwmark { fwmark, table, .. } => {
-            msg.header.flags = RuleFlags::Invert;
-            msg.attributes.push(RuleAttribute::FwMark(*fwmark));
-            *table
-        }
-        PolicyRule::SuppressMainDefault { .. } => {
-            msg.attributes.push(RuleAttribute::SuppressPrefixLen(0));
-            u32::from(RouteHeader::RT_TABLE_MAIN)
-        }
-        _ => u32::from(RouteHeader::RT_TABLE_MAIN),
-    };
-    msg.header.table = u8::try_from(table).unwrap_or(RouteHeader::RT_TABLE_UNSPEC);
-    msg.attributes.push(RuleAttribute::Table(table));
     msg
 }

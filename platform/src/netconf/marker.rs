@@ -24,7 +24,7 @@ use netlink_packet_route::RouteNetlinkMessage;
 
 use super::dns::{self, DnsSetBy};
 use super::firewall::{self, run_with_input};
-use super::netlink::Netlink;
+use super::netlink::{rule, Netlink};
 
 /// Where the markers live (`/run` is a tmpfs: a reboot clears them with the state).
 pub const MARKER_DIR: &str = "/run/ferrowg";
@@ -39,21 +39,6 @@ pub fn marker_path(ifname: &str) -> PathBuf {
 pub(crate) struct Marker {
     path: PathBuf,
     text: String,
-}
-
-fn family_word(f: Family) -> &'static str {
-    match f {
-        Family::V4 => "v4",
-        Family::V6 => "v6",
-    }
-}
-
-fn parse_family(w: &str) -> Option<Family> {
-    match w {
-        "v4" => Some(Family::V4),
-        "v6" => Some(Family::V6),
-        _ => None,
-    }
 }
 
 /// The start time of process `pid` (clock ticks since boot), if it exists.
@@ -94,15 +79,15 @@ impl Marker {
 pub(crate) fn rule_line(r: &PolicyRule) -> String {
     match r {
         PolicyRule::NotFwmark { family, fwmark, table } => {
-            format!("rule {} notfwmark {fwmark} {table}", family_word(*family))
+            format!("rule {} notfwmark {fwmark} {table}", family.word())
         }
-        other => format!("rule {} suppress", family_word(other.family())),
+        other => format!("rule {} suppress", other.family().word()),
     }
 }
 
 /// The marker line of an nft table or iptables rules of `family`.
 pub(crate) fn firewall_line(nft: bool, family: Family) -> String {
-    format!("{} {}", if nft { "nft" } else { "iptables" }, family_word(family))
+    format!("{} {}", if nft { "nft" } else { "iptables" }, family.word())
 }
 
 /// The marker line of a DNS setting.
@@ -114,7 +99,7 @@ pub(crate) fn dns_line(by: &DnsSetBy) -> String {
 }
 
 fn parse_rule(words: &[&str]) -> Option<PolicyRule> {
-    let family = parse_family(words.first()?)?;
+    let family = Family::from_word(words.first()?)?;
     match words.get(1..)? {
         ["notfwmark", mark, table] => Some(PolicyRule::NotFwmark {
             family,
@@ -162,7 +147,7 @@ pub fn cleanup_stale(ifname: &str, log: &dyn Fn(&str)) -> Result<Vec<String>, St
                         Some(nl) => nl,
                         None => nl.insert(Netlink::open().map_err(|e| format!("netlink: {e}"))?),
                     };
-                    let msg = super::linux::rule(&r);
+                    let msg = rule(&r);
                     match nl.request(RouteNetlinkMessage::DelRule(msg), 0) {
                         Ok(_) => Ok(()),
                         Err(e) if e.raw_os_error() == Some(libc::ENOENT) => Ok(()),
@@ -171,7 +156,7 @@ pub fn cleanup_stale(ifname: &str, log: &dyn Fn(&str)) -> Result<Vec<String>, St
                 }
                 None => Err(format!("bad line `{line}`")),
             },
-            ["nft", f] => match parse_family(f) {
+            ["nft", f] => match Family::from_word(f) {
                 Some(f) => {
                     let t = firewall::nft_table(ifname);
                     let fam = firewall::nft_family(f);

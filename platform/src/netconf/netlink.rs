@@ -2,12 +2,15 @@
 
 use std::io;
 
+use ferrowg_core::netplan::{Family, PolicyRule};
 use netlink_packet_core::{
     NetlinkHeader, NetlinkMessage, NetlinkPayload, NLM_F_ACK, NLM_F_CREATE, NLM_F_EXCL,
     NLM_F_REQUEST,
 };
 use netlink_packet_route::link::{LinkAttribute, LinkMessage};
-use netlink_packet_route::RouteNetlinkMessage;
+use netlink_packet_route::route::RouteHeader;
+use netlink_packet_route::rule::{RuleAction, RuleAttribute, RuleFlags, RuleMessage};
+use netlink_packet_route::{AddressFamily, RouteNetlinkMessage};
 use netlink_sys::{protocols::NETLINK_ROUTE, Socket, SocketAddr};
 
 /// A connected `NETLINK_ROUTE` socket in the caller's network namespace.
@@ -89,4 +92,34 @@ impl Netlink {
             })
             .ok_or_else(|| io::Error::new(io::ErrorKind::NotFound, format!("no interface {name}")))
     }
+}
+
+/// The netlink address family of `f`.
+pub(crate) fn family_of(f: Family) -> AddressFamily {
+    match f {
+        Family::V4 => AddressFamily::Inet,
+        Family::V6 => AddressFamily::Inet6,
+    }
+}
+
+/// The netlink form of a policy rule (what `ip rule add ...` sends).
+pub(crate) fn rule(r: &PolicyRule) -> RuleMessage {
+    let mut msg = RuleMessage::default();
+    msg.header.family = family_of(r.family());
+    msg.header.action = RuleAction::ToTable;
+    let table = match r {
+        PolicyRule::NotFwmark { fwmark, table, .. } => {
+            msg.header.flags = RuleFlags::Invert;
+            msg.attributes.push(RuleAttribute::FwMark(*fwmark));
+            *table
+        }
+        PolicyRule::SuppressMainDefault { .. } => {
+            msg.attributes.push(RuleAttribute::SuppressPrefixLen(0));
+            u32::from(RouteHeader::RT_TABLE_MAIN)
+        }
+        _ => u32::from(RouteHeader::RT_TABLE_MAIN),
+    };
+    msg.header.table = u8::try_from(table).unwrap_or(RouteHeader::RT_TABLE_UNSPEC);
+    msg.attributes.push(RuleAttribute::Table(table));
+    msg
 }

@@ -70,31 +70,16 @@ pub struct Owner {
     pub guid: u128,
 }
 
-fn family_word(f: Family) -> &'static str {
-    match f {
-        Family::V4 => "v4",
-        Family::V6 => "v6",
-    }
-}
-
-fn parse_family(w: &str) -> Option<Family> {
-    match w {
-        "v4" => Some(Family::V4),
-        "v6" => Some(Family::V6),
-        _ => None,
-    }
-}
-
 impl Entry {
     /// The marker line (without newline).
     pub fn line(&self) -> String {
         match self {
             Entry::Interface { family, mtu, metric, automatic_metric } => {
                 let auto = if *automatic_metric { "auto" } else { "manual" };
-                format!("interface {} {mtu} {metric} {auto}", family_word(*family))
+                format!("interface {} {mtu} {metric} {auto}", family.word())
             }
             Entry::Address { addr, prefix_len } => format!("address {addr}/{prefix_len}"),
-            Entry::Dns(family) => format!("dns {}", family_word(*family)),
+            Entry::Dns(family) => format!("dns {}", family.word()),
             Entry::Route { prefix, prefix_len } => format!("route {prefix}/{prefix_len}"),
         }
     }
@@ -115,7 +100,7 @@ impl Entry {
             ("address", [p]) => {
                 prefix(p).map(|(addr, prefix_len)| Entry::Address { addr, prefix_len })
             }
-            ("dns", [f]) => parse_family(f).map(Entry::Dns),
+            ("dns", [f]) => Family::from_word(f).map(Entry::Dns),
             ("route", [p]) => {
                 prefix(p).map(|(prefix, prefix_len)| Entry::Route { prefix, prefix_len })
             }
@@ -127,7 +112,7 @@ impl Entry {
 
 fn interface(f: &str, mtu: &str, metric: &str, auto: &str) -> Option<Entry> {
     Some(Entry::Interface {
-        family: parse_family(f)?,
+        family: Family::from_word(f)?,
         mtu: mtu.parse().ok()?,
         metric: metric.parse().ok()?,
         automatic_metric: match auto {
