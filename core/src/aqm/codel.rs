@@ -101,16 +101,7 @@ impl Codel {
             drop(packet);
             self.dropped += 1;
             (item, _) = self.do_dequeue(now, queue);
-            self.dropping = true;
-            // If we re-enter dropping soon after leaving it, resume near the drop rate
-            // that controlled the queue last time (the Linux variant the RFC adopts).
-            let delta = self.count.wrapping_sub(self.last_count);
-            let recent = self
-                .drop_next
-                .is_some_and(|t| now.saturating_duration_since(t) < self.params.interval * 16);
-            self.count = if delta > 1 && recent { delta } else { 1 };
-            self.drop_next = Some(self.control_law(now));
-            self.last_count = self.count;
+            self.enter_dropping(now);
             return item;
         }
         Some(packet)
@@ -124,18 +115,7 @@ impl Codel {
     /// as [`Self::dequeue`], one call per packet: in the dropping state the packets
     /// that arrive after each `drop_next` are dropped, at `interval / sqrt(count)`.
     pub fn judge(&mut self, now: Instant, sojourn: Duration, more: bool) -> bool {
-        let ok_to_drop = if sojourn < self.params.target || !more {
-            self.first_above_time = None;
-            false
-        } else {
-            match self.first_above_time {
-                None => {
-                    self.first_above_time = Some(now + self.params.interval);
-                    false
-                }
-                Some(t) => now >= t,
-            }
-        };
+        let ok_to_drop = self.standing(now, sojourn, more);
         if self.dropping {
             if !ok_to_drop {
                 self.dropping = false;
@@ -152,6 +132,33 @@ impl Codel {
         if !ok_to_drop {
             return false;
         }
+        self.dropped += 1;
+        self.enter_dropping(now);
+        true
+    }
+
+    /// RFC 8289's `ok_to_drop` for one packet that waited `sojourn`: whether the delay has
+    /// stayed above target for at least an interval. `more`: whether more than about one
+    /// MTU is still queued behind it (a slow link's serialization time is not a standing
+    /// queue).
+    fn standing(&mut self, now: Instant, sojourn: Duration, more: bool) -> bool {
+        if sojourn < self.params.target || !more {
+            self.first_above_time = None;
+            return false;
+        }
+        match self.first_above_time {
+            None => {
+                self.first_above_time = Some(now + self.params.interval);
+                false
+            }
+            Some(t) => now >= t,
+        }
+    }
+
+    /// Enters the dropping state after its first drop; if it was left only recently,
+    /// resumes near the drop rate that controlled the queue last time (the Linux variant
+    /// the RFC adopts).
+    fn enter_dropping(&mut self, now: Instant) {
         self.dropping = true;
         let delta = self.count.wrapping_sub(self.last_count);
         let recent = self
@@ -160,8 +167,6 @@ impl Codel {
         self.count = if delta > 1 && recent { delta } else { 1 };
         self.drop_next = Some(self.control_law(now));
         self.last_count = self.count;
-        self.dropped += 1;
-        true
     }
 
     /// Packets dropped so far.
@@ -201,18 +206,7 @@ impl Codel {
             return (None, false);
         };
         let sojourn = now.saturating_duration_since(enqueued);
-        let mut ok_to_drop = false;
-        // Below target, or only about one MTU left (a slow link's serialization time is
-        // not a standing queue): stay below for at least an interval.
-        if sojourn < self.params.target || queue.bytes() <= self.params.max_packet {
-            self.first_above_time = None;
-        } else {
-            match self.first_above_time {
-                None => self.first_above_time = Some(now + self.params.interval),
-                Some(t) if now >= t => ok_to_drop = true,
-                Some(_) => {}
-            }
-        }
+        let ok_to_drop = self.standing(now, sojourn, queue.bytes() > self.params.max_packet);
         (Some(packet), ok_to_drop)
     }
 
