@@ -10,8 +10,12 @@
 //! replacing it, the endpoints of those families as host routes via the current default
 //! gateway (a blackhole route when there is none, so the tunnel never loops), and DNS
 //! servers and search domains on every network service. macOS has one routing table:
-//! only `Table = auto`, `main` or `off`. Unlike wg-quick no route monitor runs: a
-//! gateway change after the apply is the app's to handle (undo and apply again).
+//! only `Table = auto`, `main` or `off`. As in wg-quick, a route monitor
+//! ([`super::mac_monitor`], run by `macos`) moves the endpoint bypass routes when the
+//! default gateway changes after the apply.
+//!
+//! The recorded undo list goes to [`Runner::journal`] before each change and after each
+//! undo; `macos` keeps it as a crash marker ([`super::mac_marker`]).
 
 use std::fmt;
 use std::net::IpAddr;
@@ -64,6 +68,46 @@ pub trait Runner {
     /// Runs `cmd`: its standard output, or an error naming it (it could not start or
     /// exited with a failure).
     fn run(&mut self, cmd: &Cmd) -> Result<String, String>;
+
+    /// Told the undo list (oldest first) whenever it changes: before a change is made
+    /// (listing its undo), after a change failed and after an undo ran (without it).
+    /// Nothing by default; `macos` writes it to the crash marker.
+    fn journal(&mut self, _done: &[Undo]) {}
+}
+
+/// Reverts one recorded change: the undo command's error, or the `Error` that
+/// `networksetup` reports on stdout with a zero exit status.
+pub fn revert<R: Runner>(runner: &mut R, undo: &Undo) -> Result<(), String> {
+    match runner.run(&undo.cmd) {
+        Ok(out) if undo.cmd.program == "networksetup" && out.contains("Error") => {
+            Err(format!("{}: {}", undo.cmd, out.trim()))
+        }
+        Ok(_) => Ok(()),
+        Err(e) => Err(e),
+    }
+}
+
+/// The command that adds the bypass route for `host` via `gateway` (none: a blackhole
+/// route, so the tunnel never loops).
+pub fn bypass_add(host: IpAddr, gateway: Option<&str>) -> Cmd {
+    let (fam, h) = (inet(host), host.to_string());
+    match gateway {
+        Some(gw) => Cmd::new("route", ["-q", "-n", "add", fam, h.as_str(), "-gateway", gw]),
+        None => {
+            let lo = if host.is_ipv4() { "127.0.0.1" } else { "::1" };
+            Cmd::new("route", ["-q", "-n", "add", fam, h.as_str(), lo, "-blackhole"])
+        }
+    }
+}
+
+/// The command that deletes the bypass route for `host`.
+pub fn bypass_delete(host: IpAddr) -> Cmd {
+    Cmd::new("route", ["-q", "-n", "delete", inet(host), host.to_string().as_str()])
+}
+
+/// `netstat -nr -f inet|inet6`: the routing table of `host`'s family.
+pub fn netstat_for(host: IpAddr) -> Cmd {
+    Cmd::new("netstat", ["-nr", "-f", if host.is_ipv4() { "inet" } else { "inet6" }])
 }
 
 /// One step of the plan on macOS.
@@ -248,12 +292,24 @@ pub fn apply<R: Runner>(runner: R, ifname: &str, plan: &NetworkPlan) -> Result<A
 }
 
 impl<R: Runner> Applied<R> {
-    fn change(&mut self, cmd: Cmd, undo: Option<Cmd>, on_interface: bool) -> Result<(), String> {
-        self.runner.run(&cmd)?;
+    /// Runs `cmd`, its undo listed (and journaled) first, unlisted again if it fails.
+    fn change(
+        &mut self,
+        cmd: Cmd,
+        undo: Option<Cmd>,
+        on_interface: bool,
+    ) -> Result<String, String> {
+        let listed = undo.is_some();
         if let Some(cmd) = undo {
             self.done.push(Undo { cmd, on_interface });
+            self.runner.journal(&self.done);
         }
-        Ok(())
+        let result = self.runner.run(&cmd);
+        if result.is_err() && listed {
+            self.done.pop();
+            self.runner.journal(&self.done);
+        }
+        result
     }
 
     fn execute(&mut self, op: &MacOp) -> Result<(), String> {
@@ -269,7 +325,7 @@ impl<R: Runner> Applied<R> {
                     }
                     Family::V6 => (ifc(&["inet6", &cidr, "alias"]), ifc(&["inet6", &a, "-alias"])),
                 };
-                self.change(set, Some(undo), true)
+                self.change(set, Some(undo), true).map(drop)
             }
             MacOp::Mtu(mtu) => {
                 let old = parse_mtu(&self.runner.run(&ifc(&[]))?);
@@ -277,9 +333,9 @@ impl<R: Runner> Applied<R> {
                     return Ok(());
                 }
                 let undo = old.map(|old| ifc(&["mtu", &old.to_string()]));
-                self.change(ifc(&["mtu", &mtu.to_string()]), undo, true)
+                self.change(ifc(&["mtu", &mtu.to_string()]), undo, true).map(drop)
             }
-            MacOp::Up => self.change(ifc(&["up"]), None, true),
+            MacOp::Up => self.change(ifc(&["up"]), None, true).map(drop),
             MacOp::Route { dest, if_missing } => {
                 let (fam, net) = (inet(dest.addr()), dest.to_string());
                 let (net, ifname) = (net.as_str(), ifname.as_str());
@@ -292,26 +348,14 @@ impl<R: Runner> Applied<R> {
                 }
                 let add = Cmd::new("route", ["-q", "-n", "add", fam, net, "-interface", ifname]);
                 let del = Cmd::new("route", ["-q", "-n", "delete", fam, net, "-interface", ifname]);
-                self.change(add, Some(del), true)
+                self.change(add, Some(del), true).map(drop)
             }
             MacOp::Bypass { host } => {
-                let (fam, h) = (inet(*host), host.to_string());
-                let h = h.as_str();
-                let family = if host.is_ipv4() { "inet" } else { "inet6" };
-                let table = self.runner.run(&Cmd::new("netstat", ["-nr", "-f", family]))?;
-                let add = match parse_gateway(&table) {
-                    Some(gw) => {
-                        Cmd::new("route", ["-q", "-n", "add", fam, h, "-gateway", gw.as_str()])
-                    }
-                    None => {
-                        let lo = if host.is_ipv4() { "127.0.0.1" } else { "::1" };
-                        Cmd::new("route", ["-q", "-n", "add", fam, h, lo, "-blackhole"])
-                    }
-                };
-                let del = Cmd::new("route", ["-q", "-n", "delete", fam, h]);
+                let table = self.runner.run(&netstat_for(*host))?;
+                let add = bypass_add(*host, parse_gateway(&table).as_deref());
                 // Already there (another tunnel's, say): left alone, as wg-quick does.
-                if self.change(add, Some(del), false).is_err() {
-                    tracing::warn!(host = %h, "endpoint bypass route not added");
+                if self.change(add, Some(bypass_delete(*host)), false).is_err() {
+                    tracing::warn!(%host, "endpoint bypass route not added");
                 }
                 Ok(())
             }
@@ -336,11 +380,12 @@ impl<R: Runner> Applied<R> {
                 };
                 let (apply, undo) = (cmd(new), cmd(&parse_dns_values(&old)));
                 // networksetup reports some failures on stdout with a zero exit status.
-                let out = self.runner.run(&apply)?;
+                let out = self.change(apply.clone(), Some(undo), false)?;
                 if out.contains("Error") {
+                    self.done.pop();
+                    self.runner.journal(&self.done);
                     return Err(format!("{apply}: {}", out.trim()));
                 }
-                self.done.push(Undo { cmd: undo, on_interface: false });
             }
         }
         Ok(())
@@ -356,16 +401,12 @@ impl<R: Runner> Applied<R> {
         let present = self.runner.run(&Cmd::new("ifconfig", [self.ifname.as_str()])).is_ok();
         let mut errors = Vec::new();
         while let Some(u) = self.done.pop() {
-            if u.on_interface && !present {
-                continue;
-            }
-            match self.runner.run(&u.cmd) {
-                Ok(out) if u.cmd.program == "networksetup" && out.contains("Error") => {
-                    errors.push(format!("{}: {}", u.cmd, out.trim()))
+            if !u.on_interface || present {
+                if let Err(e) = revert(&mut self.runner, &u) {
+                    errors.push(e);
                 }
-                Ok(_) => {}
-                Err(e) => errors.push(e),
             }
+            self.runner.journal(&self.done);
         }
         errors
     }

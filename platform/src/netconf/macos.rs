@@ -2,16 +2,38 @@
 //! [`super::mac_plan`] (`/sbin/ifconfig`, `/sbin/route`, `/usr/sbin/netstat`,
 //! `/usr/sbin/networksetup`) with [`std::process::Command`]. NetworkExtension apps use
 //! `ferrowg_core::netplan::apple` instead.
+//!
+//! Each change's undo is listed in the crash marker `/var/run/ferrowg/IFNAME.state`
+//! ([`super::mac_marker`]) before the change is made; a clean undo removes it. [`apply`]
+//! first undoes what a dead process's marker for the same interface lists, as does
+//! [`cleanup_stale`] (`ferrowg cleanup IFNAME`). While the plan is applied, a route
+//! monitor thread (`/sbin/route -n monitor`, [`super::mac_monitor`]) moves the endpoint
+//! bypass routes when the default gateway changes; it stops before the undo.
 
-use std::process::Command;
+use std::io::{BufRead, BufReader};
+use std::path::Path;
+use std::process::{Child, Command, Stdio};
+use std::sync::{Arc, Mutex};
+use std::thread::JoinHandle;
 
 use ferrowg_core::netplan::NetworkPlan;
 
-use super::mac_plan::{self, Cmd, Runner};
+use super::mac_marker::{self, Marked, MarkerFile, Owner, Probe};
+use super::mac_monitor::{is_route_message, Monitor};
+use super::mac_plan::{self, Cmd, Runner, Undo};
+
+/// The log of `[#] ...` lines, shared by the applier and its route monitor.
+type Log = Arc<Mutex<Box<dyn Fn(&str) + Send>>>;
+
+fn say(log: &Log, line: &str) {
+    if let Ok(log) = log.lock() {
+        log(line);
+    }
+}
 
 /// Runs commands on this Mac, logging each change as `[#] COMMAND` (as wg-quick does).
 pub struct System {
-    log: Box<dyn Fn(&str) + Send>,
+    log: Log,
 }
 
 impl std::fmt::Debug for System {
@@ -32,7 +54,7 @@ fn path(program: &str) -> &'static str {
 impl Runner for System {
     fn run(&mut self, cmd: &Cmd) -> Result<String, String> {
         if !cmd.is_query() {
-            (self.log)(&format!("[#] {cmd}"));
+            say(&self.log, &format!("[#] {cmd}"));
         }
         let out = Command::new(path(cmd.program))
             .args(&cmd.args)
@@ -46,17 +68,140 @@ impl Runner for System {
     }
 }
 
-/// The plan applied to one interface; undone (newest first) by
-/// [`mac_plan::Applied::undo`] or on drop.
-pub type Applied = mac_plan::Applied<System>;
+/// What the OS says about process `pid`.
+fn probe(pid: u32) -> Probe {
+    match crate::sys::macos::process_start(pid) {
+        Ok(start) => Probe::Started(start),
+        Err(e) if e.raw_os_error() == Some(libc::ESRCH) => Probe::Gone,
+        Err(_) => Probe::Unknown,
+    }
+}
+
+/// The route monitor thread and the `route -n monitor` it reads.
+struct RouteMonitor {
+    child: Child,
+    thread: Option<JoinHandle<()>>,
+}
+
+impl RouteMonitor {
+    /// Starts watching the bypass routes in `done` (`None`: there are none, or the
+    /// monitor could not start, which is logged).
+    fn start(ifname: &str, done: &[Undo], log: &Log) -> Option<RouteMonitor> {
+        let mut runner = System { log: log.clone() };
+        let mut monitor = match Monitor::new(&mut runner, ifname, done) {
+            Ok(m) => m?,
+            Err(e) => {
+                say(log, &format!("route monitor not started: {e}"));
+                return None;
+            }
+        };
+        let spawned = Command::new("/sbin/route")
+            .args(["-n", "monitor"])
+            .stdin(Stdio::null())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::null())
+            .spawn();
+        let mut child = match spawned {
+            Ok(c) => c,
+            Err(e) => {
+                say(log, &format!("route monitor not started: /sbin/route -n monitor: {e}"));
+                return None;
+            }
+        };
+        let stdout = child.stdout.take()?;
+        let thread_log = log.clone();
+        let thread =
+            std::thread::Builder::new().name("ferrowg-route-monitor".into()).spawn(move || {
+                let tell = |m: &str| say(&thread_log, m);
+                for line in BufReader::new(stdout).lines() {
+                    let Ok(line) = line else { break };
+                    if is_route_message(&line) && !monitor.on_message(&mut runner, &tell) {
+                        break;
+                    }
+                }
+            });
+        match thread {
+            Ok(t) => Some(RouteMonitor { child, thread: Some(t) }),
+            Err(e) => {
+                let _ = child.kill();
+                let _ = child.wait();
+                say(log, &format!("route monitor not started: {e}"));
+                None
+            }
+        }
+    }
+}
+
+impl Drop for RouteMonitor {
+    /// Ends `route -n monitor` (the thread then reads the end of its output) and waits
+    /// for the thread, so no route is moved after this returns.
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+        if let Some(t) = self.thread.take() {
+            let _ = t.join();
+        }
+    }
+}
+
+/// The plan applied to one interface; undone (newest first, the route monitor stopped
+/// first) by [`Applied::undo`] or on drop.
+pub struct Applied {
+    // Dropped before `inner`: the monitor stops before the undo runs.
+    monitor: Option<RouteMonitor>,
+    inner: mac_plan::Applied<Marked<System>>,
+}
+
+impl std::fmt::Debug for Applied {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Applied")
+            .field("monitor", &self.monitor.is_some())
+            .field("recorded", &self.inner.recorded())
+            .finish()
+    }
+}
+
+impl Applied {
+    /// Stops the route monitor, then reverts every recorded change, newest first (the
+    /// crash marker goes with the last); returns the errors.
+    pub fn undo(&mut self) -> Vec<String> {
+        self.monitor = None;
+        self.inner.undo()
+    }
+
+    /// The undo commands recorded, oldest first.
+    pub fn recorded(&self) -> &[Undo] {
+        self.inner.recorded()
+    }
+}
+
+/// Undoes what a dead process's crash marker for `ifname` lists (see
+/// [`mac_marker::cleanup_stale`]): the undo commands run, or `Err` (nothing done) when
+/// the process that wrote it still runs (this one included) or it is unreadable.
+pub fn cleanup_stale(ifname: &str, log: &dyn Fn(&str)) -> Result<Vec<String>, String> {
+    let mut runner = System { log: Arc::new(Mutex::new(Box::new(|_: &str| {}))) };
+    let path = mac_marker::marker_path(Path::new(mac_marker::MARKER_DIR), ifname);
+    let alive = |o: &Owner| mac_marker::owner_alive(o, probe(o.pid));
+    mac_marker::cleanup_stale(&mut runner, &path, alive, log).map_err(|e| format!("{ifname}: {e}"))
+}
 
 /// Applies `plan` to the existing `utun` interface `ifname` as wg-quick does on macOS
-/// (see [`super::mac_plan`]); `log` gets one `[#] ...` line per change. On an error
-/// everything done so far is undone and the error returned. Needs root.
+/// (see [`super::mac_plan`]); `log` gets one `[#] ...` line per change. What a dead
+/// process's crash marker for `ifname` lists is undone first (an error: its process
+/// still runs). On an error everything done so far is undone and the error returned.
+/// Needs root.
 pub fn apply(
     ifname: &str,
     plan: &NetworkPlan,
     log: Box<dyn Fn(&str) + Send>,
 ) -> Result<Applied, String> {
-    mac_plan::apply(System { log }, ifname, plan)
+    let log: Log = Arc::new(Mutex::new(log));
+    cleanup_stale(ifname, &|m: &str| say(&log, m))?;
+    let pid = std::process::id();
+    let owner = Owner { pid, start: crate::sys::macos::process_start(pid).unwrap_or(0) };
+    let path = mac_marker::marker_path(Path::new(mac_marker::MARKER_DIR), ifname);
+    let runner = Marked::new(System { log: log.clone() }, MarkerFile::new(path, owner));
+    let inner = mac_plan::apply(runner, ifname, plan)?;
+    let monitor = RouteMonitor::start(ifname, inner.recorded(), &log);
+    Ok(Applied { monitor, inner })
 }

@@ -2,7 +2,8 @@
 //! `ferrowg up` that wg-quick does with `ip`, `nft`, `sysctl` and `resolvconf` (Linux),
 //! and that wireguard-windows does through IP Helper (`windows`, with the operations
 //! computed by [`win_plan`]), and on macOS without NetworkExtension with `ifconfig`,
-//! `route` and `networksetup` as wg-quick does (`macos`, commands from [`mac_plan`]).
+//! `route` and `networksetup` as wg-quick does (`macos`, commands from [`mac_plan`],
+//! crash marker [`mac_marker`], route monitor [`mac_monitor`]).
 
 #[cfg(target_os = "linux")]
 mod dns;
@@ -10,6 +11,8 @@ mod dns;
 mod firewall;
 #[cfg(target_os = "linux")]
 mod linux;
+pub mod mac_marker;
+pub mod mac_monitor;
 pub mod mac_plan;
 #[cfg(target_os = "macos")]
 pub mod macos;

@@ -177,3 +177,34 @@ pub(crate) fn set_qos_for(efficiency: bool) -> io::Result<()> {
     }
     Ok(())
 }
+
+/// When process `pid` started, in microseconds since the epoch (`proc_pidinfo`
+/// `PROC_PIDTBSDINFO`); the error is `ESRCH` when there is no such process.
+pub(crate) fn process_start(pid: u32) -> io::Result<u64> {
+    let pid = libc::c_int::try_from(pid).map_err(|_| io::Error::from_raw_os_error(libc::ESRCH))?;
+    // SAFETY: proc_bsdinfo is plain old data; all-zero is a valid value.
+    let mut info: libc::proc_bsdinfo = unsafe { mem::zeroed() };
+    let size = mem::size_of::<libc::proc_bsdinfo>() as libc::c_int;
+    // SAFETY: `info` is a live, writable proc_bsdinfo of `size` bytes.
+    let n = unsafe {
+        libc::proc_pidinfo(
+            pid,
+            libc::PROC_PIDTBSDINFO,
+            0,
+            (&mut info as *mut libc::proc_bsdinfo).cast(),
+            size,
+        )
+    };
+    if n <= 0 {
+        let e = io::Error::last_os_error();
+        // No bytes and no error set: no such process either.
+        return Err(match e.raw_os_error() {
+            Some(0) | None => io::Error::from_raw_os_error(libc::ESRCH),
+            _ => e,
+        });
+    }
+    if n != size {
+        return Err(io::Error::new(io::ErrorKind::InvalidData, "short proc_bsdinfo"));
+    }
+    Ok(info.pbi_start_tvsec.saturating_mul(1_000_000).saturating_add(info.pbi_start_tvusec))
+}
