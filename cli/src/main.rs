@@ -13,6 +13,8 @@ mod demo;
 #[cfg(target_os = "linux")]
 mod killswitch;
 mod logging;
+#[cfg(target_os = "macos")]
+mod mac_cleanup;
 mod packet;
 #[cfg(any(target_os = "linux", target_os = "macos"))]
 mod show;
@@ -54,7 +56,8 @@ usage:
                                      (the block outlives a crash of this process)
   ferrowg kill-switch on CONFIG.conf | off IFNAME | status IFNAME
   ferrowg cleanup IFNAME             undo what a crashed `ferrowg up` left (routes,
-                                     rules, firewall, DNS) and its kill switch
+                                     rules, firewall, DNS) and its kill switch (macOS:
+                                     what a crashed app's network setup of IFNAME left)
   ferrowg show [IFNAME]              show interfaces (like `wg show`)
   ferrowg demo                       two tunnels in this process over 127.0.0.1 (no root)
   ferrowg --version
@@ -91,6 +94,8 @@ fn main() -> ExitCode {
         ["kill-switch", "status", ifname] => killswitch::status(ifname),
         #[cfg(target_os = "linux")]
         ["cleanup", ifname] => up::cleanup(ifname),
+        #[cfg(target_os = "macos")]
+        ["cleanup", ifname] => mac_cleanup::cleanup(ifname),
         #[cfg(any(target_os = "linux", target_os = "macos"))]
         ["show"] => show::run(None),
         #[cfg(any(target_os = "linux", target_os = "macos"))]

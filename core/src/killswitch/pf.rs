@@ -18,6 +18,17 @@ pub fn anchor(ifname: &str) -> String {
     format!("com.apple/ferrowg.killswitch.{ifname}")
 }
 
+/// The anchor under which [`anchor`]s live (`pfctl -a com.apple -s Anchors` lists them).
+pub const PARENT: &str = "com.apple";
+
+/// True when `pfctl -a com.apple -s Anchors` output lists the anchor of tunnel `ifname`
+/// (one anchor path a line). pf removes an anchor once it is flushed empty, and asking
+/// for the rules of an anchor that does not exist is an error, so this is asked first.
+pub fn anchor_listed(listing: &str, ifname: &str) -> bool {
+    let want = anchor(ifname);
+    listing.lines().any(|l| l.trim() == want)
+}
+
 /// The anchor's rules, one `quick` rule per model rule, in order (first match wins).
 pub fn render(spec: &KillSwitchSpec) -> Result<String, KillSwitchError> {
     spec.check()?;

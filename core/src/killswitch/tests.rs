@@ -241,6 +241,10 @@ fn pf_anchor_text() {
     }
     assert_eq!(&lines[lines.len() - 2..], ["block drop out quick all", "block drop in quick all"]);
     assert_eq!(pf::anchor("utun7"), "com.apple/ferrowg.killswitch.utun7");
+    let listing = "  com.apple/200.AirDrop\n  com.apple/ferrowg.killswitch.utun7\n";
+    assert!(pf::anchor_listed(listing, "utun7"));
+    assert!(!pf::anchor_listed(listing, "utun"));
+    assert!(!pf::anchor_listed("  com.apple/ferrowg.killswitch.utun70\n", "utun7"));
 }
 
 #[test]

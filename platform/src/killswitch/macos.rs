@@ -1,6 +1,11 @@
 //! macOS: a pf anchor under `com.apple/` (evaluated by the stock pf.conf), loaded with
 //! `pfctl -a ANCHOR -f -`; pf is enabled with a reference (`pfctl -E`), whose token is
 //! kept in a file so [`disable`] releases exactly that reference (`pfctl -X`).
+//!
+//! Both outlive a crash of the process (that is the kill switch's point): `disable`
+//! (`ferrowg cleanup IFNAME`) finds them by the tunnel's name and removes them. It
+//! asks `pfctl -a com.apple -s Anchors` first, since pf removes a flushed anchor and
+//! reading the rules of one that is not there fails.
 
 use std::path::PathBuf;
 
@@ -39,7 +44,9 @@ pub(super) fn enable(spec: &KillSwitchSpec) -> Result<(), Error> {
 
 pub(super) fn disable(ifname: &str) -> Result<bool, Error> {
     let was = status(ifname)?;
-    run("pfctl", &["-a", &pf::anchor(ifname), "-F", "all"], "")?;
+    if listed(ifname)? {
+        run("pfctl", &["-a", &pf::anchor(ifname), "-F", "all"], "")?;
+    }
     let file = token_file(ifname);
     if let Ok(token) = std::fs::read_to_string(&file) {
         run("pfctl", &["-X", token.trim()], "")?;
@@ -48,7 +55,16 @@ pub(super) fn disable(ifname: &str) -> Result<bool, Error> {
     Ok(was)
 }
 
+/// Whether pf has the anchor of tunnel `ifname` at all.
+fn listed(ifname: &str) -> Result<bool, Error> {
+    let anchors = run("pfctl", &["-a", pf::PARENT, "-s", "Anchors"], "")?;
+    Ok(pf::anchor_listed(&anchors, ifname))
+}
+
 pub(super) fn status(ifname: &str) -> Result<bool, Error> {
+    if !listed(ifname)? {
+        return Ok(false);
+    }
     let rules = run("pfctl", &["-a", &pf::anchor(ifname), "-s", "rules"], "")?;
     Ok(rules.lines().any(|l| !l.trim().is_empty()))
 }
