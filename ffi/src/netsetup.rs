@@ -3,7 +3,8 @@
 //! by [`NetworkSetup::undo`] or when the object is freed. Linux (netlink, nft, resolvconf
 //! or resolved, with the crash marker of `ferrowg up`), Windows (IP Helper, with a crash
 //! marker in `%ProgramData%\ferrowg` undone by the next apply) and macOS
-//! without NetworkExtension (`ifconfig`, `route`, `networksetup`, as wg-quick); Apple
+//! without NetworkExtension (`ifconfig`, `route`, `networksetup`, as wg-quick, with a
+//! route monitor and a crash marker in `/var/run/ferrowg` undone by the next apply); Apple
 //! NetworkExtension apps give [`crate::network_settings_for`] to the system instead.
 
 use std::sync::Arc;
