@@ -9,6 +9,10 @@
 //! gateways and, for a family whose gateway changed, deletes and re-adds its hosts' routes
 //! through the [`Runner`]. The undo list needs no change: a bypass route is deleted by
 //! host, whatever its gateway. `macos` feeds it the lines of `/sbin/route -n monitor`.
+//!
+//! Unlike wg-quick's, the gateways compared against are read when the monitor starts,
+//! right after the apply (a change during the DNS step is missed until the next one),
+//! and DNS is not set again when network services change: only the routes move.
 
 use std::net::IpAddr;
 
