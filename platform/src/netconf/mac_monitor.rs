@@ -5,16 +5,16 @@
 //! keep going to the old gateway, and the tunnel stalls until it is brought up again.
 //!
 //! [`Monitor`] holds the bypass routes an apply added (read from its undo list) and the
-//! default gateway of each family when it started; [`Monitor::on_message`] re-reads the
+//! default gateway of each family read just before the apply ([`read_gateways`]; a
+//! change during the apply then shows at the next message); [`Monitor::on_message`] re-reads the
 //! gateways and, for a family whose gateway changed, deletes and re-adds its hosts' routes
 //! through the [`Runner`]. The undo list needs no change: a bypass route is deleted by
 //! host, whatever its gateway. `macos` feeds it the lines of `/sbin/route -n monitor`.
 //!
-//! Unlike wg-quick's, the gateways compared against are read when the monitor starts,
-//! right after the apply (a change during the DNS step is missed until the next one),
-//! and DNS is not set again when network services change: only the routes move.
+//! Unlike wg-quick's monitor, this one does not set DNS again when network services
+//! change: only the routes move.
 
-use std::net::IpAddr;
+use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 
 use super::mac_plan::{bypass_add, bypass_delete, netstat_for, parse_gateway, Cmd, Runner, Undo};
 
@@ -61,24 +61,29 @@ fn gateway_of<R: Runner>(runner: &mut R, host: IpAddr) -> Result<Option<String>,
     Ok(parse_gateway(&runner.run(&netstat_for(host))?))
 }
 
+/// The default gateways `[IPv4, IPv6]` (`None`: there is none).
+pub type Gateways = [Option<String>; 2];
+
+/// The default gateways now; `Err` when `netstat` failed.
+pub fn read_gateways<R: Runner>(runner: &mut R) -> Result<Gateways, String> {
+    let v4 = gateway_of(runner, IpAddr::V4(Ipv4Addr::UNSPECIFIED))?;
+    Ok([v4, gateway_of(runner, IpAddr::V6(Ipv6Addr::UNSPECIFIED))?])
+}
+
 impl Monitor {
-    /// The monitor of the plan applied to `ifname` whose undo list is `done`, with the
-    /// gateways read now; `Ok(None)` when the apply added no bypass route (nothing to
-    /// watch).
-    pub fn new<R: Runner>(
-        runner: &mut R,
-        ifname: &str,
-        done: &[Undo],
-    ) -> Result<Option<Monitor>, String> {
+    /// The monitor of the plan applied to `ifname` whose undo list is `done`, the
+    /// gateways `before` read just before the apply; `None` when the apply added no
+    /// bypass route (nothing to watch).
+    pub fn new(ifname: &str, done: &[Undo], before: &Gateways) -> Option<Monitor> {
         let hosts = bypass_hosts(done);
         let mut families = Vec::new();
-        for v4 in [true, false] {
+        for (v4, gateway) in [true, false].into_iter().zip(before) {
             let hosts: Vec<IpAddr> = hosts.iter().copied().filter(|h| h.is_ipv4() == v4).collect();
-            if let Some(first) = hosts.first() {
-                families.push(Family { gateway: gateway_of(runner, *first)?, hosts });
+            if !hosts.is_empty() {
+                families.push(Family { gateway: gateway.clone(), hosts });
             }
         }
-        Ok((!families.is_empty()).then(|| Monitor { ifname: ifname.to_owned(), families }))
+        (!families.is_empty()).then(|| Monitor { ifname: ifname.to_owned(), families })
     }
 
     /// The hosts watched and the gateway each family's routes go through now.

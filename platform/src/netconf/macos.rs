@@ -19,8 +19,8 @@ use std::thread::JoinHandle;
 use ferrowg_core::netplan::NetworkPlan;
 
 use super::mac_marker::{self, Marked, MarkerFile, Owner, Probe};
-use super::mac_monitor::{is_route_message, Monitor};
-use super::mac_plan::{self, Cmd, Runner, Undo};
+use super::mac_monitor::{is_route_message, read_gateways, Gateways, Monitor};
+use super::mac_plan::{self, Cmd, MacOp, Runner, Undo};
 
 /// The log of `[#] ...` lines, shared by the applier and its route monitor.
 type Log = Arc<Mutex<Box<dyn Fn(&str) + Send>>>;
@@ -77,19 +77,18 @@ fn probe(pid: u32) -> Probe {
     }
 }
 
-/// The route monitor thread and the `route -n monitor` it reads.
+/// `route -n monitor` and the thread that reads it.
 struct RouteMonitor {
     child: Child,
     thread: Option<JoinHandle<()>>,
 }
 
 impl RouteMonitor {
-    /// Starts watching the bypass routes in `done` (`None`: there are none, or the
-    /// monitor could not start, which is logged).
-    fn start(ifname: &str, done: &[Undo], log: &Log) -> Option<RouteMonitor> {
-        let mut runner = System { log: log.clone() };
-        let mut monitor = match Monitor::new(&mut runner, ifname, done) {
-            Ok(m) => m?,
+    /// Starts `route -n monitor` (before the apply, so no routing message from then on
+    /// is missed) after reading the default gateways; `None` (logged) if either fails.
+    fn spawn(log: &Log) -> Option<(RouteMonitor, Gateways)> {
+        let before = match read_gateways(&mut System { log: log.clone() }) {
+            Ok(g) => g,
             Err(e) => {
                 say(log, &format!("route monitor not started: {e}"));
                 return None;
@@ -101,14 +100,21 @@ impl RouteMonitor {
             .stdout(Stdio::piped())
             .stderr(Stdio::null())
             .spawn();
-        let mut child = match spawned {
-            Ok(c) => c,
+        match spawned {
+            Ok(child) => Some((RouteMonitor { child, thread: None }, before)),
             Err(e) => {
                 say(log, &format!("route monitor not started: /sbin/route -n monitor: {e}"));
-                return None;
+                None
             }
-        };
-        let stdout = child.stdout.take()?;
+        }
+    }
+
+    /// Watches the bypass routes in `done` (the undo list of the apply of `ifname`);
+    /// `None` when there are none (the monitor is ended) or the thread cannot start.
+    fn watch(mut self, ifname: &str, done: &[Undo], before: &Gateways, log: &Log) -> Option<Self> {
+        let mut monitor = Monitor::new(ifname, done, before)?;
+        let stdout = self.child.stdout.take()?;
+        let mut runner = System { log: log.clone() };
         let thread_log = log.clone();
         let thread =
             std::thread::Builder::new().name("ferrowg-route-monitor".into()).spawn(move || {
@@ -121,10 +127,11 @@ impl RouteMonitor {
                 }
             });
         match thread {
-            Ok(t) => Some(RouteMonitor { child, thread: Some(t) }),
+            Ok(t) => {
+                self.thread = Some(t);
+                Some(self)
+            }
             Err(e) => {
-                let _ = child.kill();
-                let _ = child.wait();
                 say(log, &format!("route monitor not started: {e}"));
                 None
             }
@@ -201,7 +208,12 @@ pub fn apply(
     let owner = Owner { pid, start: crate::sys::macos::process_start(pid).unwrap_or(0) };
     let path = mac_marker::marker_path(Path::new(mac_marker::MARKER_DIR), ifname);
     let runner = Marked::new(System { log: log.clone() }, MarkerFile::new(path, owner));
+    // Started first, so a gateway change during the apply is seen (and ended on an
+    // error); only when the plan has endpoint bypass routes to move.
+    let bypass = mac_plan::operations(plan)
+        .is_ok_and(|ops| ops.iter().any(|op| matches!(op, MacOp::Bypass { .. })));
+    let spawned = bypass.then(|| RouteMonitor::spawn(&log)).flatten();
     let inner = mac_plan::apply(runner, ifname, plan)?;
-    let monitor = RouteMonitor::start(ifname, inner.recorded(), &log);
+    let monitor = spawned.and_then(|(m, before)| m.watch(ifname, inner.recorded(), &before, &log));
     Ok(Applied { monitor, inner })
 }

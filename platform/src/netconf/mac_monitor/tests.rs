@@ -53,6 +53,12 @@ fn done() -> Vec<Undo> {
     ]
 }
 
+/// The monitor of `done`, the gateways read from `fake` first.
+fn monitor(fake: &mut Fake, done: &[Undo]) -> Monitor {
+    let before = read_gateways(fake).unwrap();
+    Monitor::new("utun7", done, &before).unwrap()
+}
+
 fn ip(s: &str) -> IpAddr {
     s.parse().unwrap()
 }
@@ -68,13 +74,14 @@ fn the_bypass_hosts_are_read_from_the_undo_list() {
 #[test]
 fn no_bypass_route_no_monitor() {
     let only_iface = &done()[..2];
-    assert_eq!(Monitor::new(&mut Fake::default(), "utun7", only_iface), Ok(None));
+    let before = read_gateways(&mut Fake::default()).unwrap();
+    assert_eq!(Monitor::new("utun7", only_iface, &before), None);
 }
 
 #[test]
 fn a_gateway_change_moves_only_that_familys_routes() {
     let mut fake = Fake { gw4: Some("198.18.0.254"), gw6: Some("fd18::fe"), ..Fake::default() };
-    let mut m = Monitor::new(&mut fake, "utun7", &done()).unwrap().unwrap();
+    let mut m = monitor(&mut fake, &done());
     // A routing message with nothing changed: nothing run.
     assert!(m.on_message(&mut fake, &|_| {}));
     assert!(fake.log.is_empty(), "{:?}", fake.log);
@@ -101,7 +108,7 @@ fn a_gateway_change_moves_only_that_familys_routes() {
 #[test]
 fn no_gateway_means_blackhole_routes_until_one_appears() {
     let mut fake = Fake { gw6: Some("fd18::fe"), ..Fake::default() };
-    let mut m = Monitor::new(&mut fake, "utun7", &done()[4..]).unwrap().unwrap();
+    let mut m = monitor(&mut fake, &done()[4..]);
     fake.gw6 = None;
     assert!(m.on_message(&mut fake, &|_| {}));
     assert_eq!(
@@ -123,7 +130,7 @@ fn no_gateway_means_blackhole_routes_until_one_appears() {
 #[test]
 fn a_failing_netstat_moves_nothing_and_a_gone_interface_stops() {
     let mut fake = Fake { gw4: Some("198.18.0.254"), ..Fake::default() };
-    let mut m = Monitor::new(&mut fake, "utun7", &done()[..4]).unwrap().unwrap();
+    let mut m = monitor(&mut fake, &done()[..4]);
     fake.fail4 = true;
     let said = std::cell::RefCell::new(Vec::new());
     assert!(m.on_message(&mut fake, &|l| said.borrow_mut().push(l.to_owned())));
@@ -150,4 +157,24 @@ fn reroute_deletes_then_adds_each_host() {
             "route -q -n add -inet 198.18.0.1 127.0.0.1 -blackhole"
         ]
     );
+}
+
+#[test]
+fn a_change_between_the_reading_before_the_apply_and_the_monitor_moves_at_the_first_message() {
+    let mut fake = Fake { gw4: Some("198.18.0.254"), ..Fake::default() };
+    let before = read_gateways(&mut fake).unwrap();
+    assert_eq!(before, [Some("198.18.0.254".to_owned()), None]);
+    // The apply ran (its bypass routes via .254), then the gateway changed.
+    fake.gw4 = Some("10.0.0.1");
+    let mut m = Monitor::new("utun7", &done()[2..3], &before).unwrap();
+    assert!(m.on_message(&mut fake, &|_| {}));
+    assert_eq!(
+        fake.log,
+        [
+            "route -q -n delete -inet 198.18.0.1",
+            "route -q -n add -inet 198.18.0.1 -gateway 10.0.0.1"
+        ]
+    );
+    fake.fail4 = true;
+    assert!(read_gateways(&mut fake).is_err());
 }
