@@ -45,10 +45,9 @@ fn check_table(ext: &str, mut render: impl FnMut(&str, &str) -> String) {
         }
         match std::fs::read_to_string(&path) {
             Ok(want) if want == got => {}
-            Ok(want) => failures.push(format!(
-                "{stem}.{ext} differs:\n{}",
-                table_diff(&want, &got)
-            )),
+            Ok(want) => {
+                failures.push(format!("{stem}.{ext} differs:\n{}", table_diff(&want, &got)))
+            }
             Err(e) => failures.push(format!("{stem}.{ext}: {e}; rendered:\n{got}")),
         }
     }
