@@ -23,6 +23,7 @@ fn win_lines(ops: &[WinOp]) -> String {
         .iter()
         .map(|op| match op {
             WinOp::Interface { family, mtu, metric } => {
+                let metric = metric.map_or("automatic".to_owned(), |m| m.to_string());
                 format!("interface {} mtu {mtu} metric {metric}", family.word())
             }
             WinOp::Address { addr, prefix_len } => format!("address {addr}/{prefix_len}"),
