@@ -205,8 +205,22 @@ fn apply_one(ns: &Netns, dir: &Path, ifname: &str, stem: &str, text: &str) -> St
     got.join("\n") + "\n"
 }
 
+/// True when `cmd` is on `PATH`.
+fn have(cmd: &str) -> bool {
+    std::env::var_os("PATH")
+        .is_some_and(|p| std::env::split_paths(&p).any(|d| d.join(cmd).is_file()))
+}
+
 #[test]
 fn plan_table_linux_apply_and_undo() {
+    // Without resolvconf the applier would reach for systemd-resolved, which is not
+    // namespaced: refuse rather than touch the host's DNS.
+    for cmd in ["resolvconf", "nft", "ip"] {
+        assert!(
+            have(cmd),
+            "{cmd} missing (scripts/test.sh installs openresolv, nftables, iproute2)"
+        );
+    }
     let ns = Netns::new("plantable");
     let ifname = format!("fpt{}", std::process::id());
     let dir =
