@@ -25,6 +25,9 @@
 //! or a bound interface). The plan is pure data; appliers live in `ferrowg-platform`.
 //! wg-quick picks the next free table above 51820 when 51820 is in use; the plan names
 //! 51820 and an applier may do the same search.
+//!
+//! What the plan and every applier make of a table of wg-quick files is checked against
+//! the expectation files in `tests/plans` (see its README.md).
 
 use std::net::{IpAddr, SocketAddr};
 

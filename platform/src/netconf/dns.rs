@@ -39,9 +39,10 @@ fn iface_prefix(ifname: &str) -> String {
     String::new()
 }
 
-/// Sets DNS for `ifname`; `Ok(None)` when the plan has none.
+/// Sets DNS for `ifname`; `Ok(None)` when the plan names no server (search domains
+/// alone are ignored, as wg-quick's `set_dns` does).
 pub(crate) fn set(ifname: &str, dns: &DnsPlan) -> Result<Option<DnsSetBy>, String> {
-    if dns.is_empty() {
+    if dns.servers.is_empty() {
         return Ok(None);
     }
     if have("resolvconf") {

@@ -4,7 +4,7 @@
 use std::io;
 use std::net::IpAddr;
 
-use ferrowg_core::netplan::{Family, FirewallRule, NetworkPlan, PolicyRule, RouteTable};
+use ferrowg_core::netplan::{contains, Family, FirewallRule, NetworkPlan, PolicyRule, RouteTable};
 use netlink_packet_route::address::{AddressAttribute, AddressMessage};
 use netlink_packet_route::link::{LinkAttribute, LinkFlags, LinkMessage};
 use netlink_packet_route::route::{
@@ -126,6 +126,23 @@ impl Applied {
         for r in &plan.routes {
             let table = table_id(&r.table)?;
             let family = Family::of(r.dest.addr());
+            // wg-quick adds a main-table prefix only when no route through the
+            // interface covers it yet (`ip route show dev IF match PREFIX`), such as
+            // the prefix route of an Address.
+            if r.table == RouteTable::Main {
+                let existing =
+                    nl.main_routes_via(index, family).map_err(|e| nl_err("routes", e))?;
+                if existing
+                    .iter()
+                    .any(|net| net.cidr() <= r.dest.cidr() && contains(net, r.dest.addr()))
+                {
+                    (self.log)(&format!(
+                        "[#] route {} dev {}: covered, not added",
+                        r.dest, self.ifname
+                    ));
+                    continue;
+                }
+            }
             (self.log)(&format!("[#] route add {} dev {} table {table}", r.dest, self.ifname));
             self.note(&format!("route {} table {table}", r.dest));
             let msg = route(index, r.dest.addr(), r.dest.cidr(), table);

@@ -2,13 +2,16 @@
 
 use std::io;
 
+use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
+
+use ferrowg_core::config::AllowedIp;
 use ferrowg_core::netplan::{Family, PolicyRule};
 use netlink_packet_core::{
-    NetlinkHeader, NetlinkMessage, NetlinkPayload, NLM_F_ACK, NLM_F_CREATE, NLM_F_EXCL,
+    NetlinkHeader, NetlinkMessage, NetlinkPayload, NLM_F_ACK, NLM_F_CREATE, NLM_F_DUMP, NLM_F_EXCL,
     NLM_F_REQUEST,
 };
 use netlink_packet_route::link::{LinkAttribute, LinkMessage};
-use netlink_packet_route::route::RouteHeader;
+use netlink_packet_route::route::{RouteAddress, RouteAttribute, RouteHeader, RouteMessage};
 use netlink_packet_route::rule::{RuleAction, RuleAttribute, RuleFlags, RuleMessage};
 use netlink_packet_route::{AddressFamily, RouteNetlinkMessage};
 use netlink_sys::{protocols::NETLINK_ROUTE, Socket, SocketAddr};
@@ -91,6 +94,48 @@ impl Netlink {
                 _ => None,
             })
             .ok_or_else(|| io::Error::new(io::ErrorKind::NotFound, format!("no interface {name}")))
+    }
+}
+
+impl Netlink {
+    /// The destinations of the main-table routes of `family` through interface `index`
+    /// (what `ip route show dev IF` lists).
+    pub(crate) fn main_routes_via(
+        &mut self,
+        index: u32,
+        family: Family,
+    ) -> io::Result<Vec<AllowedIp>> {
+        let mut msg = RouteMessage::default();
+        msg.header.address_family = family_of(family);
+        let replies = self.request(RouteNetlinkMessage::GetRoute(msg), NLM_F_DUMP)?;
+        let main = u32::from(RouteHeader::RT_TABLE_MAIN);
+        Ok(replies
+            .iter()
+            .filter_map(|m| match m {
+                RouteNetlinkMessage::NewRoute(r) => Some(r),
+                _ => None,
+            })
+            .filter(|r| {
+                let table = r.attributes.iter().find_map(|a| match a {
+                    RouteAttribute::Table(t) => Some(*t),
+                    _ => None,
+                });
+                table.unwrap_or(u32::from(r.header.table)) == main
+                    && r.attributes.contains(&RouteAttribute::Oif(index))
+            })
+            .filter_map(|r| {
+                let dest = r.attributes.iter().find_map(|a| match a {
+                    RouteAttribute::Destination(RouteAddress::Inet(a)) => Some(IpAddr::V4(*a)),
+                    RouteAttribute::Destination(RouteAddress::Inet6(a)) => Some(IpAddr::V6(*a)),
+                    _ => None,
+                });
+                let dest = dest.unwrap_or(match family {
+                    Family::V4 => IpAddr::V4(Ipv4Addr::UNSPECIFIED),
+                    Family::V6 => IpAddr::V6(Ipv6Addr::UNSPECIFIED),
+                });
+                AllowedIp::new(dest, r.header.destination_prefix_length).ok()
+            })
+            .collect())
     }
 }
 

@@ -6,7 +6,9 @@
 //!
 //! Windows has no policy routing: like wireguard-windows, a default route is a plain
 //! `0.0.0.0/0` / `::/0` route on the tunnel interface, which wins by the interface
-//! metric (0); the engine's own packets stay off the tunnel because its sockets are
+//! metric (0, set only for a family with a default route, as wireguard-windows: a split
+//! tunnel keeps its automatic metric, so its DNS servers do not take over every
+//! query); the engine's own packets stay off the tunnel because its sockets are
 //! bound to the physical interface (`IP_UNICAST_IF`, [`crate::udp::UdpOptions`]), so
 //! the plan's policy rules, fwmark and Linux firewall rules have no Windows operation.
 //! A route table other than main (`Table = N`) has no Windows meaning either: its
@@ -18,7 +20,8 @@ use ferrowg_core::netplan::{Family, NetworkPlan};
 
 /// `MIB_IPPROTO_NETMGMT`: routes added by management (what `route add` makes).
 pub const MIB_IPPROTO_NETMGMT: i32 = 3;
-/// Interface metric of the tunnel (wireguard-windows uses 0: the tunnel's routes win).
+/// Interface metric of a tunnel with a default route (wireguard-windows uses 0: the
+/// tunnel's routes and DNS servers win).
 pub const TUNNEL_METRIC: u32 = 0;
 
 /// A route as the `MIB_IPFORWARD_ROW2` fields the applier sets (the rest stay as
@@ -40,15 +43,18 @@ pub struct RouteRow {
 /// One IP Helper operation on the tunnel interface.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum WinOp {
-    /// `GetIpInterfaceEntry` + `SetIpInterfaceEntry` for one family: `NlMtu`,
-    /// `UseAutomaticMetric = false`, `Metric` (undo restores the values read).
+    /// `GetIpInterfaceEntry` + `SetIpInterfaceEntry` for one family: `NlMtu`, and with
+    /// a metric `UseAutomaticMetric = false` and `Metric` (undo restores the values
+    /// read).
     Interface {
         /// `Family`.
         family: Family,
         /// `NlMtu`.
         mtu: u32,
-        /// `Metric`.
-        metric: u32,
+        /// `Metric`: [`TUNNEL_METRIC`] for a family with a default route through the
+        /// tunnel, as wireguard-windows (its default route and its DNS servers win);
+        /// `None` leaves the automatic metric of a split tunnel alone.
+        metric: Option<u32>,
     },
     /// `CreateUnicastIpAddressEntry`: `Address`, `OnLinkPrefixLength`,
     /// `DadState = IpDadStatePreferred` (undo: `DeleteUnicastIpAddressEntry`).
@@ -95,9 +101,16 @@ pub fn operations(plan: &NetworkPlan) -> Vec<WinOp> {
         .collect();
     families.sort();
     families.dedup();
+    let has_default = |family| {
+        plan.routes.iter().any(|r| r.dest.cidr() == 0 && Family::of(r.dest.addr()) == family)
+    };
     let mut ops: Vec<WinOp> = families
         .iter()
-        .map(|&family| WinOp::Interface { family, mtu: u32::from(plan.mtu), metric: TUNNEL_METRIC })
+        .map(|&family| WinOp::Interface {
+            family,
+            mtu: u32::from(plan.mtu),
+            metric: has_default(family).then_some(TUNNEL_METRIC),
+        })
         .collect();
     ops.extend(
         plan.addresses.iter().map(|a| WinOp::Address { addr: a.addr(), prefix_len: a.prefix() }),

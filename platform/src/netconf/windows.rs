@@ -243,7 +243,7 @@ impl IpHelper {
     fn execute_op(&mut self, op: &WinOp) -> Result<Option<Entry>, String> {
         match op {
             WinOp::Interface { family, mtu, metric } => {
-                (self.log)(&format!("[#] interface {family:?} mtu {mtu} metric {metric}"));
+                (self.log)(&format!("[#] interface {family:?} mtu {mtu} metric {metric:?}"));
                 let mut row = self.interface_row(*family)?;
                 let entry = Entry::Interface {
                     family: *family,
@@ -253,8 +253,10 @@ impl IpHelper {
                 };
                 self.note(entry.clone());
                 row.NlMtu = *mtu;
-                row.UseAutomaticMetric = false;
-                row.Metric = *metric;
+                if let Some(metric) = metric {
+                    row.UseAutomaticMetric = false;
+                    row.Metric = *metric;
+                }
                 // SetIpInterfaceEntry refuses an IPv4 row with a site prefix length.
                 row.SitePrefixLength = 0;
                 // SAFETY: a fully initialized row read back from the system.

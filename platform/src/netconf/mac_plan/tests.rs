@@ -1,5 +1,5 @@
-//! wg-quick files → the command lines wg-quick's darwin.bash runs for them, and the
-//! undo record (newest first, exactly what was done).
+//! The shared plan table → the command lines wg-quick's darwin.bash runs for the same
+//! files, and the undo record (newest first, exactly what was done).
 
 use super::*;
 use ferrowg_core::config::WgQuickConfig;
@@ -83,68 +83,39 @@ fn run(fake: Fake, p: &NetworkPlan) -> (Vec<String>, Vec<String>) {
     (did, undone)
 }
 
-#[test]
-fn full_tunnel_dual_stack_like_wg_quick() {
-    let p = plan(
-        "Address = 198.19.0.2/24, fd19::2/64\nDNS = 198.19.0.1, fd19::1, corp.example\nMTU = 1380",
-        "0.0.0.0/0, ::/0",
-    );
-    let (did, undone) = run(Fake::default(), &p);
-    assert_eq!(
-        changes(&did),
-        vec![
-            "ifconfig utun7 inet 198.19.0.2/24 198.19.0.2 alias",
-            "ifconfig utun7 inet6 fd19::2/64 alias",
-            "ifconfig utun7 mtu 1380",
-            "ifconfig utun7 up",
-            "route -q -n add -inet 0.0.0.0/1 -interface utun7",
-            "route -q -n add -inet 128.0.0.0/1 -interface utun7",
-            "route -q -n add -inet6 ::/1 -interface utun7",
-            "route -q -n add -inet6 8000::/1 -interface utun7",
-            // The endpoint via the physical default gateway (not the `link#` row).
-            "route -q -n add -inet 198.18.0.1 -gateway 198.18.0.254",
-            "networksetup -setdnsservers Wi-Fi 198.19.0.1 fd19::1",
-            "networksetup -setsearchdomains Wi-Fi corp.example",
-            "networksetup -setdnsservers Ethernet 198.19.0.1 fd19::1",
-            "networksetup -setsearchdomains Ethernet corp.example",
-        ]
-    );
-    assert_eq!(
-        changes(&undone),
-        vec![
-            "networksetup -setsearchdomains Ethernet Empty",
-            "networksetup -setdnsservers Ethernet Empty",
-            "networksetup -setsearchdomains Wi-Fi home.arpa",
-            "networksetup -setdnsservers Wi-Fi 192.168.1.1 192.168.1.2",
-            "route -q -n delete -inet 198.18.0.1",
-            "route -q -n delete -inet6 8000::/1 -interface utun7",
-            "route -q -n delete -inet6 ::/1 -interface utun7",
-            "route -q -n delete -inet 128.0.0.0/1 -interface utun7",
-            "route -q -n delete -inet 0.0.0.0/1 -interface utun7",
-            "ifconfig utun7 mtu 1500",
-            "ifconfig utun7 inet6 fd19::2 -alias",
-            "ifconfig utun7 inet 198.19.0.2 -alias",
-        ]
-    );
+include!(concat!(env!("CARGO_MANIFEST_DIR"), "/../tests/plans/table.rs"));
+
+/// Every command run, queries marked `?`: the apply, then the undo (or the error).
+fn mac_lines(p: &NetworkPlan) -> String {
+    let mark = |lines: &[String]| -> Vec<String> {
+        let changed = changes(lines);
+        lines
+            .iter()
+            .map(|l| if changed.contains(&l.as_str()) { l.clone() } else { format!("? {l}") })
+            .collect()
+    };
+    let mut out = Vec::new();
+    match operations(p) {
+        Err(e) => out.push(format!("error: {e}")),
+        Ok(_) => {
+            let (did, undone) = run(Fake::default(), p);
+            out.extend(mark(&did));
+            out.push("# undo".to_owned());
+            out.extend(mark(&undone));
+        }
+    }
+    out.join("\n") + "\n"
 }
 
+/// The shared plan table (tests/plans) → the command lines, on a Mac with Wi-Fi and a
+/// disabled Ethernet service (the `Fake` runner), checked against what wg-quick's
+/// darwin.bash runs for the same files (see tests/plans/README.md).
 #[test]
-fn split_tunnel_longest_prefix_first_no_bypass_no_dns() {
-    let p = plan("Address = 198.19.0.2/32\nDNS = corp.example", "198.19.0.0/24, 10.9.0.0/16");
-    let ops = operations(&p).unwrap();
-    assert!(!ops.iter().any(|o| matches!(o, MacOp::Bypass { .. } | MacOp::Dns { .. })));
-    let (did, _) = run(Fake::default(), &p);
-    assert!(did.contains(&"route -n get -inet 198.19.0.0/24".to_owned()), "{did:?}");
-    assert_eq!(
-        changes(&did),
-        vec![
-            "ifconfig utun7 inet 198.19.0.2/32 198.19.0.2 alias",
-            "ifconfig utun7 mtu 1420",
-            "ifconfig utun7 up",
-            "route -q -n add -inet 198.19.0.0/24 -interface utun7",
-            "route -q -n add -inet 10.9.0.0/16 -interface utun7",
-        ]
-    );
+fn plan_table_macos_commands() {
+    check_table("macos", |stem, text| {
+        let config = WgQuickConfig::parse(text).unwrap_or_else(|e| panic!("{stem}.conf: {e}"));
+        mac_lines(&NetworkPlan::from_config(&config))
+    });
 }
 
 #[test]
@@ -160,19 +131,6 @@ fn no_gateway_means_a_blackhole_for_the_endpoint() {
     let p = plan("Address = 198.19.0.2/32", "0.0.0.0/0");
     let (did, _) = run(Fake { no_gateway: true, ..Fake::default() }, &p);
     assert!(did.contains(&"route -q -n add -inet 198.18.0.1 127.0.0.1 -blackhole".to_owned()));
-}
-
-#[test]
-fn tables_main_and_off_and_a_numbered_table_is_refused() {
-    let off = operations(&plan("Address = 198.19.0.2/24\nTable = off", "0.0.0.0/0")).unwrap();
-    assert!(!off.iter().any(|o| matches!(o, MacOp::Route { .. } | MacOp::Bypass { .. })));
-    // `main`: a /0 is a plain route, no halves, no bypass (wg-quick's else branch).
-    let main = operations(&plan("Table = main", "0.0.0.0/0")).unwrap();
-    let dest: AllowedIp = "0.0.0.0/0".parse().unwrap();
-    assert!(main.contains(&MacOp::Route { dest, if_missing: true }), "{main:?}");
-    assert!(!main.iter().any(|o| matches!(o, MacOp::Bypass { .. })));
-    let err = operations(&plan("Table = 1234", "10.0.0.0/8")).unwrap_err();
-    assert!(err.contains("Table = auto, main or off"), "{err}");
 }
 
 #[test]

@@ -1,5 +1,5 @@
-//! wg-quick files → the IP Helper operations the Windows applier performs, and the
-//! undo record (newest first, exactly what was done).
+//! The shared plan table → the IP Helper operations the Windows applier performs, and
+//! the undo record (newest first, exactly what was done).
 
 use super::*;
 use ferrowg_core::config::WgQuickConfig;
@@ -15,62 +15,38 @@ fn ops(interface: &str, allowed: &str) -> Vec<WinOp> {
     operations(&NetworkPlan::from_config(&WgQuickConfig::parse(&text).unwrap()))
 }
 
-fn route(prefix: &str, len: u8) -> WinOp {
-    let prefix: IpAddr = prefix.parse().unwrap();
-    let next_hop = if prefix.is_ipv4() {
-        IpAddr::V4(Ipv4Addr::UNSPECIFIED)
-    } else {
-        IpAddr::V6(Ipv6Addr::UNSPECIFIED)
-    };
-    WinOp::Route(RouteRow { prefix, prefix_len: len, next_hop, metric: 0, protocol: 3 })
+include!(concat!(env!("CARGO_MANIFEST_DIR"), "/../tests/plans/table.rs"));
+
+/// One line per operation, in order.
+fn win_lines(ops: &[WinOp]) -> String {
+    let lines: Vec<String> = ops
+        .iter()
+        .map(|op| match op {
+            WinOp::Interface { family, mtu, metric } => {
+                let metric = metric.map_or("automatic".to_owned(), |m| m.to_string());
+                format!("interface {} mtu {mtu} metric {metric}", family.word())
+            }
+            WinOp::Address { addr, prefix_len } => format!("address {addr}/{prefix_len}"),
+            WinOp::Dns { family, servers, search } => {
+                format!("dns {} servers '{servers}' search '{search}'", family.word())
+            }
+            WinOp::Route(r) => format!(
+                "route {}/{} next-hop {} metric {} protocol {}",
+                r.prefix, r.prefix_len, r.next_hop, r.metric, r.protocol
+            ),
+        })
+        .collect();
+    lines.join("\n") + "\n"
 }
 
+/// The shared plan table (tests/plans) → the IP Helper operations, checked against
+/// what wireguard-windows does for the same files (see tests/plans/README.md).
 #[test]
-fn full_tunnel_dual_stack() {
-    let got = ops(
-        "Address = 198.19.0.2/24, fd19::2/64\nDNS = 198.19.0.1, fd19::1, corp.example\nMTU = 1380",
-        "0.0.0.0/0, ::/0",
-    );
-    let want = vec![
-        WinOp::Interface { family: Family::V4, mtu: 1380, metric: 0 },
-        WinOp::Interface { family: Family::V6, mtu: 1380, metric: 0 },
-        WinOp::Address { addr: "198.19.0.2".parse().unwrap(), prefix_len: 24 },
-        WinOp::Address { addr: "fd19::2".parse().unwrap(), prefix_len: 64 },
-        WinOp::Dns {
-            family: Family::V4,
-            servers: "198.19.0.1".into(),
-            search: "corp.example".into(),
-        },
-        WinOp::Dns { family: Family::V6, servers: "fd19::1".into(), search: String::new() },
-        // The policy-routed default routes become plain on-link defaults.
-        route("0.0.0.0", 0),
-        route("::", 0),
-    ];
-    assert_eq!(got, want);
-}
-
-#[test]
-fn split_tunnel_v4_only_longest_prefix_first_no_dns() {
-    let got = ops("Address = 198.19.0.2/32", "198.19.0.0/24, 10.9.0.0/16, 10.9.8.7/32");
-    assert_eq!(
-        got,
-        vec![
-            WinOp::Interface { family: Family::V4, mtu: 1420, metric: 0 },
-            WinOp::Address { addr: "198.19.0.2".parse().unwrap(), prefix_len: 32 },
-            route("10.9.8.7", 32),
-            route("198.19.0.0", 24),
-            route("10.9.0.0", 16),
-        ]
-    );
-}
-
-#[test]
-fn table_off_has_no_routes_and_a_numbered_table_goes_to_the_one_table() {
-    let off = ops("Address = 198.19.0.2/24\nTable = off", "0.0.0.0/0");
-    assert!(!off.iter().any(|o| matches!(o, WinOp::Route(_))));
-    let numbered = ops("Address = 198.19.0.2/24\nTable = 1234", "0.0.0.0/0, 10.0.0.0/8");
-    let routes: Vec<_> = numbered.into_iter().filter(|o| matches!(o, WinOp::Route(_))).collect();
-    assert_eq!(routes, vec![route("10.0.0.0", 8), route("0.0.0.0", 0)]);
+fn plan_table_windows_operations() {
+    check_table("windows", |stem, text| {
+        let config = WgQuickConfig::parse(text).unwrap_or_else(|e| panic!("{stem}.conf: {e}"));
+        win_lines(&operations(&NetworkPlan::from_config(&config)))
+    });
 }
 
 /// Records what it was asked; fails at operation `fail_at` (0-based).
