@@ -21,28 +21,59 @@ use crate::queue::Ring;
 
 /// The RX thread's loop.
 pub(crate) fn run_rx(inner: &Inner) {
-    let mtu = inner.tun.mtu();
-    let stride = tx_stride(mtu.max(1420)).max(2048);
-    let batch = inner.opts.batch_size.clamp(1, MAX_BATCH);
-    let mut bufs: Vec<Vec<u8>> = (0..batch).map(|_| vec![0u8; stride]).collect();
-    let mut meta = [RecvMeta::default(); MAX_BATCH];
-    let mut deliver: Vec<(usize, usize)> = Vec::with_capacity(batch);
-    let mut opens: Vec<OpenRec> = Vec::with_capacity(batch);
-    let mut scratch = vec![0u8; tx_stride(mtu)];
-    let mut slice_store: Vec<&mut [u8]> = Vec::with_capacity(batch);
-    let mut list_store: Vec<&[u8]> = Vec::with_capacity(batch);
-    let mut codel = inner.opts.rx_codel.map(Codel::new);
+    let mut rx = RxLoop::new(inner);
     while inner.running.load(Ordering::Relaxed) {
+        rx.step(inner, POLL_INTERVAL);
+    }
+}
+
+/// The receive direction's buffers and state, driven one batch at a time by [`run_rx`]
+/// or by the shared I/O thread (`io_loop`).
+pub(crate) struct RxLoop {
+    batch: usize,
+    bufs: Vec<Vec<u8>>,
+    meta: [RecvMeta; MAX_BATCH],
+    deliver: Vec<(usize, usize)>,
+    opens: Vec<OpenRec>,
+    scratch: Vec<u8>,
+    slice_store: Vec<&'static mut [u8]>,
+    list_store: Vec<&'static [u8]>,
+    codel: Option<Codel>,
+}
+
+impl RxLoop {
+    /// Buffers for one batch of the largest datagrams the NIC's MTU allows.
+    pub(crate) fn new(inner: &Inner) -> RxLoop {
+        let mtu = inner.tun.mtu();
+        let stride = tx_stride(mtu.max(1420)).max(2048);
+        let batch = inner.opts.batch_size.clamp(1, MAX_BATCH);
+        RxLoop {
+            batch,
+            bufs: (0..batch).map(|_| vec![0u8; stride]).collect(),
+            meta: [RecvMeta::default(); MAX_BATCH],
+            deliver: Vec::with_capacity(batch),
+            opens: Vec::with_capacity(batch),
+            scratch: vec![0u8; tx_stride(mtu)],
+            slice_store: Vec::with_capacity(batch),
+            list_store: Vec::with_capacity(batch),
+            codel: inner.opts.rx_codel.map(Codel::new),
+        }
+    }
+
+    /// Receives one UDP batch (waiting at most `timeout` for it), handles it and writes
+    /// what it carried to the NIC. Returns how many datagrams arrived.
+    pub(crate) fn step(&mut self, inner: &Inner, timeout: Duration) -> usize {
         let Some(transport) = inner.transport() else {
-            std::thread::sleep(Duration::from_millis(5));
-            continue;
+            std::thread::sleep(timeout.min(Duration::from_millis(5)));
+            return 0;
         };
+        let batch = self.batch;
         let received = {
-            let mut slices = recycle(std::mem::take(&mut slice_store));
-            slices.extend(bufs.iter_mut().map(|b| b.as_mut_slice()));
-            let Some(m) = meta.get_mut(..batch) else { return };
-            let r = transport.0.recv_batch(&mut slices, m, POLL_INTERVAL);
-            slice_store = recycle(slices);
+            let mut slices = recycle(std::mem::take(&mut self.slice_store));
+            slices.extend(self.bufs.iter_mut().map(|b| b.as_mut_slice()));
+            let Some(m) = self.meta.get_mut(..batch) else { return 0 };
+            let r = transport.0.recv_batch(&mut slices, m, timeout);
+            self.slice_store = recycle(slices);
             r
         };
         let n = match received {
@@ -50,25 +81,31 @@ pub(crate) fn run_rx(inner: &Inner) {
             Err(e) => {
                 drop(transport);
                 inner.io_error("UDP receive", &e);
-                continue;
+                return 0;
             }
         };
         drop(transport);
         if n == 0 {
-            continue;
+            return 0;
         }
+        self.handle(inner, n);
+        n
+    }
+
+    fn handle(&mut self, inner: &Inner, n: usize) {
         let now = inner.clock.now();
-        deliver.clear();
-        opens.clear();
+        self.deliver.clear();
+        self.opens.clear();
         let mut woke = false;
-        let wall = codel.as_ref().map(|_| inner.clock.wall());
+        let wall = self.codel.as_ref().map(|_| inner.clock.wall());
         // 1. Classify (read-only; no crypto yet).
-        for (k, (buf, m)) in bufs.iter().zip(&meta).take(n).enumerate() {
+        for (k, (buf, m)) in self.bufs.iter().zip(&self.meta).take(n).enumerate() {
             let Some(dgram) = buf.get(..m.len) else { continue };
             match inner.iface.classify(dgram, m.src, k, now) {
                 Incoming::Data(rec) => {
                     // Receive-side CoDel: judged before the decryption it saves.
-                    if let (Some(c), Some(wall), Some(at)) = (codel.as_mut(), wall, m.rx_time) {
+                    if let (Some(c), Some(wall), Some(at)) = (self.codel.as_mut(), wall, m.rx_time)
+                    {
                         let sojourn = wall.duration_since(at).unwrap_or_default();
                         // How much is queued behind it is unknown (the socket buffer's
                         // depth): every late message counts as part of a standing queue.
@@ -77,7 +114,7 @@ pub(crate) fn run_rx(inner: &Inner) {
                             continue;
                         }
                     }
-                    opens.push(rec)
+                    self.opens.push(rec)
                 }
                 Incoming::Handshake => {
                     queue_handshake(inner, dgram, m.src);
@@ -87,25 +124,34 @@ pub(crate) fn run_rx(inner: &Inner) {
             }
         }
         // 2. Decrypt in place, inline or on the workers.
-        if !opens.is_empty() {
-            inner.workers.open(&*inner.clock, &mut bufs, &mut opens);
+        if !self.opens.is_empty() {
+            inner.workers.open(&*inner.clock, &mut self.bufs, &mut self.opens);
             // 3. In arrival order: replay window, inner packet, source address, timers.
             let wall = inner.clock.wall();
             let mut out = inner.output();
-            inner.iface.accept(&mut opens, &bufs, now, wall, &mut scratch, &mut out, &mut deliver);
+            inner.iface.accept(
+                &mut self.opens,
+                &self.bufs,
+                now,
+                wall,
+                &mut self.scratch,
+                &mut out,
+                &mut self.deliver,
+            );
         }
         if woke {
             inner.wake_control();
         }
-        if !deliver.is_empty() {
-            let mut list = recycle(std::mem::take(&mut list_store));
-            list.extend(deliver.iter().map(|&(k, len)| {
+        if !self.deliver.is_empty() {
+            let mut list = recycle(std::mem::take(&mut self.list_store));
+            let bufs = &self.bufs;
+            list.extend(self.deliver.iter().map(|&(k, len)| {
                 bufs.get(k)
                     .and_then(|b| b.get(DATA_HEADER_LEN..DATA_HEADER_LEN + len))
                     .unwrap_or_default()
             }));
             let sent = inner.tun.send_batch(&list);
-            list_store = recycle(list);
+            self.list_store = recycle(list);
             if let Err(e) = sent {
                 inner.io_error("NIC write", &e);
             }

@@ -12,7 +12,7 @@
 use std::net::SocketAddr;
 use std::sync::atomic::Ordering;
 use std::sync::Arc;
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 use super::records::{recycle, MAX_BATCH, POLL_INTERVAL};
 use super::state::Inner;
@@ -23,40 +23,83 @@ use crate::messages::DATA_HEADER_LEN;
 
 /// The TX thread's loop.
 pub(crate) fn run_tx(inner: &Inner) {
-    let mtu = inner.tun.mtu();
-    let stride = tx_stride(mtu);
-    let batch = inner.opts.batch_size.clamp(1, MAX_BATCH);
-    let mut bufs: Vec<Vec<u8>> = (0..batch).map(|_| vec![0u8; stride]).collect();
-    let mut sizes = [0usize; MAX_BATCH];
-    let mut targets: Vec<Option<Arc<PeerSlot>>> = Vec::with_capacity(batch);
-    let mut recs: Vec<SealRec> = Vec::with_capacity(batch);
-    let mut scratch = vec![0u8; stride];
-    let mut slice_store: Vec<&mut [u8]> = Vec::with_capacity(batch);
+    let mut tx = TxLoop::new(inner);
     while inner.running.load(Ordering::Relaxed) {
-        let received = {
-            let mut slices = recycle(std::mem::take(&mut slice_store));
-            slices
-                .extend(bufs.iter_mut().map(|b| {
+        tx.step(inner, POLL_INTERVAL);
+    }
+}
+
+/// The transmit direction's buffers, driven one batch at a time by [`run_tx`] or by the
+/// shared I/O thread (`io_loop`).
+pub(crate) struct TxLoop {
+    mtu: usize,
+    batch: usize,
+    bufs: Vec<Vec<u8>>,
+    sizes: [usize; MAX_BATCH],
+    targets: Vec<Option<Arc<PeerSlot>>>,
+    recs: Vec<SealRec>,
+    scratch: Vec<u8>,
+    slice_store: Vec<&'static mut [u8]>,
+}
+
+impl TxLoop {
+    /// Buffers for one batch of NIC packets, each with room for the data header in
+    /// front and padding plus tag behind.
+    pub(crate) fn new(inner: &Inner) -> TxLoop {
+        let mtu = inner.tun.mtu();
+        let stride = tx_stride(mtu);
+        let batch = inner.opts.batch_size.clamp(1, MAX_BATCH);
+        TxLoop {
+            mtu,
+            batch,
+            bufs: (0..batch).map(|_| vec![0u8; stride]).collect(),
+            sizes: [0usize; MAX_BATCH],
+            targets: Vec::with_capacity(batch),
+            recs: Vec::with_capacity(batch),
+            scratch: vec![0u8; stride],
+            slice_store: Vec::with_capacity(batch),
+        }
+    }
+
+    /// Reads one NIC batch (waiting at most `timeout` for it), seals it and sends it.
+    /// Returns how many packets were read.
+    pub(crate) fn step(&mut self, inner: &Inner, timeout: Duration) -> usize {
+        let (mtu, batch) = (self.mtu, self.batch);
+        let received =
+            {
+                let mut slices = recycle(std::mem::take(&mut self.slice_store));
+                slices.extend(self.bufs.iter_mut().map(|b| {
                     b.get_mut(DATA_HEADER_LEN..DATA_HEADER_LEN + mtu).unwrap_or_default()
                 }));
-            let Some(z) = sizes.get_mut(..batch) else { return };
-            let r = inner.tun.recv_batch(&mut slices, z, POLL_INTERVAL);
-            slice_store = recycle(slices);
-            r
-        };
+                let Some(z) = self.sizes.get_mut(..batch) else { return 0 };
+                let r = inner.tun.recv_batch(&mut slices, z, timeout);
+                self.slice_store = recycle(slices);
+                r
+            };
         let n = match received {
             Ok(n) => n.min(batch),
             Err(e) => {
                 inner.io_error("NIC read", &e);
-                continue;
+                return 0;
             }
         };
         if n == 0 {
-            continue;
+            return 0;
         }
         let now = inner.clock.now();
-        inner.iface.route_batch(&bufs, &sizes, n, &mut targets);
-        send_runs(inner, &mut bufs, &sizes, n, &targets, &mut recs, &mut scratch, now, mtu);
+        inner.iface.route_batch(&self.bufs, &self.sizes, n, &mut self.targets);
+        send_runs(
+            inner,
+            &mut self.bufs,
+            &self.sizes,
+            n,
+            &self.targets,
+            &mut self.recs,
+            &mut self.scratch,
+            now,
+            mtu,
+        );
+        n
     }
 }
 
