@@ -10,6 +10,8 @@
 //! - `--rx-codel=off|on|TARGET_US,INTERVAL_US` / `FERROWG_RX_CODEL`: CoDel on the
 //!   receive side, judged by how long each datagram waited in the UDP socket buffer
 //!   (`on`: [`RX_CODEL_ON`]); see `DeviceOptions::rx_codel`.
+//! - `--io-threads=per-direction|shared` / `FERROWG_IO_THREADS`: one I/O thread per
+//!   direction, or one for both (`DeviceOptions::io_threads`).
 //! - `--sched-slice=off|US` / `FERROWG_SCHED_SLICE`: a short scheduler slice for the
 //!   engine's threads (Linux EEVDF custom slice, `ferrowg_platform::cpu::SliceHook`).
 //!
@@ -19,7 +21,7 @@ use std::time::Duration;
 
 use std::sync::Arc;
 
-use ferrowg_core::device::{DeviceOptions, RingKind};
+use ferrowg_core::device::{DeviceOptions, IoThreads, RingKind};
 use ferrowg_core::CodelParams;
 
 /// `--rx-codel=on`: the engine's [`ferrowg_core::device::RX_CODEL_ON`] (1 ms / 10 ms).
@@ -53,17 +55,22 @@ pub struct Tuning {
     pub rx_codel: Option<Option<(Duration, Duration)>>,
     /// `None`: the default (no slice asked for); `Some(None)`: off; else the slice.
     pub sched_slice: Option<Option<Duration>>,
+    /// `None`: the engine's default I/O threads.
+    pub io_threads: Option<IoThreads>,
 }
 
 const TX_QUEUE_FLAG: &str = "--tx-queue=";
 const RING_FLAG: &str = "--ring=";
 const RX_CODEL_FLAG: &str = "--rx-codel=";
 const SLICE_FLAG: &str = "--sched-slice=";
+const IO_FLAG: &str = "--io-threads=";
 
 impl Tuning {
     /// Whether `arg` is one of the tuning flags.
     pub fn is_flag(arg: &str) -> bool {
-        [TX_QUEUE_FLAG, RING_FLAG, RX_CODEL_FLAG, SLICE_FLAG].iter().any(|f| arg.starts_with(f))
+        [TX_QUEUE_FLAG, RING_FLAG, RX_CODEL_FLAG, SLICE_FLAG, IO_FLAG]
+            .iter()
+            .any(|f| arg.starts_with(f))
     }
 
     /// The options from the environment, overridden by `flags` (each [`Self::is_flag`]).
@@ -82,6 +89,9 @@ impl Tuning {
             sched_slice: var("FERROWG_SCHED_SLICE")
                 .map(|v| parse_slice(&v).map_err(|e| format!("FERROWG_SCHED_SLICE: {e}")))
                 .transpose()?,
+            io_threads: var("FERROWG_IO_THREADS")
+                .map(|v| parse_io(&v).map_err(|e| format!("FERROWG_IO_THREADS: {e}")))
+                .transpose()?,
         };
         t.apply_flags(flags)?;
         Ok(t)
@@ -98,6 +108,8 @@ impl Tuning {
                 self.rx_codel = Some(parse_rx_codel(v).map_err(|e| format!("--rx-codel: {e}"))?);
             } else if let Some(v) = f.strip_prefix(SLICE_FLAG) {
                 self.sched_slice = Some(parse_slice(v).map_err(|e| format!("--sched-slice: {e}"))?);
+            } else if let Some(v) = f.strip_prefix(IO_FLAG) {
+                self.io_threads = Some(parse_io(v).map_err(|e| format!("--io-threads: {e}"))?);
             } else {
                 return Err(format!("unknown option {f}"));
             }
@@ -144,6 +156,9 @@ impl Tuning {
             Some(None) => v.push(format!("{SLICE_FLAG}off")),
             Some(Some(d)) => v.push(format!("{SLICE_FLAG}{}", d.as_micros())),
         }
+        if let Some(io) = self.io_threads {
+            v.push(format!("{IO_FLAG}{}", io_word(io)));
+        }
         v
     }
 
@@ -166,6 +181,9 @@ impl Tuning {
         if let Some(r) = self.ring {
             opts.ring = r;
         }
+        if let Some(io) = self.io_threads {
+            opts.io_threads = io;
+        }
         if let Some(rx) = self.rx_codel {
             opts.rx_codel = rx.map(|(target, interval)| CodelParams {
                 target,
@@ -183,6 +201,22 @@ impl Tuning {
                 });
             }
         }
+    }
+}
+
+fn parse_io(s: &str) -> Result<IoThreads, String> {
+    match s {
+        "per-direction" => Ok(IoThreads::PerDirection),
+        "shared" => Ok(IoThreads::Shared),
+        _ => Err(format!("{s:?}: expected per-direction or shared")),
+    }
+}
+
+#[cfg(any(unix, test))]
+fn io_word(io: IoThreads) -> &'static str {
+    match io {
+        IoThreads::PerDirection => "per-direction",
+        IoThreads::Shared => "shared",
     }
 }
 
@@ -301,6 +335,27 @@ mod tests {
             let again: Vec<&str> = again.iter().map(String::as_str).collect();
             assert_eq!(parsed(&again).unwrap(), t, "case {}", i + 1);
         }
+    }
+
+    #[test]
+    fn io_threads_parse_and_reach_the_device_options() {
+        for (flag, want) in [
+            ("--io-threads=shared", IoThreads::Shared),
+            ("--io-threads=per-direction", IoThreads::PerDirection),
+        ] {
+            let t = parsed(&[flag]).unwrap();
+            let other = match want {
+                IoThreads::Shared => IoThreads::PerDirection,
+                IoThreads::PerDirection => IoThreads::Shared,
+            };
+            let mut o = DeviceOptions { io_threads: other, ..Default::default() };
+            t.apply(&mut o);
+            assert_eq!(o.io_threads, want, "{flag}");
+            let again: Vec<String> = t.to_flags();
+            let again: Vec<&str> = again.iter().map(String::as_str).collect();
+            assert_eq!(parsed(&again).unwrap(), t, "{flag}");
+        }
+        assert!(parsed(&["--io-threads=one"]).unwrap_err().contains("per-direction or shared"));
     }
 
     #[test]

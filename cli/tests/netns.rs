@@ -182,3 +182,18 @@ fn up_after_kill_9_cleans_up_the_stale_state() {
 fn up_kill_switch_survives_kill_9() {
     run_script("ferrowg_killswitch.sh", &[]);
 }
+
+/// Bulk TCP (inner IPv4 and IPv6, both ways, sha256 of the bytes) and UDP_SEGMENT
+/// datagrams intact through TUN offload, with the default shared I/O thread (which hands
+/// the NIC direction to a helper while saturated, and takes it back).
+#[test]
+fn offload_integrity_shared_io_thread() {
+    run_script("offload.sh", &["ferrowg", "ferrowg"]);
+}
+
+/// The same with one I/O thread per direction (`--io-threads=per-direction`).
+#[test]
+fn offload_integrity_per_direction_io_threads() {
+    let imp = "ferrowg:FERROWG_IO_THREADS=per-direction";
+    run_script("offload.sh", &[imp, imp]);
+}

@@ -30,6 +30,14 @@ pub trait Tun: Send + Sync + 'static {
 
     /// The interface MTU (largest inner IP packet).
     fn mtu(&self) -> usize;
+
+    /// A Unix file descriptor that polls readable whenever [`Tun::recv_batch`] has a
+    /// packet to return, so that one engine thread can wait on the NIC and the transport
+    /// together ([`Transport::wait_with`], `DeviceOptions::io_threads`). `None` (the
+    /// default): the engine waits on each in a thread of its own.
+    fn wait_fd(&self) -> Option<i32> {
+        None
+    }
 }
 
 /// Where a received datagram came from.
@@ -90,6 +98,15 @@ pub trait Transport: Send + Sync + 'static {
                 "this UDP transport cannot set a firewall mark (fwmark)",
             )),
         }
+    }
+
+    /// Waits until a datagram is ready to receive, or the NIC's descriptor `nic_fd`
+    /// ([`Tun::wait_fd`]) is readable, or `timeout` passes; a spurious early return is
+    /// allowed. `None` (the default): this transport cannot wait on a foreign
+    /// descriptor, and the engine keeps one thread per direction.
+    fn wait_with(&self, nic_fd: i32, timeout: Duration) -> Option<io::Result<()>> {
+        let _ = (nic_fd, timeout);
+        None
     }
 }
 

@@ -9,7 +9,7 @@ use std::time::Duration;
 
 use super::records::{HandshakeJob, HANDSHAKE_BATCH, POLL_INTERVAL};
 use super::state::Inner;
-use super::ThreadRole;
+use super::{IoThreads, ThreadRole};
 use crate::queue::Ring;
 
 /// The control thread's loop.
@@ -58,6 +58,26 @@ pub(crate) fn spawn_threads(inner: &Arc<Inner>) -> std::io::Result<Vec<JoinHandl
             })?;
         *inner.control_thread.lock() = Some(control.thread().clone());
         handles.push(control);
+        let queued = inner.opts.codel || inner.opts.tx_queue;
+        let shared = inner.opts.io_threads == IoThreads::Shared && !queued;
+        if let Some(fd) = shared.then(|| super::io_loop::supported(inner)).flatten() {
+            let split = Arc::new(super::io_loop::Split::default());
+            let (i, s) = (inner.clone(), split.clone());
+            handles.push(std::thread::Builder::new().name("ferrowg-io".into()).spawn(
+                move || {
+                    i.thread_started(ThreadRole::Rx);
+                    super::io_loop::run_io(&i, &s, fd)
+                },
+            )?);
+            let i = inner.clone();
+            handles.push(std::thread::Builder::new().name("ferrowg-io-nic".into()).spawn(
+                move || {
+                    i.thread_started(ThreadRole::Tx);
+                    super::io_loop::run_helper(&i, &split)
+                },
+            )?);
+            return spawn_workers(inner, &mut handles);
+        }
         let i = inner.clone();
         handles.push(std::thread::Builder::new().name("ferrowg-tx".into()).spawn(move || {
             i.thread_started(ThreadRole::Tx);
@@ -72,18 +92,7 @@ pub(crate) fn spawn_threads(inner: &Arc<Inner>) -> std::io::Result<Vec<JoinHandl
             i.thread_started(ThreadRole::Rx);
             super::rx::run_rx(&i)
         })?);
-        for n in 0..inner.workers.count() {
-            let i = inner.clone();
-            let h = std::thread::Builder::new().name(format!("ferrowg-crypto-{n}")).spawn(
-                move || {
-                    i.thread_started(ThreadRole::Crypto(n));
-                    i.workers.work()
-                },
-            )?;
-            inner.workers.register(h.thread().clone());
-            handles.push(h);
-        }
-        Ok(())
+        spawn_workers(inner, &mut handles)
     })();
     match result {
         Ok(()) => Ok(handles),
@@ -95,6 +104,21 @@ pub(crate) fn spawn_threads(inner: &Arc<Inner>) -> std::io::Result<Vec<JoinHandl
             Err(e)
         }
     }
+}
+
+/// Starts the crypto workers.
+fn spawn_workers(inner: &Arc<Inner>, handles: &mut Vec<JoinHandle<()>>) -> std::io::Result<()> {
+    for n in 0..inner.workers.count() {
+        let i = inner.clone();
+        let h =
+            std::thread::Builder::new().name(format!("ferrowg-crypto-{n}")).spawn(move || {
+                i.thread_started(ThreadRole::Crypto(n));
+                i.workers.work()
+            })?;
+        inner.workers.register(h.thread().clone());
+        handles.push(h);
+    }
+    Ok(())
 }
 
 impl Inner {

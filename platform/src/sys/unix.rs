@@ -2,7 +2,7 @@
 //! prefix (readv/writev), non-blocking mode.
 
 use std::io;
-use std::os::fd::{AsRawFd, BorrowedFd};
+use std::os::fd::{AsRawFd, BorrowedFd, RawFd};
 use std::time::Duration;
 
 /// What a caller waits for in [`poll`].
@@ -17,14 +17,28 @@ pub(crate) enum Readiness {
 /// Waits until one of `fds` is ready or `timeout` passes. Returns whether any is ready.
 /// An interrupted wait counts as a timeout; callers loop anyway.
 pub(crate) fn poll(fds: &[BorrowedFd<'_>], what: Readiness, timeout: Duration) -> io::Result<bool> {
+    poll_with(fds, None, what, timeout)
+}
+
+/// [`poll`] on `fds` and one more descriptor given by number (another object's, e.g. the
+/// NIC's for the engine's shared I/O thread). A number that is not an open descriptor
+/// only makes `poll` report it (`POLLNVAL`, a wake-up), nothing worse.
+pub(crate) fn poll_with(
+    fds: &[BorrowedFd<'_>],
+    extra: Option<RawFd>,
+    what: Readiness,
+    timeout: Duration,
+) -> io::Result<bool> {
     let events = match what {
         Readiness::Read => libc::POLLIN,
         Readiness::Write => libc::POLLOUT,
     };
     let mut pfds = [libc::pollfd { fd: -1, events: 0, revents: 0 }; 4];
-    let n = fds.len().min(pfds.len());
-    for (slot, fd) in pfds.iter_mut().zip(fds) {
-        *slot = libc::pollfd { fd: fd.as_raw_fd(), events, revents: 0 };
+    let raw = fds.iter().map(|fd| fd.as_raw_fd()).chain(extra);
+    let mut n = 0;
+    for (slot, fd) in pfds.iter_mut().zip(raw) {
+        *slot = libc::pollfd { fd, events, revents: 0 };
+        n += 1;
     }
     // Round up so a sub-millisecond timeout still sleeps instead of spinning.
     let ms = timeout.as_nanos().div_ceil(1_000_000).min(i32::MAX as u128) as libc::c_int;

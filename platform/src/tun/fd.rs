@@ -144,7 +144,7 @@ impl Tun for FdTun {
                 }
                 Ok(None) => self.drop_one(),
                 Err(e) if e.kind() == io::ErrorKind::WouldBlock => {
-                    if got > 0 || waited {
+                    if got > 0 || waited || timeout.is_zero() {
                         break;
                     }
                     waited = true;
@@ -203,6 +203,11 @@ impl Tun for FdTun {
 
     fn mtu(&self) -> usize {
         self.mtu
+    }
+
+    fn wait_fd(&self) -> Option<i32> {
+        use std::os::fd::AsRawFd;
+        Some(self.fd.as_raw_fd())
     }
 }
 

@@ -109,7 +109,7 @@ impl Vnet {
                     }
                 }
                 Err(e) if e.kind() == io::ErrorKind::WouldBlock => {
-                    if got > 0 || waited {
+                    if got > 0 || waited || timeout.is_zero() {
                         break;
                     }
                     waited = true;

@@ -135,6 +135,12 @@ fn handle(s: &UdpSocket) -> super::RawSocketHandle {
 pub(super) fn setup(_socket: &socket2::Socket, _rx_gro: bool) {}
 
 /// Moves datagrams left over from an earlier coalesced read into the buffers.
+/// True when datagrams already received wait in `rx` for the next [`drain`].
+#[cfg(unix)]
+pub(super) fn pending(rx: &RxState) -> bool {
+    rx.has_pending.load(Ordering::Acquire)
+}
+
 pub(super) fn drain(rx: &RxState, bufs: &mut [&mut [u8]], meta: &mut [RecvMeta]) -> usize {
     if !rx.has_pending.load(Ordering::Acquire) {
         return 0;

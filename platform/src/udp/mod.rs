@@ -322,7 +322,7 @@ impl Transport for UdpTransport {
         if n < want {
             n += recv_from_any(order, &mut bufs[n..], &mut meta[n..], &sockets.rx, n > 0)?;
         }
-        if n > 0 || !wait::readable(order, timeout)? {
+        if n > 0 || timeout.is_zero() || !wait::readable(order, timeout)? {
             return Ok(n);
         }
         recv_from_any(order, bufs, meta, &sockets.rx, false)
@@ -380,6 +380,27 @@ impl Transport for UdpTransport {
 
     fn set_fwmark(&self, mark: Option<u32>) -> io::Result<()> {
         UdpTransport::set_fwmark(self, mark).map_err(io::Error::from)
+    }
+
+    #[cfg(unix)]
+    fn wait_with(&self, nic_fd: i32, timeout: Duration) -> Option<io::Result<()>> {
+        use std::os::fd::AsFd;
+        let sockets = self.sockets.load();
+        if imp::pending(&sockets.rx) {
+            return Some(Ok(()));
+        }
+        let (fds, n) = match (sockets.v4.as_ref(), sockets.v6.as_ref()) {
+            (Some(a), Some(b)) => ([a.as_fd(), b.as_fd()], 2),
+            (Some(a), None) | (None, Some(a)) => ([a.as_fd(), a.as_fd()], 1),
+            (None, None) => return None,
+        };
+        let r = crate::sys::unix::poll_with(
+            fds.get(..n).unwrap_or_default(),
+            Some(nic_fd),
+            crate::sys::unix::Readiness::Read,
+            timeout,
+        );
+        Some(r.map(|_| ()))
     }
 }
 

@@ -1,0 +1,125 @@
+//! The shared I/O thread ([`IoThreads::Shared`]): one thread runs both directions, a UDP
+//! batch ([`RxLoop`]) then a NIC batch ([`TxLoop`]), neither waiting; only when both
+//! came back empty does it sleep, on the NIC's descriptor and the sockets at once
+//! ([`Transport::wait_with`]). What a NIC write provokes at once — the ACK of the data
+//! just delivered, the data an ACK releases — is read on the next turn without waking
+//! another thread: fewer wake-ups and context switches per round trip.
+//!
+//! One thread is also one scheduler share and one core. When the loop has found work on
+//! [`SPLIT_AFTER`] turns in a row (a saturated tunnel), it hands the NIC direction to a
+//! helper thread and keeps the UDP direction; the helper serves the NIC until the UDP side
+//! has been idle for [`JOIN_AFTER`]. A lock taken for each NIC batch keeps the two from
+//! ever reading the NIC at once (no reordering), and whichever holds it is blocked on the
+//! NIC, so a packet there is never left waiting.
+//!
+//! [`IoThreads::Shared`]: super::IoThreads::Shared
+//! [`Transport::wait_with`]: crate::io::Transport::wait_with
+
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+use std::time::Duration;
+
+use parking_lot::Mutex;
+
+use super::records::POLL_INTERVAL;
+use super::rx::RxLoop;
+use super::state::Inner;
+use super::tx::TxLoop;
+
+/// Turns in a row with work after which the NIC direction moves to the helper.
+pub(crate) const SPLIT_AFTER: u32 = 32;
+/// How long the UDP side must be idle before the NIC direction comes back.
+pub(crate) const JOIN_AFTER: Duration = Duration::from_millis(2);
+/// How long the thread waits on the NIC alone while no transport can wait with it
+/// (mid-rebind, suspended): short, because datagrams are not watched meanwhile.
+const NIC_ONLY_WAIT: Duration = Duration::from_millis(5);
+
+/// What the shared thread and its helper share.
+#[derive(Default)]
+pub(crate) struct Split {
+    /// The helper serves the NIC direction.
+    active: AtomicBool,
+    /// Held for every NIC batch, by whichever thread reads it.
+    nic: Mutex<()>,
+    /// The helper, to wake it.
+    helper: Mutex<Option<std::thread::Thread>>,
+}
+
+/// The NIC's descriptor when `inner`'s NIC and current transport can be waited on
+/// together.
+pub(crate) fn supported(inner: &Inner) -> Option<i32> {
+    let fd = inner.tun.wait_fd()?;
+    let transport = inner.transport()?;
+    transport.0.wait_with(fd, Duration::ZERO)?.ok()?;
+    Some(fd)
+}
+
+/// The shared I/O thread's loop; `nic_fd` is the NIC's [`crate::io::Tun::wait_fd`].
+pub(crate) fn run_io(inner: &Inner, split: &Split, nic_fd: i32) {
+    let mut rx = RxLoop::new(inner);
+    let mut tx = TxLoop::new(inner);
+    let mut busy = 0u32;
+    while inner.running.load(Ordering::Relaxed) {
+        if split.active.load(Ordering::Acquire) {
+            // The helper has the NIC: wait on the sockets alone, and take the NIC back
+            // once they have been quiet for a while.
+            if rx.step(inner, JOIN_AFTER) == 0 {
+                split.active.store(false, Ordering::Release);
+                busy = 0;
+            }
+            continue;
+        }
+        let mut got = rx.step(inner, Duration::ZERO);
+        let nic_free = match split.nic.try_lock() {
+            Some(_nic) => {
+                got += tx.step(inner, Duration::ZERO);
+                true
+            }
+            None => false,
+        };
+        if got > 0 {
+            busy += 1;
+            if busy >= SPLIT_AFTER {
+                split.active.store(true, Ordering::Release);
+                if let Some(t) = split.helper.lock().as_ref() {
+                    t.unpark();
+                }
+            }
+            continue;
+        }
+        busy = 0;
+        if !nic_free {
+            // The helper is finishing its last NIC batch: wait on the sockets meanwhile.
+            rx.step(inner, JOIN_AFTER);
+            continue;
+        }
+        let waited = inner.transport().and_then(|t| t.0.wait_with(nic_fd, POLL_INTERVAL));
+        match waited {
+            Some(Ok(())) => {}
+            Some(Err(e)) => {
+                inner.io_error("waiting for packets", &e);
+                std::thread::sleep(Duration::from_millis(1));
+            }
+            None => {
+                let _nic = split.nic.lock();
+                tx.step(inner, NIC_ONLY_WAIT);
+            }
+        }
+    }
+}
+
+/// The helper's loop: parked until the shared thread hands it the NIC direction.
+pub(crate) fn run_helper(inner: &Inner, split: &Arc<Split>) {
+    *split.helper.lock() = Some(std::thread::current());
+    let mut tx = TxLoop::new(inner);
+    while inner.running.load(Ordering::Relaxed) {
+        if !split.active.load(Ordering::Acquire) {
+            std::thread::park_timeout(POLL_INTERVAL);
+            continue;
+        }
+        let _nic = split.nic.lock();
+        while split.active.load(Ordering::Acquire) && inner.running.load(Ordering::Relaxed) {
+            tx.step(inner, JOIN_AFTER);
+        }
+    }
+}
