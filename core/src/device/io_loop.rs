@@ -16,7 +16,6 @@
 //! [`Transport::wait_with`]: crate::io::Transport::wait_with
 
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::Arc;
 use std::time::Duration;
 
 use parking_lot::Mutex;
@@ -43,6 +42,13 @@ pub(crate) struct Split {
     nic: Mutex<()>,
     /// The helper, to wake it.
     helper: Mutex<Option<std::thread::Thread>>,
+}
+
+impl Split {
+    /// Records the helper thread (to wake it).
+    pub(crate) fn set_helper(&self, t: std::thread::Thread) {
+        *self.helper.lock() = Some(t);
+    }
 }
 
 /// The NIC's descriptor when `inner`'s NIC and current transport can be waited on
@@ -109,8 +115,7 @@ pub(crate) fn run_io(inner: &Inner, split: &Split, nic_fd: i32) {
 }
 
 /// The helper's loop: parked until the shared thread hands it the NIC direction.
-pub(crate) fn run_helper(inner: &Inner, split: &Arc<Split>) {
-    *split.helper.lock() = Some(std::thread::current());
+pub(crate) fn run_helper(inner: &Inner, split: &Split) {
     let mut tx = TxLoop::new(inner);
     while inner.running.load(Ordering::Relaxed) {
         if !split.active.load(Ordering::Acquire) {

@@ -62,18 +62,21 @@ pub(crate) fn spawn_threads(inner: &Arc<Inner>) -> std::io::Result<Vec<JoinHandl
         let shared = inner.opts.io_threads == IoThreads::Shared && !queued;
         if let Some(fd) = shared.then(|| super::io_loop::supported(inner)).flatten() {
             let split = Arc::new(super::io_loop::Split::default());
+            // The helper first, so the I/O thread can wake it from its first turn.
             let (i, s) = (inner.clone(), split.clone());
+            let helper = std::thread::Builder::new().name("ferrowg-io-nic".into()).spawn(
+                move || {
+                    i.thread_started(ThreadRole::Tx);
+                    super::io_loop::run_helper(&i, &s)
+                },
+            )?;
+            split.set_helper(helper.thread().clone());
+            handles.push(helper);
+            let i = inner.clone();
             handles.push(std::thread::Builder::new().name("ferrowg-io".into()).spawn(
                 move || {
                     i.thread_started(ThreadRole::Rx);
-                    super::io_loop::run_io(&i, &s, fd)
-                },
-            )?);
-            let i = inner.clone();
-            handles.push(std::thread::Builder::new().name("ferrowg-io-nic".into()).spawn(
-                move || {
-                    i.thread_started(ThreadRole::Tx);
-                    super::io_loop::run_helper(&i, &split)
+                    super::io_loop::run_io(&i, &split, fd)
                 },
             )?);
             return spawn_workers(inner, &mut handles);
