@@ -128,12 +128,12 @@ pub(super) fn setup(socket: &socket2::Socket, rx_gro: bool) {
     }
 }
 
-/// Hands out segments left over from an earlier GRO receive.
 /// True when datagrams already received wait in `rx` for the next [`drain`].
 pub(super) fn pending(rx: &RxState) -> bool {
     rx.has_pending.load(Ordering::Acquire)
 }
 
+/// Hands out segments left over from an earlier GRO receive.
 pub(super) fn drain(rx: &RxState, bufs: &mut [&mut [u8]], meta: &mut [RecvMeta]) -> usize {
     if !rx.has_pending.load(Ordering::Acquire) {
         return 0;
