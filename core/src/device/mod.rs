@@ -11,7 +11,14 @@
 //!
 //! Files: `records` (leaf: limits, batch records, engine counters) ← `workers` ←
 //! `state` (shared state, output) ← `suspend` ← `reconfigure`, `stats`, `tx` ← `txqueue`, `rx` ←
-//! `threads` (spawn, control loop); no file imports one that imports it.
+//! `io_loop` ← `threads` (spawn, control loop); no file imports one that imports it.
+//!
+//! The TX and RX "threads" below are the two directions of the data path. With
+//! [`IoThreads::Shared`] (the default where the NIC is a file descriptor) one thread runs
+//! both, a batch of each per turn, sleeping on the NIC and the sockets at once, and hands
+//! the TX direction to a helper only while the tunnel is saturated (see `io_loop`);
+//! with [`IoThreads::PerDirection`] (wintun, host packet I/O, the in-memory test NIC)
+//! each has a thread of its own.
 //!
 //! - **TX thread**: NIC batch → allowed-IPs lookup of the destination → per-peer run:
 //!   staged behind a handshake when there is no usable keypair (the initiation is only
