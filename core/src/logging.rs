@@ -3,7 +3,7 @@
 //! Core emits `tracing` events (targets `ferrowg::handshake`, `ferrowg::rx`,
 //! `ferrowg::peer`, `ferrowg::device`); the host chooses where they go (the FFI forwards
 //! them to the app's log callback, the CLI prints them to stderr). Events that the
-//! network can trigger go through [`event_limited!`]: at most [`BURST`] per
+//! network can trigger go through `event_limited!`: at most [`BURST`] per
 //! [`INTERVAL`] from each call site, like the kernel's `net_ratelimit`, and the first
 //! event after a suppressed stretch carries `suppressed=N`. Core reads no clock: the
 //! caller's `now` drives the window. No event carries key material: peers are named by

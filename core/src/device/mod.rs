@@ -158,7 +158,7 @@ pub struct DeviceOptions {
     /// UDP socket's receive buffer, which the engine cannot dequeue from; where the
     /// transport gives kernel receive timestamps, each data message's wait there is its
     /// sojourn time, and CoDel drops (before decrypting) large data messages of a queue
-    /// standing above `target` for an `interval` (see [`crate::aqm::Codel::judge`]).
+    /// standing above `target` for an `interval` (see `aqm::Codel::judge`).
     /// Messages shorter than [`RX_CODEL_MIN_LEN`] (ACKs, pings, DNS: the sparse flows
     /// fq_codel would protect) are never dropped. `None`: off.
     pub rx_codel: Option<CodelParams>,
