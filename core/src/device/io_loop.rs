@@ -29,6 +29,8 @@ use super::tx::TxLoop;
 pub(crate) const SPLIT_AFTER: u32 = 32;
 /// How long the UDP side must be idle before the NIC direction comes back.
 pub(crate) const JOIN_AFTER: Duration = Duration::from_millis(2);
+/// The parked helper's backstop wake-up (an idle tunnel's only wake-up from it).
+const HELPER_BACKSTOP: Duration = Duration::from_secs(1);
 /// How long the thread waits on the NIC alone while no transport can wait with it
 /// (mid-rebind, suspended): short, because datagrams are not watched meanwhile.
 const NIC_ONLY_WAIT: Duration = Duration::from_millis(5);
@@ -48,6 +50,12 @@ impl Split {
     /// Records the helper thread (to wake it).
     pub(crate) fn set_helper(&self, t: std::thread::Thread) {
         *self.helper.lock() = Some(t);
+    }
+
+    fn wake_helper(&self) {
+        if let Some(t) = self.helper.lock().as_ref() {
+            t.unpark();
+        }
     }
 }
 
@@ -87,9 +95,7 @@ pub(crate) fn run_io(inner: &Inner, split: &Split, nic_fd: i32) {
             busy += 1;
             if busy >= SPLIT_AFTER {
                 split.active.store(true, Ordering::Release);
-                if let Some(t) = split.helper.lock().as_ref() {
-                    t.unpark();
-                }
+                split.wake_helper();
             }
             continue;
         }
@@ -112,6 +118,7 @@ pub(crate) fn run_io(inner: &Inner, split: &Split, nic_fd: i32) {
             }
         }
     }
+    split.wake_helper();
 }
 
 /// The helper's loop: parked until the shared thread hands it the NIC direction.
@@ -119,7 +126,8 @@ pub(crate) fn run_helper(inner: &Inner, split: &Split) {
     let mut tx = TxLoop::new(inner);
     while inner.running.load(Ordering::Relaxed) {
         if !split.active.load(Ordering::Acquire) {
-            std::thread::park_timeout(POLL_INTERVAL);
+            // Woken by the hand-over and at shutdown; the timeout is only a backstop.
+            std::thread::park_timeout(HELPER_BACKSTOP);
             continue;
         }
         let _nic = split.nic.lock();
