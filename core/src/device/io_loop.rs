@@ -95,6 +95,7 @@ pub(crate) fn run_io(inner: &Inner, split: &Split, nic_fd: i32) {
             busy += 1;
             if busy >= SPLIT_AFTER {
                 split.active.store(true, Ordering::Release);
+                inner.counters.io_handovers.fetch_add(1, Ordering::Relaxed);
                 split.wake_helper();
             }
             continue;

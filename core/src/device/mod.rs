@@ -348,6 +348,9 @@ pub struct DeviceStats {
     pub codel_drops: u64,
     /// Packets waiting in the per-peer TX queues (queued TX path only).
     pub tx_queued_packets: u64,
+    /// Times the shared I/O thread ([`IoThreads::Shared`]) handed the NIC direction to
+    /// its helper thread because the tunnel was saturated.
+    pub io_handovers: u64,
     /// Crypto worker threads running.
     pub workers: usize,
     /// Workers in use now (auto mode scales this with the load).

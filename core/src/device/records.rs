@@ -34,6 +34,7 @@ pub(crate) struct EngineCounters {
     pub(crate) inline_batches: AtomicU64,
     pub(crate) codel_drops: AtomicU64,
     pub(crate) tx_queued: AtomicU64,
+    pub(crate) io_handovers: AtomicU64,
 }
 
 /// An empty vector with `v`'s allocation, for elements of another lifetime: the I/O

@@ -27,6 +27,7 @@ impl Inner {
             inline_batches: self.counters.inline_batches.load(Ordering::Relaxed),
             codel_drops: self.counters.codel_drops.load(Ordering::Relaxed),
             tx_queued_packets: self.counters.tx_queued.load(Ordering::Relaxed),
+            io_handovers: self.counters.io_handovers.load(Ordering::Relaxed),
             workers: self.workers.count(),
             active_workers: self.workers.active(),
             peers,
