@@ -64,12 +64,11 @@ pub(crate) fn spawn_threads(inner: &Arc<Inner>) -> std::io::Result<Vec<JoinHandl
             let split = Arc::new(super::io_loop::Split::default());
             // The helper first, so the I/O thread can wake it from its first turn.
             let (i, s) = (inner.clone(), split.clone());
-            let helper = std::thread::Builder::new().name("ferrowg-io-nic".into()).spawn(
-                move || {
+            let helper =
+                std::thread::Builder::new().name("ferrowg-io-nic".into()).spawn(move || {
                     i.thread_started(ThreadRole::Tx);
                     super::io_loop::run_helper(&i, &s)
-                },
-            )?;
+                })?;
             split.set_helper(helper.thread().clone());
             handles.push(helper);
             let i = inner.clone();
