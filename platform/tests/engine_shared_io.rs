@@ -72,6 +72,10 @@ const MTU: usize = 1420;
 /// small enough for every socket buffer on the way, large enough to keep both
 /// directions of the engine busy.
 const WINDOW: u64 = 96;
+/// A sender's pause now and then: longer than the 2 ms of UDP idle after which the
+/// far device's helper gives the NIC direction back, while the other direction goes on
+/// (the moment two threads reading the NIC at once would reorder packets).
+const PAUSE: Duration = Duration::from_millis(4);
 /// Payload kinds: a numbered packet of the load, or a single probe.
 const KIND_DATA: u8 = 1;
 const KIND_PROBE: u8 = 2;
@@ -201,8 +205,16 @@ struct Seen {
 }
 
 /// One direction of the load: `n` numbered packets from `from`'s app to `to`'s app,
-/// at most [`WINDOW`] in flight. `delivered` counts arrivals across directions.
-fn direction(from: &Side, to: &Side, n: u32, delivered: &AtomicU64, stop: &AtomicBool) -> Seen {
+/// at most [`WINDOW`] in flight, with a pause of [`PAUSE`] after every `pause_every`.
+/// `delivered` counts arrivals across directions.
+fn direction(
+    from: &Side,
+    to: &Side,
+    n: u32,
+    pause_every: u32,
+    delivered: &AtomicU64,
+    stop: &AtomicBool,
+) -> Seen {
     let received = AtomicU64::new(0);
     let deadline = Instant::now() + LOAD_DEADLINE;
     std::thread::scope(|s| {
@@ -214,6 +226,9 @@ fn direction(from: &Side, to: &Side, n: u32, delivered: &AtomicU64, stop: &Atomi
                         return;
                     }
                     std::thread::sleep(Duration::from_micros(100));
+                }
+                if seq % pause_every == pause_every - 1 {
+                    std::thread::sleep(PAUSE);
                 }
                 let len = build(&mut buf, from.ip, to.ip, KIND_DATA, seq);
                 if let Err(e) = (&from.app).write_all(&buf[..len]) {
@@ -270,8 +285,8 @@ fn load(a: &Side, b: &Side, n: u32, watch: impl FnOnce(&AtomicU64)) -> [Seen; 2]
     let delivered = AtomicU64::new(0);
     let stop = AtomicBool::new(false);
     std::thread::scope(|s| {
-        let ab = s.spawn(|| direction(a, b, n, &delivered, &stop));
-        let ba = s.spawn(|| direction(b, a, n, &delivered, &stop));
+        let ab = s.spawn(|| direction(a, b, n, 400, &delivered, &stop));
+        let ba = s.spawn(|| direction(b, a, n, 530, &delivered, &stop));
         watch(&delivered);
         [ab.join().unwrap(), ba.join().unwrap()]
     })
