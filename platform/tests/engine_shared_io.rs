@@ -436,11 +436,20 @@ fn shared_io_serves_a_single_packet_after_the_load_and_hands_over_again() {
     let _serial = serial();
     let (a, b) = pair(IoThreads::Shared);
     establish(&a, &b);
-    let n = 8_000;
+    let n = 5_000;
     let mut before = 0;
     for round in 0..2u32 {
-        assert_exact(&load(&a, &b, n, |_| {}), n, "shared");
-        let h = handovers(&a, &b);
+        // Loads until the NIC direction moves to the helper (on a crowded machine a
+        // load may never saturate the I/O thread for long enough).
+        let mut h = before;
+        for _ in 0..4 {
+            assert_exact(&load(&a, &b, n, |_| {}), n, "shared");
+            h = handovers(&a, &b);
+            if h > before {
+                break;
+            }
+        }
+        println!("round {round}: {h} hand-overs");
         assert!(h > before, "round {round}: the load did not hand the NIC over ({h} in all)");
         before = h;
         // Idle: the helper gives the NIC direction back after 2 ms without datagrams.
