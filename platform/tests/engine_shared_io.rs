@@ -79,6 +79,8 @@ const PAUSE: Duration = Duration::from_millis(4);
 /// Payload kinds: a numbered packet of the load, or a single probe.
 const KIND_DATA: u8 = 1;
 const KIND_PROBE: u8 = 2;
+/// A direction that delivers nothing for this long fails (a packet was lost).
+const STALL: Duration = Duration::from_secs(5);
 /// A load that does not finish by then fails.
 const LOAD_DEADLINE: Duration = Duration::from_secs(30);
 
@@ -240,8 +242,10 @@ fn direction(
         let mut seen = Seen::default();
         let (mut buf, mut scratch) = ([0u8; 2048], [0u8; 2048]);
         let mut expected = 0u32;
+        let mut last = Instant::now();
         while seen.received < u64::from(n) {
-            if Instant::now() > deadline || stop.load(Ordering::Relaxed) {
+            let now = Instant::now();
+            if now > deadline || now > last + STALL || stop.load(Ordering::Relaxed) {
                 seen.error = Some(format!("stopped at packet {expected}/{n}: timeout or failure"));
                 stop.store(true, Ordering::Relaxed);
                 break;
@@ -267,6 +271,7 @@ fn direction(
                     }
                     expected = seq.wrapping_add(1);
                     seen.received += 1;
+                    last = Instant::now();
                     received.store(seen.received, Ordering::Release);
                     delivered.fetch_add(1, Ordering::Relaxed);
                 }
