@@ -471,3 +471,45 @@ fn shared_io_serves_a_single_packet_after_the_load_and_hands_over_again() {
     }
     stop(a, b);
 }
+
+/// Runs `f` on a thread of its own; whether it returned within `within` (a call that
+/// hangs is left behind, and the test fails instead of hanging).
+fn returns_within(within: Duration, f: impl FnOnce() + Send + 'static) -> bool {
+    let (tx, rx) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        f();
+        let _ = tx.send(());
+    });
+    rx.recv_timeout(within).is_ok()
+}
+
+#[test]
+fn a_nic_whose_other_end_closed_reports_end_of_file() {
+    use ferrowg_core::io::Tun;
+    let _serial = serial();
+    let (tun, app) = socketpair_tun();
+    drop(app);
+    let (tx, rx) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        let mut buf = [0u8; 2048];
+        let mut sizes = [0usize; 1];
+        let r = tun.recv_batch(&mut [&mut buf[..]], &mut sizes, Duration::from_millis(100));
+        let _ = tx.send(r.map_err(|e| e.kind()));
+    });
+    let r = rx.recv_timeout(Duration::from_secs(10));
+    assert_eq!(r, Ok(Err(io::ErrorKind::UnexpectedEof)), "the read must end, with an error");
+}
+
+#[test]
+fn a_device_whose_nic_closed_still_stops() {
+    let _serial = serial();
+    for io in [IoThreads::Shared, IoThreads::PerDirection] {
+        let (a, b) = pair(io);
+        establish(&a, &b);
+        let Side { device, app, .. } = a;
+        drop(app);
+        std::thread::sleep(Duration::from_millis(100));
+        assert!(returns_within(Duration::from_secs(10), move || device.stop()), "{io:?}");
+        b.device.stop();
+    }
+}

@@ -91,16 +91,25 @@ impl FdTun {
     }
 
     /// Reads one packet into `buf`: `Ok(Some(len))`, `Ok(None)` for a dropped frame,
-    /// `Err(WouldBlock)` when nothing is queued.
+    /// `Err(WouldBlock)` when nothing is queued, `Err(UnexpectedEof)` when the read
+    /// returned nothing: a TUN never does, so the descriptor's other end is gone (an
+    /// adopted socket whose peer closed) and every further read would return nothing too.
     fn read_one(&self, buf: &mut [u8]) -> io::Result<Option<usize>> {
+        let eof = || io::Error::new(io::ErrorKind::UnexpectedEof, "end of file on the NIC");
         match self.framing {
             Framing::None => {
                 let n = sys::read(self.fd.as_fd(), buf)?;
-                Ok((n > 0).then_some(n))
+                if n == 0 {
+                    return Err(eof());
+                }
+                Ok(Some(n))
             }
             Framing::AfHeader => {
                 let mut header = [0u8; AF_HEADER_LEN];
                 let n = sys::read_prefixed(self.fd.as_fd(), &mut header, buf)?;
+                if n == 0 {
+                    return Err(eof());
+                }
                 let Some(len) = n.checked_sub(AF_HEADER_LEN) else { return Ok(None) };
                 let packet = buf.get(..len).unwrap_or_default();
                 Ok(framing::af_header_matches(header, packet).then_some(len))
