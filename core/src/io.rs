@@ -100,6 +100,14 @@ pub trait Transport: Send + Sync + 'static {
         }
     }
 
+    /// Asks for (`true`) or stops (`false`) kernel receive timestamps
+    /// ([`RecvMeta::rx_time`]) on every socket, including any the transport reopens by
+    /// itself. The engine asks only when it uses them (`DeviceOptions::rx_codel`), on
+    /// every transport it opens. The default does nothing (no timestamps).
+    fn set_rx_timestamps(&self, on: bool) {
+        let _ = on;
+    }
+
     /// Waits until a datagram is ready to receive, or the NIC's descriptor `nic_fd`
     /// ([`Tun::wait_fd`]) is readable, or `timeout` passes; a spurious early return is
     /// allowed. `None` (the default): this transport cannot wait on a foreign

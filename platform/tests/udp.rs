@@ -389,3 +389,28 @@ fn receive_timestamps_show_the_wait_in_the_socket_buffer() {
     let waited = read_at.duration_since(at).unwrap();
     assert!(waited >= Duration::from_millis(195), "waited only {waited:?} by its stamp");
 }
+
+/// Receive timestamps only when asked for (the engine asks with `rx_codel`), then on
+/// every datagram, also after a rebind; off again on request.
+#[cfg(target_os = "linux")]
+#[test]
+fn rx_timestamps_only_when_asked() {
+    let t =
+        UdpTransport::with_options(UdpOptions { no_ipv6: true, ..UdpOptions::default() }).unwrap();
+    let port = t.local_port();
+    let sender = UdpSocket::bind(v4(0)).unwrap();
+    let stamped = |t: &UdpTransport| -> Option<bool> {
+        sender.send_to(b"ts", v4(port)).unwrap();
+        let mut buf = [0u8; 16];
+        let mut meta = [RecvMeta::default()];
+        let n = t.recv_batch(&mut [&mut buf[..]], &mut meta, WAIT).unwrap();
+        (n == 1).then(|| meta[0].rx_time.is_some())
+    };
+    assert_eq!(stamped(&t), Some(false), "no timestamps by default");
+    Transport::set_rx_timestamps(&t, true);
+    assert_eq!(stamped(&t), Some(true), "timestamps once asked for");
+    t.rebind().unwrap();
+    assert_eq!(stamped(&t), Some(true), "kept for reopened sockets");
+    Transport::set_rx_timestamps(&t, false);
+    assert_eq!(stamped(&t), Some(false), "off again");
+}

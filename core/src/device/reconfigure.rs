@@ -49,6 +49,7 @@ impl Inner {
             // The fwmark goes on a new transport before it is used; a transport that
             // cannot carry it refuses the whole config.
             t.set_fwmark(mark).map_err(DeviceError::Fwmark)?;
+            t.set_rx_timestamps(self.opts.rx_codel.is_some());
             self.transport.store(Some(Arc::new(TransportSlot(t))));
         } else if mark != old_mark {
             if let Some(t) = self.transport() {
@@ -132,6 +133,7 @@ impl Inner {
         let t = result.map_err(|source| DeviceError::Bind { port, source })?;
         let mark = self.iface.applied_config().fwmark.filter(|m| *m != 0);
         t.set_fwmark(mark).map_err(DeviceError::Fwmark)?;
+        t.set_rx_timestamps(self.opts.rx_codel.is_some());
         self.transport.store(Some(Arc::new(TransportSlot(t))));
         Ok(())
     }

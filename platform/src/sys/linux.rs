@@ -224,7 +224,7 @@ pub(crate) struct Received {
     pub truncated: bool,
     /// With GRO: the size of each coalesced datagram (the last may be shorter).
     pub segment: Option<usize>,
-    /// The kernel's receive timestamp (with [`enable_rx_timestamps`]).
+    /// The kernel's receive timestamp (with [`set_rx_timestamps`]).
     pub rx_time: Option<std::time::SystemTime>,
 }
 
@@ -319,9 +319,9 @@ fn timespec_to_system(sec: libc::time_t, nsec: libc::c_long) -> Option<std::time
     std::time::UNIX_EPOCH.checked_add(std::time::Duration::new(sec, nsec))
 }
 
-/// Asks the kernel for a receive timestamp (SO_TIMESTAMPNS) on every datagram.
-pub(crate) fn enable_rx_timestamps(fd: BorrowedFd<'_>) -> io::Result<()> {
-    let on: libc::c_int = 1;
+/// Asks the kernel for (or stops) a receive timestamp (SO_TIMESTAMPNS) on every datagram.
+pub(crate) fn set_rx_timestamps(fd: BorrowedFd<'_>, on: bool) -> io::Result<()> {
+    let on: libc::c_int = on.into();
     // SAFETY: `on` is a live c_int and we pass its exact size.
     let rc = unsafe {
         libc::setsockopt(

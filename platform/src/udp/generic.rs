@@ -132,14 +132,20 @@ fn handle(s: &UdpSocket) -> super::RawSocketHandle {
 }
 
 /// Nothing to set up on a new socket (batch paths are probed once it is bound).
-pub(super) fn setup(_socket: &socket2::Socket, _rx_gro: bool) {}
+pub(super) fn setup(_socket: &socket2::Socket, _rx_gro: bool, _rx_timestamps: bool) {}
 
-/// Moves datagrams left over from an earlier coalesced read into the buffers.
+/// Receive timestamps are a Linux feature here.
+pub(super) fn set_rx_timestamps(_socket: &std::net::UdpSocket, _on: bool) -> io::Result<()> {
+    Ok(())
+}
+
 /// True when datagrams already received wait in `rx` for the next [`drain`].
 #[cfg(unix)]
 pub(super) fn pending(rx: &RxState) -> bool {
     rx.has_pending.load(Ordering::Acquire)
 }
+
+/// Moves datagrams left over from an earlier coalesced read into the buffers.
 
 pub(super) fn drain(rx: &RxState, bufs: &mut [&mut [u8]], meta: &mut [RecvMeta]) -> usize {
     if !rx.has_pending.load(Ordering::Acquire) {

@@ -115,17 +115,25 @@ impl RxState {
 
 /// Turns on UDP GRO for a new socket if `rx` wants it; a kernel without it just
 /// delivers datagrams one by one.
-pub(super) fn setup(socket: &socket2::Socket, rx_gro: bool) {
+pub(super) fn setup(socket: &socket2::Socket, rx_gro: bool, rx_timestamps: bool) {
     // Receive timestamps let the engine see how long datagrams waited in the socket
-    // buffer (its receive-side CoDel); without them it just cannot.
-    if let Err(e) = sys::enable_rx_timestamps(socket.as_fd()) {
-        tracing::info!(error = %e, "UDP receive timestamps unavailable");
+    // buffer (its receive-side CoDel); without them it just cannot. Only when asked:
+    // they make the kernel stamp every packet it receives.
+    if rx_timestamps {
+        if let Err(e) = sys::set_rx_timestamps(socket.as_fd(), true) {
+            tracing::info!(error = %e, "UDP receive timestamps unavailable");
+        }
     }
     if rx_gro {
         if let Err(e) = sys::enable_gro(socket.as_fd()) {
             tracing::info!(error = %e, "UDP GRO unavailable");
         }
     }
+}
+
+/// Turns receive timestamps on or off on an open socket.
+pub(super) fn set_rx_timestamps(socket: &std::net::UdpSocket, on: bool) -> io::Result<()> {
+    sys::set_rx_timestamps(socket.as_fd(), on)
 }
 
 /// True when datagrams already received wait in `rx` for the next [`drain`].

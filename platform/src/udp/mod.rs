@@ -93,6 +93,11 @@ pub struct UdpOptions {
     /// the caller's buffers instead of coalesced runs split by copying (which costs each
     /// receiving thread a 512 KiB scratch buffer).
     pub no_gro: bool,
+    /// Kernel receive timestamps on every datagram (`RecvMeta::rx_time`; Linux
+    /// `SO_TIMESTAMPNS`), for the engine's receive-side CoDel, which asks for them
+    /// itself ([`Transport::set_rx_timestamps`]). Off by default: they make the kernel
+    /// stamp every packet it receives.
+    pub rx_timestamps: bool,
     /// Run on every new socket before it is bound.
     pub on_new_socket: Option<SocketHook>,
 }
@@ -107,6 +112,7 @@ impl std::fmt::Debug for UdpOptions {
             .field("bound_interface", &self.bound_interface)
             .field("no_gso", &self.no_gso)
             .field("no_gro", &self.no_gro)
+            .field("rx_timestamps", &self.rx_timestamps)
             .field("on_new_socket", &self.on_new_socket.is_some())
             .finish()
     }
@@ -189,6 +195,19 @@ impl UdpTransport {
         }
         options.fwmark = mark;
         Ok(())
+    }
+
+    /// Turns kernel receive timestamps ([`UdpOptions::rx_timestamps`]) on or off on the
+    /// open sockets and every later one. Best effort: a socket that refuses keeps
+    /// delivering datagrams, without `rx_time`.
+    pub fn set_rx_timestamps(&self, on: bool) {
+        let mut options = self.options.lock().unwrap_or_else(PoisonError::into_inner);
+        for s in self.sockets.load().iter() {
+            if let Err(e) = imp::set_rx_timestamps(s, on) {
+                tracing::info!(error = %e, "UDP receive timestamps unavailable");
+            }
+        }
+        options.rx_timestamps = on;
     }
 
     /// Binds the open sockets, and every later one, to the interface with this index
@@ -382,6 +401,10 @@ impl Transport for UdpTransport {
         UdpTransport::set_fwmark(self, mark).map_err(io::Error::from)
     }
 
+    fn set_rx_timestamps(&self, on: bool) {
+        UdpTransport::set_rx_timestamps(self, on);
+    }
+
     #[cfg(unix)]
     fn wait_with(&self, nic_fd: i32, timeout: Duration) -> Option<io::Result<()>> {
         use std::os::fd::AsFd;
@@ -570,7 +593,7 @@ fn open_socket(addr: SocketAddr, options: &UdpOptions) -> Result<UdpSocket, Erro
     }
     #[cfg(windows)]
     crate::sys::windows::disable_udp_connreset(&socket).map_err(Error::os("SIO_UDP_CONNRESET"))?;
-    imp::setup(&socket, !options.no_gro);
+    imp::setup(&socket, !options.no_gro, options.rx_timestamps);
     if let Some(hook) = &options.on_new_socket {
         hook(raw_handle(&socket)).map_err(Error::os("on_new_socket hook"))?;
     }
