@@ -146,7 +146,6 @@ pub(super) fn pending(rx: &RxState) -> bool {
 }
 
 /// Moves datagrams left over from an earlier coalesced read into the buffers.
-
 pub(super) fn drain(rx: &RxState, bufs: &mut [&mut [u8]], meta: &mut [RecvMeta]) -> usize {
     if !rx.has_pending.load(Ordering::Acquire) {
         return 0;
