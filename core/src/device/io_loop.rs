@@ -6,7 +6,7 @@
 //! another thread: fewer wake-ups and context switches per round trip.
 //!
 //! One thread is also one scheduler share and one core. When the loop has found work on
-//! [`SPLIT_AFTER`] turns in a row (a saturated tunnel), it hands the NIC direction to a
+//! `DeviceOptions::io_split_after` turns in a row (a saturated tunnel), it hands the NIC direction to a
 //! helper thread and keeps the UDP direction; the helper serves the NIC until the UDP side
 //! has been idle for [`JOIN_AFTER`]. A lock taken for each NIC batch keeps the two from
 //! ever reading the NIC at once (no reordering), and whichever holds it is blocked on the
@@ -25,8 +25,6 @@ use super::rx::RxLoop;
 use super::state::Inner;
 use super::tx::TxLoop;
 
-/// Turns in a row with work after which the NIC direction moves to the helper.
-pub(crate) const SPLIT_AFTER: u32 = 32;
 /// How long the UDP side must be idle before the NIC direction comes back.
 pub(crate) const JOIN_AFTER: Duration = Duration::from_millis(2);
 /// The parked helper's backstop wake-up (an idle tunnel's only wake-up from it).
@@ -93,7 +91,8 @@ pub(crate) fn run_io(inner: &Inner, split: &Split, nic_fd: i32) {
         };
         if got > 0 {
             busy += 1;
-            if busy >= SPLIT_AFTER {
+            let split_after = inner.opts.io_split_after;
+            if split_after > 0 && busy >= split_after {
                 split.active.store(true, Ordering::Release);
                 inner.counters.io_handovers.fetch_add(1, Ordering::Relaxed);
                 split.wake_helper();

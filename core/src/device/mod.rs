@@ -173,6 +173,10 @@ pub struct DeviceOptions {
     pub thread_hook: Option<Arc<dyn ThreadHook>>,
     /// One I/O thread per direction, or one for both (see [`IoThreads`]).
     pub io_threads: IoThreads,
+    /// With [`IoThreads::Shared`]: the turns in a row that found work after which the
+    /// shared thread hands the NIC direction to its helper (a saturated tunnel); 0:
+    /// never, one thread at any load. Default [`IO_SPLIT_AFTER`].
+    pub io_split_after: u32,
 }
 
 impl fmt::Debug for DeviceOptions {
@@ -210,9 +214,13 @@ impl Default for DeviceOptions {
             handshake_queue: 4096,
             thread_hook: None,
             io_threads: IoThreads::Shared,
+            io_split_after: IO_SPLIT_AFTER,
         }
     }
 }
+
+/// The default [`DeviceOptions::io_split_after`]: 32 busy turns in a row.
+pub const IO_SPLIT_AFTER: u32 = 32;
 
 /// How the engine's packet I/O is spread over threads.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
