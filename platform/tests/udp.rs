@@ -374,7 +374,8 @@ fn small_receive_batches_lose_nothing() {
 #[allow(clippy::disallowed_methods)]
 fn receive_timestamps_show_the_wait_in_the_socket_buffer() {
     let a = UdpTransport::bind(0).unwrap();
-    let b = UdpTransport::bind(0).unwrap();
+    let b = UdpTransport::with_options(UdpOptions { rx_timestamps: true, ..UdpOptions::default() })
+        .unwrap();
     let data = payload(3);
     let sent_at = std::time::SystemTime::now();
     assert_eq!(a.send_batch(&[Transmit { dst: v4(b.local_port()), data: &data }]).unwrap(), 1);
