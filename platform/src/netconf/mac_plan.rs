@@ -11,11 +11,11 @@
 //! gateway (a blackhole route when there is none, so the tunnel never loops), and DNS
 //! servers and search domains on every network service. macOS has one routing table:
 //! only `Table = auto`, `main` or `off`. As in wg-quick, a route monitor
-//! ([`super::mac_monitor`], run by `macos`) moves the endpoint bypass routes when the
+//! (`mac_monitor`, run by `macos`) moves the endpoint bypass routes when the
 //! default gateway changes after the apply.
 //!
 //! The recorded undo list goes to [`Runner::journal`] before each change and after each
-//! undo; `macos` keeps it as a crash marker ([`super::mac_marker`]).
+//! undo; `macos` keeps it as a crash marker (`mac_marker`).
 
 use std::fmt;
 use std::net::IpAddr;
