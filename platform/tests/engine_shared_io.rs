@@ -14,20 +14,20 @@
 //!
 //! The tests take a lock: they count the process's threads and allocations.
 #![cfg(target_os = "linux")]
-// A global allocator can only be written with `unsafe`; this one forwards every call to
-// `System` unchanged and only counts.
-#![allow(unsafe_code, clippy::disallowed_methods)]
+#![allow(clippy::disallowed_methods)]
 
-use std::alloc::{GlobalAlloc, Layout, System};
+mod common;
+
 use std::io::{self, Read, Write};
-use std::net::{IpAddr, Ipv4Addr, SocketAddr};
+use std::net::{Ipv4Addr, SocketAddr};
 use std::os::fd::OwnedFd;
 use std::os::unix::net::UnixStream;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::{Duration, Instant};
 
-use ferrowg_core::config::{AllowedIp, DeviceConfig, Endpoint, PeerConfig};
+use common::engine::{key, peer};
+use ferrowg_core::config::{DeviceConfig, Endpoint};
 use ferrowg_core::device::{Device, DeviceOptions, IoThreads};
 use ferrowg_core::io::{Bind, SystemClock, Transport};
 use ferrowg_core::keys::{PrivateKey, PublicKey};
@@ -35,35 +35,8 @@ use ferrowg_platform::tun::{FdTun, Framing};
 use ferrowg_platform::udp::{UdpOptions, UdpTransport};
 use socket2::{Domain, Socket, Type};
 
-struct Counting;
-static ALLOCS: AtomicU64 = AtomicU64::new(0);
-
-// SAFETY: every method forwards to `System` with the caller's arguments unchanged, so
-// `System`'s guarantees carry over; the counter is a plain atomic (no allocation).
-unsafe impl GlobalAlloc for Counting {
-    unsafe fn alloc(&self, layout: Layout) -> *mut u8 {
-        ALLOCS.fetch_add(1, Ordering::Relaxed);
-        // SAFETY: forwarded unchanged; the caller upholds `GlobalAlloc::alloc`'s contract.
-        unsafe { System.alloc(layout) }
-    }
-    unsafe fn alloc_zeroed(&self, layout: Layout) -> *mut u8 {
-        ALLOCS.fetch_add(1, Ordering::Relaxed);
-        // SAFETY: as above.
-        unsafe { System.alloc_zeroed(layout) }
-    }
-    unsafe fn realloc(&self, ptr: *mut u8, layout: Layout, new_size: usize) -> *mut u8 {
-        ALLOCS.fetch_add(1, Ordering::Relaxed);
-        // SAFETY: as above; `ptr` came from this allocator, i.e. from `System`.
-        unsafe { System.realloc(ptr, layout, new_size) }
-    }
-    unsafe fn dealloc(&self, ptr: *mut u8, layout: Layout) {
-        // SAFETY: as above.
-        unsafe { System.dealloc(ptr, layout) }
-    }
-}
-
 #[global_allocator]
-static GLOBAL: Counting = Counting;
+static GLOBAL: common::alloc::Counting = common::alloc::Counting;
 
 const A_TUN: Ipv4Addr = Ipv4Addr::new(198, 19, 0, 1);
 const B_TUN: Ipv4Addr = Ipv4Addr::new(198, 19, 0, 2);
@@ -88,20 +61,6 @@ static SERIAL: Mutex<()> = Mutex::new(());
 
 fn serial() -> MutexGuard<'static, ()> {
     SERIAL.lock().unwrap_or_else(|e| e.into_inner())
-}
-
-fn key(seed: u8) -> PrivateKey {
-    let mut b = [seed; 32];
-    b[0] &= 248;
-    b[31] = (b[31] & 127) | 64;
-    PrivateKey::from_bytes(b)
-}
-
-fn peer(pk: PublicKey, ip: Ipv4Addr, endpoint: Option<SocketAddr>) -> PeerConfig {
-    let mut p = PeerConfig::new(pk);
-    p.allowed_ips = vec![AllowedIp::new(IpAddr::V4(ip), 32).unwrap()];
-    p.endpoint = endpoint.map(Endpoint::Addr);
-    p
 }
 
 /// The platform UDP transport on loopback (IPv4 only).
@@ -426,7 +385,7 @@ fn shared_io_allocates_nothing_per_packet_in_steady_state() {
             while delivered.load(Ordering::Relaxed) < k && Instant::now() < deadline {
                 std::thread::sleep(Duration::from_millis(5));
             }
-            (ALLOCS.load(Ordering::Relaxed), delivered.load(Ordering::Relaxed))
+            (common::alloc::allocations(), delivered.load(Ordering::Relaxed))
         };
         let (a0, d0) = wait(warm);
         let (a1, d1) = wait(d0 + measured);

@@ -8,37 +8,25 @@
 #![cfg(target_os = "linux")]
 #![allow(clippy::disallowed_methods)]
 
+mod common;
+
 use std::io;
-use std::net::{IpAddr, Ipv4Addr, SocketAddr, UdpSocket};
+use std::net::{Ipv4Addr, SocketAddr, UdpSocket};
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use ferrowg_core::config::{AllowedIp, DeviceConfig, Endpoint, PeerConfig};
+use common::engine::{key, peer};
+use ferrowg_core::config::{DeviceConfig, Endpoint};
 use ferrowg_core::device::memory::{memory_tun, TunHost};
 use ferrowg_core::device::{Device, DeviceOptions};
 use ferrowg_core::io::{Bind, RecvMeta, SystemClock, Transmit, Transport};
-use ferrowg_core::keys::{PrivateKey, PublicKey};
 use ferrowg_platform::udp::{UdpOptions, UdpTransport};
 
 const A_TUN: Ipv4Addr = Ipv4Addr::new(198, 19, 0, 1);
 const B_TUN: Ipv4Addr = Ipv4Addr::new(198, 19, 0, 2);
 const MTU: usize = 1420;
 const STEP: Duration = Duration::from_millis(10);
-
-fn key(seed: u8) -> PrivateKey {
-    let mut b = [seed; 32];
-    b[0] &= 248;
-    b[31] = (b[31] & 127) | 64;
-    PrivateKey::from_bytes(b)
-}
-
-fn peer(pk: PublicKey, ip: Ipv4Addr, endpoint: Option<SocketAddr>) -> PeerConfig {
-    let mut p = PeerConfig::new(pk);
-    p.allowed_ips = vec![AllowedIp::new(IpAddr::V4(ip), 32).unwrap()];
-    p.endpoint = endpoint.map(Endpoint::Addr);
-    p
-}
 
 /// A minimal IPv4/UDP packet from B's tunnel address to A's.
 fn packet(tag: u8) -> Vec<u8> {
