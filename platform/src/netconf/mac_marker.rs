@@ -24,6 +24,7 @@ use std::io;
 use std::path::{Path, PathBuf};
 
 use super::mac_plan::{revert, Cmd, Runner, Undo};
+use super::marker_text::{self, Header};
 
 /// Where the markers live (`/var/run` is emptied at boot, as the state they describe).
 pub const MARKER_DIR: &str = "/var/run/ferrowg";
@@ -144,45 +145,19 @@ pub fn header(owner: &Owner) -> String {
     format!("pid {} {}", owner.pid, owner.start)
 }
 
-fn parse_header(line: &str) -> Option<Owner> {
-    let mut w = line.strip_prefix("pid ")?.split_whitespace();
+fn parse_header(lines: &[&str]) -> Option<Owner> {
+    let mut w = lines.first()?.strip_prefix("pid ")?.split_whitespace();
     let owner = Owner { pid: w.next()?.parse().ok()?, start: w.next()?.parse().ok()? };
     w.next().is_none().then_some(owner)
 }
 
-/// A marker read back.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Parsed {
-    /// The header; `None` when torn or unreadable.
-    pub owner: Option<Owner>,
-    /// The readable undo entries, oldest first.
-    pub entries: Vec<Undo>,
-    /// Lines ignored (torn or unreadable).
-    pub ignored: Vec<String>,
-}
+/// A marker read back: its owner (if the header is readable) and undo entries.
+pub type Parsed = marker_text::Parsed<Owner, Undo>;
 
-/// Parses a marker's text; an error names a line of an unknown kind.
+/// Parses a marker's text (see `marker_text`); an error names a line of an unknown kind.
 pub fn parse(text: &str) -> Result<Parsed, String> {
-    let mut lines: Vec<&str> = text.lines().collect();
-    let mut ignored = Vec::new();
-    if !text.is_empty() && !text.ends_with('\n') {
-        ignored.extend(lines.pop().map(str::to_owned));
-    }
-    let owner = lines.first().and_then(|l| parse_header(l));
-    let body = if owner.is_some() { &lines[1..] } else { &lines[..] };
-    let mut entries = Vec::new();
-    for l in body {
-        if l.starts_with("pid ") && owner.is_none() {
-            ignored.push((*l).to_owned());
-            continue;
-        }
-        match parse_line(l) {
-            Ok(Some(u)) => entries.push(u),
-            Ok(None) => ignored.push((*l).to_owned()),
-            Err(()) => return Err(format!("unknown marker line `{l}`")),
-        }
-    }
-    Ok(Parsed { owner, entries, ignored })
+    let header = Header { lines: 1, prefixes: &["pid "], owner: parse_header };
+    marker_text::parse(text, &header, parse_line)
 }
 
 /// The whole marker text for `owner` and `done` (oldest first).

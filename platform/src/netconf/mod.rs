@@ -18,6 +18,7 @@ pub mod mac_plan;
 pub mod macos;
 #[cfg(target_os = "linux")]
 mod marker;
+pub mod marker_text;
 #[cfg(target_os = "linux")]
 mod netlink;
 pub mod win_marker;

@@ -25,6 +25,8 @@ use std::path::{Path, PathBuf};
 
 use ferrowg_core::netplan::Family;
 
+use super::marker_text::{self, Header};
+
 /// One recorded change, with what its undo needs.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Entry {
@@ -136,38 +138,12 @@ pub fn header(owner: &Owner) -> String {
 }
 
 /// A marker read back: its owner (if the header is readable) and entries, oldest first.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Parsed {
-    /// The header; `None` when torn or unreadable.
-    pub owner: Option<Owner>,
-    /// The readable entries, oldest first.
-    pub entries: Vec<Entry>,
-    /// Lines ignored (torn or unreadable).
-    pub ignored: Vec<String>,
-}
+pub type Parsed = marker_text::Parsed<Owner, Entry>;
 
-/// Parses a marker's text; an error names a line of an unknown kind.
+/// Parses a marker's text (see `marker_text`); an error names a line of an unknown kind.
 pub fn parse(text: &str) -> Result<Parsed, String> {
-    let complete = text.ends_with('\n');
-    let lines: Vec<&str> = text.lines().collect();
-    let torn = if complete { None } else { lines.last().copied() };
-    let usable = &lines[..lines.len() - usize::from(torn.is_some())];
-    let mut ignored: Vec<String> = torn.into_iter().map(str::to_owned).collect();
-    let owner = parse_owner(usable);
-    let body = if owner.is_some() { &usable[3..] } else { usable };
-    let mut entries = Vec::new();
-    for line in body {
-        if owner.is_none() && ["pid ", "luid ", "guid "].iter().any(|p| line.starts_with(p)) {
-            ignored.push((*line).to_owned());
-            continue;
-        }
-        match Entry::parse(line) {
-            Ok(Some(e)) => entries.push(e),
-            Ok(None) => ignored.push((*line).to_owned()),
-            Err(()) => return Err(format!("unknown marker line `{line}`")),
-        }
-    }
-    Ok(Parsed { owner, entries, ignored })
+    let header = Header { lines: 3, prefixes: &["pid ", "luid ", "guid "], owner: parse_owner };
+    marker_text::parse(text, &header, Entry::parse)
 }
 
 /// What a stale marker asks to undo, newest first. `Err` when the writer still runs
