@@ -14,6 +14,12 @@
 //!   direction, or one for both (`DeviceOptions::io_threads`).
 //! - `--sched-slice=off|US` / `FERROWG_SCHED_SLICE`: a short scheduler slice for the
 //!   engine's threads (Linux EEVDF custom slice, `ferrowg_platform::cpu::SliceHook`).
+//! - `--rt-priority=off|N` / `FERROWG_RT_PRIORITY`: real-time priority (Linux
+//!   `SCHED_FIFO` N, 1–99) for the engine's packet threads
+//!   (`ferrowg_platform::cpu::PriorityHook`). **On by default at
+//!   [`ferrowg_platform::cpu::DEFAULT_RT_PRIORITY`]**: under CPU contention a ping
+//!   through a saturated tunnel otherwise waits for the receiving thread to get a CPU
+//!   (docs/performance.md). Without the privilege the threads keep the normal policy.
 //!
 //! A flag wins over its variable; unset means the engine's default ([`DeviceOptions`]).
 
@@ -57,6 +63,9 @@ pub struct Tuning {
     pub sched_slice: Option<Option<Duration>>,
     /// `None`: the engine's default I/O threads.
     pub io_threads: Option<IoThreads>,
+    /// `None`: the daemon's default (real-time priority
+    /// [`ferrowg_platform::cpu::DEFAULT_RT_PRIORITY`]); `Some(None)`: off; else that one.
+    pub rt_priority: Option<Option<u8>>,
 }
 
 const TX_QUEUE_FLAG: &str = "--tx-queue=";
@@ -64,11 +73,12 @@ const RING_FLAG: &str = "--ring=";
 const RX_CODEL_FLAG: &str = "--rx-codel=";
 const SLICE_FLAG: &str = "--sched-slice=";
 const IO_FLAG: &str = "--io-threads=";
+const RT_FLAG: &str = "--rt-priority=";
 
 impl Tuning {
     /// Whether `arg` is one of the tuning flags.
     pub fn is_flag(arg: &str) -> bool {
-        [TX_QUEUE_FLAG, RING_FLAG, RX_CODEL_FLAG, SLICE_FLAG, IO_FLAG]
+        [TX_QUEUE_FLAG, RING_FLAG, RX_CODEL_FLAG, SLICE_FLAG, IO_FLAG, RT_FLAG]
             .iter()
             .any(|f| arg.starts_with(f))
     }
@@ -92,6 +102,9 @@ impl Tuning {
             io_threads: var("FERROWG_IO_THREADS")
                 .map(|v| parse_io(&v).map_err(|e| format!("FERROWG_IO_THREADS: {e}")))
                 .transpose()?,
+            rt_priority: var("FERROWG_RT_PRIORITY")
+                .map(|v| parse_rt(&v).map_err(|e| format!("FERROWG_RT_PRIORITY: {e}")))
+                .transpose()?,
         };
         t.apply_flags(flags)?;
         Ok(t)
@@ -110,6 +123,8 @@ impl Tuning {
                 self.sched_slice = Some(parse_slice(v).map_err(|e| format!("--sched-slice: {e}"))?);
             } else if let Some(v) = f.strip_prefix(IO_FLAG) {
                 self.io_threads = Some(parse_io(v).map_err(|e| format!("--io-threads: {e}"))?);
+            } else if let Some(v) = f.strip_prefix(RT_FLAG) {
+                self.rt_priority = Some(parse_rt(v).map_err(|e| format!("--rt-priority: {e}"))?);
             } else {
                 return Err(format!("unknown option {f}"));
             }
@@ -159,10 +174,17 @@ impl Tuning {
         if let Some(io) = self.io_threads {
             v.push(format!("{IO_FLAG}{}", io_word(io)));
         }
+        match self.rt_priority {
+            None => {}
+            Some(None) => v.push(format!("{RT_FLAG}off")),
+            Some(Some(p)) => v.push(format!("{RT_FLAG}{p}")),
+        }
         v
     }
 
-    /// Puts the chosen options into `opts` (the rest stay as they are).
+    /// Puts the chosen options into `opts` (the rest stay as they are), and the
+    /// daemon's own default: real-time priority for the packet threads unless
+    /// `--rt-priority=off`.
     pub fn apply(self, opts: &mut DeviceOptions) {
         match self.tx_queue {
             None => {}
@@ -200,6 +222,17 @@ impl Tuning {
                     None => Arc::new(hook),
                 });
             }
+        }
+        let rt = match self.rt_priority {
+            None => Some(ferrowg_platform::cpu::DEFAULT_RT_PRIORITY),
+            Some(p) => p,
+        };
+        if let Some(p) = rt {
+            let hook = ferrowg_platform::cpu::PriorityHook::new(p);
+            opts.thread_hook = Some(match opts.thread_hook.take() {
+                Some(inner) => Arc::new(hook.with_inner(inner)),
+                None => Arc::new(hook),
+            });
         }
     }
 }
@@ -274,6 +307,16 @@ fn parse_slice(s: &str) -> Result<Option<Duration>, String> {
     match s {
         "off" => Ok(None),
         _ => micros(s).map(Some).map_err(|e| format!("{e}; or off")),
+    }
+}
+
+fn parse_rt(s: &str) -> Result<Option<u8>, String> {
+    match s {
+        "off" => Ok(None),
+        _ => match s.trim().parse::<u8>() {
+            Ok(n @ 1..=99) => Ok(Some(n)),
+            _ => Err(format!("{s:?}: expected off or a real-time priority 1-99")),
+        },
     }
 }
 
@@ -374,7 +417,7 @@ mod tests {
         assert_eq!(parsed(&again).unwrap(), t);
         let on = parsed(&["--rx-codel=on"]).unwrap();
         assert_eq!(on.rx_codel, Some(Some(RX_CODEL_ON)));
-        let off = parsed(&["--rx-codel=off", "--sched-slice=off"]).unwrap();
+        let off = parsed(&["--rx-codel=off", "--sched-slice=off", "--rt-priority=off"]).unwrap();
         let mut o = DeviceOptions { rx_codel: Some(CodelParams::default()), ..Default::default() };
         off.apply(&mut o);
         assert!(o.rx_codel.is_none() && o.thread_hook.is_none());
@@ -384,11 +427,30 @@ mod tests {
     }
 
     #[test]
-    fn the_default_is_left_to_the_engine() {
+    fn the_default_is_left_to_the_engine_except_the_priority() {
         let mut o = DeviceOptions::default();
         Tuning::default().apply(&mut o);
+        assert!(o.thread_hook.take().is_some(), "real-time priority hook by default");
         let d = DeviceOptions::default();
         assert_eq!(format!("{o:?}"), format!("{d:?}"));
+        let mut o = DeviceOptions::default();
+        parsed(&["--rt-priority=off"]).unwrap().apply(&mut o);
+        assert_eq!(format!("{o:?}"), format!("{d:?}"), "off: no hook at all");
+    }
+
+    #[test]
+    fn rt_priority_parses_and_survives_the_daemon_fork() {
+        for (flag, want) in [
+            ("--rt-priority=off", Some(None)),
+            ("--rt-priority=1", Some(Some(1))),
+            ("--rt-priority=99", Some(Some(99))),
+        ] {
+            let t = parsed(&[flag]).unwrap();
+            assert_eq!(t.rt_priority, want, "{flag}");
+            let again: Vec<String> = t.to_flags();
+            let again: Vec<&str> = again.iter().map(String::as_str).collect();
+            assert_eq!(parsed(&again).unwrap(), t, "{flag}");
+        }
     }
 
     #[test]
@@ -406,6 +468,10 @@ mod tests {
             "--rx-codel=10000,1000",
             "--sched-slice=0",
             "--sched-slice=fast",
+            "--rt-priority=0",
+            "--rt-priority=100",
+            "--rt-priority=high",
+            "--rt-priority=",
             "--tx-queue-typo=codel",
         ] {
             assert!(parsed(&[bad]).is_err(), "{bad}");

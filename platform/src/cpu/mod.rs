@@ -6,14 +6,18 @@
 //! `GetLogicalProcessorInformationEx` fills). [`topology`] calls the one for this OS.
 //! [`PinningHook`] places the engine's threads on the CPUs its plan chose.
 //! [`SliceHook`] asks for short scheduler slices for them (latency under CPU contention).
+//! [`PriorityHook`] runs the data-path threads at real-time priority (latency under
+//! CPU contention; the daemon's default on Linux).
 
 pub mod glpi;
 mod hook;
+mod priority;
 mod slice;
 pub mod sysctl;
 pub mod sysfs;
 
 pub use hook::PinningHook;
+pub use priority::{is_data_path, PriorityHook, DEFAULT_RT_PRIORITY};
 pub use slice::SliceHook;
 
 use std::io;
@@ -119,6 +123,24 @@ pub fn set_current_thread_slice(slice: std::time::Duration) -> io::Result<()> {
     #[cfg(not(target_os = "linux"))]
     {
         let _ = slice;
+        Ok(())
+    }
+}
+
+/// Runs the calling thread at real-time priority `priority` (1–99), ahead of every
+/// ordinary thread, so it gets a CPU as soon as it wakes. Linux: `SCHED_FIFO` with
+/// `SCHED_RESET_ON_FORK` (a child process starts with the normal policy); needs
+/// `CAP_SYS_NICE` or an `RLIMIT_RTPRIO` allowance, else `EPERM`. The kernel's real-time
+/// throttling (95 % of each second by default) still bounds a thread that never sleeps.
+/// Elsewhere: does nothing.
+pub fn set_current_thread_realtime(priority: u8) -> io::Result<()> {
+    #[cfg(target_os = "linux")]
+    {
+        crate::sys::linux::set_sched_fifo(i32::from(priority.clamp(1, 99)))
+    }
+    #[cfg(not(target_os = "linux"))]
+    {
+        let _ = priority;
         Ok(())
     }
 }

@@ -542,6 +542,20 @@ pub(crate) fn set_sched_slice(slice_ns: u64) -> io::Result<()> {
     Ok(())
 }
 
+/// Puts the calling thread in `SCHED_FIFO` at `priority` (1–99), with
+/// `SCHED_RESET_ON_FORK` so that processes it starts get the normal policy.
+pub(crate) fn set_sched_fifo(priority: i32) -> io::Result<()> {
+    let param = libc::sched_param { sched_priority: priority };
+    // SAFETY: `param` is a live sched_param; pid 0 is the calling thread.
+    let rc = unsafe {
+        libc::sched_setscheduler(0, libc::SCHED_FIFO | libc::SCHED_RESET_ON_FORK, &param)
+    };
+    if rc < 0 {
+        return Err(io::Error::last_os_error());
+    }
+    Ok(())
+}
+
 /// The CPUs the calling thread may run on.
 pub(crate) fn allowed_cpus() -> io::Result<Vec<usize>> {
     // SAFETY: cpu_set_t is a plain bit array; all-zero is the empty set.

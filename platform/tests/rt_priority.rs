@@ -1,0 +1,124 @@
+//! `PriorityHook` runs the engine's packet threads at real-time priority (Linux
+//! `SCHED_FIFO`, read back from `/proc` after the device started), leaves the control
+//! thread alone, and a process started from a raised thread gets the normal policy.
+#![cfg(target_os = "linux")]
+
+use std::collections::HashMap;
+use std::net::{IpAddr, Ipv4Addr};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use ferrowg_core::config::DeviceConfig;
+use ferrowg_core::device::memory::memory_tun;
+use ferrowg_core::device::{Device, DeviceOptions, ThreadHook, ThreadRole, WorkerMode};
+use ferrowg_core::io::SystemClock;
+use ferrowg_core::keys::PrivateKey;
+use ferrowg_core::sched::LogicalCpu;
+use ferrowg_platform::cpu::PriorityHook;
+use ferrowg_platform::std_udp::StdUdpBind;
+
+const SCHED_OTHER: u64 = 0;
+const SCHED_FIFO: u64 = 1;
+
+/// (policy, real-time priority) from a `/proc/.../stat` line (fields 41 and 40).
+fn policy_of(stat: &str) -> (u64, u64) {
+    let rest = &stat[stat.rfind(')').expect("comm in stat") + 1..];
+    let f: Vec<&str> = rest.split_whitespace().collect();
+    // rest starts at field 3 (state): field N is f[N - 3].
+    (f[41 - 3].parse().unwrap(), f[40 - 3].parse().unwrap())
+}
+
+/// (policy, priority) of every thread of this process, by thread name.
+fn policies_by_thread_name() -> HashMap<String, (u64, u64)> {
+    let mut out = HashMap::new();
+    for task in std::fs::read_dir("/proc/self/task").unwrap() {
+        let dir = task.unwrap().path();
+        let (Ok(comm), Ok(stat)) =
+            (std::fs::read_to_string(dir.join("comm")), std::fs::read_to_string(dir.join("stat")))
+        else {
+            continue; // the thread exited meanwhile
+        };
+        out.insert(comm.trim().to_owned(), policy_of(&stat));
+    }
+    out
+}
+
+/// Whether this process may ask for real-time priority; without it the hook only logs.
+fn may_raise() -> bool {
+    let ok = std::thread::spawn(|| ferrowg_platform::cpu::set_current_thread_realtime(1).is_ok())
+        .join()
+        .unwrap();
+    if !ok {
+        assert!(std::env::var("CI").is_err(), "CI runs as root: SCHED_FIFO must be allowed");
+        eprintln!("no CAP_SYS_NICE / RLIMIT_RTPRIO: nothing to check");
+    }
+    ok
+}
+
+/// Counts the threads that ran the hook.
+struct Counting {
+    inner: PriorityHook,
+    started: Mutex<Vec<String>>,
+}
+
+impl ThreadHook for Counting {
+    fn on_thread_start(&self, role: ThreadRole, cpu: Option<LogicalCpu>) {
+        self.inner.on_thread_start(role, cpu);
+        let name = std::thread::current().name().unwrap_or_default().to_owned();
+        self.started.lock().unwrap().push(name);
+    }
+}
+
+#[test]
+fn packet_threads_run_at_real_time_priority_and_control_does_not() {
+    if !may_raise() {
+        return;
+    }
+    let hook = Arc::new(Counting { inner: PriorityHook::new(3), started: Mutex::default() });
+    let opts = DeviceOptions {
+        rng_seed: Some([9; 32]),
+        workers: WorkerMode::Fixed(1),
+        thread_hook: Some(hook.clone()),
+        ..DeviceOptions::default()
+    };
+    let (tun, _host) = memory_tun(1420, 64);
+    let bind = Arc::new(StdUdpBind::new(IpAddr::V4(Ipv4Addr::LOCALHOST)));
+    let config =
+        DeviceConfig { private_key: Some(PrivateKey::from_bytes([7; 32])), ..Default::default() };
+    let device = Device::start(config, tun, bind, Arc::new(SystemClock), opts).unwrap();
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while hook.started.lock().unwrap().len() < 4 && Instant::now() < deadline {
+        std::thread::sleep(Duration::from_millis(5));
+    }
+    let started = hook.started.lock().unwrap().clone();
+    assert_eq!(started.len(), 4, "{started:?}");
+    let policies = policies_by_thread_name();
+    for name in &started {
+        let comm: String = name.chars().take(15).collect();
+        let got = policies.get(&comm).unwrap_or_else(|| panic!("{name}: {policies:?}"));
+        let want = if name == "ferrowg-control" { (SCHED_OTHER, 0) } else { (SCHED_FIFO, 3) };
+        assert_eq!(*got, want, "{name}");
+    }
+    assert!(started.iter().any(|n| n == "ferrowg-control"), "{started:?}");
+    // The test's own thread was never touched.
+    let own = std::fs::read_to_string("/proc/thread-self/stat").unwrap();
+    assert_eq!(policy_of(&own), (SCHED_OTHER, 0));
+    drop(device);
+}
+
+#[test]
+fn a_process_started_from_a_raised_thread_gets_the_normal_policy() {
+    if !may_raise() {
+        return;
+    }
+    let (own, child) = std::thread::spawn(|| {
+        PriorityHook::new(2).on_thread_start(ThreadRole::Rx, None);
+        let own = std::fs::read_to_string("/proc/thread-self/stat").unwrap();
+        let out = std::process::Command::new("cat").arg("/proc/self/stat").output().unwrap();
+        (policy_of(&own), policy_of(&String::from_utf8(out.stdout).unwrap()))
+    })
+    .join()
+    .unwrap();
+    assert_eq!(own, (SCHED_FIFO, 2));
+    assert_eq!(child, (SCHED_OTHER, 0), "SCHED_RESET_ON_FORK");
+}
