@@ -29,6 +29,10 @@ use std::sync::Arc;
 
 use ferrowg_core::device::{DeviceOptions, IoThreads, RingKind};
 use ferrowg_core::CodelParams;
+use ferrowg_platform::cpu::{Raise, DEFAULT_RT_PRIORITY};
+
+/// The daemon's real-time priority when none is asked for.
+pub const DEFAULT_RT: (u8, Raise) = (DEFAULT_RT_PRIORITY, Raise::Always);
 
 /// `--rx-codel=on`: the engine's [`ferrowg_core::device::RX_CODEL_ON`] (1 ms / 10 ms).
 pub const RX_CODEL_ON: (Duration, Duration) =
@@ -63,9 +67,9 @@ pub struct Tuning {
     pub sched_slice: Option<Option<Duration>>,
     /// `None`: the engine's default I/O threads.
     pub io_threads: Option<IoThreads>,
-    /// `None`: the daemon's default (real-time priority
-    /// [`ferrowg_platform::cpu::DEFAULT_RT_PRIORITY`]); `Some(None)`: off; else that one.
-    pub rt_priority: Option<Option<u8>>,
+    /// `None`: the daemon's default ([`DEFAULT_RT`]); `Some(None)`: off; else that
+    /// priority, raised always or only while saturated.
+    pub rt_priority: Option<Option<(u8, Raise)>>,
 }
 
 const TX_QUEUE_FLAG: &str = "--tx-queue=";
@@ -177,7 +181,8 @@ impl Tuning {
         match self.rt_priority {
             None => {}
             Some(None) => v.push(format!("{RT_FLAG}off")),
-            Some(Some(p)) => v.push(format!("{RT_FLAG}{p}")),
+            Some(Some((p, Raise::Always))) => v.push(format!("{RT_FLAG}{p}")),
+            Some(Some((p, Raise::WhenSaturated))) => v.push(format!("{RT_FLAG}saturated:{p}")),
         }
         v
     }
@@ -224,11 +229,14 @@ impl Tuning {
             }
         }
         let rt = match self.rt_priority {
-            None => Some(ferrowg_platform::cpu::DEFAULT_RT_PRIORITY),
+            None => Some(DEFAULT_RT),
             Some(p) => p,
         };
-        if let Some(p) = rt {
-            let hook = ferrowg_platform::cpu::PriorityHook::new(p);
+        if let Some((p, raise)) = rt {
+            let hook = match raise {
+                Raise::Always => ferrowg_platform::cpu::PriorityHook::new(p),
+                Raise::WhenSaturated => ferrowg_platform::cpu::PriorityHook::when_saturated(p),
+            };
             opts.thread_hook = Some(match opts.thread_hook.take() {
                 Some(inner) => Arc::new(hook.with_inner(inner)),
                 None => Arc::new(hook),
@@ -310,13 +318,18 @@ fn parse_slice(s: &str) -> Result<Option<Duration>, String> {
     }
 }
 
-fn parse_rt(s: &str) -> Result<Option<u8>, String> {
-    match s {
-        "off" => Ok(None),
-        _ => match s.trim().parse::<u8>() {
-            Ok(n @ 1..=99) => Ok(Some(n)),
-            _ => Err(format!("{s:?}: expected off or a real-time priority 1-99")),
+fn parse_rt(s: &str) -> Result<Option<(u8, Raise)>, String> {
+    let (n, raise) = match s {
+        "off" => return Ok(None),
+        "saturated" => return Ok(Some((DEFAULT_RT_PRIORITY, Raise::WhenSaturated))),
+        _ => match s.strip_prefix("saturated:") {
+            Some(n) => (n, Raise::WhenSaturated),
+            None => (s, Raise::Always),
         },
+    };
+    match n.trim().parse::<u8>() {
+        Ok(n @ 1..=99) => Ok(Some((n, raise))),
+        _ => Err(format!("{s:?}: expected off, N, saturated or saturated:N (N: 1-99)")),
     }
 }
 
@@ -442,8 +455,10 @@ mod tests {
     fn rt_priority_parses_and_survives_the_daemon_fork() {
         for (flag, want) in [
             ("--rt-priority=off", Some(None)),
-            ("--rt-priority=1", Some(Some(1))),
-            ("--rt-priority=99", Some(Some(99))),
+            ("--rt-priority=1", Some(Some((1, Raise::Always)))),
+            ("--rt-priority=99", Some(Some((99, Raise::Always)))),
+            ("--rt-priority=saturated", Some(Some((1, Raise::WhenSaturated)))),
+            ("--rt-priority=saturated:7", Some(Some((7, Raise::WhenSaturated)))),
         ] {
             let t = parsed(&[flag]).unwrap();
             assert_eq!(t.rt_priority, want, "{flag}");
@@ -471,6 +486,8 @@ mod tests {
             "--rt-priority=0",
             "--rt-priority=100",
             "--rt-priority=high",
+            "--rt-priority=saturated:0",
+            "--rt-priority=saturated:",
             "--rt-priority=",
             "--tx-queue-typo=codel",
         ] {

@@ -9,6 +9,8 @@
 //!   (`DeviceStats::io_handovers`). Flow control (a window of packets in flight per
 //!   direction) keeps every buffer on the way from overflowing, so nothing may be lost.
 //! - No allocation per packet in steady state (a counting global allocator).
+//! - The thread hook hears of every hand-over (`ThreadHook::on_saturation`): from the
+//!   I/O thread and its helper only, saturated and back again, in turn.
 //! - Idle → busy → idle: a single packet each way still arrives after the load, and a
 //!   second load hands over again (the NIC direction came back to the I/O thread).
 //!
@@ -28,9 +30,10 @@ use std::time::{Duration, Instant};
 
 use common::engine::{key, peer};
 use ferrowg_core::config::{DeviceConfig, Endpoint};
-use ferrowg_core::device::{Device, DeviceOptions, IoThreads};
+use ferrowg_core::device::{Device, DeviceOptions, IoThreads, ThreadHook, ThreadRole};
 use ferrowg_core::io::{Bind, SystemClock, Transport};
 use ferrowg_core::keys::{PrivateKey, PublicKey};
+use ferrowg_core::sched::LogicalCpu;
 use ferrowg_platform::tun::{FdTun, Framing};
 use ferrowg_platform::udp::{UdpOptions, UdpTransport};
 use socket2::{Domain, Socket, Type};
@@ -92,6 +95,11 @@ fn socketpair_tun() -> (Arc<FdTun>, UnixStream) {
 
 /// Two devices that know each other's endpoint.
 fn pair(io_threads: IoThreads) -> (Side, Side) {
+    pair_with_hook(io_threads, None)
+}
+
+/// The same, with `hook` as both devices' thread hook.
+fn pair_with_hook(io_threads: IoThreads, hook: Option<Arc<dyn ThreadHook>>) -> (Side, Side) {
     let (ka, kb) = (key(0x61), key(0x62));
     // Hand the NIC direction over at the first turn with work: whether a load keeps the
     // thread busy for the default 32 turns in a row depends on how crowded the machine
@@ -100,6 +108,7 @@ fn pair(io_threads: IoThreads) -> (Side, Side) {
         rng_seed: Some([seed; 32]),
         io_threads,
         io_split_after: 1,
+        thread_hook: hook.clone(),
         ..Default::default()
     };
     let start = |k: &PrivateKey, other: PublicKey, other_ip, endpoint, seed| {
@@ -478,4 +487,54 @@ fn a_device_whose_nic_closed_still_stops() {
         assert!(returns_within(Duration::from_secs(10), move || device.stop()), "{io:?}");
         b.device.stop();
     }
+}
+
+/// Records every `on_saturation` call: (thread name, role, saturated).
+#[derive(Default)]
+struct Saturations(Mutex<Vec<(String, ThreadRole, bool)>>);
+
+impl ThreadHook for Saturations {
+    fn on_thread_start(&self, _role: ThreadRole, _cpu: Option<LogicalCpu>) {}
+
+    fn on_saturation(&self, role: ThreadRole, saturated: bool) {
+        let name = std::thread::current().name().unwrap_or_default().to_owned();
+        self.0.lock().unwrap().push((name, role, saturated));
+    }
+}
+
+#[test]
+fn the_thread_hook_hears_every_hand_over_from_the_io_threads_in_turn() {
+    let _serial = serial();
+    let hook = Arc::new(Saturations::default());
+    let (a, b) = pair_with_hook(IoThreads::Shared, Some(hook.clone()));
+    establish(&a, &b);
+    let n = 10_000;
+    assert_exact(&load(&a, &b, n, |_| {}), n, "shared");
+    // Idle: both threads leave the saturated state (2 ms without datagrams).
+    std::thread::sleep(Duration::from_millis(100));
+    let h = handovers(&a, &b);
+    let events = hook.0.lock().unwrap().clone();
+    stop(a, b);
+    assert!(h > 0, "the load never handed the NIC direction over");
+    // Per thread: true, false, true, false, ... ending in false (idle now). The two
+    // devices' threads share names, so order by thread id instead.
+    let mut by_thread: std::collections::HashMap<String, Vec<bool>> = Default::default();
+    let mut io_raised = 0u64;
+    for (name, role, saturated) in &events {
+        match (name.as_str(), role) {
+            ("ferrowg-io", ThreadRole::Rx) | ("ferrowg-io-nic", ThreadRole::Tx) => {}
+            other => panic!("on_saturation from {other:?}"),
+        }
+        if name == "ferrowg-io" && *saturated {
+            io_raised += 1;
+        }
+        by_thread.entry(name.clone()).or_default().push(*saturated);
+    }
+    // The I/O thread reports each hand-over once.
+    assert_eq!(io_raised, h, "{events:?}");
+    for (name, seq) in &by_thread {
+        let raised = seq.iter().filter(|s| **s).count();
+        assert_eq!(raised * 2, seq.len(), "{name}: as many ends as starts: {seq:?}");
+    }
+    assert!(by_thread.contains_key("ferrowg-io-nic"), "the helper never reported: {events:?}");
 }

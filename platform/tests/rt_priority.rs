@@ -1,6 +1,8 @@
 //! `PriorityHook` runs the engine's packet threads at real-time priority (Linux
 //! `SCHED_FIFO`, read back from `/proc` after the device started), leaves the control
 //! thread alone, and a process started from a raised thread gets the normal policy.
+//! `PriorityHook::when_saturated` raises a thread only between the engine's saturation
+//! reports.
 #![cfg(target_os = "linux")]
 
 use std::collections::HashMap;
@@ -121,4 +123,31 @@ fn a_process_started_from_a_raised_thread_gets_the_normal_policy() {
     .unwrap();
     assert_eq!(own, (SCHED_FIFO, 2));
     assert_eq!(child, (SCHED_OTHER, 0), "SCHED_RESET_ON_FORK");
+}
+
+#[test]
+fn when_saturated_raises_only_while_the_tunnel_is_saturated() {
+    if !may_raise() {
+        return;
+    }
+    let own = || policy_of(&std::fs::read_to_string("/proc/thread-self/stat").unwrap());
+    let seen = std::thread::spawn(move || {
+        let hook = PriorityHook::when_saturated(4);
+        hook.on_thread_start(ThreadRole::Rx, None);
+        let started = own();
+        hook.on_saturation(ThreadRole::Rx, true);
+        let saturated = own();
+        hook.on_saturation(ThreadRole::Rx, false);
+        let idle = own();
+        hook.on_saturation(ThreadRole::Control, true);
+        let control = own();
+        [started, saturated, idle, control]
+    })
+    .join()
+    .unwrap();
+    assert_eq!(
+        seen,
+        [(SCHED_OTHER, 0), (SCHED_FIFO, 4), (SCHED_OTHER, 0), (SCHED_OTHER, 0)],
+        "start, saturated, idle again, a control thread"
+    );
 }

@@ -2,7 +2,8 @@
 # Data integrity through TUN segmentation offload (TSO/USO in, GRO out): bulk TCP over
 # inner IPv4 and IPv6, both directions, checked byte for byte (sha256 of a random file
 # sent over one TCP connection); UDP sent with UDP_SEGMENT (the kernel hands the TUN a USO
-# super-frame) arrives as intact datagrams.
+# super-frame) arrives as intact datagrams. For ferrowg with the default --rt-priority:
+# its packet threads run SCHED_FIFO and its control thread does not.
 #
 #   sudo FERROWG=target/release/ferrowg tests/netns/offload.sh [IMPL_A [IMPL_B]]
 set -u
@@ -81,6 +82,32 @@ for k in range(40):
 	wait "$rpid"
 }
 
+# rt_threads PID: "FIFO CONTROL": how many of the daemon's packet threads (ferrowg-io*,
+# -tx, -rx, -crypto-*) run SCHED_FIFO, and the control thread's policy (0: SCHED_OTHER).
+rt_threads() {
+	local t comm pol fifo=0 ctl=none
+	for t in /proc/"$1"/task/*; do
+		comm=$(cat "$t/comm" 2>/dev/null) || continue
+		# Field 41 of stat is the policy; after "comm) " field 3 comes first.
+		pol=$(sed 's/^.*) //' "$t/stat" 2>/dev/null | cut -d' ' -f39) || continue
+		case $comm in
+		ferrowg-control) ctl=$pol ;;
+		ferrowg-io* | ferrowg-tx | ferrowg-rx | ferrowg-crypto*) [ "$pol" = 1 ] && fifo=$((fifo + 1)) ;;
+		esac
+	done
+	printf '%s %s\n' "$fifo" "$ctl"
+}
+
+# default_priority IFNAME: the daemon on IFNAME has real-time packet threads only.
+default_priority() {
+	local got
+	got=$(rt_threads "$(fwg_impl_pid "$1")")
+	fwg_debug "rt threads on $1: $got"
+	case $got in
+	0\ * | *\ none | *\ 1) fwg_log "FIFO packet threads, control policy: $got"; return 1 ;;
+	esac
+}
+
 main() {
 	fwg_init
 	fwg_require_cmds python3 sha256sum ss
@@ -95,6 +122,13 @@ main() {
 	fwg_check "TCP inner IPv6 b->a, ${SIZE_MB} MB intact" tcp_copy "$nsb" "$nsa" "$FWG_TUN6_A" v6ba
 	fwg_check "UDP_SEGMENT inner IPv4 a->b, datagrams intact" udp_gso "$nsa" "$nsb" "$FWG_TUN4_B"
 	fwg_check "UDP_SEGMENT inner IPv6 b->a, datagrams intact" udp_gso "$nsb" "$nsa" "$FWG_TUN6_A"
+	case $IMPL_A in
+	*RT_PRIORITY*) ;;
+	ferrowg | ferrowg:*)
+		fwg_check "ferrowg's packet threads at real-time priority, control thread not" \
+			default_priority "$(fwg_if_a 0)"
+		;;
+	esac
 	fwg_summary offload
 }
 

@@ -10,7 +10,9 @@
 //! helper thread and keeps the UDP direction; the helper serves the NIC until the UDP side
 //! has been idle for [`JOIN_AFTER`]. A lock taken for each NIC batch keeps the two from
 //! ever reading the NIC at once (no reordering), and whichever holds it is blocked on the
-//! NIC, so a packet there is never left waiting.
+//! NIC, so a packet there is never left waiting. Both threads tell the thread hook when
+//! the hand-over starts and ends (`ThreadHook::on_saturation`): the daemon raises their
+//! priority for that time.
 //!
 //! [`IoThreads::Shared`]: super::IoThreads::Shared
 //! [`Transport::wait_with`]: crate::io::Transport::wait_with
@@ -24,6 +26,7 @@ use super::records::POLL_INTERVAL;
 use super::rx::RxLoop;
 use super::state::Inner;
 use super::tx::TxLoop;
+use super::ThreadRole;
 
 /// How long the UDP side must be idle before the NIC direction comes back.
 pub(crate) const JOIN_AFTER: Duration = Duration::from_millis(2);
@@ -77,6 +80,7 @@ pub(crate) fn run_io(inner: &Inner, split: &Split, nic_fd: i32) {
             // once they have been quiet for a while.
             if rx.step(inner, JOIN_AFTER) == 0 {
                 split.active.store(false, Ordering::Release);
+                inner.saturation(ThreadRole::Rx, false);
                 busy = 0;
             }
             continue;
@@ -96,6 +100,7 @@ pub(crate) fn run_io(inner: &Inner, split: &Split, nic_fd: i32) {
                 split.active.store(true, Ordering::Release);
                 inner.counters.io_handovers.fetch_add(1, Ordering::Relaxed);
                 split.wake_helper();
+                inner.saturation(ThreadRole::Rx, true);
             }
             continue;
         }
@@ -131,8 +136,10 @@ pub(crate) fn run_helper(inner: &Inner, split: &Split) {
             continue;
         }
         let _nic = split.nic.lock();
+        inner.saturation(ThreadRole::Tx, true);
         while split.active.load(Ordering::Acquire) && inner.running.load(Ordering::Relaxed) {
             tx.step(inner, JOIN_AFTER);
         }
+        inner.saturation(ThreadRole::Tx, false);
     }
 }

@@ -128,6 +128,16 @@ pub enum ThreadRole {
 pub trait ThreadHook: Send + Sync {
     /// Runs on the starting thread.
     fn on_thread_start(&self, role: ThreadRole, cpu: Option<LogicalCpu>);
+
+    /// Runs on a packet thread when the tunnel becomes saturated (`true`) and when it
+    /// no longer is (`false`). Today the shared I/O thread ([`IoThreads::Shared`]) and
+    /// its NIC helper call it, at the hand-over of the NIC direction (work found on
+    /// [`DeviceOptions::io_split_after`] turns in a row) and when it comes back; the
+    /// platform crate's `PriorityHook::when_saturated` raises the thread's priority for
+    /// that time. Default: nothing.
+    fn on_saturation(&self, role: ThreadRole, saturated: bool) {
+        let _ = (role, saturated);
+    }
 }
 
 /// Engine tuning. `Default` suits a desktop client.

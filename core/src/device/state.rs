@@ -97,6 +97,14 @@ impl Inner {
         hook.on_thread_start(role, cpu);
     }
 
+    /// Tells the host's thread hook that the calling packet thread (of `role`) entered
+    /// or left the saturated state.
+    pub(crate) fn saturation(&self, role: ThreadRole, saturated: bool) {
+        if let Some(hook) = &self.opts.thread_hook {
+            hook.on_saturation(role, saturated);
+        }
+    }
+
     /// The open transport, if any (none during a rebind).
     pub(crate) fn transport(&self) -> Option<Arc<TransportSlot>> {
         self.transport.load_full()

@@ -17,7 +17,7 @@ pub mod sysctl;
 pub mod sysfs;
 
 pub use hook::PinningHook;
-pub use priority::{is_data_path, PriorityHook, DEFAULT_RT_PRIORITY};
+pub use priority::{is_data_path, PriorityHook, Raise, DEFAULT_RT_PRIORITY};
 pub use slice::SliceHook;
 
 use std::io;
@@ -141,6 +141,20 @@ pub fn set_current_thread_realtime(priority: u8) -> io::Result<()> {
     #[cfg(not(target_os = "linux"))]
     {
         let _ = priority;
+        Ok(())
+    }
+}
+
+/// Puts the calling thread back in the normal policy (Linux `SCHED_OTHER`, keeping its
+/// nice value; a custom scheduler slice is reset to the default). Elsewhere: does
+/// nothing.
+pub fn set_current_thread_normal() -> io::Result<()> {
+    #[cfg(target_os = "linux")]
+    {
+        crate::sys::linux::set_sched_other()
+    }
+    #[cfg(not(target_os = "linux"))]
+    {
         Ok(())
     }
 }

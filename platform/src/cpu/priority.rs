@@ -1,6 +1,7 @@
 //! [`PriorityHook`]: the engine's [`ThreadHook`] that runs the data-path threads (TX,
 //! RX, crypto workers) ahead of ordinary processes ([`super::set_current_thread_realtime`]),
-//! optionally after another hook (CPU pinning, a scheduler slice) ran.
+//! for their whole life or only while the tunnel is saturated ([`Raise`]), optionally
+//! after another hook (CPU pinning, a scheduler slice) ran.
 //!
 //! Why: under CPU contention a packet's latency through the tunnel is mostly the time
 //! the receiving engine thread waits for a CPU while the kernel's socket buffer fills
@@ -9,6 +10,7 @@
 //! policy is the nearest a userspace engine gets to that. The control thread
 //! (handshakes, timers) keeps the normal policy.
 
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 
 use ferrowg_core::device::{ThreadHook, ThreadRole};
@@ -22,13 +24,29 @@ pub fn is_data_path(role: ThreadRole) -> bool {
     }
 }
 
-/// Gives each data-path engine thread (see [`is_data_path`]) the real-time priority
-/// `priority` as it starts, then calls the inner hook (if any). A refusal (no
-/// privilege, another OS) is logged once per thread at info level; the thread runs
-/// with the normal policy.
+/// When [`PriorityHook`] raises a packet thread.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Raise {
+    /// From the thread's start, for its whole life.
+    Always,
+    /// Only while the tunnel is saturated (`ThreadHook::on_saturation`: the shared I/O
+    /// thread and its NIC helper while the NIC direction is handed over). At rates
+    /// the thread keeps up with, it waits for a CPU like any thread, and so finds
+    /// larger batches per wake-up: the real-time policy costs CPU per byte there
+    /// (docs/performance.md) and buys nothing, since no queue stands. Threads that
+    /// never report saturation (one thread per direction) are never raised.
+    WhenSaturated,
+}
+
+/// Gives data-path engine threads (see [`is_data_path`]) the real-time priority
+/// `priority`, [`Raise::Always`] or [`Raise::WhenSaturated`], then calls the inner hook
+/// (if any). A refusal (no privilege) is logged once, at info level, and not asked
+/// again: the threads keep the normal policy.
 #[derive(Clone)]
 pub struct PriorityHook {
     priority: u8,
+    raise: Raise,
+    refused: Arc<AtomicBool>,
     inner: Option<Arc<dyn ThreadHook>>,
 }
 
@@ -37,10 +55,20 @@ pub struct PriorityHook {
 pub const DEFAULT_RT_PRIORITY: u8 = 1;
 
 impl PriorityHook {
-    /// A hook giving data-path threads real-time priority `priority` (Linux SCHED_FIFO
-    /// 1–99; 0 is raised to 1, above 99 lowered to 99).
+    /// A hook giving data-path threads real-time priority `priority` for their whole
+    /// life (Linux SCHED_FIFO 1–99; 0 is raised to 1, above 99 lowered to 99).
     pub fn new(priority: u8) -> Self {
-        Self { priority: priority.clamp(1, 99), inner: None }
+        Self {
+            priority: priority.clamp(1, 99),
+            raise: Raise::Always,
+            refused: Arc::default(),
+            inner: None,
+        }
+    }
+
+    /// The same, but only while the tunnel is saturated ([`Raise::WhenSaturated`]).
+    pub fn when_saturated(priority: u8) -> Self {
+        Self { raise: Raise::WhenSaturated, ..Self::new(priority) }
     }
 
     /// Also runs `inner` (e.g. [`super::PinningHook`]) on every thread.
@@ -53,12 +81,34 @@ impl PriorityHook {
     pub fn priority(&self) -> u8 {
         self.priority
     }
+
+    /// When threads are raised.
+    pub fn raise(&self) -> Raise {
+        self.raise
+    }
+
+    fn set(&self, role: ThreadRole, raised: bool) {
+        if !is_data_path(role) || self.refused.load(Ordering::Relaxed) {
+            return;
+        }
+        let done = if raised {
+            super::set_current_thread_realtime(self.priority)
+        } else {
+            super::set_current_thread_normal()
+        };
+        if let Err(e) = done {
+            if !self.refused.swap(true, Ordering::Relaxed) {
+                tracing::info!(?role, "cannot set real-time priority {}: {e}", self.priority);
+            }
+        }
+    }
 }
 
 impl std::fmt::Debug for PriorityHook {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("PriorityHook")
             .field("priority", &self.priority)
+            .field("raise", &self.raise)
             .field("inner", &self.inner.is_some())
             .finish()
     }
@@ -66,13 +116,20 @@ impl std::fmt::Debug for PriorityHook {
 
 impl ThreadHook for PriorityHook {
     fn on_thread_start(&self, role: ThreadRole, cpu: Option<LogicalCpu>) {
-        if is_data_path(role) {
-            if let Err(e) = super::set_current_thread_realtime(self.priority) {
-                tracing::info!(?role, "cannot set real-time priority {}: {e}", self.priority);
-            }
+        if self.raise == Raise::Always {
+            self.set(role, true);
         }
         if let Some(inner) = &self.inner {
             inner.on_thread_start(role, cpu);
+        }
+    }
+
+    fn on_saturation(&self, role: ThreadRole, saturated: bool) {
+        if self.raise == Raise::WhenSaturated {
+            self.set(role, saturated);
+        }
+        if let Some(inner) = &self.inner {
+            inner.on_saturation(role, saturated);
         }
     }
 }

@@ -52,4 +52,10 @@ impl ThreadHook for SliceHook {
             inner.on_thread_start(role, cpu);
         }
     }
+
+    fn on_saturation(&self, role: ThreadRole, saturated: bool) {
+        if let Some(inner) = &self.inner {
+            inner.on_saturation(role, saturated);
+        }
+    }
 }

@@ -556,6 +556,19 @@ pub(crate) fn set_sched_fifo(priority: i32) -> io::Result<()> {
     Ok(())
 }
 
+/// Puts the calling thread back in `SCHED_OTHER` (the kernel keeps its nice value).
+pub(crate) fn set_sched_other() -> io::Result<()> {
+    let param = libc::sched_param { sched_priority: 0 };
+    // SAFETY: `param` is a live sched_param; pid 0 is the calling thread.
+    let rc = unsafe {
+        libc::sched_setscheduler(0, libc::SCHED_OTHER | libc::SCHED_RESET_ON_FORK, &param)
+    };
+    if rc < 0 {
+        return Err(io::Error::last_os_error());
+    }
+    Ok(())
+}
+
 /// The CPUs the calling thread may run on.
 pub(crate) fn allowed_cpus() -> io::Result<Vec<usize>> {
     // SAFETY: cpu_set_t is a plain bit array; all-zero is the empty set.
