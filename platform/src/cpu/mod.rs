@@ -132,13 +132,22 @@ pub fn set_current_thread_slice(slice: std::time::Duration) -> io::Result<()> {
 /// `SCHED_RESET_ON_FORK` (a child process starts with the normal policy); needs
 /// `CAP_SYS_NICE` or an `RLIMIT_RTPRIO` allowance, else `EPERM`. The kernel's real-time
 /// throttling (95 % of each second by default) still bounds a thread that never sleeps.
-/// Elsewhere: does nothing.
+/// Windows: `THREAD_PRIORITY_HIGHEST` within the process's class (above every
+/// normal-priority thread; `priority` is not used; no privilege needed). Elsewhere
+/// (macOS: the pinning hook's QoS class is what steers threads there): does nothing.
 pub fn set_current_thread_realtime(priority: u8) -> io::Result<()> {
     #[cfg(target_os = "linux")]
     {
         crate::sys::linux::set_sched_fifo(i32::from(priority.clamp(1, 99)))
     }
-    #[cfg(not(target_os = "linux"))]
+    #[cfg(windows)]
+    {
+        let _ = priority;
+        crate::sys::windows::set_thread_priority(
+            windows_sys::Win32::System::Threading::THREAD_PRIORITY_HIGHEST,
+        )
+    }
+    #[cfg(not(any(target_os = "linux", windows)))]
     {
         let _ = priority;
         Ok(())
@@ -146,15 +155,46 @@ pub fn set_current_thread_realtime(priority: u8) -> io::Result<()> {
 }
 
 /// Puts the calling thread back in the normal policy (Linux `SCHED_OTHER`, keeping its
-/// nice value; a custom scheduler slice is reset to the default). Elsewhere: does
-/// nothing.
+/// nice value; a custom scheduler slice is reset to the default. Windows:
+/// `THREAD_PRIORITY_NORMAL`). Elsewhere: does nothing.
 pub fn set_current_thread_normal() -> io::Result<()> {
     #[cfg(target_os = "linux")]
     {
         crate::sys::linux::set_sched_other()
     }
-    #[cfg(not(target_os = "linux"))]
+    #[cfg(windows)]
+    {
+        crate::sys::windows::set_thread_priority(
+            windows_sys::Win32::System::Threading::THREAD_PRIORITY_NORMAL,
+        )
+    }
+    #[cfg(not(any(target_os = "linux", windows)))]
     {
         Ok(())
+    }
+}
+
+/// The calling thread's priority as the OS reports it, for tests and diagnostics:
+/// Linux `(policy, real-time priority)` from `sched_getscheduler`/`/proc`; Windows
+/// `(0, GetThreadPriority)`; elsewhere `(0, 0)`.
+pub fn current_thread_priority() -> io::Result<(i32, i32)> {
+    #[cfg(target_os = "linux")]
+    {
+        let stat = std::fs::read_to_string("/proc/thread-self/stat")?;
+        let rest = stat.rsplit_once(')').map_or("", |(_, r)| r);
+        let f: Vec<&str> = rest.split_whitespace().collect();
+        let num = |i: usize| f.get(i).and_then(|v| v.parse::<i32>().ok());
+        match (num(41 - 3), num(40 - 3)) {
+            (Some(policy), Some(prio)) => Ok((policy, prio)),
+            _ => Err(io::Error::new(io::ErrorKind::InvalidData, "unreadable /proc stat")),
+        }
+    }
+    #[cfg(windows)]
+    {
+        Ok((0, crate::sys::windows::thread_priority()?))
+    }
+    #[cfg(not(any(target_os = "linux", windows)))]
+    {
+        Ok((0, 0))
     }
 }

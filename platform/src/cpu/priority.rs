@@ -146,6 +146,29 @@ mod tests {
         assert!(!is_data_path(ThreadRole::Control));
     }
 
+    /// Windows (run under wine in CI): raised is `THREAD_PRIORITY_HIGHEST` (2), back
+    /// to normal is 0; the control thread is left alone.
+    #[cfg(windows)]
+    #[test]
+    fn windows_threads_are_raised_and_lowered() {
+        let seen = std::thread::spawn(|| {
+            let prio = || super::super::current_thread_priority().unwrap().1;
+            let hook = PriorityHook::when_saturated(1);
+            let start = prio();
+            hook.on_saturation(ThreadRole::Rx, true);
+            let raised = prio();
+            hook.on_saturation(ThreadRole::Rx, false);
+            let lowered = prio();
+            hook.on_saturation(ThreadRole::Control, true);
+            let control = prio();
+            PriorityHook::new(1).on_thread_start(ThreadRole::Tx, None);
+            [start, raised, lowered, control, prio()]
+        })
+        .join()
+        .unwrap();
+        assert_eq!(seen, [0, 2, 0, 0, 2]);
+    }
+
     #[test]
     fn priority_is_clamped_to_the_real_time_range() {
         assert_eq!(PriorityHook::new(0).priority(), 1);

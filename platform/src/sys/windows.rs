@@ -1,5 +1,5 @@
 //! Windows-only calls: WSAPoll, UDP connection-reset reports, events, the processor
-//! information buffer, thread group affinity.
+//! information buffer, thread group affinity and priority.
 
 use std::io;
 use std::os::windows::io::{AsRawSocket, RawSocket};
@@ -19,7 +19,8 @@ use windows_sys::Win32::System::SystemInformation::{
     SYSTEM_LOGICAL_PROCESSOR_INFORMATION_EX,
 };
 use windows_sys::Win32::System::Threading::{
-    CreateEventW, GetCurrentThread, SetEvent, SetThreadGroupAffinity, WaitForMultipleObjects,
+    CreateEventW, GetCurrentThread, GetThreadPriority, SetEvent, SetThreadGroupAffinity,
+    SetThreadPriority, WaitForMultipleObjects, THREAD_PRIORITY,
 };
 
 /// Milliseconds for a Win32 wait, rounded up so short timeouts do not spin.
@@ -199,4 +200,29 @@ pub(crate) fn set_group_affinity(group: u16, mask: u64) -> io::Result<()> {
         return Err(io::Error::last_os_error());
     }
     Ok(())
+}
+
+/// Sets the calling thread's priority within its process's class
+/// (`THREAD_PRIORITY_HIGHEST`, `THREAD_PRIORITY_NORMAL`, ...).
+pub(crate) fn set_thread_priority(priority: THREAD_PRIORITY) -> io::Result<()> {
+    // SAFETY: GetCurrentThread returns a pseudo-handle valid in this thread.
+    let ok = unsafe { SetThreadPriority(GetCurrentThread(), priority) };
+    if ok == FALSE {
+        return Err(io::Error::last_os_error());
+    }
+    Ok(())
+}
+
+/// What GetThreadPriority returns on failure (`THREAD_PRIORITY_ERROR_RETURN`, in a
+/// windows-sys feature this crate does not otherwise need).
+const THREAD_PRIORITY_ERROR_RETURN: i32 = 0x7fff_ffff;
+
+/// The calling thread's priority within its process's class.
+pub(crate) fn thread_priority() -> io::Result<i32> {
+    // SAFETY: GetCurrentThread returns a pseudo-handle valid in this thread.
+    let p = unsafe { GetThreadPriority(GetCurrentThread()) };
+    if p == THREAD_PRIORITY_ERROR_RETURN {
+        return Err(io::Error::last_os_error());
+    }
+    Ok(p)
 }
