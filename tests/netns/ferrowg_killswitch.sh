@@ -97,7 +97,7 @@ up_ks() {
 	up_pid=$!
 	fwg_track "$up_pid"
 	for _ in $(seq 1 100); do
-		[ -S "$FWG_UAPI_DIR/$ifc.sock" ] && ip -n "$nsc" rule show | grep -q 51820 && return 0
+		[ -S "$FWG_UAPI_DIR/$ifc.sock" ] && ip -n "$nsc" rule show | fwg_grep_q 51820 && return 0
 		sleep 0.1
 	done
 	return 1
@@ -195,7 +195,7 @@ fwg_check "traffic flows after SIGSTOP/SIGCONT" fwg_ping "$nsc" "$FWG_TUN4_B" 3
 # SIGTSTP (Ctrl-Z): ferrowg suspends the device (UDP socket closed, timers stopped), then
 # stops itself; SIGCONT resumes it (socket reopened) and traffic flows again.
 proc_state() { awk '{print $3}' "/proc/$up_pid/stat" 2>/dev/null; }
-has_udp() { ip netns exec "$nsc" ss -Huanp | grep -q "pid=$up_pid,"; }
+has_udp() { ip netns exec "$nsc" ss -Huanp | fwg_grep_q "pid=$up_pid,"; }
 fwg_check "ferrowg holds a UDP socket before SIGTSTP" has_udp
 kill -TSTP "$up_pid"
 for _ in $(seq 1 50); do [ "$(proc_state)" = T ] && break; sleep 0.1; done

@@ -60,7 +60,7 @@ ip netns exec "$nsa" "$ferrowg" up "$d/$ifa.conf" >"$d/up.log" 2>&1 </dev/null &
 up_pid=$!
 FWG_PIDS+=("$up_pid")
 for _ in $(seq 1 100); do
-	[ -S "$FWG_UAPI_DIR/$ifa.sock" ] && ip -n "$nsa" rule show | grep -q 51820 && break
+	[ -S "$FWG_UAPI_DIR/$ifa.sock" ] && ip -n "$nsa" rule show | fwg_grep_q 51820 && break
 	sleep 0.1
 done
 fwg_check "ferrowg up serves the UAPI socket" [ -S "$FWG_UAPI_DIR/$ifa.sock" ]

@@ -97,22 +97,22 @@ bg_check() {
 }
 conf 'Table = 1234' '0.0.0.0/0, 10.99.0.0/16'
 table_n() {
-	ip -n "$nsa" -4 route show table 1234 | grep -q "^default dev $ifa" &&
-		ip -n "$nsa" -4 route show table 1234 | grep -q "^10.99.0.0/16 dev $ifa" &&
-		! ip -n "$nsa" -4 rule show | grep -q fwmark
+	ip -n "$nsa" -4 route show table 1234 | fwg_grep_q "^default dev $ifa" &&
+		ip -n "$nsa" -4 route show table 1234 | fwg_grep_q "^10.99.0.0/16 dev $ifa" &&
+		! ip -n "$nsa" -4 rule show | fwg_grep_q fwmark
 }
 bg_check "Table = 1234: routes there, no policy rules" table_n
 conf 'Table = off' '0.0.0.0/0, 10.99.0.0/16'
 table_off() {
-	! ip -n "$nsa" -4 route show table all | grep -q "dev $ifa.*10.99\|10.99.*dev $ifa" &&
-		! ip -n "$nsa" -4 route show table all | grep -q "^default dev $ifa"
+	! ip -n "$nsa" -4 route show table all | fwg_grep_q "dev $ifa.*10.99\|10.99.*dev $ifa" &&
+		! ip -n "$nsa" -4 route show table all | fwg_grep_q "^default dev $ifa"
 }
 bg_check "Table = off: no routes" table_off
 conf '' '10.99.0.0/16, fd19:99::/64'
 split() {
-	ip -n "$nsa" -4 route show | grep -q "^10.99.0.0/16 dev $ifa" &&
-		ip -n "$nsa" -6 route show | grep -q "^fd19:99::/64 dev $ifa" &&
-		! ip -n "$nsa" -4 rule show | grep -q fwmark
+	ip -n "$nsa" -4 route show | fwg_grep_q "^10.99.0.0/16 dev $ifa" &&
+		ip -n "$nsa" -6 route show | fwg_grep_q "^fd19:99::/64 dev $ifa" &&
+		! ip -n "$nsa" -4 rule show | fwg_grep_q fwmark
 }
 bg_check "split tunnel: main-table routes, no rules" split
 fwg_summary up-failclosed

@@ -214,7 +214,7 @@ up-ferrowg)
 	up_pid=$!
 	fwg_track "$up_pid"
 	for _ in $(seq 1 100); do
-		[ -S "$FWG_UAPI_DIR/$ifc.sock" ] && ip -n "$nsc" rule show | grep -q 'suppress_prefixlength' && break
+		[ -S "$FWG_UAPI_DIR/$ifc.sock" ] && ip -n "$nsc" rule show | fwg_grep_q 'suppress_prefixlength' && break
 		sleep 0.1
 	done
 	fwg_check "ferrowg up is running" kill -0 "$up_pid"

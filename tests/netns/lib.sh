@@ -391,7 +391,7 @@ fwg_wait_handshake() {
 fwg_wait_tcp_listen() {
 	local ns=$1 port=$2 secs=${3:-5} i
 	for i in $(seq 1 $((secs * 10))); do
-		if ip netns exec "$ns" ss -Hltn "sport = :$port" 2>/dev/null | grep -q .; then return 0; fi
+		if ip netns exec "$ns" ss -Hltn "sport = :$port" 2>/dev/null | fwg_grep_q .; then return 0; fi
 		sleep 0.1
 	done
 	return 1
@@ -426,6 +426,11 @@ fwg_check() {
 }
 # fwg_not CMD...: succeed iff CMD fails (output dropped).
 fwg_not() { ! "$@" >/dev/null 2>&1; }
+
+# fwg_grep_q ARGS...: `grep -q ARGS` that reads all its input. With pipefail, a
+# `grep -q` that exits at the first match can kill the writer (`ip`, `nft`, `ss` flush
+# line by line) with SIGPIPE, and the whole pipe then fails although it matched.
+fwg_grep_q() { grep "$@" >/dev/null; }
 fwg_summary() {
 	printf '%s: %d passed, %d failed\n' "$1" "$FWG_PASSED" "$FWG_FAILED"
 	[ "$FWG_FAILED" -eq 0 ]
