@@ -151,3 +151,30 @@ fn when_saturated_raises_only_while_the_tunnel_is_saturated() {
         "start, saturated, idle again, a control thread"
     );
 }
+
+/// A scheduler slice (`sched_setattr` with `SCHED_OTHER`) chained with the priority, in
+/// either order, leaves the thread raised: `--sched-slice` beside the daemon's default
+/// priority once dropped the packet threads back to `SCHED_OTHER`.
+#[test]
+fn a_slice_chained_either_way_keeps_the_priority() {
+    use ferrowg_platform::cpu::SliceHook;
+    if !may_raise() {
+        return;
+    }
+    let slice = || SliceHook::new(Duration::from_micros(300));
+    let outer_priority: Arc<dyn ThreadHook> =
+        Arc::new(PriorityHook::new(5).with_inner(Arc::new(slice())));
+    let outer_slice: Arc<dyn ThreadHook> =
+        Arc::new(slice().with_inner(Arc::new(PriorityHook::new(5))));
+    for (what, hook) in
+        [("priority around slice", outer_priority), ("slice around priority", outer_slice)]
+    {
+        let got = std::thread::spawn(move || {
+            hook.on_thread_start(ThreadRole::Rx, None);
+            policy_of(&std::fs::read_to_string("/proc/thread-self/stat").unwrap())
+        })
+        .join()
+        .unwrap();
+        assert_eq!(got, (SCHED_FIFO, 5), "{what}");
+    }
+}

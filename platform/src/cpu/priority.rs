@@ -114,22 +114,24 @@ impl std::fmt::Debug for PriorityHook {
     }
 }
 
+/// The inner hook runs first: a scheduler slice (`sched_setattr` with `SCHED_OTHER`)
+/// set after the raise would undo it.
 impl ThreadHook for PriorityHook {
     fn on_thread_start(&self, role: ThreadRole, cpu: Option<LogicalCpu>) {
-        if self.raise == Raise::Always {
-            self.set(role, true);
-        }
         if let Some(inner) = &self.inner {
             inner.on_thread_start(role, cpu);
+        }
+        if self.raise == Raise::Always {
+            self.set(role, true);
         }
     }
 
     fn on_saturation(&self, role: ThreadRole, saturated: bool) {
-        if self.raise == Raise::WhenSaturated {
-            self.set(role, saturated);
-        }
         if let Some(inner) = &self.inner {
             inner.on_saturation(role, saturated);
+        }
+        if self.raise == Raise::WhenSaturated {
+            self.set(role, saturated);
         }
     }
 }
