@@ -82,7 +82,7 @@ pub struct TunnelOptions {
 }
 
 /// The highest real-time priority a host may ask for (Linux SCHED_FIFO's range is 1–99).
-pub const MAX_RT_PRIORITY: u8 = 99;
+pub(crate) const MAX_RT_PRIORITY: u8 = 99;
 
 /// Receive CoDel's target when the host sets none (µs): the engine's
 /// [`ferrowg_core::device::RX_CODEL_ON`].
