@@ -74,8 +74,8 @@ static FerrowgTunnel start_host(const char *priv) {
     return t;
 }
 
-/* `a` runs its traffic through the CoDel TX path, the locked ring, receive CoDel and a
- * scheduler slice. */
+/* `a` runs its traffic through the CoDel TX path, the locked ring, receive CoDel, a
+ * scheduler slice and real-time priority 1 (logged and ignored without the privilege). */
 static FerrowgTunnel start_codel(const char *priv) {
     char cfg[256];
     snprintf(cfg, sizeof cfg, "[Interface]\nPrivateKey = %s\n", priv);
@@ -91,11 +91,73 @@ static FerrowgTunnel start_codel(const char *priv) {
         .rx_codel_target_us = 500,
         .rx_codel_interval_us = 8000,
         .sched_slice_us = 300,
+        .rt_priority = 1,
     };
     FerrowgTunnel t = 0;
     int rc = ferrowg_tunnel_start_opts(cfg, &o, &t);
     CHECK(rc == FERROWG_OK && t != 0, "start with options: %d %s", rc, ferrowg_last_error_message());
     return t;
+}
+
+/* FerrowgTunnelOptions as a caller compiled against version 1 (before rt_priority) has
+ * it, followed by memory the library must neither read as options nor write. */
+typedef struct {
+    uint32_t struct_size;
+    int32_t nic;
+    const char *adapter_name;
+    int32_t fd;
+    const char *bind_address;
+    FerrowgProtectFn protect;
+    void *protect_ctx;
+    int32_t tx_queue;
+    uint32_t codel_target_us, codel_interval_us;
+    int32_t ring, rx_codel;
+    uint32_t rx_codel_target_us, rx_codel_interval_us, sched_slice_us;
+} OptionsV1;
+
+static void check_rt_priority_options(const char *priv) {
+    char cfg[256];
+    snprintf(cfg, sizeof cfg, "[Interface]\nPrivateKey = %s\n", priv);
+    /* Version 1 callers keep working: no priority, and nothing written past their struct. */
+    struct {
+        OptionsV1 o;
+        uint32_t after[4];
+    } v1 = {.o = {.struct_size = sizeof(OptionsV1), .nic = FERROWG_NIC_HOST_PACKETS, .bind_address = "127.0.0.1",
+                  .tx_queue = FERROWG_TX_QUEUE_QUEUED, .sched_slice_us = 150},
+            .after = {0xEE, 0xEE, 0xEE, 0xEE}};
+    CHECK(sizeof(OptionsV1) < sizeof(FerrowgTunnelOptions), "version 1 is smaller");
+    FerrowgTunnel t = 0;
+    int rc = ferrowg_tunnel_start_opts(cfg, (FerrowgTunnelOptions *)&v1.o, &t);
+    CHECK(rc == FERROWG_OK && t != 0, "version 1 options: %d %s", rc, ferrowg_last_error_message());
+    v1.o.tx_queue = 0;
+    v1.o.sched_slice_us = 0;
+    CHECK(ferrowg_tunnel_get_options(t, (FerrowgTunnelOptions *)&v1.o) == FERROWG_OK &&
+              v1.o.tx_queue == FERROWG_TX_QUEUE_QUEUED && v1.o.sched_slice_us == 150,
+          "version 1 options in effect: %d %u", v1.o.tx_queue, v1.o.sched_slice_us);
+    for (int i = 0; i < 4; i++) CHECK(v1.after[i] == 0xEE, "nothing written past a version 1 struct (%d)", i);
+    CHECK(ferrowg_tunnel_free(t) == FERROWG_OK, "free version 1 tunnel");
+
+    /* Raised only while saturated: reported as asked. */
+    FerrowgTunnelOptions o = {.struct_size = sizeof o, .nic = FERROWG_NIC_HOST_PACKETS, .bind_address = "127.0.0.1",
+                              .rt_priority = 2, .rt_priority_when_saturated = 1};
+    rc = ferrowg_tunnel_start_opts(cfg, &o, &t);
+    CHECK(rc == FERROWG_OK && t != 0, "priority when saturated: %d %s", rc, ferrowg_last_error_message());
+    FerrowgTunnelOptions eff = {.struct_size = sizeof eff};
+    CHECK(ferrowg_tunnel_get_options(t, &eff) == FERROWG_OK && eff.rt_priority == 2 &&
+              eff.rt_priority_when_saturated == 1,
+          "priority when saturated in effect: %u %u", eff.rt_priority, eff.rt_priority_when_saturated);
+    CHECK(ferrowg_tunnel_free(t) == FERROWG_OK, "free");
+
+    FerrowgTunnel none = 0;
+    FerrowgTunnelOptions bad[] = {
+        {.struct_size = sizeof o, .rt_priority = 100},
+        {.struct_size = sizeof o, .rt_priority_when_saturated = 1},
+        {.struct_size = sizeof o, .rt_priority = 1, .rt_priority_when_saturated = 2},
+        {.struct_size = sizeof(OptionsV1) + 4, .rt_priority = 1},
+    };
+    for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++)
+        CHECK(ferrowg_tunnel_start_opts(cfg, &bad[i], &none) == FERROWG_ERR_INVALID_ARGUMENT && none == 0,
+              "bad real-time priority options %zu refused", i);
 }
 
 static uint16_t port_of(FerrowgTunnel t) {
@@ -222,9 +284,13 @@ int main(void) {
               eff.sched_slice_us == 300,
           "receive CoDel and slice in effect: %d %u %u slice %u", eff.rx_codel, eff.rx_codel_target_us,
           eff.rx_codel_interval_us, eff.sched_slice_us);
+    CHECK(eff.rt_priority == 1 && eff.rt_priority_when_saturated == 0, "priority in effect: %u %u", eff.rt_priority,
+          eff.rt_priority_when_saturated);
     CHECK(ferrowg_tunnel_get_options(b, &eff) == FERROWG_OK && eff.tx_queue != FERROWG_TX_QUEUE_DEFAULT &&
-              eff.rx_codel == FERROWG_RX_CODEL_OFF && eff.sched_slice_us == 0,
+              eff.rx_codel == FERROWG_RX_CODEL_OFF && eff.sched_slice_us == 0 && eff.rt_priority == 0 &&
+              eff.rt_priority_when_saturated == 0,
           "default options reported");
+    check_rt_priority_options(A_PRIV);
     FerrowgTunnelOptions old_size = {.struct_size = 8};
     FerrowgTunnel none = 0;
     CHECK(ferrowg_tunnel_start_opts("", &old_size, &none) == FERROWG_ERR_INVALID_ARGUMENT && none == 0,

@@ -60,6 +60,12 @@ namespace Ferrowg
         public uint RxCodelTargetUs, RxCodelIntervalUs;
         /// <summary>A scheduler slice in microseconds for the engine's threads; 0: none.</summary>
         public uint SchedSliceUs;
+        /// <summary>A real-time priority (1-99) for the engine's packet threads (Linux SCHED_FIFO, needs
+        /// CAP_SYS_NICE or RLIMIT_RTPRIO, else logged and ignored; Windows THREAD_PRIORITY_HIGHEST);
+        /// 0: none. Above 99: refused.</summary>
+        public uint RtPriority;
+        /// <summary>With RtPriority: raise the packet threads only while the tunnel is saturated.</summary>
+        public bool RtPriorityWhenSaturated;
     }
 
     /// <summary>A failed ferrowg call: the code and the library's message.</summary>
@@ -134,6 +140,7 @@ namespace Ferrowg
             public int RxCodel;
             public uint RxCodelTargetUs, RxCodelIntervalUs;
             public uint SchedSliceUs;
+            public uint RtPriority, RtPriorityWhenSaturated;
         }
 
         public const int NicHostPackets = 0, NicAdapter = 1;
@@ -427,6 +434,8 @@ namespace Ferrowg
                 RxCodelTargetUs = options.RxCodelTargetUs,
                 RxCodelIntervalUs = options.RxCodelIntervalUs,
                 SchedSliceUs = options.SchedSliceUs,
+                RtPriority = options.RtPriority,
+                RtPriorityWhenSaturated = options.RtPriorityWhenSaturated ? 1u : 0u,
             };
             var handles = new GCHandle[2];
             try
@@ -470,6 +479,8 @@ namespace Ferrowg
                     RxCodelTargetUs = raw.RxCodelTargetUs,
                     RxCodelIntervalUs = raw.RxCodelIntervalUs,
                     SchedSliceUs = raw.SchedSliceUs,
+                    RtPriority = raw.RtPriority,
+                    RtPriorityWhenSaturated = raw.RtPriorityWhenSaturated != 0,
                 };
             }
         }

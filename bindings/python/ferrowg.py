@@ -2139,12 +2139,50 @@ class _UniffiFfiConverterOptionalBoolean(_UniffiConverterRustBuffer):
         else:
             raise InternalError("Unexpected flag byte for optional type")
 
+class _UniffiFfiConverterUInt8(_UniffiConverterPrimitiveInt):
+    CLASS_NAME = "u8"
+    VALUE_MIN = 0
+    VALUE_MAX = 2**8
+
+    @staticmethod
+    def read(buf):
+        return buf.read_u8()
+
+    @staticmethod
+    def write(value, buf):
+        buf.write_u8(value)
+
+class _UniffiFfiConverterOptionalUInt8(_UniffiConverterRustBuffer):
+    @classmethod
+    def check_lower(cls, value):
+        if value is not None:
+            _UniffiFfiConverterUInt8.check_lower(value)
+
+    @classmethod
+    def write(cls, value, buf):
+        if value is None:
+            buf.write_u8(0)
+            return
+
+        buf.write_u8(1)
+        _UniffiFfiConverterUInt8.write(value, buf)
+
+    @classmethod
+    def read(cls, buf):
+        flag = buf.read_u8()
+        if flag == 0:
+            return None
+        elif flag == 1:
+            return _UniffiFfiConverterUInt8.read(buf)
+        else:
+            raise InternalError("Unexpected flag byte for optional type")
+
 @dataclass
 class TunnelOptions:
     """
     Options for `Tunnel::start_with_options`; every field may be left unset.
 """
-    def __init__(self, *, bind_address:typing.Optional[str] = None, tx_queue:typing.Optional[TxQueueMode] = None, codel_target_us:typing.Optional[int] = None, codel_interval_us:typing.Optional[int] = None, ring:typing.Optional[RingMode] = None, rx_codel:typing.Optional[bool] = None, rx_codel_target_us:typing.Optional[int] = None, rx_codel_interval_us:typing.Optional[int] = None, sched_slice_us:typing.Optional[int] = None):
+    def __init__(self, *, bind_address:typing.Optional[str] = None, tx_queue:typing.Optional[TxQueueMode] = None, codel_target_us:typing.Optional[int] = None, codel_interval_us:typing.Optional[int] = None, ring:typing.Optional[RingMode] = None, rx_codel:typing.Optional[bool] = None, rx_codel_target_us:typing.Optional[int] = None, rx_codel_interval_us:typing.Optional[int] = None, sched_slice_us:typing.Optional[int] = None, rt_priority:typing.Optional[int] = None, rt_priority_when_saturated:typing.Optional[bool] = None):
         self.bind_address = bind_address
         self.tx_queue = tx_queue
         self.codel_target_us = codel_target_us
@@ -2154,12 +2192,14 @@ class TunnelOptions:
         self.rx_codel_target_us = rx_codel_target_us
         self.rx_codel_interval_us = rx_codel_interval_us
         self.sched_slice_us = sched_slice_us
+        self.rt_priority = rt_priority
+        self.rt_priority_when_saturated = rt_priority_when_saturated
         
         
 
     
     def __str__(self):
-        return "TunnelOptions(bind_address={}, tx_queue={}, codel_target_us={}, codel_interval_us={}, ring={}, rx_codel={}, rx_codel_target_us={}, rx_codel_interval_us={}, sched_slice_us={})".format(self.bind_address, self.tx_queue, self.codel_target_us, self.codel_interval_us, self.ring, self.rx_codel, self.rx_codel_target_us, self.rx_codel_interval_us, self.sched_slice_us)
+        return "TunnelOptions(bind_address={}, tx_queue={}, codel_target_us={}, codel_interval_us={}, ring={}, rx_codel={}, rx_codel_target_us={}, rx_codel_interval_us={}, sched_slice_us={}, rt_priority={}, rt_priority_when_saturated={})".format(self.bind_address, self.tx_queue, self.codel_target_us, self.codel_interval_us, self.ring, self.rx_codel, self.rx_codel_target_us, self.rx_codel_interval_us, self.sched_slice_us, self.rt_priority, self.rt_priority_when_saturated)
     def __eq__(self, other):
         if self.bind_address != other.bind_address:
             return False
@@ -2179,6 +2219,10 @@ class TunnelOptions:
             return False
         if self.sched_slice_us != other.sched_slice_us:
             return False
+        if self.rt_priority != other.rt_priority:
+            return False
+        if self.rt_priority_when_saturated != other.rt_priority_when_saturated:
+            return False
         return True
 
 class _UniffiFfiConverterTypeTunnelOptions(_UniffiConverterRustBuffer):
@@ -2194,6 +2238,8 @@ class _UniffiFfiConverterTypeTunnelOptions(_UniffiConverterRustBuffer):
             rx_codel_target_us=_UniffiFfiConverterOptionalUInt32.read(buf),
             rx_codel_interval_us=_UniffiFfiConverterOptionalUInt32.read(buf),
             sched_slice_us=_UniffiFfiConverterOptionalUInt32.read(buf),
+            rt_priority=_UniffiFfiConverterOptionalUInt8.read(buf),
+            rt_priority_when_saturated=_UniffiFfiConverterOptionalBoolean.read(buf),
         )
 
     @staticmethod
@@ -2207,6 +2253,8 @@ class _UniffiFfiConverterTypeTunnelOptions(_UniffiConverterRustBuffer):
         _UniffiFfiConverterOptionalUInt32.check_lower(value.rx_codel_target_us)
         _UniffiFfiConverterOptionalUInt32.check_lower(value.rx_codel_interval_us)
         _UniffiFfiConverterOptionalUInt32.check_lower(value.sched_slice_us)
+        _UniffiFfiConverterOptionalUInt8.check_lower(value.rt_priority)
+        _UniffiFfiConverterOptionalBoolean.check_lower(value.rt_priority_when_saturated)
 
     @staticmethod
     def write(value, buf):
@@ -2219,6 +2267,8 @@ class _UniffiFfiConverterTypeTunnelOptions(_UniffiConverterRustBuffer):
         _UniffiFfiConverterOptionalUInt32.write(value.rx_codel_target_us, buf)
         _UniffiFfiConverterOptionalUInt32.write(value.rx_codel_interval_us, buf)
         _UniffiFfiConverterOptionalUInt32.write(value.sched_slice_us, buf)
+        _UniffiFfiConverterOptionalUInt8.write(value.rt_priority, buf)
+        _UniffiFfiConverterOptionalBoolean.write(value.rt_priority_when_saturated, buf)
 
 class _UniffiFfiConverterSequenceTypePeerStats(_UniffiConverterRustBuffer):
     @classmethod
@@ -4587,19 +4637,6 @@ class _UniffiFfiConverterOptionalTypeLogSink(_UniffiConverterRustBuffer):
             return _UniffiFfiConverterTypeLogSink.read(buf)
         else:
             raise InternalError("Unexpected flag byte for optional type")
-
-class _UniffiFfiConverterUInt8(_UniffiConverterPrimitiveInt):
-    CLASS_NAME = "u8"
-    VALUE_MIN = 0
-    VALUE_MAX = 2**8
-
-    @staticmethod
-    def read(buf):
-        return buf.read_u8()
-
-    @staticmethod
-    def write(value, buf):
-        buf.write_u8(value)
 def apply_network_plan(interface: str,wg_quick_config: str) -> NetworkSetup:
     """
     Applies the network plan of `wg_quick_config` to the existing tunnel interface

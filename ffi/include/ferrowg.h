@@ -208,6 +208,13 @@ typedef struct {
   // A scheduler slice in microseconds for the engine's threads (Linux EEVDF custom
   // slice); 0: none.
   uint32_t sched_slice_us;
+  // (Version 2.) A real-time priority (1–99) for the engine's packet threads (Linux
+  // SCHED_FIFO, needs CAP_SYS_NICE or RLIMIT_RTPRIO, else logged and ignored; Windows
+  // THREAD_PRIORITY_HIGHEST; elsewhere nothing); 0: none. Above 99: refused.
+  uint32_t rt_priority;
+  // (Version 2.) 1: raise the packet threads only while the tunnel is saturated; 0:
+  // for their whole life. 1 needs `rt_priority`.
+  uint32_t rt_priority_when_saturated;
 } FerrowgTunnelOptions;
 
 #ifdef __cplusplus
@@ -453,8 +460,9 @@ int32_t ferrowg_network_free(FerrowgNetwork network);
 
 // Starts a tunnel from wg-quick or UAPI `config` text as `options` say. On success
 // `*out` is the new handle. `FERROWG_ERR_INVALID_ARGUMENT` for an unknown
-// `struct_size`, NIC mode, TX path, ring or receive CoDel mode, or CoDel values that
-// cannot work (either side).
+// `struct_size`, NIC mode, TX path, ring or receive CoDel mode, CoDel values that
+// cannot work (either side), a real-time priority above 99 or
+// `rt_priority_when_saturated` other than 0 or 1 or without a priority.
 //
 // # Safety
 // `config` is a NUL-terminated string; `options` points to a `FerrowgTunnelOptions` of
@@ -467,8 +475,9 @@ int32_t ferrowg_tunnel_start_opts(const char *config,
 
 // The engine options in effect on `tunnel`: sets `tx_queue`, `codel_target_us`,
 // `codel_interval_us`, `ring`, `rx_codel`, `rx_codel_target_us`, `rx_codel_interval_us`
-// (the values receive CoDel uses when on) and `sched_slice_us` (as asked; 0: none),
-// never `*_DEFAULT`, and leaves the other fields alone.
+// (the values receive CoDel uses when on), `sched_slice_us`, `rt_priority` and
+// `rt_priority_when_saturated` (as asked; 0: none), never `*_DEFAULT`, and leaves the
+// other fields alone. A version 1 struct gets only its own fields.
 //
 // # Safety
 // `options` points to a writable `FerrowgTunnelOptions` of `struct_size` bytes.

@@ -1,6 +1,6 @@
 //! Engine options a host may choose when it starts a tunnel: the TX path (direct, queued,
 //! CoDel), the ring between the TX thread and the crypto workers, CoDel on the receive
-//! side and a scheduler slice for the engine's threads. Unset fields keep
+//! side, a scheduler slice and a real-time priority for the engine's threads. Unset fields keep
 //! the engine's defaults ([`DeviceOptions`]), so a host that sets nothing gets exactly
 //! what `Tunnel::start` gives.
 
@@ -9,7 +9,7 @@ use std::time::Duration;
 
 use ferrowg_core::device::{DeviceOptions, RingKind};
 use ferrowg_core::CodelParams;
-use ferrowg_platform::cpu::SliceHook;
+use ferrowg_platform::cpu::{PriorityHook, SliceHook};
 
 use crate::error::TunnelError;
 
@@ -67,7 +67,22 @@ pub struct TunnelOptions {
     /// slice; the kernel clamps it to 100–100000); unset or 0: none.
     #[uniffi(default)]
     pub sched_slice_us: Option<u32>,
+    /// A real-time priority (1–99) for the engine's packet threads (TX, RX, crypto; not
+    /// the control thread): Linux SCHED_FIFO at this priority (needs CAP_SYS_NICE or
+    /// RLIMIT_RTPRIO, else logged and the threads keep the normal policy), Windows
+    /// THREAD_PRIORITY_HIGHEST, elsewhere nothing; unset or 0: none (the threads are
+    /// left alone). Above 99: an invalid argument.
+    #[uniffi(default)]
+    pub rt_priority: Option<u8>,
+    /// With `rt_priority`: raise the packet threads only while the tunnel is saturated
+    /// (the shared I/O thread reports it) instead of for their whole life; unset: false.
+    /// True without a priority: an invalid argument.
+    #[uniffi(default)]
+    pub rt_priority_when_saturated: Option<bool>,
 }
+
+/// The highest real-time priority a host may ask for (Linux SCHED_FIFO's range is 1–99).
+pub(crate) const MAX_RT_PRIORITY: u8 = 99;
 
 /// Receive CoDel's target when the host sets none (µs): the engine's
 /// [`ferrowg_core::device::RX_CODEL_ON`].
@@ -125,6 +140,9 @@ impl TunnelOptions {
                 opts.rx_codel = Some(params);
             }
         }
+        // The priority hook runs inside the slice hook: setting the slice puts a thread
+        // back in the normal policy, so the real-time policy must be set after it.
+        self.apply_priority(opts)?;
         if let Some(slice) = self.sched_slice_us.filter(|&s| s != 0) {
             let hook = SliceHook::new(Duration::from_micros(slice.into()));
             opts.thread_hook = Some(match opts.thread_hook.take() {
@@ -135,8 +153,37 @@ impl TunnelOptions {
         Ok(())
     }
 
+    /// Puts the real-time priority hook around the hooks already there (pinning, say).
+    fn apply_priority(&self, opts: &mut DeviceOptions) -> Result<(), TunnelError> {
+        let priority = self.rt_priority.unwrap_or(0);
+        let saturated = self.rt_priority_when_saturated.unwrap_or(false);
+        if priority > MAX_RT_PRIORITY {
+            return Err(TunnelError::invalid(format!(
+                "real-time priority {priority} is above {MAX_RT_PRIORITY}"
+            )));
+        }
+        if priority == 0 {
+            if saturated {
+                return Err(TunnelError::invalid(
+                    "real-time priority when saturated given without a priority",
+                ));
+            }
+            return Ok(());
+        }
+        let hook = match saturated {
+            true => PriorityHook::when_saturated(priority),
+            false => PriorityHook::new(priority),
+        };
+        opts.thread_hook = Some(match opts.thread_hook.take() {
+            Some(inner) => Arc::new(hook.with_inner(inner)),
+            None => Arc::new(hook),
+        });
+        Ok(())
+    }
+
     /// The options in effect on a device, every field set (the receive CoDel values are
-    /// those it would use when off; the slice, which the engine keeps opaque, as asked).
+    /// those it would use when off; the slice and the real-time priority, which the engine
+    /// keeps opaque, as asked).
     pub(crate) fn in_effect(opts: &DeviceOptions, asked: &TunnelOptions) -> Self {
         let us = |d: Duration| u32::try_from(d.as_micros()).unwrap_or(u32::MAX);
         let rx = opts.rx_codel.map(|p| (us(p.target), us(p.interval)));
@@ -157,6 +204,8 @@ impl TunnelOptions {
             rx_codel_target_us: Some(rx.map_or(RX_CODEL_TARGET_US, |(t, _)| t)),
             rx_codel_interval_us: Some(rx.map_or(RX_CODEL_INTERVAL_US, |(_, i)| i)),
             sched_slice_us: Some(asked.sched_slice_us.unwrap_or(0)),
+            rt_priority: Some(asked.rt_priority.unwrap_or(0)),
+            rt_priority_when_saturated: Some(asked.rt_priority_when_saturated.unwrap_or(false)),
         }
     }
 }
@@ -178,10 +227,10 @@ mod tests {
 
     #[test]
     fn options_map_both_ways() {
-        for (mode, ring, rx) in [
-            (TxQueueMode::Direct, RingMode::Locked, true),
-            (TxQueueMode::Queued, RingMode::LockFree, false),
-            (TxQueueMode::Codel, RingMode::Locked, true),
+        for (mode, ring, rx, rt) in [
+            (TxQueueMode::Direct, RingMode::Locked, true, (0, false)),
+            (TxQueueMode::Queued, RingMode::LockFree, false, (5, false)),
+            (TxQueueMode::Codel, RingMode::Locked, true, (99, true)),
         ] {
             let want = TunnelOptions {
                 bind_address: None,
@@ -193,6 +242,8 @@ mod tests {
                 rx_codel_target_us: Some(if rx { 500 } else { RX_CODEL_TARGET_US }),
                 rx_codel_interval_us: Some(if rx { 8_000 } else { RX_CODEL_INTERVAL_US }),
                 sched_slice_us: Some(if rx { 300 } else { 0 }),
+                rt_priority: Some(rt.0),
+                rt_priority_when_saturated: Some(rt.1),
             };
             let mut asked = want.clone();
             if !rx {
@@ -201,8 +252,14 @@ mod tests {
             let mut o = DeviceOptions::default();
             asked.apply(&mut o).unwrap();
             assert_eq!(TunnelOptions::in_effect(&o, &asked), want);
-            assert_eq!(o.thread_hook.is_some(), rx);
+            assert_eq!(o.thread_hook.is_some(), rx || rt.0 != 0);
         }
+        // Unset: reported as none.
+        let mut o = DeviceOptions::default();
+        let eff = TunnelOptions::in_effect(&o, &TunnelOptions::default());
+        assert_eq!((eff.rt_priority, eff.rt_priority_when_saturated), (Some(0), Some(false)));
+        TunnelOptions { rt_priority: Some(0), ..Default::default() }.apply(&mut o).unwrap();
+        assert!(o.thread_hook.is_none(), "priority 0 is none");
         let bad = TunnelOptions { codel_target_us: Some(200_000), ..Default::default() };
         assert!(bad.apply(&mut DeviceOptions::default()).is_err());
         let zero = TunnelOptions { codel_interval_us: Some(0), ..Default::default() };
@@ -254,6 +311,88 @@ mod tests {
         fn on_thread_start(&self, _: ThreadRole, _: Option<ferrowg_core::sched::LogicalCpu>) {
             self.0.fetch_add(1, Ordering::Relaxed);
         }
+    }
+
+    /// The policy a packet thread (`Rx`) and the control thread run with after the hook
+    /// saw their start and, if `saturate`, a saturation report.
+    fn policies(hook: &Arc<dyn ThreadHook>, saturate: bool) -> [(i32, i32); 2] {
+        [ThreadRole::Rx, ThreadRole::Control].map(|role| {
+            std::thread::scope(|s| {
+                s.spawn(|| {
+                    hook.on_thread_start(role, None);
+                    if saturate {
+                        hook.on_saturation(role, true);
+                    }
+                    ferrowg_platform::cpu::current_thread_priority().unwrap_or((-1, -1))
+                })
+                .join()
+                .unwrap_or((-1, -1))
+            })
+        })
+    }
+
+    #[test]
+    fn the_priority_survives_the_slice_and_raises_packet_threads() {
+        for saturated in [false, true] {
+            let inner = Arc::new(Counting(AtomicU64::new(0)));
+            let mut d = DeviceOptions { thread_hook: Some(inner.clone()), ..Default::default() };
+            let o = TunnelOptions {
+                sched_slice_us: Some(200),
+                rt_priority: Some(7),
+                rt_priority_when_saturated: Some(saturated),
+                ..Default::default()
+            };
+            o.apply(&mut d).unwrap();
+            let hook = d.thread_hook.expect("priority hook");
+            let [rx, control] = policies(&hook, false);
+            assert_eq!(inner.0.load(Ordering::Relaxed), 2, "the slice and inner hooks still run");
+            let [rx_saturated, _] = policies(&hook, true);
+            // Linux: SCHED_FIFO (1) at 7 for packet threads, or, without the privilege,
+            // the normal policy (refusal logged). Windows: THREAD_PRIORITY_HIGHEST (2).
+            #[cfg(target_os = "linux")]
+            {
+                let privileged = std::thread::scope(|s| {
+                    s.spawn(|| ferrowg_platform::cpu::set_current_thread_realtime(1).is_ok())
+                        .join()
+                        .unwrap_or(false)
+                });
+                let raised = if privileged { (1, 7) } else { (0, 0) };
+                assert_eq!(rx, if saturated { (0, 0) } else { raised }, "privileged: {privileged}");
+                assert_eq!(rx_saturated, raised, "privileged: {privileged}");
+                assert_eq!(control, (0, 0), "the control thread is left alone");
+            }
+            #[cfg(windows)]
+            {
+                assert_eq!(
+                    (rx.1, rx_saturated.1, control.1),
+                    (if saturated { 0 } else { 2 }, 2, 0)
+                );
+            }
+            let _ = (rx, control, rx_saturated);
+        }
+    }
+
+    #[test]
+    fn bad_priorities_are_refused() {
+        for bad in [
+            TunnelOptions { rt_priority: Some(100), ..Default::default() },
+            TunnelOptions { rt_priority: Some(255), ..Default::default() },
+            TunnelOptions { rt_priority_when_saturated: Some(true), ..Default::default() },
+            TunnelOptions {
+                rt_priority: Some(0),
+                rt_priority_when_saturated: Some(true),
+                ..Default::default()
+            },
+        ] {
+            let mut d = DeviceOptions::default();
+            let err = bad.apply(&mut d).expect_err("refused");
+            assert!(matches!(err, TunnelError::InvalidArgument { .. }), "{err:?}");
+            assert!(d.thread_hook.is_none());
+        }
+        let e = TunnelOptions { rt_priority: Some(100), ..Default::default() }
+            .apply(&mut DeviceOptions::default())
+            .expect_err("refused");
+        assert!(e.to_string().contains("above 99"), "{e}");
     }
 
     #[test]

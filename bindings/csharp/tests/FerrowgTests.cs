@@ -84,17 +84,33 @@ static class FerrowgTests
         string aPriv = Convert.ToBase64String(Enumerable.Repeat((byte)1, 32).ToArray());
         string bPriv = Convert.ToBase64String(Enumerable.Repeat((byte)2, 32).ToArray());
         string aPub = Library.PublicKey(aPriv), bPub = Library.PublicKey(bPriv);
-        // a sends through the queued TX path and the locked ring, with receive CoDel and a
-        // scheduler slice (the options reach it).
+        // a sends through the queued TX path and the locked ring, with receive CoDel, a
+        // scheduler slice and real-time priority 1 (the options reach it; without the
+        // privilege the priority is logged and ignored).
         var a = Tunnel.StartHost("[Interface]\nPrivateKey = " + aPriv + "\n",
             new TunnelOptions { BindAddress = "127.0.0.1", TxQueue = TxQueue.Queued, Ring = Ring.Locked,
-                                RxCodel = RxCodel.On, RxCodelIntervalUs = 20000, SchedSliceUs = 400 });
+                                RxCodel = RxCodel.On, RxCodelIntervalUs = 20000, SchedSliceUs = 400,
+                                RtPriority = 1 });
         var eff = a.Options;
         Check(eff.TxQueue == TxQueue.Queued && eff.Ring == Ring.Locked && eff.CodelTargetUs == 5000 &&
               eff.CodelIntervalUs == 100000, "options in effect: " + eff.TxQueue + " " + eff.Ring);
         Check(eff.RxCodel == RxCodel.On && eff.RxCodelTargetUs == 1000 && eff.RxCodelIntervalUs == 20000 &&
               eff.SchedSliceUs == 400, "receive CoDel and slice in effect: " + eff.RxCodel + " " +
               eff.RxCodelTargetUs + " " + eff.RxCodelIntervalUs + " " + eff.SchedSliceUs);
+        Check(eff.RtPriority == 1 && !eff.RtPriorityWhenSaturated,
+              "priority in effect: " + eff.RtPriority + " " + eff.RtPriorityWhenSaturated);
+        using (var sat = Tunnel.StartHost("[Interface]\nPrivateKey = " + aPriv + "\n",
+            new TunnelOptions { BindAddress = "127.0.0.1", RtPriority = 2, RtPriorityWhenSaturated = true }))
+        {
+            var s = sat.Options;
+            Check(s.RtPriority == 2 && s.RtPriorityWhenSaturated && s.SchedSliceUs == 0,
+                  "priority when saturated in effect: " + s.RtPriority + " " + s.RtPriorityWhenSaturated);
+        }
+        Throws(ErrorCode.InvalidArgument, () => Tunnel.StartHost("[Interface]\n",
+            new TunnelOptions { BindAddress = "127.0.0.1", RtPriority = 100 }), "real-time priority above 99");
+        Throws(ErrorCode.InvalidArgument, () => Tunnel.StartHost("[Interface]\n",
+            new TunnelOptions { BindAddress = "127.0.0.1", RtPriorityWhenSaturated = true }),
+            "real-time priority when saturated without a priority");
         Throws(ErrorCode.InvalidArgument, () => Tunnel.StartHost("[Interface]\n",
             new TunnelOptions { BindAddress = "127.0.0.1", RxCodel = RxCodel.Off, RxCodelTargetUs = 500 }),
             "receive CoDel values with it off");

@@ -407,14 +407,14 @@ def test_socket_protector_sees_every_socket_before_use():
 
 
 def test_engine_options_reach_the_tunnel():
-    """The TX path, CoDel values, worker ring, receive CoDel and scheduler slice chosen at
-    start are the ones in effect, and traffic flows through the CoDel queues; unset options
-    keep the defaults."""
+    """The TX path, CoDel values, worker ring, receive CoDel, scheduler slice and real-time
+    priority chosen at start are the ones in effect, and traffic flows through the CoDel
+    queues; unset options keep the defaults."""
     from ferrowg import RingMode, TunnelOptions, TxQueueMode
 
     opts = TunnelOptions(bind_address="127.0.0.1", tx_queue=TxQueueMode.CODEL,
                          codel_target_us=2000, codel_interval_us=40000, ring=RingMode.LOCKED,
-                         rx_codel_target_us=700, sched_slice_us=500)
+                         rx_codel_target_us=700, sched_slice_us=500, rt_priority=1)
     a = Tunnel.start_with_options(f"[Interface]\nPrivateKey = {private_key(1)}\n",
                                   NicMode.HOST_PACKETS(), opts)
     b = start(2)
@@ -424,10 +424,12 @@ def test_engine_options_reach_the_tunnel():
             (TxQueueMode.CODEL, 2000, 40000, RingMode.LOCKED)
         assert (eff.rx_codel, eff.rx_codel_target_us, eff.rx_codel_interval_us) == (True, 700, 10000)
         assert eff.sched_slice_us == 500
+        assert (eff.rt_priority, eff.rt_priority_when_saturated) == (1, False)
         assert eff.bind_address == "127.0.0.1"
         default = b.options()
         assert default.tx_queue is not None and default.ring is not None
         assert default.rx_codel is False and default.sched_slice_us == 0
+        assert (default.rt_priority, default.rt_priority_when_saturated) == (0, False)
         a.set_config(f"public_key={hex_key(b.config().public_key)}\n"
                      f"endpoint=127.0.0.1:{b.listen_port()}\nallowed_ip={B_IP}/32\n", False)
         b.set_config(f"[Peer]\nPublicKey = {a.config().public_key}\nAllowedIPs = {A_IP}/32\n", False)
@@ -446,3 +448,23 @@ def test_engine_options_reach_the_tunnel():
         Tunnel.start_with_options(f"[Interface]\nPrivateKey = {private_key(3)}\n",
                                   NicMode.HOST_PACKETS(),
                                   TunnelOptions(rx_codel=False, rx_codel_interval_us=5000))
+
+
+def test_real_time_priority_options():
+    """Raised only while saturated is reported as asked; a priority above 99, or "when
+    saturated" without a priority, is refused."""
+    from ferrowg import TunnelOptions
+
+    cfg = f"[Interface]\nPrivateKey = {private_key(4)}\n"
+    t = Tunnel.start_with_options(cfg, NicMode.HOST_PACKETS(),
+                                  TunnelOptions(bind_address="127.0.0.1", rt_priority=3,
+                                                rt_priority_when_saturated=True))
+    try:
+        eff = t.options()
+        assert (eff.rt_priority, eff.rt_priority_when_saturated) == (3, True)
+    finally:
+        t.stop()
+    for bad in (TunnelOptions(rt_priority=100), TunnelOptions(rt_priority_when_saturated=True),
+                TunnelOptions(rt_priority=0, rt_priority_when_saturated=True)):
+        with pytest.raises(TunnelError.InvalidArgument):
+            Tunnel.start_with_options(cfg, NicMode.HOST_PACKETS(), bad)

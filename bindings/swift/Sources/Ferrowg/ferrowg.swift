@@ -471,6 +471,22 @@ private let UNIFFI_CALLBACK_UNEXPECTED_ERROR: Int32 = 2
 #if swift(>=5.8)
 @_documentation(visibility: private)
 #endif
+fileprivate struct FfiConverterUInt8: FfiConverterPrimitive {
+    typealias FfiType = UInt8
+    typealias SwiftType = UInt8
+
+    public static func read(from buf: inout (data: Data, offset: Data.Index)) throws -> UInt8 {
+        return try lift(readInt(&buf))
+    }
+
+    public static func write(_ value: UInt8, into buf: inout [UInt8]) {
+        writeInt(&buf, lower(value))
+    }
+}
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
 fileprivate struct FfiConverterUInt16: FfiConverterPrimitive {
     typealias FfiType = UInt16
     typealias SwiftType = UInt16
@@ -3061,6 +3077,20 @@ public struct TunnelOptions: Equatable, Hashable {
      * slice; the kernel clamps it to 100–100000); unset or 0: none.
      */
     public var schedSliceUs: UInt32?
+    /**
+     * A real-time priority (1–99) for the engine's packet threads (TX, RX, crypto; not
+     * the control thread): Linux SCHED_FIFO at this priority (needs CAP_SYS_NICE or
+     * RLIMIT_RTPRIO, else logged and the threads keep the normal policy), Windows
+     * THREAD_PRIORITY_HIGHEST, elsewhere nothing; unset or 0: none (the threads are
+     * left alone). Above 99: an invalid argument.
+     */
+    public var rtPriority: UInt8?
+    /**
+     * With `rt_priority`: raise the packet threads only while the tunnel is saturated
+     * (the shared I/O thread reports it) instead of for their whole life; unset: false.
+     * True without a priority: an invalid argument.
+     */
+    public var rtPriorityWhenSaturated: Bool?
 
     // Default memberwise initializers are never public by default, so we
     // declare one manually.
@@ -3094,7 +3124,19 @@ public struct TunnelOptions: Equatable, Hashable {
         /**
          * A scheduler slice in microseconds for the engine's threads (Linux EEVDF custom
          * slice; the kernel clamps it to 100–100000); unset or 0: none.
-         */schedSliceUs: UInt32? = nil) {
+         */schedSliceUs: UInt32? = nil, 
+        /**
+         * A real-time priority (1–99) for the engine's packet threads (TX, RX, crypto; not
+         * the control thread): Linux SCHED_FIFO at this priority (needs CAP_SYS_NICE or
+         * RLIMIT_RTPRIO, else logged and the threads keep the normal policy), Windows
+         * THREAD_PRIORITY_HIGHEST, elsewhere nothing; unset or 0: none (the threads are
+         * left alone). Above 99: an invalid argument.
+         */rtPriority: UInt8? = nil, 
+        /**
+         * With `rt_priority`: raise the packet threads only while the tunnel is saturated
+         * (the shared I/O thread reports it) instead of for their whole life; unset: false.
+         * True without a priority: an invalid argument.
+         */rtPriorityWhenSaturated: Bool? = nil) {
         self.bindAddress = bindAddress
         self.txQueue = txQueue
         self.codelTargetUs = codelTargetUs
@@ -3104,6 +3146,8 @@ public struct TunnelOptions: Equatable, Hashable {
         self.rxCodelTargetUs = rxCodelTargetUs
         self.rxCodelIntervalUs = rxCodelIntervalUs
         self.schedSliceUs = schedSliceUs
+        self.rtPriority = rtPriority
+        self.rtPriorityWhenSaturated = rtPriorityWhenSaturated
     }
 
     
@@ -3130,7 +3174,9 @@ public struct FfiConverterTypeTunnelOptions: FfiConverterRustBuffer {
                 rxCodel: FfiConverterOptionBool.read(from: &buf), 
                 rxCodelTargetUs: FfiConverterOptionUInt32.read(from: &buf), 
                 rxCodelIntervalUs: FfiConverterOptionUInt32.read(from: &buf), 
-                schedSliceUs: FfiConverterOptionUInt32.read(from: &buf)
+                schedSliceUs: FfiConverterOptionUInt32.read(from: &buf), 
+                rtPriority: FfiConverterOptionUInt8.read(from: &buf), 
+                rtPriorityWhenSaturated: FfiConverterOptionBool.read(from: &buf)
         )
     }
 
@@ -3144,6 +3190,8 @@ public struct FfiConverterTypeTunnelOptions: FfiConverterRustBuffer {
         FfiConverterOptionUInt32.write(value.rxCodelTargetUs, into: &buf)
         FfiConverterOptionUInt32.write(value.rxCodelIntervalUs, into: &buf)
         FfiConverterOptionUInt32.write(value.schedSliceUs, into: &buf)
+        FfiConverterOptionUInt8.write(value.rtPriority, into: &buf)
+        FfiConverterOptionBool.write(value.rtPriorityWhenSaturated, into: &buf)
     }
 }
 
@@ -4008,6 +4056,30 @@ public func FfiConverterTypeTxQueueMode_lower(_ value: TxQueueMode) -> RustBuffe
     return FfiConverterTypeTxQueueMode.lower(value)
 }
 
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+fileprivate struct FfiConverterOptionUInt8: FfiConverterRustBuffer {
+    typealias SwiftType = UInt8?
+
+    public static func write(_ value: SwiftType, into buf: inout [UInt8]) {
+        guard let value = value else {
+            writeInt(&buf, Int8(0))
+            return
+        }
+        writeInt(&buf, Int8(1))
+        FfiConverterUInt8.write(value, into: &buf)
+    }
+
+    public static func read(from buf: inout (data: Data, offset: Data.Index)) throws -> SwiftType {
+        switch try readInt(&buf) as Int8 {
+        case 0: return nil
+        case 1: return try FfiConverterUInt8.read(from: &buf)
+        default: throw UniffiInternalError.unexpectedOptionalTag
+        }
+    }
+}
 
 #if swift(>=5.8)
 @_documentation(visibility: private)

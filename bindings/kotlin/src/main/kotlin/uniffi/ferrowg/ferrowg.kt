@@ -1402,6 +1402,33 @@ private class JavaLangRefCleanable(
 /**
  * @suppress
  */
+public object FfiConverterUByte: FfiConverter<UByte, Byte> {
+    override fun lift(value: Byte): UByte {
+        return value.toUByte()
+    }
+
+    fun lift(value: Int): UByte {
+        return value.toUByte()
+    }
+
+    override fun read(buf: ByteBuffer): UByte {
+        return lift(buf.get())
+    }
+
+    override fun lower(value: UByte): Byte {
+        return value.toByte()
+    }
+
+    override fun allocationSize(value: UByte) = 1UL
+
+    override fun write(value: UByte, buf: ByteBuffer) {
+        buf.put(value.toByte())
+    }
+}
+
+/**
+ * @suppress
+ */
 public object FfiConverterUShort: FfiConverter<UShort, Short> {
     override fun lift(value: Short): UShort {
         return value.toUShort()
@@ -4646,6 +4673,22 @@ data class TunnelOptions (
      * slice; the kernel clamps it to 100–100000); unset or 0: none.
      */
     var `schedSliceUs`: kotlin.UInt? = null 
+    , 
+    /**
+     * A real-time priority (1–99) for the engine's packet threads (TX, RX, crypto; not
+     * the control thread): Linux SCHED_FIFO at this priority (needs CAP_SYS_NICE or
+     * RLIMIT_RTPRIO, else logged and the threads keep the normal policy), Windows
+     * THREAD_PRIORITY_HIGHEST, elsewhere nothing; unset or 0: none (the threads are
+     * left alone). Above 99: an invalid argument.
+     */
+    var `rtPriority`: kotlin.UByte? = null 
+    , 
+    /**
+     * With `rt_priority`: raise the packet threads only while the tunnel is saturated
+     * (the shared I/O thread reports it) instead of for their whole life; unset: false.
+     * True without a priority: an invalid argument.
+     */
+    var `rtPriorityWhenSaturated`: kotlin.Boolean? = null 
     
 ){
     
@@ -4671,6 +4714,8 @@ public object FfiConverterTypeTunnelOptions: FfiConverterRustBuffer<TunnelOption
             FfiConverterOptionalUInt.read(buf),
             FfiConverterOptionalUInt.read(buf),
             FfiConverterOptionalUInt.read(buf),
+            FfiConverterOptionalUByte.read(buf),
+            FfiConverterOptionalBoolean.read(buf),
         )
     }
 
@@ -4683,7 +4728,9 @@ public object FfiConverterTypeTunnelOptions: FfiConverterRustBuffer<TunnelOption
             FfiConverterOptionalBoolean.allocationSize(value.`rxCodel`) +
             FfiConverterOptionalUInt.allocationSize(value.`rxCodelTargetUs`) +
             FfiConverterOptionalUInt.allocationSize(value.`rxCodelIntervalUs`) +
-            FfiConverterOptionalUInt.allocationSize(value.`schedSliceUs`)
+            FfiConverterOptionalUInt.allocationSize(value.`schedSliceUs`) +
+            FfiConverterOptionalUByte.allocationSize(value.`rtPriority`) +
+            FfiConverterOptionalBoolean.allocationSize(value.`rtPriorityWhenSaturated`)
     )
 
     override fun write(value: TunnelOptions, buf: ByteBuffer) {
@@ -4696,6 +4743,8 @@ public object FfiConverterTypeTunnelOptions: FfiConverterRustBuffer<TunnelOption
             FfiConverterOptionalUInt.write(value.`rxCodelTargetUs`, buf)
             FfiConverterOptionalUInt.write(value.`rxCodelIntervalUs`, buf)
             FfiConverterOptionalUInt.write(value.`schedSliceUs`, buf)
+            FfiConverterOptionalUByte.write(value.`rtPriority`, buf)
+            FfiConverterOptionalBoolean.write(value.`rtPriorityWhenSaturated`, buf)
     }
 }
 
@@ -5552,6 +5601,38 @@ public object FfiConverterTypeTxQueueMode: FfiConverterRustBuffer<TxQueueMode> {
 }
 
 
+
+
+
+
+/**
+ * @suppress
+ */
+public object FfiConverterOptionalUByte: FfiConverterRustBuffer<kotlin.UByte?> {
+    override fun read(buf: ByteBuffer): kotlin.UByte? {
+        if (buf.get().toInt() == 0) {
+            return null
+        }
+        return FfiConverterUByte.read(buf)
+    }
+
+    override fun allocationSize(value: kotlin.UByte?): ULong {
+        if (value == null) {
+            return 1UL
+        } else {
+            return 1UL + FfiConverterUByte.allocationSize(value)
+        }
+    }
+
+    override fun write(value: kotlin.UByte?, buf: ByteBuffer) {
+        if (value == null) {
+            buf.put(0)
+        } else {
+            buf.put(1)
+            FfiConverterUByte.write(value, buf)
+        }
+    }
+}
 
 
 
