@@ -39,8 +39,8 @@ pub enum Raise {
 }
 
 /// Gives data-path engine threads (see [`is_data_path`]) the real-time priority
-/// `priority`, [`Raise::Always`] or [`Raise::WhenSaturated`], then calls the inner hook
-/// (if any). A refusal (no privilege) is logged once, at info level, and not asked
+/// `priority`, [`Raise::Always`] or [`Raise::WhenSaturated`], after the inner hook (if
+/// any) ran. A refusal (no privilege) is logged once, at info level, and not asked
 /// again: the threads keep the normal policy.
 #[derive(Clone)]
 pub struct PriorityHook {
