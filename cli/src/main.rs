@@ -50,8 +50,10 @@ usage:
                                      receive buffer (on: 1 ms/10 ms); env FERROWG_RX_CODEL
       [--sched-slice=off|US]         short scheduler slice for the engine threads
                                      (Linux EEVDF); env FERROWG_SCHED_SLICE
-      [--rt-priority=off|N]          real-time priority (Linux SCHED_FIFO N, 1-99) for
-                                     the packet threads; default 1 (low latency under
+      [--rt-priority=off|N|saturated[:N]]
+                                     real-time priority (Linux SCHED_FIFO N, 1-99) for
+                                     the packet threads, always or while the tunnel is
+                                     saturated; default saturated:1 (low latency under
                                      CPU contention); env FERROWG_RT_PRIORITY
   ferrowg up CONFIG.conf             bring a wg-quick config up in the foreground
   ferrowg up --kill-switch CONFIG.conf

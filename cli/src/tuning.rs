@@ -16,10 +16,11 @@
 //!   engine's threads (Linux EEVDF custom slice, `ferrowg_platform::cpu::SliceHook`).
 //! - `--rt-priority=off|N` / `FERROWG_RT_PRIORITY`: real-time priority (Linux
 //!   `SCHED_FIFO` N, 1–99) for the engine's packet threads
-//!   (`ferrowg_platform::cpu::PriorityHook`). **On by default at
-//!   [`ferrowg_platform::cpu::DEFAULT_RT_PRIORITY`]**: under CPU contention a ping
-//!   through a saturated tunnel otherwise waits for the receiving thread to get a CPU
-//!   (docs/performance.md). Without the privilege the threads keep the normal policy.
+//!   (`ferrowg_platform::cpu::PriorityHook`); `saturated[:N]`: only while the tunnel
+//!   is saturated. **On by default: [`DEFAULT_RT`], `saturated:1`**: under CPU
+//!   contention a ping through a saturated tunnel otherwise waits for the receiving
+//!   thread to get a CPU (docs/performance.md). Without the privilege the threads keep
+//!   the normal policy.
 //!
 //! A flag wins over its variable; unset means the engine's default ([`DeviceOptions`]).
 
@@ -31,8 +32,10 @@ use ferrowg_core::device::{DeviceOptions, IoThreads, RingKind};
 use ferrowg_core::CodelParams;
 use ferrowg_platform::cpu::{Raise, DEFAULT_RT_PRIORITY};
 
-/// The daemon's real-time priority when none is asked for.
-pub const DEFAULT_RT: (u8, Raise) = (DEFAULT_RT_PRIORITY, Raise::Always);
+/// The daemon's real-time priority when none is asked for: priority 1 while the tunnel
+/// is saturated (docs/performance.md: the ping target with less CPU per byte than
+/// always).
+pub const DEFAULT_RT: (u8, Raise) = (DEFAULT_RT_PRIORITY, Raise::WhenSaturated);
 
 /// `--rx-codel=on`: the engine's [`ferrowg_core::device::RX_CODEL_ON`] (1 ms / 10 ms).
 pub const RX_CODEL_ON: (Duration, Duration) =

@@ -45,6 +45,9 @@ fn policies_by_thread_name() -> HashMap<String, (u64, u64)> {
     out
 }
 
+/// The device tests read this process's threads by name: one at a time.
+static SERIAL: Mutex<()> = Mutex::new(());
+
 /// Whether this process may ask for real-time priority; without it the hook only logs.
 fn may_raise() -> bool {
     let ok = std::thread::spawn(|| ferrowg_platform::cpu::set_current_thread_realtime(1).is_ok())
@@ -69,10 +72,15 @@ impl ThreadHook for Counting {
         let name = std::thread::current().name().unwrap_or_default().to_owned();
         self.started.lock().unwrap().push(name);
     }
+
+    fn on_saturation(&self, role: ThreadRole, saturated: bool) {
+        self.inner.on_saturation(role, saturated);
+    }
 }
 
 #[test]
 fn packet_threads_run_at_real_time_priority_and_control_does_not() {
+    let _serial = SERIAL.lock().unwrap_or_else(|e| e.into_inner());
     if !may_raise() {
         return;
     }
@@ -177,4 +185,45 @@ fn a_slice_chained_either_way_keeps_the_priority() {
         .unwrap();
         assert_eq!(got, (SCHED_FIFO, 5), "{what}");
     }
+}
+
+/// One thread per direction has no saturation signal: with `when_saturated` its TX and RX
+/// threads (and the crypto workers) are raised from their start, the control thread not.
+#[test]
+fn when_saturated_raises_per_direction_threads_from_their_start() {
+    let _serial = SERIAL.lock().unwrap_or_else(|e| e.into_inner());
+    if !may_raise() {
+        return;
+    }
+    let hook =
+        Arc::new(Counting { inner: PriorityHook::when_saturated(6), started: Mutex::default() });
+    let opts = DeviceOptions {
+        rng_seed: Some([8; 32]),
+        workers: WorkerMode::Fixed(1),
+        thread_hook: Some(hook.clone()),
+        ..DeviceOptions::default()
+    };
+    // The memory NIC has no descriptor to wait on: one thread per direction.
+    let (tun, _host) = memory_tun(1420, 64);
+    let bind = Arc::new(StdUdpBind::new(IpAddr::V4(Ipv4Addr::LOCALHOST)));
+    let config =
+        DeviceConfig { private_key: Some(PrivateKey::from_bytes([6; 32])), ..Default::default() };
+    let device = Device::start(config, tun, bind, Arc::new(SystemClock), opts).unwrap();
+    let deadline = Instant::now() + Duration::from_secs(10);
+    // Linux keeps 15 bytes of a thread's name ("ferrowg-crypto-0" → "ferrowg-crypto-").
+    let want = ["ferrowg-control", "ferrowg-tx", "ferrowg-rx", "ferrowg-crypto-"];
+    let all_seen = |p: &HashMap<String, (u64, u64)>| {
+        want.iter().all(|n| p.get(*n).is_some_and(|v| (*n == "ferrowg-control") == (v.0 == 0)))
+    };
+    let mut policies = policies_by_thread_name();
+    while !all_seen(&policies) && Instant::now() < deadline {
+        std::thread::sleep(Duration::from_millis(5));
+        policies = policies_by_thread_name();
+    }
+    for name in want {
+        let got = policies.get(name).unwrap_or_else(|| panic!("{name}: {policies:?}"));
+        let expect = if name == "ferrowg-control" { (SCHED_OTHER, 0) } else { (SCHED_FIFO, 6) };
+        assert_eq!(*got, expect, "{name}");
+    }
+    drop(device);
 }

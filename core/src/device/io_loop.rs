@@ -11,8 +11,8 @@
 //! has been idle for [`JOIN_AFTER`]. A lock taken for each NIC batch keeps the two from
 //! ever reading the NIC at once (no reordering), and whichever holds it is blocked on the
 //! NIC, so a packet there is never left waiting. Both threads tell the thread hook when
-//! the hand-over starts and ends (`ThreadHook::on_saturation`): the daemon raises their
-//! priority for that time.
+//! the hand-over starts and when it has been over for [`SATURATION_HOLD`]
+//! (`ThreadHook::on_saturation`): the daemon raises their priority for that time.
 //!
 //! [`IoThreads::Shared`]: super::IoThreads::Shared
 //! [`Transport::wait_with`]: crate::io::Transport::wait_with
@@ -35,6 +35,11 @@ const HELPER_BACKSTOP: Duration = Duration::from_secs(1);
 /// How long the thread waits on the NIC alone while no transport can wait with it
 /// (mid-rebind, suspended): short, because datagrams are not watched meanwhile.
 const NIC_ONLY_WAIT: Duration = Duration::from_millis(5);
+/// How long a thread stays in the saturated state (`ThreadHook::on_saturation`) after
+/// its hand-over ended: a brief lull does not drop its priority. Without it, raising
+/// only while saturated let 1 ping in 3 runs wait 5–6 ms; with it, none above 1.2 ms
+/// (docs/performance.md, run X).
+pub(crate) const SATURATION_HOLD: Duration = Duration::from_millis(200);
 
 /// What the shared thread and its helper share.
 #[derive(Default)]
@@ -74,13 +79,22 @@ pub(crate) fn run_io(inner: &Inner, split: &Split, nic_fd: i32) {
     let mut rx = RxLoop::new(inner);
     let mut tx = TxLoop::new(inner);
     let mut busy = 0u32;
+    let hold = SATURATION_HOLD;
+    let mut raised = false;
+    let mut lower_at: Option<std::time::Instant> = None;
     while inner.running.load(Ordering::Relaxed) {
+        if let Some(t) = lower_at {
+            if inner.clock.now() >= t {
+                inner.saturation(ThreadRole::Rx, false);
+                (raised, lower_at) = (false, None);
+            }
+        }
         if split.active.load(Ordering::Acquire) {
             // The helper has the NIC: wait on the sockets alone, and take the NIC back
             // once they have been quiet for a while.
             if rx.step(inner, JOIN_AFTER) == 0 {
                 split.active.store(false, Ordering::Release);
-                inner.saturation(ThreadRole::Rx, false);
+                lower_at = Some(inner.clock.now() + hold);
                 busy = 0;
             }
             continue;
@@ -100,7 +114,11 @@ pub(crate) fn run_io(inner: &Inner, split: &Split, nic_fd: i32) {
                 split.active.store(true, Ordering::Release);
                 inner.counters.io_handovers.fetch_add(1, Ordering::Relaxed);
                 split.wake_helper();
-                inner.saturation(ThreadRole::Rx, true);
+                lower_at = None;
+                if !raised {
+                    inner.saturation(ThreadRole::Rx, true);
+                    raised = true;
+                }
             }
             continue;
         }
@@ -129,17 +147,29 @@ pub(crate) fn run_io(inner: &Inner, split: &Split, nic_fd: i32) {
 /// The helper's loop: parked until the shared thread hands it the NIC direction.
 pub(crate) fn run_helper(inner: &Inner, split: &Split) {
     let mut tx = TxLoop::new(inner);
+    let hold = SATURATION_HOLD;
+    let mut raised = false;
     while inner.running.load(Ordering::Relaxed) {
         if !split.active.load(Ordering::Acquire) {
+            if raised {
+                std::thread::park_timeout(hold);
+                if !split.active.load(Ordering::Acquire) {
+                    inner.saturation(ThreadRole::Tx, false);
+                    raised = false;
+                }
+                continue;
+            }
             // Woken by the hand-over and at shutdown; the timeout is only a backstop.
             std::thread::park_timeout(HELPER_BACKSTOP);
             continue;
         }
         let _nic = split.nic.lock();
-        inner.saturation(ThreadRole::Tx, true);
+        if !raised {
+            inner.saturation(ThreadRole::Tx, true);
+            raised = true;
+        }
         while split.active.load(Ordering::Acquire) && inner.running.load(Ordering::Relaxed) {
             tx.step(inner, JOIN_AFTER);
         }
-        inner.saturation(ThreadRole::Tx, false);
     }
 }

@@ -130,11 +130,13 @@ pub trait ThreadHook: Send + Sync {
     fn on_thread_start(&self, role: ThreadRole, cpu: Option<LogicalCpu>);
 
     /// Runs on a packet thread when the tunnel becomes saturated (`true`) and when it
-    /// no longer is (`false`). Today the shared I/O thread ([`IoThreads::Shared`]) and
-    /// its NIC helper call it, at the hand-over of the NIC direction (work found on
-    /// [`DeviceOptions::io_split_after`] turns in a row) and when it comes back; the
-    /// platform crate's `PriorityHook::when_saturated` raises the thread's priority for
-    /// that time. Default: nothing.
+    /// no longer is (`false`). The shared I/O thread ([`IoThreads::Shared`]) and its NIC
+    /// helper call it at the hand-over of the NIC direction (work found on
+    /// [`DeviceOptions::io_split_after`] turns in a row), and when the hand-over has
+    /// been over for `SATURATION_HOLD` (200 ms: a brief lull does not end it). One
+    /// thread per direction has no such signal and reports `true` once, as it starts.
+    /// The platform crate's `PriorityHook::when_saturated` raises the thread's priority
+    /// for that time. Default: nothing.
     fn on_saturation(&self, role: ThreadRole, saturated: bool) {
         let _ = (role, saturated);
     }

@@ -83,6 +83,9 @@ pub(crate) fn spawn_threads(inner: &Arc<Inner>) -> std::io::Result<Vec<JoinHandl
         let i = inner.clone();
         handles.push(std::thread::Builder::new().name("ferrowg-tx".into()).spawn(move || {
             i.thread_started(ThreadRole::Tx);
+            // One thread per direction has no saturation signal: it counts as saturated
+            // for its whole life (`ThreadHook::on_saturation`).
+            i.saturation(ThreadRole::Tx, true);
             if i.opts.codel || i.opts.tx_queue {
                 super::txqueue::run_tx_queued(&i)
             } else {
@@ -92,6 +95,7 @@ pub(crate) fn spawn_threads(inner: &Arc<Inner>) -> std::io::Result<Vec<JoinHandl
         let i = inner.clone();
         handles.push(std::thread::Builder::new().name("ferrowg-rx".into()).spawn(move || {
             i.thread_started(ThreadRole::Rx);
+            i.saturation(ThreadRole::Rx, true);
             super::rx::run_rx(&i)
         })?);
         spawn_workers(inner, &mut handles)

@@ -30,11 +30,12 @@ pub enum Raise {
     /// From the thread's start, for its whole life.
     Always,
     /// Only while the tunnel is saturated (`ThreadHook::on_saturation`: the shared I/O
-    /// thread and its NIC helper while the NIC direction is handed over). At rates
-    /// the thread keeps up with, it waits for a CPU like any thread, and so finds
-    /// larger batches per wake-up: the real-time policy costs CPU per byte there
-    /// (docs/performance.md) and buys nothing, since no queue stands. Threads that
-    /// never report saturation (one thread per direction) are never raised.
+    /// thread and its NIC helper from the hand-over of the NIC direction until 200 ms
+    /// after it ended). At rates the thread keeps up with, it waits for a CPU like any
+    /// thread, and so finds larger batches per wake-up: the real-time policy costs CPU
+    /// per byte there (docs/performance.md) and buys nothing, since no queue stands.
+    /// One thread per direction reports saturation from its start (no signal), and
+    /// crypto workers are raised from their start: both are raised for life.
     WhenSaturated,
 }
 
@@ -121,7 +122,10 @@ impl ThreadHook for PriorityHook {
         if let Some(inner) = &self.inner {
             inner.on_thread_start(role, cpu);
         }
-        if self.raise == Raise::Always {
+        // Crypto workers run only on work a packet thread hands them, and a raised
+        // packet thread waiting for a normal worker would spin ahead of it: raised from
+        // the start in both modes.
+        if self.raise == Raise::Always || matches!(role, ThreadRole::Crypto(_)) {
             self.set(role, true);
         }
     }
