@@ -550,27 +550,6 @@ fn the_thread_hook_hears_the_saturation_from_the_io_threads_start_and_end() {
     assert!(by_thread.contains_key("ferrowg-io-nic"), "the helper never reported: {events:?}");
 }
 
-/// Policies (`/proc/self/task/*/stat` field 41) of this process's threads named `name`.
-fn policies_of(name: &str) -> Vec<u64> {
-    let mut out = Vec::new();
-    for task in std::fs::read_dir("/proc/self/task").unwrap().flatten() {
-        let (Ok(comm), Ok(stat)) = (
-            std::fs::read_to_string(task.path().join("comm")),
-            std::fs::read_to_string(task.path().join("stat")),
-        ) else {
-            continue;
-        };
-        if comm.trim_end() != name {
-            continue;
-        }
-        let rest = stat.rsplit_once(')').map_or("", |(_, r)| r);
-        if let Some(p) = rest.split_whitespace().nth(41 - 3).and_then(|v| v.parse().ok()) {
-            out.push(p);
-        }
-    }
-    out
-}
-
 /// `PriorityHook::when_saturated` on the shared I/O thread: raised (SCHED_FIFO) while a
 /// load keeps it handing the NIC over, normal again once idle. Needs the privilege (CI
 /// runs as root; elsewhere without it there is nothing to check).
@@ -578,18 +557,16 @@ fn policies_of(name: &str) -> Vec<u64> {
 fn when_saturated_raises_the_io_threads_during_a_load_and_lowers_them_after() {
     use ferrowg_platform::cpu::PriorityHook;
     let _serial = serial();
-    let allowed =
-        std::thread::spawn(|| ferrowg_platform::cpu::set_current_thread_realtime(1).is_ok())
-            .join()
-            .unwrap();
-    if !allowed {
-        assert!(std::env::var("CI").is_err(), "CI runs as root: SCHED_FIFO must be allowed");
-        return eprintln!("no CAP_SYS_NICE / RLIMIT_RTPRIO: nothing to check");
+    if !common::sched::may_raise() {
+        return;
     }
     let hook: Arc<dyn ThreadHook> = Arc::new(PriorityHook::when_saturated(2));
     let (a, b) = pair_with_hook(IoThreads::Shared, Some(hook));
     establish(&a, &b);
-    let fifo = |name: &str| policies_of(name).iter().filter(|p| **p == 1).count();
+    let fifo = |name: &str| {
+        let threads = common::sched::thread_policies();
+        threads.iter().filter(|t| t.0 == name && t.1 == common::sched::SCHED_FIFO).count()
+    };
     let n = 10_000;
     let mut seen_raised = 0;
     let seen = load(&a, &b, n, |delivered| {

@@ -2,18 +2,15 @@
 //! affinity mask, read back from `/proc` after the device started).
 #![cfg(target_os = "linux")]
 
+mod common;
+
 use std::collections::HashMap;
-use std::net::{IpAddr, Ipv4Addr};
 use std::sync::{Arc, Mutex};
 
-use ferrowg_core::config::DeviceConfig;
-use ferrowg_core::device::memory::memory_tun;
-use ferrowg_core::device::{Device, DeviceOptions, ThreadHook, ThreadRole, WorkerMode};
-use ferrowg_core::io::SystemClock;
-use ferrowg_core::keys::PrivateKey;
+use common::engine::memory_device;
+use ferrowg_core::device::{DeviceOptions, ThreadHook, ThreadRole, WorkerMode};
 use ferrowg_core::sched::LogicalCpu;
 use ferrowg_platform::cpu::{self, PinningHook};
-use ferrowg_platform::std_udp::StdUdpBind;
 
 /// Wraps the hook under test and records what the engine asked for.
 #[derive(Default)]
@@ -61,11 +58,7 @@ fn engine_threads_are_pinned_to_their_planned_cpus() {
         thread_hook: Some(hook.clone()),
         ..DeviceOptions::default()
     };
-    let (tun, _host) = memory_tun(1420, 64);
-    let bind = Arc::new(StdUdpBind::new(IpAddr::V4(Ipv4Addr::LOCALHOST)));
-    let config =
-        DeviceConfig { private_key: Some(PrivateKey::from_bytes([7; 32])), ..Default::default() };
-    let device = Device::start(config, tun, bind, Arc::new(SystemClock), opts).unwrap();
+    let device = memory_device(7, opts);
 
     // Control, TX, RX and one crypto worker run the hook as they start (bounded wait).
     let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);

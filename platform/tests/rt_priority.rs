@@ -5,115 +5,68 @@
 //! reports.
 #![cfg(target_os = "linux")]
 
-use std::collections::HashMap;
-use std::net::{IpAddr, Ipv4Addr};
+mod common;
+
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use ferrowg_core::config::DeviceConfig;
-use ferrowg_core::device::memory::memory_tun;
-use ferrowg_core::device::{Device, DeviceOptions, ThreadHook, ThreadRole, WorkerMode};
-use ferrowg_core::io::SystemClock;
-use ferrowg_core::keys::PrivateKey;
-use ferrowg_core::sched::LogicalCpu;
+use common::engine::memory_device;
+use common::sched::{may_raise, own_policy, policies_by_thread_name, policy_of};
+use common::sched::{SCHED_FIFO, SCHED_OTHER};
+use ferrowg_core::device::{DeviceOptions, ThreadHook, ThreadRole, WorkerMode};
 use ferrowg_platform::cpu::PriorityHook;
-use ferrowg_platform::std_udp::StdUdpBind;
-
-const SCHED_OTHER: u64 = 0;
-const SCHED_FIFO: u64 = 1;
-
-/// (policy, real-time priority) from a `/proc/.../stat` line (fields 41 and 40).
-fn policy_of(stat: &str) -> (u64, u64) {
-    let rest = &stat[stat.rfind(')').expect("comm in stat") + 1..];
-    let f: Vec<&str> = rest.split_whitespace().collect();
-    // rest starts at field 3 (state): field N is f[N - 3].
-    (f[41 - 3].parse().unwrap(), f[40 - 3].parse().unwrap())
-}
-
-/// (policy, priority) of every thread of this process, by thread name.
-fn policies_by_thread_name() -> HashMap<String, (u64, u64)> {
-    let mut out = HashMap::new();
-    for task in std::fs::read_dir("/proc/self/task").unwrap() {
-        let dir = task.unwrap().path();
-        let (Ok(comm), Ok(stat)) =
-            (std::fs::read_to_string(dir.join("comm")), std::fs::read_to_string(dir.join("stat")))
-        else {
-            continue; // the thread exited meanwhile
-        };
-        out.insert(comm.trim().to_owned(), policy_of(&stat));
-    }
-    out
-}
 
 /// The device tests read this process's threads by name: one at a time.
 static SERIAL: Mutex<()> = Mutex::new(());
 
-/// Whether this process may ask for real-time priority; without it the hook only logs.
-fn may_raise() -> bool {
-    let ok = std::thread::spawn(|| ferrowg_platform::cpu::set_current_thread_realtime(1).is_ok())
-        .join()
-        .unwrap();
-    if !ok {
-        assert!(std::env::var("CI").is_err(), "CI runs as root: SCHED_FIFO must be allowed");
-        eprintln!("no CAP_SYS_NICE / RLIMIT_RTPRIO: nothing to check");
+/// Starts a device (memory NIC: one thread per direction, one crypto worker) with
+/// `hook`, and checks that its TX, RX and crypto threads come to run `SCHED_FIFO`
+/// `priority` while its control thread and the test's own thread stay normal.
+fn packet_threads_raised(hook: PriorityHook, priority: u64) {
+    let _serial = SERIAL.lock().unwrap_or_else(|e| e.into_inner());
+    let opts = DeviceOptions {
+        rng_seed: Some([9; 32]),
+        workers: WorkerMode::Fixed(1),
+        thread_hook: Some(Arc::new(hook)),
+        ..DeviceOptions::default()
+    };
+    let device = memory_device(7, opts);
+    // Linux keeps 15 bytes of a thread's name ("ferrowg-crypto-0" → "ferrowg-crypto-").
+    let want = [
+        ("ferrowg-control", (SCHED_OTHER, 0)),
+        ("ferrowg-tx", (SCHED_FIFO, priority)),
+        ("ferrowg-rx", (SCHED_FIFO, priority)),
+        ("ferrowg-crypto-", (SCHED_FIFO, priority)),
+    ];
+    // Bounded wait: each thread sets its policy as it starts.
+    let deadline = Instant::now() + Duration::from_secs(10);
+    let mut policies = policies_by_thread_name();
+    while want.iter().any(|(n, p)| policies.get(*n) != Some(p)) && Instant::now() < deadline {
+        std::thread::sleep(Duration::from_millis(5));
+        policies = policies_by_thread_name();
     }
-    ok
-}
-
-/// Counts the threads that ran the hook.
-struct Counting {
-    inner: PriorityHook,
-    started: Mutex<Vec<String>>,
-}
-
-impl ThreadHook for Counting {
-    fn on_thread_start(&self, role: ThreadRole, cpu: Option<LogicalCpu>) {
-        self.inner.on_thread_start(role, cpu);
-        let name = std::thread::current().name().unwrap_or_default().to_owned();
-        self.started.lock().unwrap().push(name);
+    for (name, expect) in want {
+        let got = policies.get(name).unwrap_or_else(|| panic!("{name}: {policies:?}"));
+        assert_eq!(*got, expect, "{name}");
     }
-
-    fn on_saturation(&self, role: ThreadRole, saturated: bool) {
-        self.inner.on_saturation(role, saturated);
-    }
+    assert_eq!(own_policy(), (SCHED_OTHER, 0), "the test's own thread was touched");
+    drop(device);
 }
 
 #[test]
 fn packet_threads_run_at_real_time_priority_and_control_does_not() {
-    let _serial = SERIAL.lock().unwrap_or_else(|e| e.into_inner());
-    if !may_raise() {
-        return;
+    if may_raise() {
+        packet_threads_raised(PriorityHook::new(3), 3);
     }
-    let hook = Arc::new(Counting { inner: PriorityHook::new(3), started: Mutex::default() });
-    let opts = DeviceOptions {
-        rng_seed: Some([9; 32]),
-        workers: WorkerMode::Fixed(1),
-        thread_hook: Some(hook.clone()),
-        ..DeviceOptions::default()
-    };
-    let (tun, _host) = memory_tun(1420, 64);
-    let bind = Arc::new(StdUdpBind::new(IpAddr::V4(Ipv4Addr::LOCALHOST)));
-    let config =
-        DeviceConfig { private_key: Some(PrivateKey::from_bytes([7; 32])), ..Default::default() };
-    let device = Device::start(config, tun, bind, Arc::new(SystemClock), opts).unwrap();
-    let deadline = Instant::now() + Duration::from_secs(10);
-    while hook.started.lock().unwrap().len() < 4 && Instant::now() < deadline {
-        std::thread::sleep(Duration::from_millis(5));
+}
+
+/// One thread per direction has no saturation signal: with `when_saturated` its TX and RX
+/// threads (and the crypto workers) are raised from their start, the control thread not.
+#[test]
+fn when_saturated_raises_per_direction_threads_from_their_start() {
+    if may_raise() {
+        packet_threads_raised(PriorityHook::when_saturated(6), 6);
     }
-    let started = hook.started.lock().unwrap().clone();
-    assert_eq!(started.len(), 4, "{started:?}");
-    let policies = policies_by_thread_name();
-    for name in &started {
-        let comm: String = name.chars().take(15).collect();
-        let got = policies.get(&comm).unwrap_or_else(|| panic!("{name}: {policies:?}"));
-        let want = if name == "ferrowg-control" { (SCHED_OTHER, 0) } else { (SCHED_FIFO, 3) };
-        assert_eq!(*got, want, "{name}");
-    }
-    assert!(started.iter().any(|n| n == "ferrowg-control"), "{started:?}");
-    // The test's own thread was never touched.
-    let own = std::fs::read_to_string("/proc/thread-self/stat").unwrap();
-    assert_eq!(policy_of(&own), (SCHED_OTHER, 0));
-    drop(device);
 }
 
 #[test]
@@ -123,9 +76,8 @@ fn a_process_started_from_a_raised_thread_gets_the_normal_policy() {
     }
     let (own, child) = std::thread::spawn(|| {
         PriorityHook::new(2).on_thread_start(ThreadRole::Rx, None);
-        let own = std::fs::read_to_string("/proc/thread-self/stat").unwrap();
         let out = std::process::Command::new("cat").arg("/proc/self/stat").output().unwrap();
-        (policy_of(&own), policy_of(&String::from_utf8(out.stdout).unwrap()))
+        (own_policy(), policy_of(&String::from_utf8(out.stdout).unwrap()))
     })
     .join()
     .unwrap();
@@ -138,7 +90,7 @@ fn when_saturated_raises_only_while_the_tunnel_is_saturated() {
     if !may_raise() {
         return;
     }
-    let own = || policy_of(&std::fs::read_to_string("/proc/thread-self/stat").unwrap());
+    let own = own_policy;
     let seen = std::thread::spawn(move || {
         let hook = PriorityHook::when_saturated(4);
         hook.on_thread_start(ThreadRole::Rx, None);
@@ -179,51 +131,10 @@ fn a_slice_chained_either_way_keeps_the_priority() {
     {
         let got = std::thread::spawn(move || {
             hook.on_thread_start(ThreadRole::Rx, None);
-            policy_of(&std::fs::read_to_string("/proc/thread-self/stat").unwrap())
+            own_policy()
         })
         .join()
         .unwrap();
         assert_eq!(got, (SCHED_FIFO, 5), "{what}");
     }
-}
-
-/// One thread per direction has no saturation signal: with `when_saturated` its TX and RX
-/// threads (and the crypto workers) are raised from their start, the control thread not.
-#[test]
-fn when_saturated_raises_per_direction_threads_from_their_start() {
-    let _serial = SERIAL.lock().unwrap_or_else(|e| e.into_inner());
-    if !may_raise() {
-        return;
-    }
-    let hook =
-        Arc::new(Counting { inner: PriorityHook::when_saturated(6), started: Mutex::default() });
-    let opts = DeviceOptions {
-        rng_seed: Some([8; 32]),
-        workers: WorkerMode::Fixed(1),
-        thread_hook: Some(hook.clone()),
-        ..DeviceOptions::default()
-    };
-    // The memory NIC has no descriptor to wait on: one thread per direction.
-    let (tun, _host) = memory_tun(1420, 64);
-    let bind = Arc::new(StdUdpBind::new(IpAddr::V4(Ipv4Addr::LOCALHOST)));
-    let config =
-        DeviceConfig { private_key: Some(PrivateKey::from_bytes([6; 32])), ..Default::default() };
-    let device = Device::start(config, tun, bind, Arc::new(SystemClock), opts).unwrap();
-    let deadline = Instant::now() + Duration::from_secs(10);
-    // Linux keeps 15 bytes of a thread's name ("ferrowg-crypto-0" → "ferrowg-crypto-").
-    let want = ["ferrowg-control", "ferrowg-tx", "ferrowg-rx", "ferrowg-crypto-"];
-    let all_seen = |p: &HashMap<String, (u64, u64)>| {
-        want.iter().all(|n| p.get(*n).is_some_and(|v| (*n == "ferrowg-control") == (v.0 == 0)))
-    };
-    let mut policies = policies_by_thread_name();
-    while !all_seen(&policies) && Instant::now() < deadline {
-        std::thread::sleep(Duration::from_millis(5));
-        policies = policies_by_thread_name();
-    }
-    for name in want {
-        let got = policies.get(name).unwrap_or_else(|| panic!("{name}: {policies:?}"));
-        let expect = if name == "ferrowg-control" { (SCHED_OTHER, 0) } else { (SCHED_FIFO, 6) };
-        assert_eq!(*got, expect, "{name}");
-    }
-    drop(device);
 }

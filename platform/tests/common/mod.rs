@@ -5,4 +5,6 @@ pub mod alloc;
 pub mod engine;
 #[cfg(target_os = "linux")]
 pub mod netns;
+#[cfg(target_os = "linux")]
+pub mod sched;
 pub mod udp;
