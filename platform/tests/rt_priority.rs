@@ -138,3 +138,46 @@ fn a_slice_chained_either_way_keeps_the_priority() {
         assert_eq!(got, (SCHED_FIFO, 5), "{what}");
     }
 }
+
+/// Back to the normal policy after a saturation, a thread keeps the scheduler slice the
+/// slice hook gave it, with the hooks chained either way (`sched_setscheduler` carries a
+/// custom slice over; a `sched_setattr` without one would reset it to the default, and
+/// this test then fails).
+#[test]
+fn lowering_keeps_a_custom_slice() {
+    use common::sched::own_slice_ns;
+    use ferrowg_platform::cpu::SliceHook;
+    if !may_raise() {
+        return;
+    }
+    const SLICE: Duration = Duration::from_micros(300);
+    let slice = || SliceHook::new(SLICE);
+    let outer_priority: Arc<dyn ThreadHook> =
+        Arc::new(PriorityHook::when_saturated(4).with_inner(Arc::new(slice())));
+    let outer_slice: Arc<dyn ThreadHook> =
+        Arc::new(slice().with_inner(Arc::new(PriorityHook::when_saturated(4))));
+    for (what, hook) in
+        [("priority around slice", outer_priority), ("slice around priority", outer_slice)]
+    {
+        let (started, raised, lowered) = std::thread::spawn(move || {
+            hook.on_thread_start(ThreadRole::Rx, None);
+            let started = (own_policy(), own_slice_ns());
+            hook.on_saturation(ThreadRole::Rx, true);
+            let raised = own_policy();
+            hook.on_saturation(ThreadRole::Rx, false);
+            (started, raised, (own_policy(), own_slice_ns()))
+        })
+        .join()
+        .unwrap();
+        let want = Some(SLICE.as_nanos() as u64);
+        if started.1 != want {
+            // Kernels before 6.12 accept a slice and ignore it.
+            assert!(std::env::var("CI").is_err(), "{what}: this kernel ignored the slice");
+            eprintln!("{what}: the kernel shows slice {:?}: nothing to check", started.1);
+            return;
+        }
+        assert_eq!(started.0, (SCHED_OTHER, 0), "{what}: started");
+        assert_eq!(raised, (SCHED_FIFO, 4), "{what}: saturated");
+        assert_eq!(lowered, ((SCHED_OTHER, 0), want), "{what}: idle again");
+    }
+}

@@ -155,8 +155,9 @@ pub fn set_current_thread_realtime(priority: u8) -> io::Result<()> {
 }
 
 /// Puts the calling thread back in the normal policy (Linux `SCHED_OTHER`, keeping its
-/// nice value; a custom scheduler slice is reset to the default. Windows:
-/// `THREAD_PRIORITY_NORMAL`). Elsewhere: does nothing.
+/// nice value and the custom slice [`set_current_thread_slice`] gave it — the kernel
+/// carries a custom slice across `sched_setscheduler`. Windows: `THREAD_PRIORITY_NORMAL`).
+/// Elsewhere: does nothing.
 pub fn set_current_thread_normal() -> io::Result<()> {
     #[cfg(target_os = "linux")]
     {

@@ -54,3 +54,11 @@ pub fn may_raise() -> bool {
     }
     ok
 }
+
+/// The calling thread's EEVDF slice in nanoseconds (`se.slice` in
+/// `/proc/thread-self/sched`), if the kernel shows it.
+pub fn own_slice_ns() -> Option<u64> {
+    let s = std::fs::read_to_string("/proc/thread-self/sched").ok()?;
+    let line = s.lines().find(|l| l.starts_with("se.slice"))?;
+    line.split(':').nth(1)?.trim().parse().ok()
+}
